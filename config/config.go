@@ -1,0 +1,192 @@
+// Package config is Strangler's one typed configuration. It flows one way:
+// each component's defaults, then a YAML file, then STRANGLER_* environment
+// variables, then command-line flags, each layer overriding the one before.
+// Load validates the result whole and lists every error at once; a config
+// that fails is never half-applied.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/stranglerkit/strangler/internal/logging"
+	"github.com/stranglerkit/strangler/monolith"
+)
+
+// EnvPrefix starts every environment variable the config reads. A setting's
+// variable is its YAML path in upper case with dots as underscores:
+// monolith.addr is STRANGLER_MONOLITH_ADDR.
+const EnvPrefix = "STRANGLER_"
+
+// EnvConfigFile names the config file when --config is not given.
+const EnvConfigFile = "STRANGLER_CONFIG"
+
+// Config is the whole configuration of a Strangler process. Each component
+// reads only its own section.
+type Config struct {
+	// DataDir holds everything the embedded defaults write: SQLite files,
+	// the broker's log, the admin token and the persisted route table. If
+	// empty, "./.strangler" is used.
+	DataDir string `yaml:"data_dir"`
+	// Log configures the process's structured log.
+	Log logging.Config `yaml:"log"`
+	// Monolith configures the reference shop.
+	Monolith monolith.Config `yaml:"monolith"`
+}
+
+// section is what each component's config provides.
+type section interface {
+	SetDefaults(dataDir string)
+	Validate() error
+}
+
+// sections lists the component sections with their YAML names, so that
+// defaults and validation reach every one of them.
+func (c *Config) sections() []struct {
+	name string
+	s    section
+} {
+	return []struct {
+		name string
+		s    section
+	}{
+		{"monolith", &c.Monolith},
+	}
+}
+
+// LoadOptions says where Load finds each layer.
+type LoadOptions struct {
+	// File is the YAML file; if empty, $STRANGLER_CONFIG, else none.
+	File string
+	// LookupEnv reads the environment; if nil, os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+	// Overrides maps YAML paths to values, from flags that were set.
+	Overrides map[string]string
+}
+
+// Load builds the effective config from the layers and validates it.
+func Load(opt LoadOptions) (*Config, error) {
+	lookup := opt.LookupEnv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	file := opt.File
+	if file == "" {
+		file, _ = lookup(EnvConfigFile)
+	}
+	cfg := &Config{}
+	if file != "" {
+		if err := loadFile(cfg, file); err != nil {
+			return nil, err
+		}
+	}
+	var errs []error
+	if err := applyEnv(cfg, lookup); err != nil {
+		errs = append(errs, err)
+	}
+	if err := applyOverrides(cfg, opt.Overrides); err != nil {
+		errs = append(errs, err)
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, &Error{Problems: flatten(errors.Join(errs...))}
+	}
+	return cfg, nil
+}
+
+func loadFile(cfg *Config, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config %q: %w", path, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	// An empty file decodes to io.EOF and leaves every setting to the
+	// other layers.
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return &Error{File: path, Problems: te.Errors}
+		}
+		return &Error{File: path, Problems: []string{err.Error()}}
+	}
+	return nil
+}
+
+// SetDefaults fills every empty field with its default.
+func (c *Config) SetDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = ".strangler"
+	}
+	c.DataDir = filepath.Clean(c.DataDir)
+	c.Log.SetDefaults()
+	for _, s := range c.sections() {
+		s.s.SetDefaults(c.DataDir)
+	}
+}
+
+// Validate checks every section and returns all problems at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir: must not be empty"))
+	}
+	if err := c.Log.Validate(); err != nil {
+		errs = append(errs, prefix("log", err)...)
+	}
+	for _, s := range c.sections() {
+		if err := s.s.Validate(); err != nil {
+			errs = append(errs, prefix(s.name, err)...)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func prefix(name string, err error) []error {
+	var out []error
+	for _, p := range flatten(err) {
+		out = append(out, errors.New(name+"."+p))
+	}
+	return out
+}
+
+// flatten lists the leaves of a tree of joined errors.
+func flatten(err error) []string {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []string{err.Error()}
+}
+
+// Error is an invalid config, with every problem found.
+type Error struct {
+	// File is the config file, when the problems are in it.
+	File string
+	// Problems lists what is wrong, one setting each.
+	Problems []string
+}
+
+func (e *Error) Error() string {
+	where := "invalid config"
+	if e.File != "" {
+		where += " " + e.File
+	}
+	return where + ": " + strings.Join(e.Problems, "; ")
+}

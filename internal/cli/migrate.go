@@ -1,0 +1,176 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stranglerkit/strangler/config"
+	"github.com/stranglerkit/strangler/db"
+	"github.com/stranglerkit/strangler/monolith"
+)
+
+// migrationTarget is a database and the migration sets that belong in it.
+type migrationTarget func(cfg *config.Config) (dsn string, sets []db.Migrations)
+
+// migrationTargets maps a target name to its database and sets. The monolith's
+// database holds its modules' sets; each extracted service adds its own.
+var migrationTargets = map[string]migrationTarget{
+	"monolith": func(cfg *config.Config) (string, []db.Migrations) {
+		return cfg.Monolith.DSN, monolith.Migrations()
+	},
+}
+
+// registerMigrations adds sets to a target, creating it if new, so that a
+// component whose tables live in the monolith's database (such as the
+// outbox) migrates with it.
+func registerMigrations(target string, dsn func(cfg *config.Config) string, sets func() []db.Migrations) {
+	prev := migrationTargets[target]
+	migrationTargets[target] = func(cfg *config.Config) (string, []db.Migrations) {
+		if prev == nil {
+			return dsn(cfg), sets()
+		}
+		d, s := prev(cfg)
+		return d, append(s, sets()...)
+	}
+}
+
+func init() { register(newMigrateCmd) }
+
+func newMigrateCmd(a *App) *cobra.Command {
+	var (
+		dsn    string
+		steps  int
+		all    bool
+		output string
+	)
+	targetOf := func(args []string) (string, error) {
+		name := "monolith"
+		if len(args) == 1 {
+			name = args[0]
+		}
+		if _, ok := migrationTargets[name]; !ok {
+			return "", usageError{fmt.Errorf("unknown migration target %q; known: %s", name, strings.Join(targetNames(), ", "))}
+		}
+		return name, nil
+	}
+	resolve := func(cmd *cobra.Command, args []string) (string, []db.Migrations, error) {
+		name, err := targetOf(args)
+		if err != nil {
+			return "", nil, err
+		}
+		cfg, err := a.Config(cmd)
+		if err != nil {
+			return "", nil, err
+		}
+		d, sets := migrationTargets[name](cfg)
+		if dsn != "" {
+			if _, err := db.ParseDSN(dsn); err != nil {
+				return "", nil, usageError{fmt.Errorf("--dsn: %w", err)}
+			}
+			d = dsn
+		}
+		return d, sets, nil
+	}
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply, roll back or show database migrations",
+		Long: `Apply, roll back or show the golang-migrate sets of a target database.
+TARGET is monolith (the default) or an extracted service. Each module's set
+has its own version table, schema_migrations_<set>.`,
+	}
+	cmd.PersistentFlags().StringVar(&dsn, "dsn", "", "database to migrate (default: the target's configured DSN)")
+
+	up := &cobra.Command{
+		Use:   "up [TARGET]",
+		Short: "Apply every pending migration",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, sets, err := resolve(cmd, args)
+			if err != nil {
+				return err
+			}
+			if err := db.MigrateUp(cmd.Context(), d, sets...); err != nil {
+				return err
+			}
+			return printStatus(a, cmd, d, sets, output)
+		},
+	}
+	down := &cobra.Command{
+		Use:   "down [TARGET]",
+		Short: "Roll back migrations: --steps N of each set, or --all",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (steps > 0) == all {
+				return usageError{fmt.Errorf("give either --steps N or --all")}
+			}
+			d, sets, err := resolve(cmd, args)
+			if err != nil {
+				return err
+			}
+			n := steps
+			if all {
+				n = 0
+			}
+			if err := db.MigrateDown(cmd.Context(), d, n, sets...); err != nil {
+				return err
+			}
+			return printStatus(a, cmd, d, sets, output)
+		},
+	}
+	down.Flags().IntVar(&steps, "steps", 0, "how many migrations of each set to roll back")
+	down.Flags().BoolVar(&all, "all", false, "roll back every migration (drops the tables)")
+	status := &cobra.Command{
+		Use:   "status [TARGET]",
+		Short: "Show each set's applied and latest version",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, sets, err := resolve(cmd, args)
+			if err != nil {
+				return err
+			}
+			return printStatus(a, cmd, d, sets, output)
+		},
+	}
+	for _, c := range []*cobra.Command{up, down, status} {
+		c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	}
+	cmd.AddCommand(up, down, status)
+	return cmd
+}
+
+func targetNames() []string {
+	names := make([]string, 0, len(migrationTargets))
+	for n := range migrationTargets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func printStatus(a *App, cmd *cobra.Command, dsn string, sets []db.Migrations, output string) error {
+	st, err := db.MigrateStatus(cmd.Context(), dsn, sets...)
+	if err != nil {
+		return err
+	}
+	switch output {
+	case "json":
+		enc := json.NewEncoder(a.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"database": db.Redact(dsn), "sets": st})
+	case "text", "":
+	default:
+		return usageError{fmt.Errorf("--output: want text or json, not %q", output)}
+	}
+	fmt.Fprintf(a.Stdout, "database: %s\n", db.Redact(dsn))
+	tw := tabwriter.NewWriter(a.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SET\tTABLE\tVERSION\tLATEST\tPENDING\tDIRTY")
+	for _, s := range st {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%t\n", s.Name, s.Table, s.Version, s.Latest, s.Pending, s.Dirty)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,133 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stranglerkit/strangler/config"
+)
+
+// component is one running part of a process: it has a name, an address to
+// print, and a Run that returns once its context ends and it has stopped.
+type component struct {
+	name string
+	addr string
+	note string
+	run  func(ctx context.Context) error
+}
+
+// upPart builds components for `strangler up`. Parts are built in order, so
+// a later part may use what an earlier one set in the environment.
+type upPart struct {
+	order int
+	build func(ctx context.Context, env *upEnv) ([]component, error)
+}
+
+// upEnv is what the parts of `up` share while they are built.
+type upEnv struct {
+	cfg *config.Config
+	log *slog.Logger
+}
+
+var upParts []upPart
+
+// registerUp adds a part to `strangler up`; lower orders are built first.
+func registerUp(order int, build func(ctx context.Context, env *upEnv) ([]component, error)) {
+	upParts = append(upParts, upPart{order: order, build: build})
+}
+
+// stopBudget is how long a process may take to stop after a signal.
+const stopBudget = 10 * time.Second
+
+func init() { register(newUpCmd) }
+
+func newUpCmd(a *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run everything in one process on embedded defaults",
+		Long: `Run the whole system in one process: the monolith and, as they are added,
+the proxy, its admin API, the broker, the relay and the extracted services.
+It needs no set-up: data goes to SQLite files under --data-dir.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.Config(cmd)
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+				return fmt.Errorf("data dir: %w", err)
+			}
+			log := a.Logger(cfg)
+			env := &upEnv{cfg: cfg, log: log}
+			parts := append([]upPart(nil), upParts...)
+			sort.SliceStable(parts, func(i, j int) bool { return parts[i].order < parts[j].order })
+			var comps []component
+			for _, p := range parts {
+				cs, err := p.build(cmd.Context(), env)
+				if err != nil {
+					return err
+				}
+				comps = append(comps, cs...)
+			}
+			fmt.Fprintf(a.Stdout, "strangler up: data in %s\n", cfg.DataDir)
+			printComponents(a, comps)
+			return runComponents(cmd.Context(), log, comps)
+		},
+	}
+	a.BindBool(cmd, "seed", "monolith.seed", "load the demo data into an empty database (default true)")
+	return cmd
+}
+
+func printComponents(a *App, comps []component) {
+	tw := tabwriter.NewWriter(a.Stdout, 0, 0, 2, ' ', 0)
+	for _, c := range comps {
+		if c.note != "" {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.name, c.addr, c.note)
+		} else {
+			fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.addr)
+		}
+	}
+	_ = tw.Flush()
+}
+
+// runComponents runs every component until ctx ends or one fails, then
+// stops them all. A component that fails stops the others; a process that
+// does not stop within stopBudget is reported.
+func runComponents(ctx context.Context, log *slog.Logger, comps []component) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for _, c := range comps {
+		g.Go(func() error {
+			if err := c.run(gctx); err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			return nil
+		})
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-gctx.Done():
+	}
+	log.Info("stopping")
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		log.Info("stopped")
+		return nil
+	case <-time.After(stopBudget - time.Second):
+		return fmt.Errorf("components did not stop within %s", stopBudget)
+	}
+}

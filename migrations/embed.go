@@ -1,0 +1,27 @@
+// Package migrations embeds every golang-migrate SQL set: one per monolith
+// module under monolith/<module>/, one per extracted service, and the
+// change-data tables. Each set holds a directory per dialect, sqlite/ and
+// postgres/, with the same versions in both.
+package migrations
+
+import (
+	"embed"
+	"io/fs"
+)
+
+//go:embed monolith
+var files embed.FS
+
+// FS returns the set at dir, such as "monolith/catalog". It panics on a
+// directory that is not embedded, which is a programming error caught by
+// any test that migrates.
+func FS(dir string) fs.FS {
+	sub, err := fs.Sub(files, dir)
+	if err != nil {
+		panic("migrations: " + err.Error())
+	}
+	if _, err := fs.Stat(sub, "."); err != nil {
+		panic("migrations: no set " + dir)
+	}
+	return sub
+}

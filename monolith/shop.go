@@ -1,0 +1,156 @@
+// Package monolith is "shop", the reference modular monolith that Strangler's
+// guides take apart. Its modules (catalog, customers, orders, inventory) each
+// own their tables and migrations, and talk to each other only through the
+// interfaces in their api.go. This file wires them into one process.
+package monolith
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"gorm.io/gorm"
+
+	"github.com/stranglerkit/strangler/db"
+	"github.com/stranglerkit/strangler/httpx"
+)
+
+// module is what the shop needs from each of its modules. Each module's
+// module.go implements it.
+type module interface {
+	// Name is the module's name and the segment of its API path.
+	Name() string
+	// Routes mounts the module's handlers on /api/<name>.
+	Routes(g *echo.Group)
+	// Start begins background work, after migrations.
+	Start(ctx context.Context) error
+	// Stop ends it.
+	Stop(ctx context.Context) error
+}
+
+// Shop is the running monolith.
+type Shop struct {
+	cfg     Config
+	log     *slog.Logger
+	gdb     *gorm.DB
+	echo    *echo.Echo
+	ln      net.Listener
+	health  *httpx.Health
+	modules []module
+
+	runOnce sync.Once
+}
+
+// New opens the database and the listener and builds the modules. It does not
+// migrate: Run does that, so that /healthz answers while it happens.
+func New(cfg Config, log *slog.Logger) (*Shop, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("monolith config: %w", err)
+	}
+	gdb, err := db.Open(context.Background(), cfg.DSN, db.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("monolith: %w", err)
+	}
+	ln, err := httpx.Listen(cfg.Addr)
+	if err != nil {
+		_ = db.Close(gdb)
+		return nil, fmt.Errorf("monolith: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s := &Shop{
+		cfg:    cfg,
+		log:    log,
+		gdb:    gdb,
+		ln:     ln,
+		health: &httpx.Health{},
+		echo:   httpx.NewEcho(log, reg, cfg.MaxBodyBytes),
+	}
+	s.modules = s.buildModules()
+	s.health.AddCheck("database", func(ctx context.Context) error {
+		sqlDB, err := gdb.DB()
+		if err != nil {
+			return err
+		}
+		return sqlDB.PingContext(ctx)
+	})
+	s.health.Register(s.echo)
+	api := s.echo.Group("/api")
+	for _, m := range s.modules {
+		m.Routes(api.Group("/" + m.Name()))
+	}
+	return s, nil
+}
+
+// Addr is the address the shop listens on.
+func (s *Shop) Addr() string { return s.ln.Addr().String() }
+
+// Handler serves the shop's HTTP API, for tests that skip the listener.
+func (s *Shop) Handler() http.Handler { return s.echo }
+
+// DB is the shop's database handle.
+func (s *Shop) DB() *gorm.DB { return s.gdb }
+
+// Prepare migrates the database, loads the seed data when configured and
+// starts the modules. Run calls it; tests that drive Handler call it
+// themselves.
+func (s *Shop) Prepare(ctx context.Context) error {
+	if err := db.MigrateUp(ctx, s.cfg.DSN, Migrations()...); err != nil {
+		return fmt.Errorf("monolith: %w", err)
+	}
+	if s.cfg.SeedEnabled() {
+		if err := Seed(ctx, s.gdb); err != nil {
+			return fmt.Errorf("monolith: seed: %w", err)
+		}
+	}
+	for _, m := range s.modules {
+		if err := m.Start(ctx); err != nil {
+			return fmt.Errorf("monolith: start %s: %w", m.Name(), err)
+		}
+	}
+	s.health.SetReady(true)
+	return nil
+}
+
+// Run serves until ctx ends, then stops the modules and closes the database.
+// /readyz turns ready once Prepare has finished.
+func (s *Shop) Run(ctx context.Context) error {
+	ran := false
+	s.runOnce.Do(func() { ran = true })
+	if !ran {
+		return errors.New("monolith: Run called twice")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- httpx.Serve(ctx, s.ln, s.echo) }()
+	err := s.Prepare(ctx)
+	if err != nil {
+		cancel()
+	}
+	serveErr := <-served
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), httpx.ShutdownTimeout)
+	defer stopCancel()
+	for i := len(s.modules) - 1; i >= 0; i-- {
+		if e := s.modules[i].Stop(stopCtx); e != nil {
+			s.log.Error("stop module", "module", s.modules[i].Name(), "error", e)
+		}
+	}
+	if e := db.Close(s.gdb); e != nil {
+		s.log.Error("close database", "error", e)
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return serveErr
+}
