@@ -174,7 +174,7 @@ func newGormLogger(opt Options) logger.Interface {
 	return &gormLogger{log: opt.Logger, slow: slow}
 }
 
-func (l *gormLogger) LogMode(logger.LogLevel) logger.Interface     { return l }
+func (l *gormLogger) LogMode(logger.LogLevel) logger.Interface      { return l }
 func (l *gormLogger) Info(context.Context, string, ...interface{})  {}
 func (l *gormLogger) Warn(context.Context, string, ...interface{})  {}
 func (l *gormLogger) Error(context.Context, string, ...interface{}) {}
