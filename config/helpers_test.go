@@ -1,0 +1,23 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+func reflectValue(v any) reflect.Value { return reflect.ValueOf(v) }
+
+func yamlMarshal(n *yaml.Node) ([]byte, error) { return yaml.Marshal(n) }
+
+func writeTemp(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
