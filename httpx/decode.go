@@ -62,7 +62,7 @@ func decodeError(err error) error {
 	case errors.As(err, &typeErr):
 		field := typeErr.Field
 		if field == "" {
-			return BadRequest("the body must be a JSON %s, not %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+			return BadRequest("the body must be %s, not %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
 		}
 		return BadRequest("field %q must be %s, not %s", field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
 	case errors.As(err, &unmarshal):
