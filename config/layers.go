@@ -17,7 +17,6 @@ type field struct {
 	env    string
 	v      reflect.Value
 	secret bool
-	doc    string
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))

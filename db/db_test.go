@@ -22,7 +22,7 @@ func TestParseDSN(t *testing.T) {
 	}{
 		{in: "sqlite:./.strangler/monolith.db", dialect: db.SQLite, path: ".strangler/monolith.db"},
 		{in: "sqlite:///tmp/x.db", dialect: db.SQLite, path: "/tmp/x.db"},
-		{in: "sqlite:", wantErr: "missing file path"},
+		{in: "sqlite:", wantErr: "a file path must follow"},
 		{in: "sqlite:x.db?_fk=1", wantErr: "take no parameters"},
 		{in: "postgres://u:secret@127.0.0.1:5432/test?sslmode=disable", dialect: db.Postgres},
 		{in: "postgresql://127.0.0.1/test?search_path=inventory_svc", dialect: db.Postgres, schema: "inventory_svc"},

@@ -50,7 +50,7 @@ func ParseDSN(s string) (DSN, error) {
 			return DSN{}, fmt.Errorf("%w: %q: SQLite DSNs take no parameters, Strangler sets them", ErrBadDSN, Redact(s))
 		}
 		if p == "" {
-			return DSN{}, fmt.Errorf("%w: %q: missing file path after sqlite:", ErrBadDSN, s)
+			return DSN{}, fmt.Errorf("%w: %q: a file path must follow the sqlite: prefix", ErrBadDSN, s)
 		}
 		return DSN{Dialect: SQLite, Path: filepath.Clean(p)}, nil
 	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
