@@ -1,29 +1,66 @@
 package monolith
 
 import (
-	"context"
+	"time"
 
 	"gorm.io/gorm"
 
 	"github.com/stranglerkit/strangler/db"
+	"github.com/stranglerkit/strangler/monolith/catalog"
+	"github.com/stranglerkit/strangler/monolith/customers"
+	"github.com/stranglerkit/strangler/monolith/inventory"
+	"github.com/stranglerkit/strangler/monolith/orders"
 )
 
 // Dependencies declares, in this one place, which modules each module may
 // call through their api.go. The architecture test fails on any other
-// dependency between modules.
+// dependency between modules, and docs/modules.md draws this graph.
+//
+// Inventory depends on the catalog only to confirm that a product exists
+// before its first delivery; orders depend on the other three.
 var Dependencies = map[string][]string{
-	"catalog":   nil,
-	"customers": nil,
-	"inventory": {"catalog"},
-	"orders":    {"catalog", "customers", "inventory"},
+	catalog.Name:   nil,
+	customers.Name: nil,
+	inventory.Name: {catalog.Name},
+	orders.Name:    {catalog.Name, customers.Name, inventory.Name},
+}
+
+// moduleSet is the shop's modules, wired to each other.
+type moduleSet struct {
+	catalog   *catalog.Module
+	customers *customers.Module
+	inventory *inventory.Module
+	orders    *orders.Module
+	// stock is the inventory.API that orders call: the inventory module,
+	// until SetInventoryAPI points it at an extracted service.
+	stock *inventorySwitch
+}
+
+// newModules builds the modules on gdb in dependency order; now stamps
+// their changes.
+func newModules(gdb *gorm.DB, now func() time.Time) *moduleSet {
+	m := &moduleSet{}
+	m.catalog = catalog.New(catalog.Deps{DB: gdb, Now: now})
+	m.customers = customers.New(customers.Deps{DB: gdb, Now: now})
+	m.inventory = inventory.New(inventory.Deps{DB: gdb, Catalog: m.catalog, Now: now})
+	m.stock = newInventorySwitch(m.inventory)
+	m.orders = orders.New(orders.Deps{DB: gdb, Catalog: m.catalog, Customers: m.customers, Inventory: m.stock, Now: now})
+	return m
+}
+
+// list returns the modules in dependency order, the order they start in.
+func (m *moduleSet) list() []module {
+	return []module{m.catalog, m.customers, m.inventory, m.orders}
 }
 
 // buildModules constructs the modules in dependency order.
-// TODO(foundation): the modules land in the next commits.
-func (s *Shop) buildModules() []module { return nil }
+func (s *Shop) buildModules() []module {
+	s.set = newModules(s.gdb, time.Now)
+	return s.set.list()
+}
 
-// Migrations lists the modules' migration sets in dependency order.
-func Migrations() []db.Migrations { return nil }
-
-// Seed loads the demo data set into an empty database.
-func Seed(ctx context.Context, gdb *gorm.DB) error { return nil }
+// Migrations lists the modules' migration sets in dependency order. Each
+// set has its own version table, so a module's schema can move out with it.
+func Migrations() []db.Migrations {
+	return []db.Migrations{catalog.Migrations(), customers.Migrations(), inventory.Migrations(), orders.Migrations()}
+}

@@ -20,6 +20,10 @@ import (
 
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/httpx"
+	"github.com/stranglerkit/strangler/monolith/catalog"
+	"github.com/stranglerkit/strangler/monolith/customers"
+	"github.com/stranglerkit/strangler/monolith/inventory"
+	"github.com/stranglerkit/strangler/monolith/orders"
 )
 
 // module is what the shop needs from each of its modules. Each module's
@@ -44,8 +48,11 @@ type Shop struct {
 	ln      net.Listener
 	health  *httpx.Health
 	modules []module
+	set     *moduleSet
 
-	runOnce sync.Once
+	runOnce   sync.Once
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // New opens the database and the listener and builds the modules. It does not
@@ -101,6 +108,31 @@ func (s *Shop) Handler() http.Handler { return s.echo }
 // DB is the shop's database handle.
 func (s *Shop) DB() *gorm.DB { return s.gdb }
 
+// Catalog is the catalog module's API, for tools and tests that drive the
+// shop in-process.
+func (s *Shop) Catalog() catalog.API { return s.set.catalog }
+
+// Customers is the customers module's API.
+func (s *Shop) Customers() customers.API { return s.set.customers }
+
+// Inventory is the inventory module's own API, whatever SetInventoryAPI
+// points orders at.
+func (s *Shop) Inventory() inventory.API { return s.set.inventory }
+
+// Orders is the orders module's API.
+func (s *Shop) Orders() orders.API { return s.set.orders }
+
+// InventoryAPI is the inventory.API that orders reserve, release and ship
+// stock through now.
+func (s *Shop) InventoryAPI() inventory.API { return s.set.stock.current() }
+
+// SetInventoryAPI makes orders reserve, release and ship stock through api
+// from the next call on, as at the ownership flip of an extracted inventory
+// service; nil points them back at the inventory module. Calls in flight
+// finish on the API they started with. The module's own /api/inventory
+// routes keep serving its tables either way.
+func (s *Shop) SetInventoryAPI(api inventory.API) { s.set.stock.set(api) }
+
 // Prepare migrates the database, loads the seed data when configured and
 // starts the modules. Run calls it; tests that drive Handler call it
 // themselves.
@@ -146,11 +178,23 @@ func (s *Shop) Run(ctx context.Context) error {
 			s.log.Error("stop module", "module", s.modules[i].Name(), "error", e)
 		}
 	}
-	if e := db.Close(s.gdb); e != nil {
-		s.log.Error("close database", "error", e)
+	if e := s.Close(); e != nil {
+		s.log.Error("close", "error", e)
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return serveErr
+}
+
+// Close releases the listener and the database, for callers that serve
+// Handler themselves instead of calling Run. Run closes them itself; a
+// second Close does nothing.
+func (s *Shop) Close() error {
+	s.closeOnce.Do(func() {
+		// The listener is closed already when Run served on it.
+		_ = s.ln.Close()
+		s.closeErr = db.Close(s.gdb)
+	})
+	return s.closeErr
 }

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS inv_stock;
+DROP TABLE IF EXISTS inv_warehouses;

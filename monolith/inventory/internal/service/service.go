@@ -1,0 +1,277 @@
+// Package service implements the inventory module's API.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/stranglerkit/strangler/db"
+	"github.com/stranglerkit/strangler/monolith/catalog"
+	"github.com/stranglerkit/strangler/monolith/internal/errs"
+	"github.com/stranglerkit/strangler/monolith/internal/page"
+	"github.com/stranglerkit/strangler/monolith/inventory/internal/domain"
+	"github.com/stranglerkit/strangler/monolith/inventory/internal/store"
+)
+
+const listName = "inventory.stock"
+
+// Service is the module's implementation.
+type Service struct {
+	db      *gorm.DB
+	store   *store.Store
+	catalog catalog.API
+	now     func() time.Time
+}
+
+// New returns the service on gdb. The catalog confirms that a product
+// exists before its first stock level is created.
+func New(gdb *gorm.DB, cat catalog.API, now func() time.Time) *Service {
+	return &Service{db: gdb, store: store.New(gdb), catalog: cat, now: now}
+}
+
+func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// List returns a page of stock levels.
+func (s *Service) List(ctx context.Context, q domain.Query) (domain.Page, error) {
+	if err := q.Validate(); err != nil {
+		return domain.Page{}, err
+	}
+	limit, err := page.Limit(q.Limit)
+	if err != nil {
+		return domain.Page{}, err
+	}
+	var after store.Position
+	if q.Cursor != "" {
+		if err := page.Decode(listName, q.Cursor, &after); err != nil {
+			return domain.Page{}, err
+		}
+	}
+	rows, err := s.store.List(ctx, q.Warehouse, q.InStock, after, limit+1)
+	if err != nil {
+		return domain.Page{}, err
+	}
+	out := domain.Page{Items: make([]domain.Level, 0, min(len(rows), limit))}
+	for i, r := range rows {
+		if i == limit {
+			last := rows[i-1]
+			out.NextCursor = page.Encode(listName, store.Position{ProductRef: last.ProductRef, Warehouse: last.WarehouseCode})
+			break
+		}
+		out.Items = append(out.Items, toLevel(r))
+	}
+	return out, nil
+}
+
+// Stock returns a product's levels in every warehouse, with totals.
+func (s *Service) Stock(ctx context.Context, ref string) (domain.ProductStock, error) {
+	if err := domain.CheckRef(ref); err != nil {
+		return domain.ProductStock{}, err
+	}
+	rows, err := s.store.Levels(ctx, ref)
+	if err != nil {
+		return domain.ProductStock{}, err
+	}
+	if len(rows) == 0 {
+		return domain.ProductStock{}, errs.New(domain.ErrNotFound, "no stock is recorded for %s", ref)
+	}
+	out := domain.ProductStock{ProductRef: ref, Warehouses: make([]domain.Level, 0, len(rows))}
+	for _, r := range rows {
+		out.OnHand += r.OnHand
+		out.Reserved += r.Reserved
+		out.Available += r.QtyAvailable
+		out.Warehouses = append(out.Warehouses, toLevel(r))
+	}
+	return out, nil
+}
+
+// Warehouses returns the shop's warehouses, by code.
+func (s *Service) Warehouses(ctx context.Context) ([]domain.Warehouse, error) {
+	rows, err := s.store.Warehouses(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]domain.Warehouse, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, domain.Warehouse{Code: r.Code, Name: r.Name, Country: r.Country})
+	}
+	return out, nil
+}
+
+// Adjust adds or removes units on hand.
+func (s *Service) Adjust(ctx context.Context, ref string, a domain.Adjustment) (domain.Level, error) {
+	if err := domain.CheckRef(ref); err != nil {
+		return domain.Level{}, err
+	}
+	if err := a.Validate(); err != nil {
+		return domain.Level{}, err
+	}
+	var out domain.Level
+	err := db.Transact(ctx, s.db, func(ctx context.Context) error {
+		cur, exists, err := s.store.Level(ctx, ref, a.Warehouse)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			if err := s.checkNewLevel(ctx, ref, a.Warehouse); err != nil {
+				return err
+			}
+		}
+		var r store.Row
+		now := s.stamp()
+		if a.Delta > 0 {
+			r, err = s.store.AddOnHand(ctx, ref, a.Warehouse, a.Delta, now)
+			if err != nil {
+				return err
+			}
+		} else {
+			var ok bool
+			r, ok, err = s.store.RemoveOnHand(ctx, ref, a.Warehouse, -a.Delta, now)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return errs.New(domain.ErrBelowReserved, "cannot remove %d of %s from %s: %d on hand, %d of them reserved",
+					-a.Delta, ref, a.Warehouse, cur.OnHand, cur.Reserved)
+			}
+		}
+		if err := s.store.Journal(ctx, &store.Movement{ProductRef: ref, WarehouseCode: a.Warehouse, Kind: "adjust", Quantity: a.Delta, Reference: a.Reason, CreatedAt: now}); err != nil {
+			return err
+		}
+		// The "stock adjusted" event joins this transaction here.
+		out = toLevel(r)
+		return nil
+	})
+	return out, err
+}
+
+// checkNewLevel confirms that a level may be created: the warehouse exists
+// and the catalog knows the product.
+func (s *Service) checkNewLevel(ctx context.Context, ref, warehouse string) error {
+	ok, err := s.store.WarehouseExists(ctx, warehouse)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errs.New(domain.ErrUnknownWarehouse, "no warehouse has the code %s", warehouse)
+	}
+	id, err := catalog.ParseProductRef(ref)
+	if err != nil {
+		return err
+	}
+	if _, err := s.catalog.Get(ctx, id); err != nil {
+		if errors.Is(err, catalog.ErrNotFound) {
+			return errs.New(domain.ErrUnknownProduct, "the catalog has no product %s", ref)
+		}
+		return fmt.Errorf("look up %s in the catalog: %w", ref, err)
+	}
+	return nil
+}
+
+// Reserve holds units for an order: in the named warehouse, or else in the
+// one with the most units available.
+func (s *Service) Reserve(ctx context.Context, ref string, m domain.Move) (domain.Level, error) {
+	if err := domain.CheckRef(ref); err != nil {
+		return domain.Level{}, err
+	}
+	if err := m.Validate(false); err != nil {
+		return domain.Level{}, err
+	}
+	var out domain.Level
+	err := db.Transact(ctx, s.db, func(ctx context.Context) error {
+		candidates := []string{m.Warehouse}
+		if m.Warehouse == "" {
+			var err error
+			if candidates, err = s.store.Candidates(ctx, ref, m.Quantity); err != nil {
+				return err
+			}
+		}
+		now := s.stamp()
+		for _, wh := range candidates {
+			// Another transaction may have taken the units since
+			// Candidates read them; the guard then fails and the next
+			// warehouse is tried.
+			r, ok, err := s.store.Reserve(ctx, ref, wh, m.Quantity, now)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			if err := s.store.Journal(ctx, &store.Movement{ProductRef: ref, WarehouseCode: wh, Kind: "reserve", Quantity: m.Quantity, Reference: m.Reference, CreatedAt: now}); err != nil {
+				return err
+			}
+			// The "stock reserved" event joins this transaction here.
+			out = toLevel(r)
+			return nil
+		}
+		where := "any one warehouse"
+		if m.Warehouse != "" {
+			where = m.Warehouse
+		}
+		return errs.New(domain.ErrOutOfStock, "not enough stock to reserve %d of %s in %s", m.Quantity, ref, where)
+	})
+	return out, err
+}
+
+// Release returns reserved units to available, as when an order is
+// cancelled.
+func (s *Service) Release(ctx context.Context, ref string, m domain.Move) (domain.Level, error) {
+	return s.settle(ctx, ref, m, "release", s.store.Release)
+}
+
+// Ship takes reserved units off hand, as when an order ships.
+func (s *Service) Ship(ctx context.Context, ref string, m domain.Move) (domain.Level, error) {
+	return s.settle(ctx, ref, m, "ship", s.store.Ship)
+}
+
+// settle applies a release or a shipment, which both consume a reservation.
+func (s *Service) settle(ctx context.Context, ref string, m domain.Move, kind string,
+	apply func(ctx context.Context, ref, wh string, n int, now time.Time) (store.Row, bool, error)) (domain.Level, error) {
+	if err := domain.CheckRef(ref); err != nil {
+		return domain.Level{}, err
+	}
+	if err := m.Validate(true); err != nil {
+		return domain.Level{}, err
+	}
+	var out domain.Level
+	err := db.Transact(ctx, s.db, func(ctx context.Context) error {
+		now := s.stamp()
+		r, ok, err := apply(ctx, ref, m.Warehouse, m.Quantity, now)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			cur, exists, err := s.store.Level(ctx, ref, m.Warehouse)
+			if err != nil {
+				return err
+			}
+			if !exists {
+				return errs.New(domain.ErrNotFound, "no stock of %s is recorded in %s", ref, m.Warehouse)
+			}
+			return errs.New(domain.ErrNotReserved, "cannot %s %d of %s in %s: %d are reserved", kind, m.Quantity, ref, m.Warehouse, cur.Reserved)
+		}
+		if err := s.store.Journal(ctx, &store.Movement{ProductRef: ref, WarehouseCode: m.Warehouse, Kind: kind, Quantity: m.Quantity, Reference: m.Reference, CreatedAt: now}); err != nil {
+			return err
+		}
+		// The "stock released" or "stock shipped" event joins this
+		// transaction here.
+		out = toLevel(r)
+		return nil
+	})
+	return out, err
+}
+
+// Count returns how many stock levels there are.
+func (s *Service) Count(ctx context.Context) (int64, error) { return s.store.Count(ctx) }
+
+func toLevel(r store.Row) domain.Level {
+	return domain.Level{
+		ProductRef: r.ProductRef, Warehouse: r.WarehouseCode,
+		OnHand: r.OnHand, Reserved: r.Reserved, Available: r.QtyAvailable,
+		Version: r.Version, UpdatedAt: r.UpdatedAt.UTC(),
+	}
+}

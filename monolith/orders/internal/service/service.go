@@ -1,0 +1,359 @@
+// Package service implements the orders module's API. It reaches the
+// customers, catalog and inventory modules only through their APIs, and
+// runs each order change, theirs included, in one transaction.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/stranglerkit/strangler/db"
+	"github.com/stranglerkit/strangler/httpx"
+	"github.com/stranglerkit/strangler/monolith/catalog"
+	"github.com/stranglerkit/strangler/monolith/customers"
+	"github.com/stranglerkit/strangler/monolith/internal/errs"
+	"github.com/stranglerkit/strangler/monolith/internal/page"
+	"github.com/stranglerkit/strangler/monolith/inventory"
+	"github.com/stranglerkit/strangler/monolith/orders/internal/domain"
+	"github.com/stranglerkit/strangler/monolith/orders/internal/store"
+)
+
+const listName = "orders"
+
+// Deps are the other modules the service calls.
+type Deps struct {
+	Catalog   catalog.API
+	Customers customers.API
+	Inventory inventory.API
+}
+
+// Service is the module's implementation.
+type Service struct {
+	db    *gorm.DB
+	store *store.Store
+	deps  Deps
+	now   func() time.Time
+}
+
+// New returns the service on gdb.
+func New(gdb *gorm.DB, deps Deps, now func() time.Time) *Service {
+	return &Service{db: gdb, store: store.New(gdb), deps: deps, now: now}
+}
+
+func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+type cursor struct {
+	ID int64 `json:"id"`
+}
+
+// List returns a page of orders, newest first.
+func (s *Service) List(ctx context.Context, q domain.Query) (domain.Page, error) {
+	if q.Status != 0 && !q.Status.Valid() {
+		return domain.Page{}, httpx.BadRequest("status must be one of 10, 20, 30, 90, not %d", int(q.Status))
+	}
+	if q.CustomerID < 0 {
+		return domain.Page{}, httpx.BadRequest("customer_id must be a positive integer, not %d", q.CustomerID)
+	}
+	limit, err := page.Limit(q.Limit)
+	if err != nil {
+		return domain.Page{}, err
+	}
+	var before cursor
+	if q.Cursor != "" {
+		if err := page.Decode(listName, q.Cursor, &before); err != nil {
+			return domain.Page{}, err
+		}
+	}
+	rows, err := s.store.List(ctx, q.CustomerID, int(q.Status), before.ID, limit+1)
+	if err != nil {
+		return domain.Page{}, err
+	}
+	next := ""
+	if len(rows) > limit {
+		rows = rows[:limit]
+		next = page.Encode(listName, cursor{ID: rows[limit-1].ID})
+	}
+	ids := make([]int64, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	lines, err := s.store.Lines(ctx, ids...)
+	if err != nil {
+		return domain.Page{}, err
+	}
+	byOrder := map[int64][]store.LineRow{}
+	for _, l := range lines {
+		byOrder[l.OrderID] = append(byOrder[l.OrderID], l)
+	}
+	out := domain.Page{Items: make([]domain.Order, 0, len(rows)), NextCursor: next}
+	for _, r := range rows {
+		out.Items = append(out.Items, toOrder(r, byOrder[r.ID]))
+	}
+	return out, nil
+}
+
+// Get returns order id with its lines.
+func (s *Service) Get(ctx context.Context, id int64) (domain.Order, error) {
+	r, ok, err := s.store.Get(ctx, id)
+	if err != nil {
+		return domain.Order{}, err
+	}
+	if !ok {
+		return domain.Order{}, errs.New(domain.ErrNotFound, "no order has id %d", id)
+	}
+	lines, err := s.store.Lines(ctx, id)
+	if err != nil {
+		return domain.Order{}, err
+	}
+	return toOrder(r, lines), nil
+}
+
+// Place places an order: it checks the customer, prices the lines from the
+// catalog and reserves their stock, all in one transaction, so that an
+// order that fails leaves no reservation behind.
+func (s *Service) Place(ctx context.Context, in domain.NewOrder) (domain.Order, error) {
+	if errs := in.Check(catalog.NormalizeSKU); len(errs) > 0 {
+		return domain.Order{}, invalid(errs)
+	}
+	var out domain.Order
+	err := db.Transact(ctx, s.db, func(ctx context.Context) error {
+		cust, err := s.deps.Customers.Get(ctx, in.CustomerID)
+		if errors.Is(err, customers.ErrNotFound) {
+			return unprocessable(domain.ErrUnknownCustomer, "unknown-customer", "Unknown customer",
+				fmt.Sprintf("no customer has id %d", in.CustomerID), domain.FieldError{Field: "customer_id", Message: "no customer has this id"})
+		}
+		if err != nil {
+			return fmt.Errorf("look up customer %d: %w", in.CustomerID, err)
+		}
+		lines, err := s.price(ctx, in.Lines)
+		if err != nil {
+			return err
+		}
+		now := s.stamp()
+		r := store.Row{
+			CustomerID: cust.ID, CustomerEmail: cust.Email, Status: int(domain.StatusPlaced),
+			Currency: lines[0].currency, PlacedAt: now, Version: 1, UpdatedAt: now,
+		}
+		rows := make([]store.LineRow, len(lines))
+		for i, l := range lines {
+			r.TotalCents += l.row.LineTotalCents
+			rows[i] = l.row
+		}
+		if err := s.store.InsertOrder(ctx, &r); err != nil {
+			return err
+		}
+		// Reserve in product reference order, so that two orders for the
+		// same products lock their stock rows in the same order and cannot
+		// deadlock on Postgres.
+		order := make([]int, len(rows))
+		for i := range order {
+			order[i] = i
+		}
+		sort.Slice(order, func(a, b int) bool { return rows[order[a]].ProductRef < rows[order[b]].ProductRef })
+		ref := reference(r.ID)
+		for _, i := range order {
+			l := &rows[i]
+			lvl, err := s.deps.Inventory.Reserve(ctx, l.ProductRef, inventory.Move{Quantity: l.Quantity, Reference: ref})
+			if errors.Is(err, inventory.ErrOutOfStock) {
+				return errs.New(domain.ErrOutOfStock, "not enough stock to reserve %d of %s (%s) in any one warehouse", l.Quantity, l.SKU, l.ProductRef)
+			}
+			if err != nil {
+				return fmt.Errorf("reserve %d of %s for order %d: %w", l.Quantity, l.ProductRef, r.ID, err)
+			}
+			l.WarehouseCode = lvl.Warehouse
+		}
+		if err := s.store.InsertLines(ctx, r.ID, rows); err != nil {
+			return err
+		}
+		// The "order placed" event joins this transaction here.
+		out = toOrder(r, rows)
+		return nil
+	})
+	return out, err
+}
+
+type pricedLine struct {
+	row      store.LineRow
+	currency string
+}
+
+// price looks the lines' SKUs up in the catalog and returns the lines with
+// the product's reference, name and price copied in.
+func (s *Service) price(ctx context.Context, lines []domain.NewLine) ([]pricedLine, error) {
+	skus := make([]string, len(lines))
+	for i, l := range lines {
+		skus[i] = l.SKU
+	}
+	products, err := s.deps.Catalog.BySKU(ctx, skus)
+	if err != nil {
+		return nil, fmt.Errorf("price order lines: %w", err)
+	}
+	var unknown, inactive, mixed []domain.FieldError
+	currency := ""
+	out := make([]pricedLine, len(lines))
+	for i, l := range lines {
+		field := "lines[" + strconv.Itoa(i) + "].sku"
+		p, ok := products[l.SKU]
+		switch {
+		case !ok:
+			unknown = append(unknown, domain.FieldError{Field: field, Message: "no product has SKU " + l.SKU})
+			continue
+		case !p.Active:
+			inactive = append(inactive, domain.FieldError{Field: field, Message: l.SKU + " is no longer for sale"})
+			continue
+		case currency == "":
+			currency = p.Currency
+		case p.Currency != currency:
+			mixed = append(mixed, domain.FieldError{Field: field, Message: fmt.Sprintf("%s is priced in %s, the lines before it in %s; an order has one currency", l.SKU, p.Currency, currency)})
+			continue
+		}
+		out[i] = pricedLine{currency: p.Currency, row: store.LineRow{
+			LineNo: i + 1, SKU: p.SKU, ProductRef: p.Ref, ProductName: p.Name,
+			UnitPriceCents: p.PriceCents, Quantity: l.Quantity, LineTotalCents: p.PriceCents * int64(l.Quantity),
+		}}
+	}
+	switch {
+	case len(unknown) > 0:
+		return nil, unprocessable(domain.ErrUnknownSKU, "unknown-sku", "Unknown SKU", joinMessages(unknown), unknown...)
+	case len(inactive) > 0:
+		return nil, unprocessable(domain.ErrInactiveProduct, "product-inactive", "Product not for sale", joinMessages(inactive), inactive...)
+	case len(mixed) > 0:
+		return nil, invalid(mixed)
+	}
+	return out, nil
+}
+
+// Pay marks a placed order paid.
+func (s *Service) Pay(ctx context.Context, id int64) (domain.Order, error) {
+	return s.transition(ctx, id, domain.StatusPaid, "paid_at", nil)
+}
+
+// Ship marks a paid order shipped and ships its reserved stock.
+func (s *Service) Ship(ctx context.Context, id int64) (domain.Order, error) {
+	return s.transition(ctx, id, domain.StatusShipped, "shipped_at", s.deps.Inventory.Ship)
+}
+
+// Cancel cancels a placed or paid order and releases its reserved stock.
+func (s *Service) Cancel(ctx context.Context, id int64) (domain.Order, error) {
+	return s.transition(ctx, id, domain.StatusCancelled, "cancelled_at", s.deps.Inventory.Release)
+}
+
+// transition moves order id to status to and applies stock, if given, to
+// each line's reservation, in one transaction.
+func (s *Service) transition(ctx context.Context, id int64, to domain.Status, stampCol string,
+	stock func(context.Context, string, inventory.Move) (inventory.Level, error)) (domain.Order, error) {
+	from := domain.From(to)
+	fromCodes := make([]int, len(from))
+	for i, f := range from {
+		fromCodes[i] = int(f)
+	}
+	var out domain.Order
+	err := db.Transact(ctx, s.db, func(ctx context.Context) error {
+		r, ok, err := s.store.Transition(ctx, id, fromCodes, int(to), stampCol, s.stamp())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			cur, exists, err := s.store.Get(ctx, id)
+			if err != nil {
+				return err
+			}
+			if !exists {
+				return errs.New(domain.ErrNotFound, "no order has id %d", id)
+			}
+			names := make([]string, len(from))
+			for i, f := range from {
+				names[i] = fmt.Sprintf("%d (%s)", int(f), f)
+			}
+			return errs.New(domain.ErrTransition, "order %d is %d (%s); only an order in %s can become %d (%s)",
+				id, cur.Status, domain.Status(cur.Status), strings.Join(names, " or "), int(to), to)
+		}
+		lines, err := s.store.Lines(ctx, id)
+		if err != nil {
+			return err
+		}
+		if stock != nil {
+			sorted := append([]store.LineRow(nil), lines...)
+			sort.Slice(sorted, func(a, b int) bool { return sorted[a].ProductRef < sorted[b].ProductRef })
+			for _, l := range sorted {
+				m := inventory.Move{Warehouse: l.WarehouseCode, Quantity: l.Quantity, Reference: reference(id)}
+				if _, err := stock(ctx, l.ProductRef, m); err != nil {
+					return fmt.Errorf("order %d to %s: stock of %s in %s: %w", id, to, l.ProductRef, l.WarehouseCode, err)
+				}
+			}
+		}
+		// The "order paid/shipped/cancelled" event joins this transaction
+		// here.
+		out = toOrder(r, lines)
+		return nil
+	})
+	return out, err
+}
+
+// reference names an order in the inventory's movement journal.
+func reference(orderID int64) string { return "order/" + strconv.FormatInt(orderID, 10) }
+
+func toOrder(r store.Row, lines []store.LineRow) domain.Order {
+	o := domain.Order{
+		ID: r.ID, CustomerID: r.CustomerID, CustomerEmail: r.CustomerEmail, Status: domain.Status(r.Status),
+		Currency: r.Currency, TotalCents: r.TotalCents, Lines: make([]domain.Line, 0, len(lines)),
+		PlacedAt: r.PlacedAt.UTC(), PaidAt: utc(r.PaidAt), ShippedAt: utc(r.ShippedAt), CancelledAt: utc(r.CancelledAt),
+		Version: r.Version, UpdatedAt: r.UpdatedAt.UTC(),
+	}
+	for _, l := range lines {
+		o.Lines = append(o.Lines, domain.Line{
+			LineNo: l.LineNo, SKU: l.SKU, ProductRef: l.ProductRef, ProductName: l.ProductName,
+			UnitPriceCents: l.UnitPriceCents, Quantity: l.Quantity, LineTotalCents: l.LineTotalCents, Warehouse: l.WarehouseCode,
+		})
+	}
+	return o
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// orderError is a problem that also matches one of the module's sentinel
+// errors, so that in-process callers can branch with errors.Is and the HTTP
+// layer can write it as is.
+type orderError struct {
+	*httpx.Problem
+	sentinel error
+}
+
+func (e orderError) Unwrap() []error { return []error{e.Problem, e.sentinel} }
+
+func unprocessable(sentinel error, slug, title, detail string, fields ...domain.FieldError) error {
+	p := httpx.Unprocessable(slug, title, "%s", detail)
+	p.Errors = toFieldErrors(fields)
+	return orderError{Problem: p, sentinel: sentinel}
+}
+
+func invalid(errs []domain.FieldError) error { return httpx.Invalid(toFieldErrors(errs)...) }
+
+func toFieldErrors(errs []domain.FieldError) []httpx.FieldError {
+	out := make([]httpx.FieldError, len(errs))
+	for i, e := range errs {
+		out[i] = httpx.FieldError{Field: e.Field, Message: e.Message}
+	}
+	return out
+}
+
+func joinMessages(errs []domain.FieldError) string {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Message
+	}
+	return strings.Join(msgs, "; ")
+}

@@ -1,0 +1,144 @@
+// Package store reads and writes the orders module's tables, orders and
+// order_lines. Every statement runs on db.Conn, so it joins the transaction
+// the context carries.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/stranglerkit/strangler/db"
+)
+
+// Row is one row of orders.
+type Row struct {
+	ID            int64      `gorm:"column:id;primaryKey"`
+	CustomerID    int64      `gorm:"column:customer_id"`
+	CustomerEmail string     `gorm:"column:customer_email"`
+	Status        int        `gorm:"column:status"`
+	Currency      string     `gorm:"column:currency"`
+	TotalCents    int64      `gorm:"column:total_cents"`
+	PlacedAt      time.Time  `gorm:"column:placed_at"`
+	PaidAt        *time.Time `gorm:"column:paid_at"`
+	ShippedAt     *time.Time `gorm:"column:shipped_at"`
+	CancelledAt   *time.Time `gorm:"column:cancelled_at"`
+	Version       int        `gorm:"column:version"`
+	UpdatedAt     time.Time  `gorm:"column:updated_at"`
+}
+
+// TableName is the orders table.
+func (Row) TableName() string { return "orders" }
+
+// LineRow is one row of order_lines.
+type LineRow struct {
+	OrderID        int64  `gorm:"column:order_id;primaryKey"`
+	LineNo         int    `gorm:"column:line_no;primaryKey"`
+	SKU            string `gorm:"column:sku"`
+	ProductRef     string `gorm:"column:product_ref"`
+	ProductName    string `gorm:"column:product_name"`
+	UnitPriceCents int64  `gorm:"column:unit_price_cents"`
+	Quantity       int    `gorm:"column:quantity"`
+	LineTotalCents int64  `gorm:"column:line_total_cents"`
+	WarehouseCode  string `gorm:"column:warehouse_code"`
+}
+
+// TableName is the order lines table.
+func (LineRow) TableName() string { return "order_lines" }
+
+const columns = "id, customer_id, customer_email, status, currency, total_cents, placed_at, paid_at, shipped_at, cancelled_at, version, updated_at"
+
+// Store is the module's data access.
+type Store struct{ db *gorm.DB }
+
+// New returns a store on gdb.
+func New(gdb *gorm.DB) *Store { return &Store{db: gdb} }
+
+// InsertOrder adds an order and sets its ID.
+func (s *Store) InsertOrder(ctx context.Context, r *Row) error {
+	if err := db.Conn(ctx, s.db).Create(r).Error; err != nil {
+		return fmt.Errorf("insert order: %w", err)
+	}
+	return nil
+}
+
+// InsertLines adds the lines of order orderID and sets their OrderID.
+func (s *Store) InsertLines(ctx context.Context, orderID int64, lines []LineRow) error {
+	for i := range lines {
+		lines[i].OrderID = orderID
+	}
+	if err := db.Conn(ctx, s.db).Create(&lines).Error; err != nil {
+		return fmt.Errorf("insert lines of order %d: %w", orderID, err)
+	}
+	return nil
+}
+
+// Get returns order id; ok is false when there is none.
+func (s *Store) Get(ctx context.Context, id int64) (r Row, ok bool, err error) {
+	err = db.Conn(ctx, s.db).Where("id = ?", id).Take(&r).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Row{}, false, nil
+	}
+	if err != nil {
+		return Row{}, false, fmt.Errorf("get order %d: %w", id, err)
+	}
+	return r, true, nil
+}
+
+// Lines returns the lines of the given orders, by order and line number.
+func (s *Store) Lines(ctx context.Context, orderIDs ...int64) ([]LineRow, error) {
+	var rows []LineRow
+	if len(orderIDs) == 0 {
+		return rows, nil
+	}
+	if err := db.Conn(ctx, s.db).Where("order_id IN ?", orderIDs).Order("order_id, line_no").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("lines of orders: %w", err)
+	}
+	return rows, nil
+}
+
+// List returns up to limit orders with an id below beforeID (0: no bound),
+// newest first.
+func (s *Store) List(ctx context.Context, customerID int64, status int, beforeID int64, limit int) ([]Row, error) {
+	q := db.Conn(ctx, s.db)
+	if beforeID > 0 {
+		q = q.Where("id < ?", beforeID)
+	}
+	if customerID != 0 {
+		q = q.Where("customer_id = ?", customerID)
+	}
+	if status != 0 {
+		q = q.Where("status = ?", status)
+	}
+	var rows []Row
+	if err := q.Order("id DESC").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("list orders: %w", err)
+	}
+	return rows, nil
+}
+
+// Transition moves order id from one of the statuses in from to status to,
+// stamping column stampCol, and returns the new row; ok is false when the
+// order is missing or not in one of from. The UPDATE locks the order until
+// the transaction ends, so two concurrent transitions of one order run one
+// after the other and the second sees the first's status.
+func (s *Store) Transition(ctx context.Context, id int64, from []int, to int, stampCol string, now time.Time) (r Row, ok bool, err error) {
+	ph := strings.TrimSuffix(strings.Repeat("?, ", len(from)), ", ")
+	args := []any{to, now, now, id}
+	for _, f := range from {
+		args = append(args, f)
+	}
+	var rows []Row
+	sql := "UPDATE orders SET status = ?, " + stampCol + " = ?, updated_at = ?, version = version + 1 WHERE id = ? AND status IN (" + ph + ") RETURNING " + columns
+	if err := db.Conn(ctx, s.db).Raw(sql, args...).Scan(&rows).Error; err != nil {
+		return Row{}, false, fmt.Errorf("order %d to status %d: %w", id, to, err)
+	}
+	if len(rows) == 0 {
+		return Row{}, false, nil
+	}
+	return rows[0], true, nil
+}
