@@ -1,0 +1,152 @@
+// Package broker runs the embedded Kafka-protocol broker: a single-node
+// kfake cluster (github.com/twmb/franz-go/pkg/kfake) that keeps its log
+// under a data directory, so that events survive a restart. It serves any
+// Kafka client: Strangler's relay and consumers (kafka-go), kcat, franz-go.
+// It is for development, demos and tests; in production kafka.brokers names
+// a real cluster and this broker is not started.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Config is the "broker" section of the config.
+type Config struct {
+	// Addr is where the broker listens. If empty, "127.0.0.1:9092" is used.
+	// Use port 0 for a free port (tests).
+	Addr string `yaml:"addr"`
+	// Dir holds the broker's log and state. If empty, "<data_dir>/broker" is
+	// used.
+	Dir string `yaml:"dir"`
+	// Partitions is the partition count of topics that clients create
+	// without saying, or by producing to them. If zero, 6 is used.
+	Partitions int `yaml:"partitions"`
+	// SyncWrites fsyncs every produced batch before acknowledging it. If
+	// false, writes reach the disk on segment roll and shutdown, as with
+	// Kafka's defaults: a machine crash may lose the last batches, a process
+	// stop does not.
+	SyncWrites bool `yaml:"sync_writes"`
+}
+
+// SetDefaults fills the empty fields.
+func (c *Config) SetDefaults(dataDir string) {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:9092"
+	}
+	if c.Dir == "" {
+		c.Dir = filepath.Join(dataDir, "broker")
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 6
+	}
+}
+
+// Validate reports every invalid field.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("addr: %w", err))
+	}
+	if c.Dir == "" {
+		errs = append(errs, errors.New("dir: must not be empty"))
+	}
+	if c.Partitions < 0 || c.Partitions > 10000 {
+		errs = append(errs, fmt.Errorf("partitions: want 1 to 10000, not %d", c.Partitions))
+	}
+	return errors.Join(errs...)
+}
+
+// Broker is a running embedded broker.
+type Broker struct {
+	cfg     Config
+	log     *slog.Logger
+	cluster *kfake.Cluster
+	addr    string
+
+	closeOnce sync.Once
+}
+
+// New starts the broker: it loads the state under cfg.Dir, if any, and
+// listens on cfg.Addr. Run waits for the end of a context and stops it.
+func New(cfg Config, log *slog.Logger) (*Broker, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.Partitions == 0 {
+		cfg.Partitions = 6
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("broker config: %w", err)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("broker: data dir: %w", err)
+	}
+	opts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.ClusterID("strangler"),
+		kfake.DataDir(cfg.Dir),
+		kfake.DefaultNumPartitions(cfg.Partitions),
+		kfake.AllowAutoTopicCreation(),
+		kfake.WithLogger(kfakeLogger{log}),
+		// kafka-go's consumer groups and tests stop members quickly; the
+		// cluster default of 6 s is a floor that only slows rebalances.
+		kfake.GroupMinSessionTimeout(time.Second),
+		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+			return net.Listen(network, cfg.Addr)
+		}),
+	}
+	if cfg.SyncWrites {
+		opts = append(opts, kfake.SyncWrites())
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("broker on %s (data %s): %w", cfg.Addr, cfg.Dir, err)
+	}
+	addrs := c.ListenAddrs()
+	b := &Broker{cfg: cfg, log: log, cluster: c, addr: addrs[0]}
+	log.Info("broker listening", "addr", b.addr, "dir", cfg.Dir)
+	return b, nil
+}
+
+// Addr is the host:port the broker listens on.
+func (b *Broker) Addr() string { return b.addr }
+
+// Run serves until ctx ends, then stops the broker, writing its state to
+// disk.
+func (b *Broker) Run(ctx context.Context) error {
+	<-ctx.Done()
+	b.Close()
+	return nil
+}
+
+// Close stops the broker and saves its state. It is safe to call more than
+// once.
+func (b *Broker) Close() {
+	b.closeOnce.Do(func() {
+		b.cluster.Close()
+		b.log.Info("broker stopped", "addr", b.addr)
+	})
+}
+
+// kfakeLogger passes kfake's warnings and errors to slog. Its info and debug
+// levels log every request, which is noise outside kfake's own tests.
+type kfakeLogger struct{ log *slog.Logger }
+
+func (l kfakeLogger) Logf(level kfake.LogLevel, format string, args ...any) {
+	switch level {
+	case kfake.LogLevelError:
+		l.log.Error(fmt.Sprintf(format, args...), "component", "broker")
+	case kfake.LogLevelWarn:
+		l.log.Warn(fmt.Sprintf(format, args...), "component", "broker")
+	}
+}

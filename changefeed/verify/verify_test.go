@@ -1,0 +1,182 @@
+package verify_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"gorm.io/gorm"
+
+	"github.com/stranglerkit/strangler/changefeed/changefeedtest"
+	"github.com/stranglerkit/strangler/changefeed/verify"
+	"github.com/stranglerkit/strangler/db/dbtest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// legacy is a monolith's table; catalog a service's copy with other names,
+// prices in cents and SKUs for keys.
+func setup(t *testing.T, src, dst *gorm.DB, n int) {
+	t.Helper()
+	changefeedtest.Must(t, src.Exec(`CREATE TABLE legacy_products (id BIGINT PRIMARY KEY, title TEXT NOT NULL, price NUMERIC(10,2) NOT NULL, active BOOLEAN NOT NULL, note TEXT)`).Error)
+	changefeedtest.Must(t, dst.Exec(`CREATE TABLE catalog_items (sku TEXT PRIMARY KEY, name TEXT NOT NULL, price_cents BIGINT NOT NULL, active INTEGER NOT NULL, note TEXT)`).Error)
+	for i := 1; i <= n; i++ {
+		changefeedtest.Must(t, src.Exec("INSERT INTO legacy_products (id, title, price, active, note) VALUES (?, ?, ?, ?, ?)", i, fmt.Sprintf(" Product %d ", i), fmt.Sprintf("%d.50", i), i%2 == 0, nil).Error)
+		changefeedtest.Must(t, dst.Exec("INSERT INTO catalog_items (sku, name, price_cents, active, note) VALUES (?, ?, ?, ?, ?)", fmt.Sprintf("SKU-%d", i), fmt.Sprintf("Product %d", i), i*100+50, boolInt(i%2 == 0), nil).Error)
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+var mapping = verify.Mapping{
+	KeyFormat: "SKU-%s",
+	Columns: []verify.Column{
+		{Target: "name", Source: "title", Transform: "trim"},
+		{Target: "price_cents", Source: "price", Transform: "cents", Type: "int"},
+		{Target: "active", Type: "bool"},
+		{Target: "note"},
+	},
+}
+
+// engines pairs a source and a target engine: the same engine, and SQLite
+// against Postgres.
+func engines(t *testing.T, fn func(t *testing.T, src, dst *gorm.DB)) {
+	pairs := []struct{ name, src, dst string }{
+		{"sqlite-sqlite", "sqlite", "sqlite"},
+		{"postgres-postgres", "postgres", "postgres"},
+		{"postgres-sqlite", "postgres", "sqlite"},
+	}
+	for _, p := range pairs {
+		t.Run(p.name, func(t *testing.T) {
+			open := func(kind string) *gorm.DB {
+				if kind == "postgres" {
+					return changefeedtest.Open(t, dbtest.PostgresDSN(t))
+				}
+				return changefeedtest.Open(t, dbtest.SQLiteDSN(t))
+			}
+			fn(t, open(p.src), open(p.dst))
+		})
+	}
+}
+
+func compare(t *testing.T, src, dst *gorm.DB, m verify.Mapping, opt verify.Options) *verify.Report {
+	t.Helper()
+	rep, err := verify.Compare(context.Background(),
+		verify.Side{DB: src, Table: "legacy_products", Key: "id"},
+		verify.Side{DB: dst, Table: "catalog_items", Key: "sku"}, m, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.Duration = 0
+	return rep
+}
+
+func TestInSync(t *testing.T) {
+	engines(t, func(t *testing.T, src, dst *gorm.DB) {
+		setup(t, src, dst, 250)
+		rep := compare(t, src, dst, mapping, verify.Options{RangeSize: 100, PageSize: 64})
+		if rep.Drift || rep.SourceRows != 250 || rep.TargetRows != 250 || rep.Ranges != 3 || rep.Checksums != 3 {
+			t.Fatalf("report %+v", rep)
+		}
+	})
+}
+
+func TestDrift(t *testing.T) {
+	engines(t, func(t *testing.T, src, dst *gorm.DB) {
+		setup(t, src, dst, 250)
+		changefeedtest.Must(t, dst.Exec("DELETE FROM catalog_items WHERE sku = 'SKU-17'").Error)
+		changefeedtest.Must(t, dst.Exec("INSERT INTO catalog_items (sku, name, price_cents, active) VALUES ('SKU-999', 'Ghost', 1, 0)").Error)
+		changefeedtest.Must(t, dst.Exec("UPDATE catalog_items SET name = 'product 42', price_cents = 1 WHERE sku = 'SKU-42'").Error)
+		changefeedtest.Must(t, dst.Exec("UPDATE catalog_items SET note = 'x' WHERE sku = 'SKU-200'").Error)
+		changefeedtest.Must(t, src.Exec("UPDATE legacy_products SET price = 1.25 WHERE id = 7").Error)
+		rep := compare(t, src, dst, mapping, verify.Options{RangeSize: 100, PageSize: 64})
+		if !rep.Drift {
+			t.Fatal("no drift found")
+		}
+		var text bytes.Buffer
+		changefeedtest.Must(t, rep.WriteText(&text))
+		golden(t, "drift.golden", text.Bytes())
+	})
+}
+
+// TestGoMapping uses the library's Go hooks: a key translation by lookup
+// and a row mapping.
+func TestGoMapping(t *testing.T) {
+	src := changefeedtest.Open(t, dbtest.SQLiteDSN(t))
+	dst := changefeedtest.Open(t, dbtest.SQLiteDSN(t))
+	setup(t, src, dst, 20)
+	changefeedtest.Must(t, dst.Exec("UPDATE catalog_items SET name = 'wrong' WHERE sku = 'SKU-5'").Error)
+	m := verify.Mapping{
+		Key: func(k string) (string, error) {
+			n, err := strconv.Atoi(k)
+			if err != nil {
+				return "", err
+			}
+			if n == 13 {
+				return "", errors.New("no SKU for legacy ref 13")
+			}
+			return "SKU-" + k, nil
+		},
+		Row: func(r verify.Row) (verify.Row, error) {
+			return verify.Row{"name": strings.TrimSpace(fmt.Sprint(r["title"]))}, nil
+		},
+		Columns: []verify.Column{{Target: "name"}},
+	}
+	rep := compare(t, src, dst, m, verify.Options{})
+	if !rep.Drift || rep.ErrorCount != 1 || rep.Errors[0].Key != "13" || rep.ExtraCount != 1 || rep.Extra[0] != "SKU-13" ||
+		rep.ChangedCount != 1 || rep.Changed[0].Key != "SKU-5" || rep.Changed[0].Columns[0].Target != "wrong" {
+		t.Fatalf("report %+v", rep)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	src := changefeedtest.Open(t, dbtest.SQLiteDSN(t))
+	tests := []struct {
+		name string
+		src  verify.Side
+		m    verify.Mapping
+		want string
+	}{
+		{"bad table", verify.Side{DB: src, Table: "a;b"}, verify.Mapping{}, "source.table"},
+		{"bad key", verify.Side{DB: src, Table: "a", Key: "k k"}, verify.Mapping{}, "source.key"},
+		{"bad transform", verify.Side{DB: src, Table: "a"}, verify.Mapping{Columns: []verify.Column{{Target: "x", Transform: "rot13"}}}, "transform"},
+		{"bad type", verify.Side{DB: src, Table: "a"}, verify.Mapping{Columns: []verify.Column{{Target: "x", Type: "money"}}}, "type"},
+		{"bad format", verify.Side{DB: src, Table: "a"}, verify.Mapping{KeyFormat: "SKU"}, "key format"},
+		{"missing table", verify.Side{DB: src, Table: "nope"}, verify.Mapping{Columns: []verify.Column{{Target: "x"}}}, "nope"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := verify.Compare(context.Background(), tt.src, verify.Side{DB: src, Table: "nope"}, tt.m, verify.Options{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Compare = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		changefeedtest.Must(t, os.WriteFile(path, got, 0o644))
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("report differs from %s:\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
