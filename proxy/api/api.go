@@ -1,0 +1,155 @@
+// Package api holds the types of the proxy's admin API, shared by the
+// server in package proxy and the Go client in proxy/adminclient.
+package api
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/stranglerkit/strangler/proxy/jsondiff"
+	"github.com/stranglerkit/strangler/proxy/routes"
+)
+
+// HeaderActor names who makes a change, for the audit log. The CLI sends
+// $USER@host; without it, the audit names the token.
+const HeaderActor = "X-Strangler-Actor"
+
+// Table is the route table that serves, with its version.
+type Table struct {
+	// Version increases with every change.
+	Version int64 `json:"version"`
+	// Source says where the table comes from: "file" (routes_file, with
+	// module overrides from the admin API), "state" (the admin API) or
+	// "default" (one catch-all route to legacy).
+	Source string `json:"source"`
+	// File is the routes file, when Source is "file".
+	File string `json:"file,omitempty"`
+	// UpdatedAt and UpdatedBy describe the last change.
+	UpdatedAt time.Time `json:"updated_at"`
+	UpdatedBy string    `json:"updated_by"`
+	// Table is the effective table.
+	Table *routes.Doc `json:"table"`
+}
+
+// Module is one module's state: what the migration status needs in one read.
+type Module struct {
+	Name      string        `json:"name"`
+	Mode      routes.Mode   `json:"mode"`
+	Weight    int           `json:"weight"`
+	Legacy    string        `json:"legacy"`
+	Candidate string        `json:"candidate,omitempty"`
+	Routes    []Route       `json:"routes"`
+	Shadow    ShadowStats   `json:"shadow"`
+	Fallbacks int64         `json:"fallbacks"`
+	Version   int64         `json:"table_version"`
+	Override  *ModeOverride `json:"override,omitempty"`
+}
+
+// ModeOverride is a module-wide change made through the admin API on top of
+// a routes file.
+type ModeOverride struct {
+	Mode   routes.Mode `json:"mode"`
+	Weight int         `json:"weight"`
+}
+
+// Route is one route of a module.
+type Route struct {
+	ID     string      `json:"id"`
+	Match  string      `json:"match"`
+	Mode   routes.Mode `json:"mode"`
+	Weight int         `json:"weight"`
+}
+
+// ShadowStats counts shadow copies and their comparisons.
+type ShadowStats struct {
+	// Compared copies, and how they compared.
+	Compared   int64 `json:"compared"`
+	Matches    int64 `json:"matches"`
+	Mismatches int64 `json:"mismatches"`
+	// Noise counts answers whose only differences were noise: fields that
+	// also differ between two legacy answers.
+	Noise int64 `json:"noise"`
+	// Errors counts copies the candidate did not answer.
+	Errors int64 `json:"errors"`
+	// Dropped counts copies not sent: the queue was full, the body was
+	// over the cap, or the method was not eligible.
+	Dropped int64 `json:"dropped"`
+	// MismatchRate is Mismatches / Compared.
+	MismatchRate float64 `json:"mismatch_rate"`
+}
+
+// Diffs is a module's shadow comparison report.
+type Diffs struct {
+	Module string       `json:"module"`
+	Routes []RouteDiffs `json:"routes"`
+}
+
+// RouteDiffs is one route's comparisons.
+type RouteDiffs struct {
+	Route string      `json:"route"`
+	Stats ShadowStats `json:"stats"`
+	// Noise lists the JSON paths learned to be noise.
+	Noise []string `json:"noise"`
+	// Samples are the latest mismatches, newest first.
+	Samples []Sample `json:"samples"`
+}
+
+// Sample is one mismatch.
+type Sample struct {
+	Time            time.Time             `json:"time"`
+	RequestID       string                `json:"request_id"`
+	Method          string                `json:"method"`
+	URI             string                `json:"uri"`
+	LegacyStatus    int                   `json:"legacy_status"`
+	CandidateStatus int                   `json:"candidate_status"`
+	Differences     []jsondiff.Difference `json:"differences"`
+}
+
+// AuditEntry is one change of the table.
+type AuditEntry struct {
+	Time    time.Time       `json:"time"`
+	Actor   string          `json:"actor"`
+	Action  string          `json:"action"`
+	Module  string          `json:"module,omitempty"`
+	Version int64           `json:"version"`
+	Before  json.RawMessage `json:"before,omitempty"`
+	After   json.RawMessage `json:"after,omitempty"`
+	Detail  string          `json:"detail,omitempty"`
+}
+
+// Register is the body of a service instance's registration or heartbeat.
+type Register struct {
+	// URL is the instance's base URL.
+	URL string `json:"url"`
+	// TTLSeconds is how long the registration lasts without a heartbeat.
+	// If zero, 30.
+	TTLSeconds int `json:"ttl_seconds,omitempty"`
+}
+
+// Service lists a service's registered instances.
+type Service struct {
+	Name      string               `json:"name"`
+	Instances []RegisteredInstance `json:"instances"`
+}
+
+// RegisteredInstance is one registration.
+type RegisteredInstance struct {
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Backend is a backend's state.
+type Backend struct {
+	Name      string           `json:"name"`
+	Service   string           `json:"service,omitempty"`
+	Breaker   string           `json:"breaker"`
+	Instances []InstanceStatus `json:"instances"`
+}
+
+// InstanceStatus is one instance of a backend.
+type InstanceStatus struct {
+	URL          string `json:"url"`
+	Healthy      bool   `json:"healthy"`
+	EjectedUntil string `json:"ejected_until,omitempty"`
+	InFlight     int64  `json:"in_flight"`
+}

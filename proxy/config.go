@@ -1,0 +1,241 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"time"
+
+	"github.com/stranglerkit/strangler/proxy/routes"
+)
+
+// Config configures the proxy. Every empty field takes the default its
+// comment names.
+type Config struct {
+	// Addr is the data plane's listen address. If empty, "127.0.0.1:8080".
+	Addr string `yaml:"addr"`
+	// AdminAddr is the admin API's listen address, with /metrics. If
+	// empty, "127.0.0.1:8081".
+	AdminAddr string `yaml:"admin_addr"`
+	// AdminToken is the bearer token of the admin API. If empty, the
+	// token in AdminTokenFile is used, and if that file does not exist a
+	// random token is generated and written there with mode 0600.
+	AdminToken string `yaml:"admin_token" secret:"true"`
+	// AdminTokenFile holds the generated token. If empty,
+	// "<data_dir>/admin.token".
+	AdminTokenFile string `yaml:"admin_token_file"`
+	// Legacy is the monolith's base URL, the backend named "legacy" unless
+	// the route table defines one. If empty, "http://127.0.0.1:9001".
+	Legacy string `yaml:"legacy"`
+	// RoutesFile is a route table in YAML, watched and reloaded when it
+	// changes. If empty, the table persisted in StateDir is used, and
+	// failing that one catch-all route to legacy.
+	RoutesFile string `yaml:"routes_file"`
+	// StateDir keeps the persisted table and the audit log. If empty,
+	// "<data_dir>/proxy".
+	StateDir string `yaml:"state_dir"`
+	// TrustedProxies are CIDRs of proxies in front of this one whose
+	// X-Forwarded-* headers are kept and extended. If empty, none: those
+	// headers are replaced.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// InternalHeaders are removed from client requests, on top of
+	// X-Strangler-*, X-Forwarded-*, Forwarded and X-Real-IP, because the
+	// backends trust them. If empty, none.
+	InternalHeaders []string `yaml:"internal_headers"`
+	// MaxBodyBytes caps request bodies; larger ones get 413. If zero,
+	// 1 GiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// BufferBodyBytes is the largest request body read whole before it is
+	// forwarded, so that it can be retried, fall back to legacy or be
+	// shadowed; larger bodies stream. If zero, 64 KiB.
+	BufferBodyBytes int `yaml:"buffer_body_bytes"`
+	// ReadHeaderTimeout bounds reading a client's request line and
+	// headers. If zero, 10s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// IdleTimeout closes client connections idle this long. If zero, 90s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// Timeout is the default backend timeout of routes that set none: how
+	// long to wait for the next bytes of an answer. If zero, 30s.
+	Timeout time.Duration `yaml:"timeout"`
+	// RetryBudgetRatio is the default share of retries to requests per
+	// backend. If zero, 0.2.
+	RetryBudgetRatio float64 `yaml:"retry_budget_ratio"`
+	// Shadow sizes the shadow machinery.
+	Shadow ShadowConfig `yaml:"shadow"`
+	// AccessLog configures the per-request log.
+	AccessLog AccessLogConfig `yaml:"access_log"`
+}
+
+// ShadowConfig sizes the shadow queue and its workers.
+type ShadowConfig struct {
+	// Queue is how many copies may wait; more are dropped and counted.
+	// If zero, 1024.
+	Queue int `yaml:"queue"`
+	// Workers send copies concurrently. If zero, 4.
+	Workers int `yaml:"workers"`
+	// MaxBodyBytes caps the request and response bodies a copy keeps;
+	// a larger exchange is not shadowed and is counted. If zero, 256 KiB.
+	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// Samples is how many mismatches each route keeps. If zero, 20.
+	Samples int `yaml:"samples"`
+	// Timeout of a shadow copy. If zero, 10s.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxPerSecond caps the copies sent per second across all routes, so
+	// that shadowing a busy module takes a sample rather than the proxy's
+	// CPU; copies over the cap are skipped and counted. If zero, 1000; -1
+	// removes the cap.
+	MaxPerSecond int `yaml:"max_per_second"`
+}
+
+// AccessLogConfig configures the access log.
+type AccessLogConfig struct {
+	// Enabled turns the access log on. If nil, true.
+	Enabled *bool `yaml:"enabled"`
+	// Path is a file to append to. If empty, the process's standard error.
+	Path string `yaml:"path"`
+	// BufferBytes is how much of the log may wait for the writer; lines
+	// beyond are dropped and counted. If zero, 4 MiB.
+	BufferBytes int `yaml:"buffer_bytes"`
+}
+
+// SetDefaults fills the empty fields; dataDir anchors the files.
+func (c *Config) SetDefaults(dataDir string) {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8080"
+	}
+	if c.AdminAddr == "" {
+		c.AdminAddr = "127.0.0.1:8081"
+	}
+	if c.AdminTokenFile == "" {
+		c.AdminTokenFile = filepath.Join(dataDir, "admin.token")
+	}
+	if c.Legacy == "" {
+		c.Legacy = "http://127.0.0.1:9001"
+	}
+	if c.StateDir == "" {
+		c.StateDir = filepath.Join(dataDir, "proxy")
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 1 << 30
+	}
+	if c.BufferBodyBytes == 0 {
+		c.BufferBodyBytes = 64 << 10
+	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 90 * time.Second
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 30 * time.Second
+	}
+	if c.RetryBudgetRatio == 0 {
+		c.RetryBudgetRatio = 0.2
+	}
+	if c.Shadow.Queue == 0 {
+		c.Shadow.Queue = 1024
+	}
+	if c.Shadow.Workers == 0 {
+		c.Shadow.Workers = 4
+	}
+	if c.Shadow.MaxBodyBytes == 0 {
+		c.Shadow.MaxBodyBytes = 256 << 10
+	}
+	if c.Shadow.Samples == 0 {
+		c.Shadow.Samples = 20
+	}
+	if c.Shadow.Timeout == 0 {
+		c.Shadow.Timeout = 10 * time.Second
+	}
+	if c.Shadow.MaxPerSecond == 0 {
+		c.Shadow.MaxPerSecond = 1000
+	}
+	if c.AccessLog.Enabled == nil {
+		t := true
+		c.AccessLog.Enabled = &t
+	}
+	if c.AccessLog.BufferBytes == 0 {
+		c.AccessLog.BufferBytes = 4 << 20
+	}
+}
+
+// Validate reports every invalid field.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("addr: %w", err))
+	}
+	if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
+		errs = append(errs, fmt.Errorf("admin_addr: %w", err))
+	}
+	if c.Addr != "" && c.Addr == c.AdminAddr && !hasZeroPort(c.Addr) {
+		errs = append(errs, errors.New("admin_addr: must differ from addr"))
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		errs = append(errs, errors.New("admin_token: must be at least 16 characters"))
+	}
+	if _, err := routes.ParseBackendURL(c.Legacy); err != nil {
+		errs = append(errs, fmt.Errorf("legacy: %w", err))
+	}
+	for i, s := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			if _, err2 := netip.ParseAddr(s); err2 != nil {
+				errs = append(errs, fmt.Errorf("trusted_proxies[%d]: %q is not a CIDR or an address", i, s))
+			}
+		}
+	}
+	for i, h := range c.InternalHeaders {
+		if !validHeaderName(h) {
+			errs = append(errs, fmt.Errorf("internal_headers[%d]: %q is not a header name", i, h))
+		}
+	}
+	if c.MaxBodyBytes < 0 {
+		errs = append(errs, errors.New("max_body_bytes: must not be negative"))
+	}
+	if c.BufferBodyBytes < 0 || c.BufferBodyBytes > 16<<20 {
+		errs = append(errs, errors.New("buffer_body_bytes: must be 0 to 16 MiB"))
+	}
+	for name, d := range map[string]time.Duration{"read_header_timeout": c.ReadHeaderTimeout, "idle_timeout": c.IdleTimeout, "timeout": c.Timeout, "shadow.timeout": c.Shadow.Timeout} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
+		}
+	}
+	if c.RetryBudgetRatio < 0 || c.RetryBudgetRatio > 1 {
+		errs = append(errs, errors.New("retry_budget_ratio: must be between 0 and 1"))
+	}
+	if c.Shadow.Queue < 0 || c.Shadow.Workers < 0 || c.Shadow.MaxBodyBytes < 0 || c.Shadow.Samples < 0 {
+		errs = append(errs, errors.New("shadow: sizes must not be negative"))
+	}
+	if c.Shadow.MaxPerSecond < -1 {
+		errs = append(errs, errors.New("shadow.max_per_second: must be positive, or -1 for no cap"))
+	}
+	if c.Shadow.Workers > 256 {
+		errs = append(errs, errors.New("shadow.workers: at most 256"))
+	}
+	if c.AccessLog.BufferBytes < 0 {
+		errs = append(errs, errors.New("access_log.buffer_bytes: must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+func hasZeroPort(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	return err == nil && port == "0"
+}
+
+func validHeaderName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
+			continue
+		}
+		return false
+	}
+	return true
+}

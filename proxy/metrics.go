@@ -1,0 +1,144 @@
+package proxy
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the proxy's Prometheus series. The data plane never looks up
+// a label set per request: each route resolves its children when a table is
+// compiled (see routeMetrics).
+type metrics struct {
+	reg *prometheus.Registry
+
+	requests     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	fallbacks    *prometheus.CounterVec
+	retries      *prometheus.CounterVec
+	budgetOut    *prometheus.CounterVec
+	breakerState *prometheus.GaugeVec
+	instances    *prometheus.GaugeVec
+	ejections    *prometheus.CounterVec
+	shadow       *prometheus.CounterVec
+	shadowDrop   *prometheus.CounterVec
+	rejected     *prometheus.CounterVec
+	tableVersion prometheus.Gauge
+	reloads      *prometheus.CounterVec
+	reloadFailed prometheus.Gauge
+	accessDrops  prometheus.Counter
+	wsActive     prometheus.Gauge
+}
+
+// statusClasses index the per-class children: 0 is "error" (no answer from
+// a backend), 1 to 5 are 1xx to 5xx.
+var statusClasses = [6]string{"error", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+func classOf(status int) int {
+	if status < 100 || status > 599 {
+		return 0
+	}
+	return status / 100
+}
+
+func newMetrics() *metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := &metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_proxy_requests_total",
+			Help: "Requests answered, by route, module, backend that answered and status class (error: no answer).",
+		}, []string{"route", "module", "backend", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "strangler_proxy_request_duration_seconds",
+			Help:    "Time to the response headers, by route, module, backend and status class.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "module", "backend", "code"}),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_proxy_fallbacks_total",
+			Help: "Requests meant for the candidate that legacy served, by route, module and reason.",
+		}, []string{"route", "module", "reason"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_proxy_retries_total",
+			Help: "Retries sent, by backend.",
+		}, []string{"backend"}),
+		budgetOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_proxy_retry_budget_exhausted_total",
+			Help: "Retries not sent because the backend's retry budget was spent.",
+		}, []string{"backend"}),
+		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "strangler_proxy_breaker_state",
+			Help: "Circuit breaker state per backend: 0 closed, 1 half-open, 2 open.",
+		}, []string{"backend"}),
+		instances: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "strangler_proxy_backend_instances",
+			Help: "Instances per backend and state (healthy, unhealthy, ejected).",
+		}, []string{"backend", "state"}),
+		ejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_proxy_outlier_ejections_total",
+			Help: "Instances ejected for failing in a row, by backend.",
+		}, []string{"backend"}),
+		shadow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_proxy_shadow_comparisons_total",
+			Help: "Shadow copies compared, by route, module and result (match, mismatch, noise, error).",
+		}, []string{"route", "module", "result"}),
+		shadowDrop: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_proxy_shadow_dropped_total",
+			Help: "Shadow copies not sent, by route, module and reason (queue_full, body_too_large, not_replayable, rate_limited).",
+		}, []string{"route", "module", "reason"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_proxy_rejected_total",
+			Help: "Requests refused before routing, by reason.",
+		}, []string{"reason"}),
+		tableVersion: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strangler_proxy_table_version",
+			Help: "Version of the route table that serves.",
+		}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_proxy_routes_file_reloads_total",
+			Help: "Reloads of the routes file, by result (ok, error).",
+		}, []string{"result"}),
+		reloadFailed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strangler_proxy_routes_file_invalid",
+			Help: "1 while the routes file on disk is invalid and the previous table keeps serving.",
+		}),
+		accessDrops: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strangler_proxy_access_log_dropped_total",
+			Help: "Access log lines dropped because the writer fell behind.",
+		}),
+		wsActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strangler_proxy_websockets_active",
+			Help: "Upgraded connections being relayed.",
+		}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.fallbacks, m.retries, m.budgetOut, m.breakerState, m.instances,
+		m.ejections, m.shadow, m.shadowDrop, m.rejected, m.tableVersion, m.reloads, m.reloadFailed, m.accessDrops, m.wsActive)
+	return m
+}
+
+// routeMetrics are one route's children for one backend, resolved once.
+type routeMetrics struct {
+	requests [6]prometheus.Counter
+	duration [6]prometheus.Observer
+}
+
+func (m *metrics) forRoute(route, module, backend string) *routeMetrics {
+	rm := &routeMetrics{}
+	for i, c := range statusClasses {
+		rm.requests[i] = m.requests.WithLabelValues(route, module, backend, c)
+		rm.duration[i] = m.duration.WithLabelValues(route, module, backend, c)
+	}
+	return rm
+}
+
+// fallback reasons, in the order of routeRT.fallbacks.
+const (
+	fbUnreachable = iota
+	fbBreakerOpen
+	fbNoInstance
+	fbStatus5xx
+	fbError
+	fbCount
+)
+
+var fallbackReasons = [fbCount]string{"unreachable", "breaker_open", "no_instance", "status_5xx", "error"}

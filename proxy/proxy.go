@@ -1,0 +1,323 @@
+// Package proxy is Strangler's routing proxy: the front door that users put
+// before a live monolith to move its modules, one at a time, to extracted
+// services. Each module's routes go to legacy, are shadowed to the
+// candidate, split between them by sticky canary cohorts, or go to the
+// candidate with legacy as the fallback. An admin API on its own listener
+// changes the table atomically, persists and audits every change.
+//
+// The data plane is built on fasthttp for throughput: an immutable route
+// table behind an atomic pointer, a precompiled trie matcher that does not
+// allocate, metric children resolved per route when a table is built, and
+// an access log written by its own goroutine. See docs/proxy.md.
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stranglerkit/strangler/httpx"
+)
+
+// Proxy is a running proxy: the data plane, the admin API, and the
+// machinery behind them.
+type Proxy struct {
+	cfg      Config
+	log      *slog.Logger
+	token    string
+	ln       net.Listener
+	adminLn  net.Listener
+	server   *fasthttp.Server
+	admin    *echo.Echo
+	m        *metrics
+	access   *accessLog
+	shadow   *shadower
+	registry *registry
+	dog      *watchdog
+	store    *store
+	trusted  trustedNets
+	internal [][]byte
+	unrouted [6]prometheus.Counter
+	// fbTotals counts fallbacks per module across table versions.
+	fbTotals sync.Map // module → *atomic.Int64
+
+	table atomic.Pointer[runtimeTable]
+
+	// mu serializes table changes: admin calls, reloads and registry
+	// updates of backends.
+	mu sync.Mutex
+	// ctl is the control state behind the table: source, overrides and
+	// version. Guarded by mu.
+	ctl control
+
+	runOnce sync.Once
+}
+
+// Option adjusts a proxy for embedding and tests.
+type Option func(*options)
+
+type options struct {
+	accessLog io.Writer
+}
+
+// WithAccessLogWriter sends the access log to w instead of the configured
+// path or standard error.
+func WithAccessLogWriter(w io.Writer) Option { return func(o *options) { o.accessLog = w } }
+
+// New checks cfg, loads the route table (routes file, else persisted state,
+// else a catch-all to legacy) and opens both listeners, so that a port in
+// use fails here. The admin token must be set: see EnsureToken.
+func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("proxy config: %w", err)
+	}
+	if cfg.AdminToken == "" {
+		return nil, errors.New("proxy: no admin token: set proxy.admin_token or let EnsureToken create one")
+	}
+	p := &Proxy{cfg: cfg, log: log, token: cfg.AdminToken, m: newMetrics(), trusted: parseTrusted(cfg.TrustedProxies), dog: newWatchdog()}
+	for _, h := range cfg.InternalHeaders {
+		p.internal = append(p.internal, []byte(h))
+	}
+	for i, c := range statusClasses {
+		p.unrouted[i] = p.m.requests.WithLabelValues("none", "none", "none", c)
+	}
+	p.registry = newRegistry(p.servicesChanged)
+	p.shadow = newShadower(p, cfg.Shadow)
+	st, err := openStore(cfg.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	p.store = st
+	if err := p.loadInitial(); err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	if *cfg.AccessLog.Enabled {
+		al, err := newAccessLog(cfg.AccessLog, o.accessLog, p.m.accessDrops)
+		if err != nil {
+			p.stopBackends()
+			return nil, fmt.Errorf("proxy: %w", err)
+		}
+		p.access = al
+	}
+	p.server = p.newServer()
+	p.admin = p.newAdmin()
+	if p.ln, err = httpx.Listen(cfg.Addr); err != nil {
+		p.closeEarly()
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	if p.adminLn, err = httpx.Listen(cfg.AdminAddr); err != nil {
+		p.closeEarly()
+		return nil, fmt.Errorf("proxy admin: %w", err)
+	}
+	return p, nil
+}
+
+func (p *Proxy) closeEarly() {
+	if p.ln != nil {
+		_ = p.ln.Close()
+	}
+	if p.adminLn != nil {
+		_ = p.adminLn.Close()
+	}
+	if p.access != nil {
+		p.access.close()
+	}
+	p.stopBackends()
+}
+
+func (p *Proxy) stopBackends() {
+	if t := p.table.Load(); t != nil {
+		for _, b := range t.backends {
+			b.stop()
+		}
+	}
+}
+
+func (p *Proxy) fallbackCounter(module string) *atomic.Int64 {
+	v, _ := p.fbTotals.LoadOrStore(module, new(atomic.Int64))
+	return v.(*atomic.Int64)
+}
+
+func (p *Proxy) fallbackTotal(module string) int64 { return p.fallbackCounter(module).Load() }
+
+// Addr is the data plane's address.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// AdminAddr is the admin API's address.
+func (p *Proxy) AdminAddr() string { return p.adminLn.Addr().String() }
+
+// Registry is the proxy's Prometheus registry, served on the admin
+// listener's /metrics.
+func (p *Proxy) Registry() *prometheus.Registry { return p.m.reg }
+
+// Version is the version of the table that serves.
+func (p *Proxy) Version() int64 { return p.table.Load().version }
+
+func (p *Proxy) newServer() *fasthttp.Server {
+	bodyTimeout := 10 * time.Minute
+	return &fasthttp.Server{
+		Handler:                      p.serve,
+		ErrorHandler:                 p.serverError,
+		NoDefaultServerHeader:        true,
+		NoDefaultDate:                true,
+		NoDefaultContentType:         true,
+		StreamRequestBody:            true,
+		LazyRequestTime:              true,
+		DisablePreParseMultipartForm: true,
+		MaxRequestBodySize:           p.cfg.BufferBodyBytes,
+		ReadTimeout:                  p.cfg.ReadHeaderTimeout,
+		IdleTimeout:                  p.cfg.IdleTimeout,
+		ReadBufferSize:               16 << 10,
+		WriteBufferSize:              16 << 10,
+		CloseOnShutdown:              true,
+		SecureErrorLogMessage:        true,
+		Logger:                       fasthttpLogger{p.log},
+		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+			if h.ContentLength() != 0 {
+				// A body may take long to upload; the header timeout
+				// stays for requests without one.
+				return fasthttp.RequestConfig{ReadTimeout: bodyTimeout}
+			}
+			return fasthttp.RequestConfig{}
+		},
+	}
+}
+
+// fasthttpLogger sends fasthttp's own messages to the structured log.
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Debug("fasthttp: " + fmt.Sprintf(format, args...))
+}
+
+// serverError answers requests that fasthttp could not parse.
+func (p *Proxy) serverError(ctx *fasthttp.RequestCtx, err error) {
+	reason, status, detail := "malformed", fasthttp.StatusBadRequest, "the request could not be parsed"
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrDuplicateContentLength):
+		reason, detail = "ambiguous_framing", "request has more than one Content-Length"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		reason, status, detail = "too_large", fasthttp.StatusRequestEntityTooLarge, "the request body is too large"
+	case errors.As(err, &small):
+		reason, status, detail = "headers_too_large", fasthttp.StatusRequestHeaderFieldsTooLarge, "the request headers are too large"
+	case isTimeout(err):
+		reason, status, detail = "timeout", fasthttp.StatusRequestTimeout, "the request was not received in time"
+	}
+	p.m.rejected.WithLabelValues(reason).Inc()
+	writeProblem(ctx, status, problemSlug(status), "", detail, nil)
+	ctx.SetConnectionClose()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func problemSlug(status int) string {
+	switch status {
+	case fasthttp.StatusRequestEntityTooLarge:
+		return "too-large"
+	case fasthttp.StatusRequestTimeout:
+		return "timeout"
+	}
+	return "bad-request"
+}
+
+// problem writes an RFC 9457 problem as the answer to st.
+func (p *Proxy) problem(st *reqState, status int, slug, title, detail string) {
+	writeProblem(st.ctx, status, slug, title, detail, st.reqID)
+}
+
+func writeProblem(ctx *fasthttp.RequestCtx, status int, slug, title, detail string, reqID []byte) {
+	pr := httpx.NewProblem(status, slug, title, detail)
+	pr.Instance = string(ctx.URI().PathOriginal())
+	pr.RequestID = string(reqID)
+	body, err := json.Marshal(pr)
+	if err != nil {
+		body = []byte(`{"title":"error"}`)
+	}
+	resp := &ctx.Response
+	resp.Reset()
+	resp.SetStatusCode(status)
+	resp.Header.SetContentType(httpx.ContentTypeProblem)
+	resp.Header.Set("X-Content-Type-Options", "nosniff")
+	if len(reqID) > 0 {
+		resp.Header.SetBytesV("X-Request-Id", reqID)
+	}
+	resp.SetBody(body)
+}
+
+// Run serves until ctx ends, then stops: the listeners close, requests in
+// flight get up to httpx.ShutdownTimeout to finish, shadow workers stop and
+// the access log is flushed.
+func (p *Proxy) Run(ctx context.Context) error {
+	ran := false
+	p.runOnce.Do(func() { ran = true })
+	if !ran {
+		return errors.New("proxy: Run called twice")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	bg, bgCancel := context.WithCancel(context.Background())
+	var bgWG sync.WaitGroup
+	bgWG.Add(3)
+	go func() { defer bgWG.Done(); p.dog.run(bg) }()
+	go func() { defer bgWG.Done(); p.shadow.run(bg) }()
+	go func() { defer bgWG.Done(); p.registry.run(bg) }()
+	if p.access != nil {
+		bgWG.Add(1)
+		go func() { defer bgWG.Done(); p.access.run(bg) }()
+	}
+	if p.cfg.RoutesFile != "" {
+		g.Go(func() error { return p.watch(gctx) })
+	}
+	g.Go(func() error {
+		errc := make(chan error, 1)
+		go func() { errc <- p.server.Serve(&watchListener{Listener: p.ln, w: p.dog}) }()
+		select {
+		case err := <-errc:
+			return fmt.Errorf("proxy: %w", err)
+		case <-gctx.Done():
+		}
+		sctx, scancel := context.WithTimeout(context.Background(), httpx.ShutdownTimeout)
+		defer scancel()
+		if err := p.server.ShutdownWithContext(sctx); err != nil {
+			p.log.Warn("proxy shutdown did not finish in time", "error", err)
+		}
+		<-errc
+		return nil
+	})
+	g.Go(func() error { return httpx.Serve(gctx, p.adminLn, p.admin) })
+	err := g.Wait()
+	bgCancel()
+	bgWG.Wait()
+	if p.access != nil {
+		p.access.close()
+	}
+	p.stopBackends()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

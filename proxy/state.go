@@ -1,0 +1,585 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/stranglerkit/strangler/proxy/api"
+	"github.com/stranglerkit/strangler/proxy/routes"
+)
+
+// Table sources.
+const (
+	sourceFile    = "file"
+	sourceState   = "state"
+	sourceDefault = "default"
+)
+
+// control is what the table is computed from. Guarded by Proxy.mu.
+type control struct {
+	source    string
+	base      *routes.Doc
+	overrides map[string]override
+	effective *routes.Doc
+	version   int64
+	updatedAt time.Time
+	updatedBy string
+	// fileRaw is the routes file's last content, to skip reloads that
+	// change nothing.
+	fileRaw []byte
+}
+
+// override is a module-wide mode set through the admin API on top of a
+// routes file. It records the file's setting when it was made: a later
+// edit of that setting in the file wins over the override.
+type override struct {
+	Mode       routes.Mode `json:"mode"`
+	Weight     int         `json:"weight"`
+	BaseMode   routes.Mode `json:"base_mode"`
+	BaseWeight int         `json:"base_weight"`
+}
+
+// persisted is the state file.
+type persisted struct {
+	Version   int64               `json:"version"`
+	UpdatedAt time.Time           `json:"updated_at"`
+	UpdatedBy string              `json:"updated_by"`
+	Table     *routes.Doc         `json:"table,omitempty"`
+	Overrides map[string]override `json:"overrides,omitempty"`
+}
+
+// Errors the admin API maps to statuses.
+var (
+	errModuleNotFound = errors.New("module not found")
+	errFileManaged    = errors.New("the table is managed by a routes file")
+	errVersion        = errors.New("the table version does not match")
+)
+
+// changeError is a change that is not valid; the admin API answers 422.
+type changeError struct {
+	field, msg string
+}
+
+func (e *changeError) Error() string { return e.field + ": " + e.msg }
+
+// defaultDoc is the table used when there is neither a routes file nor
+// persisted state: everything to legacy.
+func defaultDoc() *routes.Doc {
+	return &routes.Doc{Modules: []routes.Module{{
+		Name:   "default",
+		Routes: []routes.RouteDef{{ID: "default", Prefix: "/"}},
+	}}}
+}
+
+func (p *Proxy) compileOptions() routes.Options {
+	return routes.Options{Backends: map[string]routes.Backend{routes.DefaultLegacy: {URLs: []string{p.cfg.Legacy}}}}
+}
+
+// compile applies the proxy's defaults to a document and compiles it.
+func (p *Proxy) compile(doc *routes.Doc) (*routes.Table, error) {
+	t, err := routes.Compile(doc, p.compileOptions())
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range t.Routes {
+		if r.Timeout == routes.DefaultTimeout && !explicitTimeout(doc, r) {
+			r.Timeout = p.cfg.Timeout
+		}
+	}
+	return t, nil
+}
+
+func explicitTimeout(doc *routes.Doc, r *routes.Route) bool {
+	m := doc.Module(r.Module)
+	if m == nil {
+		return false
+	}
+	if m.Timeout != 0 {
+		return true
+	}
+	for _, rd := range m.Routes {
+		if rd.ID == r.ID {
+			return rd.Timeout != 0
+		}
+	}
+	return false
+}
+
+// loadInitial builds the first table: the routes file with the persisted
+// module overrides, else the persisted table, else the default.
+func (p *Proxy) loadInitial() error {
+	saved, err := p.store.load()
+	if err != nil {
+		return err
+	}
+	c := control{overrides: map[string]override{}, version: 1}
+	if saved != nil {
+		c.version = saved.Version
+		c.updatedAt, c.updatedBy = saved.UpdatedAt, saved.UpdatedBy
+		for k, v := range saved.Overrides {
+			c.overrides[k] = v
+		}
+	}
+	var dropped []string
+	switch {
+	case p.cfg.RoutesFile != "":
+		raw, doc, err := readRoutesFile(p.cfg.RoutesFile)
+		if err != nil {
+			return err
+		}
+		c.source, c.base, c.fileRaw = sourceFile, doc, raw
+		c.effective, dropped = applyOverrides(doc, c.overrides)
+		for _, m := range dropped {
+			delete(c.overrides, m)
+		}
+	case saved != nil && saved.Table != nil:
+		c.source, c.base, c.effective = sourceState, saved.Table, saved.Table
+		c.overrides = map[string]override{}
+	default:
+		c.source, c.base, c.effective = sourceDefault, defaultDoc(), defaultDoc()
+	}
+	t, err := p.compile(c.effective)
+	if err != nil {
+		if c.source == sourceFile {
+			return fmt.Errorf("routes file %q: %w", p.cfg.RoutesFile, err)
+		}
+		return fmt.Errorf("persisted route table in %s: %w", p.store.dir, err)
+	}
+	changed := saved != nil && c.source == sourceFile && !reflect.DeepEqual(saved.Table, c.effective)
+	if changed {
+		c.version++
+		c.updatedAt, c.updatedBy = time.Now().UTC(), "file:"+p.cfg.RoutesFile
+	}
+	if c.updatedAt.IsZero() {
+		c.updatedAt, c.updatedBy = time.Now().UTC(), c.source
+		if c.source == sourceFile {
+			c.updatedBy = "file:" + p.cfg.RoutesFile
+		}
+	}
+	p.ctl = c
+	if changed || (saved == nil && c.source == sourceFile) {
+		if err := p.store.save(p.persisted()); err != nil {
+			return err
+		}
+		p.audit(api.AuditEntry{Actor: c.updatedBy, Action: "load", Version: c.version,
+			Detail: fmt.Sprintf("loaded routes file %s at start", p.cfg.RoutesFile), After: summary(c.effective)})
+	}
+	for _, m := range dropped {
+		p.log.Info("module override dropped: the routes file changed the module's mode", "module", m)
+	}
+	p.publish(t, c.version)
+	return nil
+}
+
+func readRoutesFile(path string) ([]byte, *routes.Doc, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read routes file: %w", err)
+	}
+	doc, err := routes.Parse(raw)
+	if err != nil {
+		return raw, nil, fmt.Errorf("routes file %q: %w", path, err)
+	}
+	return raw, doc, nil
+}
+
+// applyOverrides returns base with the module overrides applied, and the
+// modules whose override no longer applies because the file changed the
+// module's own setting (or dropped the module).
+func applyOverrides(base *routes.Doc, ov map[string]override) (*routes.Doc, []string) {
+	if len(ov) == 0 {
+		return base, nil
+	}
+	doc := base.Clone()
+	var dropped []string
+	names := make([]string, 0, len(ov))
+	for n := range ov {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		o := ov[name]
+		m := doc.Module(name)
+		if m == nil || effectiveMode(m.Mode) != o.BaseMode || m.Weight != o.BaseWeight {
+			dropped = append(dropped, name)
+			continue
+		}
+		setModuleMode(m, o.Mode, o.Weight)
+	}
+	return doc, dropped
+}
+
+func effectiveMode(m routes.Mode) routes.Mode {
+	if m == "" {
+		return routes.ModeLegacy
+	}
+	return m
+}
+
+// setModuleMode sets a module's mode and clears its routes' own modes, so
+// that a module-wide change moves every route of the module.
+func setModuleMode(m *routes.Module, mode routes.Mode, weight int) {
+	m.Mode, m.Weight = mode, weight
+	for i := range m.Routes {
+		m.Routes[i].Mode = ""
+		m.Routes[i].Weight = nil
+	}
+}
+
+func (p *Proxy) persisted() *persisted {
+	c := &p.ctl
+	ps := &persisted{Version: c.version, UpdatedAt: c.updatedAt, UpdatedBy: c.updatedBy, Table: c.effective}
+	if len(c.overrides) > 0 {
+		ps.Overrides = c.overrides
+	}
+	return ps
+}
+
+// publish binds a compiled table to backends and makes it serve. Requests
+// in flight finish on the table they loaded.
+func (p *Proxy) publish(t *routes.Table, version int64) {
+	live := map[string]*backend{}
+	if old := p.table.Load(); old != nil {
+		live = old.backends
+	}
+	rt, retired := p.buildTable(t, version, live)
+	p.table.Store(rt)
+	for _, b := range retired {
+		b.stop()
+	}
+	p.syncServices()
+	p.m.tableVersion.Set(float64(version))
+}
+
+// commit validates and applies a new control state: compile, persist,
+// publish, audit. It runs under p.mu.
+func (p *Proxy) commit(next control, entry api.AuditEntry) error {
+	t, err := p.compile(next.effective)
+	if err != nil {
+		return err
+	}
+	next.version = p.ctl.version + 1
+	next.updatedAt = time.Now().UTC()
+	next.updatedBy = entry.Actor
+	prev := p.ctl
+	p.ctl = next
+	if err := p.store.save(p.persisted()); err != nil {
+		p.ctl = prev
+		return fmt.Errorf("persist the route table: %w", err)
+	}
+	p.publish(t, next.version)
+	entry.Version = next.version
+	entry.Time = next.updatedAt
+	p.audit(entry)
+	p.log.Info("route table changed", "version", next.version, "action", entry.Action, "module", entry.Module, "actor", entry.Actor)
+	return nil
+}
+
+func (p *Proxy) audit(e api.AuditEntry) {
+	if e.Time.IsZero() {
+		e.Time = time.Now().UTC()
+	}
+	if err := p.store.appendAudit(e); err != nil {
+		p.log.Error("audit log write failed", "error", err)
+	}
+}
+
+// SetModule changes a module's mode: shadow, canary with a weight, flip
+// (extracted) or rollback (legacy). It returns the module's new state.
+func (p *Proxy) SetModule(actor, module string, mode routes.Mode, weight int) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cur := p.ctl.effective.Module(module)
+	if cur == nil {
+		return errModuleNotFound
+	}
+	if mode != routes.ModeCanary {
+		weight = 0
+	}
+	if weight < 0 || weight > 100 {
+		return &changeError{"weight", fmt.Sprintf("must be 0 to 100, not %d", weight)}
+	}
+	if mode != routes.ModeLegacy && cur.Candidate == "" {
+		return &changeError{"mode", fmt.Sprintf("module %s has no candidate backend, so it can only serve from legacy", module)}
+	}
+	before := modeJSON(effectiveMode(cur.Mode), cur.Weight)
+	next := p.ctl
+	next.overrides = map[string]override{}
+	for k, v := range p.ctl.overrides {
+		next.overrides[k] = v
+	}
+	if next.source == sourceFile {
+		bm := next.base.Module(module)
+		next.overrides[module] = override{Mode: mode, Weight: weight, BaseMode: effectiveMode(bm.Mode), BaseWeight: bm.Weight}
+		next.effective, _ = applyOverrides(next.base, next.overrides)
+	} else {
+		doc := p.ctl.effective.Clone()
+		setModuleMode(doc.Module(module), mode, weight)
+		next.source, next.base, next.effective = sourceState, doc, doc
+	}
+	return p.commit(next, api.AuditEntry{Actor: actor, Action: actionFor(mode), Module: module,
+		Before: before, After: modeJSON(mode, weight)})
+}
+
+func actionFor(mode routes.Mode) string {
+	switch mode {
+	case routes.ModeShadow:
+		return "shadow"
+	case routes.ModeCanary:
+		return "canary"
+	case routes.ModeExtracted:
+		return "flip"
+	}
+	return "rollback"
+}
+
+func modeJSON(mode routes.Mode, weight int) json.RawMessage {
+	b, _ := json.Marshal(api.ModeOverride{Mode: mode, Weight: weight})
+	return b
+}
+
+// ReplaceTable replaces the whole table. ifVersion, when not zero, must be
+// the current version (optimistic concurrency). A table that comes from a
+// routes file cannot be replaced through the API.
+func (p *Proxy) ReplaceTable(actor string, doc *routes.Doc, ifVersion int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ctl.source == sourceFile {
+		return errFileManaged
+	}
+	if ifVersion != 0 && ifVersion != p.ctl.version {
+		return errVersion
+	}
+	next := p.ctl
+	next.source, next.base, next.effective = sourceState, doc, doc
+	next.overrides = map[string]override{}
+	return p.commit(next, api.AuditEntry{Actor: actor, Action: "replace", Before: summary(p.ctl.effective), After: summary(doc)})
+}
+
+// reloadFile reads the routes file again. An invalid file is refused and
+// the table that serves stays.
+func (p *Proxy) reloadFile() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	raw, doc, err := readRoutesFile(p.cfg.RoutesFile)
+	if err == nil && bytes.Equal(raw, p.ctl.fileRaw) {
+		// Back to the content that serves, after an invalid edit say.
+		p.m.reloadFailed.Set(0)
+		return nil
+	}
+	if err == nil {
+		next := p.ctl
+		next.overrides = map[string]override{}
+		for k, v := range p.ctl.overrides {
+			next.overrides[k] = v
+		}
+		var dropped []string
+		next.base, next.fileRaw = doc, raw
+		next.effective, dropped = applyOverrides(doc, next.overrides)
+		for _, m := range dropped {
+			delete(next.overrides, m)
+		}
+		if reflect.DeepEqual(next.effective, p.ctl.effective) && len(dropped) == 0 {
+			// Comments or formatting: nothing to publish.
+			p.ctl.base, p.ctl.fileRaw = doc, raw
+			p.m.reloads.WithLabelValues("ok").Inc()
+			p.m.reloadFailed.Set(0)
+			return nil
+		}
+		detail := "routes file changed"
+		if len(dropped) > 0 {
+			detail += fmt.Sprintf("; overrides dropped for %v because the file changed their mode", dropped)
+		}
+		err = p.commit(next, api.AuditEntry{Actor: "file:" + p.cfg.RoutesFile, Action: "reload",
+			Before: summary(p.ctl.effective), After: summary(next.effective), Detail: detail})
+		if err != nil {
+			err = fmt.Errorf("routes file %q: %w", p.cfg.RoutesFile, err)
+		}
+	}
+	if err != nil {
+		p.m.reloads.WithLabelValues("error").Inc()
+		p.m.reloadFailed.Set(1)
+		p.log.Error("routes file refused; the previous table keeps serving", "file", p.cfg.RoutesFile, "error", err)
+		return err
+	}
+	p.m.reloads.WithLabelValues("ok").Inc()
+	p.m.reloadFailed.Set(0)
+	return nil
+}
+
+// moduleSummary is the audit's view of a table: each module's mode and
+// weight and route count.
+type moduleSummary struct {
+	Mode      routes.Mode `json:"mode"`
+	Weight    int         `json:"weight,omitempty"`
+	Candidate string      `json:"candidate,omitempty"`
+	Routes    []string    `json:"routes"`
+}
+
+func summary(d *routes.Doc) json.RawMessage {
+	out := map[string]moduleSummary{}
+	for _, m := range d.Modules {
+		s := moduleSummary{Mode: effectiveMode(m.Mode), Weight: m.Weight, Candidate: m.Candidate, Routes: []string{}}
+		for _, r := range m.Routes {
+			s.Routes = append(s.Routes, r.ID)
+		}
+		out[m.Name] = s
+	}
+	b, _ := json.Marshal(out)
+	return b
+}
+
+// store keeps the table state and the audit log under the state dir.
+type store struct {
+	dir string
+	mu  sync.Mutex
+}
+
+const (
+	stateFile = "state.json"
+	auditFile = "audit.jsonl"
+)
+
+func openStore(dir string) (*store, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	return &store{dir: dir}, nil
+}
+
+func (s *store) load() (*persisted, error) {
+	path := filepath.Join(s.dir, stateFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read proxy state: %w", err)
+	}
+	var ps persisted
+	if err := json.Unmarshal(b, &ps); err != nil {
+		return nil, fmt.Errorf("proxy state %s is corrupt (fix or remove it): %w", path, err)
+	}
+	return &ps, nil
+}
+
+// save writes the state atomically: a temporary file, fsync, rename, and
+// fsync of the directory, so that a crash leaves the old or the new state,
+// never half of one.
+func (s *store) save(ps *persisted) error {
+	b, err := json.MarshalIndent(ps, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(s.dir, stateFile), append(b, '\n'), 0o640)
+}
+
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) //nolint:errcheck // gone after the rename
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+func (s *store) appendAudit(e api.AuditEntry) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, err := os.OpenFile(filepath.Join(s.dir, auditFile), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// readAudit returns the newest entries first, for one module or all.
+func (s *store) readAudit(module string, limit int) ([]api.AuditEntry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, err := os.Open(filepath.Join(s.dir, auditFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return []api.AuditEntry{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var all []api.AuditEntry
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	for sc.Scan() {
+		var e api.AuditEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			continue // a torn last line after a crash
+		}
+		if module != "" && e.Module != module && !touches(e, module) {
+			continue
+		}
+		all = append(all, e)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]api.AuditEntry, 0, min(len(all), limit))
+	for i := len(all) - 1; i >= 0 && len(out) < limit; i-- {
+		out = append(out, all[i])
+	}
+	return out, nil
+}
+
+// touches reports whether a table-wide entry changed the module.
+func touches(e api.AuditEntry, module string) bool {
+	if e.Module != "" {
+		return false
+	}
+	var before, after map[string]json.RawMessage
+	_ = json.Unmarshal(e.Before, &before)
+	_ = json.Unmarshal(e.After, &after)
+	return !bytes.Equal(before[module], after[module])
+}

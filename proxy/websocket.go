@@ -1,0 +1,143 @@
+package proxy
+
+import (
+	"bufio"
+	"crypto/tls"
+	"io"
+	"net"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// serveUpgrade relays a WebSocket handshake and, once the backend agrees
+// (101), splices the two connections until either side closes. Upgrades
+// follow the route's mode like any request, except that shadow mode serves
+// them from legacy without a copy: a conversation cannot be replayed.
+func (p *Proxy) serveUpgrade(st *reqState) {
+	ctx := st.ctx
+	rt := st.rt
+	be, reason := rt.decide(st)
+	st.reason = reason + "_upgrade"
+	st.backend = be.name
+	in, err := be.pick(nil)
+	if err != nil {
+		p.backendError(st, err)
+		return
+	}
+	t0 := time.Now()
+	conn, err := dialInstance(in, be.spec.ConnectTimeout)
+	if err != nil {
+		p.backendError(st, err)
+		return
+	}
+	handshakeDone := false
+	defer func() {
+		if !handshakeDone {
+			_ = conn.Close()
+		}
+	}()
+	_ = conn.SetDeadline(time.Now().Add(rt.Timeout))
+	h := &ctx.Request.Header
+	b := append(st.scratch[:0], st.path...)
+	if q := ctx.URI().QueryString(); len(q) > 0 {
+		b = append(b, '?')
+		b = append(b, q...)
+	}
+	h.SetRequestURIBytes(b)
+	st.scratch = b[:0]
+	if !be.spec.PreserveHost {
+		h.SetHostBytes(in.hostHdr)
+	}
+	bw := bufio.NewWriter(conn)
+	if err := h.Write(bw); err != nil || bw.Flush() != nil {
+		p.backendError(st, err)
+		return
+	}
+	br := bufio.NewReader(conn)
+	resp := &ctx.Response
+	if err := resp.Header.Read(br); err != nil {
+		p.backendError(st, err)
+		return
+	}
+	st.upstream = time.Since(t0)
+	st.status = resp.StatusCode()
+	if st.status != fasthttp.StatusSwitchingProtocols {
+		// The backend refused the upgrade: relay its answer as is.
+		if err := resp.ReadBody(br, 16<<20); err != nil {
+			p.backendError(st, err)
+			return
+		}
+		p.cleanResponse(st)
+		return
+	}
+	_ = conn.SetDeadline(time.Time{})
+	head := append([]byte(nil), resp.Header.Header()...)
+	var early []byte
+	if n := br.Buffered(); n > 0 {
+		early, _ = br.Peek(n)
+		early = append([]byte(nil), early...)
+	}
+	handshakeDone = true
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(client net.Conn) {
+		defer conn.Close()
+		p.m.wsActive.Inc()
+		defer p.m.wsActive.Dec()
+		if _, err := client.Write(head); err != nil {
+			return
+		}
+		if len(early) > 0 {
+			if _, err := client.Write(early); err != nil {
+				return
+			}
+		}
+		splice(client, conn)
+	})
+}
+
+// splice copies both ways until one side ends, then closes both so that
+// the other copy ends too.
+func splice(a, b net.Conn) {
+	done := make(chan struct{}, 2)
+	cp := func(dst, src net.Conn) {
+		_, _ = io.Copy(dst, src)
+		if tc, ok := dst.(interface{ CloseWrite() error }); ok {
+			_ = tc.CloseWrite()
+		}
+		done <- struct{}{}
+	}
+	go cp(a, b)
+	go cp(b, a)
+	<-done
+	// Give the other direction a moment to finish its close handshake.
+	t := time.NewTimer(5 * time.Second)
+	select {
+	case <-done:
+		t.Stop()
+		_ = a.Close()
+		_ = b.Close()
+		return
+	case <-t.C:
+	}
+	_ = a.Close()
+	_ = b.Close()
+	<-done
+}
+
+func dialInstance(in *instance, timeout time.Duration) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", in.addr, timeout)
+	if err != nil {
+		return nil, &dialError{err}
+	}
+	if in.tls {
+		tc := tls.Client(c, in.tlsConfig)
+		_ = tc.SetDeadline(time.Now().Add(timeout))
+		if err := tc.Handshake(); err != nil {
+			_ = c.Close()
+			return nil, &dialError{err}
+		}
+		return tc, nil
+	}
+	return c, nil
+}
