@@ -16,8 +16,14 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/stranglerkit/strangler/changefeed"
+	"github.com/stranglerkit/strangler/changefeed/backfill"
+	"github.com/stranglerkit/strangler/changefeed/broker"
+	"github.com/stranglerkit/strangler/changefeed/relay"
+	"github.com/stranglerkit/strangler/changefeed/verify"
 	"github.com/stranglerkit/strangler/internal/logging"
 	"github.com/stranglerkit/strangler/monolith"
+	"github.com/stranglerkit/strangler/proxy"
 )
 
 // EnvPrefix starts every environment variable the config reads. A setting's
@@ -39,6 +45,18 @@ type Config struct {
 	Log logging.Config `yaml:"log"`
 	// Monolith configures the reference shop.
 	Monolith monolith.Config `yaml:"monolith"`
+	// Proxy configures the routing proxy and its admin API.
+	Proxy proxy.Config `yaml:"proxy"`
+	// Kafka says where change events go: the embedded broker or a cluster.
+	Kafka changefeed.KafkaConfig `yaml:"kafka"`
+	// Broker configures the embedded Kafka-protocol broker.
+	Broker broker.Config `yaml:"broker"`
+	// Relay configures the outbox relay.
+	Relay relay.Config `yaml:"relay"`
+	// Backfill lists the named backfill jobs.
+	Backfill backfill.Config `yaml:"backfill"`
+	// Verify lists the named verify checks.
+	Verify verify.Config `yaml:"verify"`
 }
 
 // section is what each component's config provides.
@@ -58,6 +76,12 @@ func (c *Config) sections() []struct {
 		s    section
 	}{
 		{"monolith", &c.Monolith},
+		{"proxy", &c.Proxy},
+		{"kafka", &c.Kafka},
+		{"broker", &c.Broker},
+		{"relay", &c.Relay},
+		{"backfill", &c.Backfill},
+		{"verify", &c.Verify},
 	}
 }
 

@@ -46,6 +46,19 @@ func node(v reflect.Value, secret bool) (*yaml.Node, error) {
 		}
 		return m, nil
 	}
+	if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct {
+		// Lists of sections (backfill jobs, verify checks) may hold DSNs
+		// and secrets of their own.
+		seq := &yaml.Node{Kind: yaml.SequenceNode}
+		for i := 0; i < v.Len(); i++ {
+			child, err := node(v.Index(i), secret)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+			seq.Content = append(seq.Content, child)
+		}
+		return seq, nil
+	}
 	if secret {
 		s := ""
 		if !v.IsZero() {

@@ -16,6 +16,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
+		env.monolithURL = c.addr
 		return []component{c}, nil
 	})
 }

@@ -36,6 +36,9 @@ type upPart struct {
 type upEnv struct {
 	cfg *config.Config
 	log *slog.Logger
+	// monolithURL is the running monolith's base URL, set by its part,
+	// for the proxy's legacy backend.
+	monolithURL string
 }
 
 var upParts []upPart

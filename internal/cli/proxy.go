@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stranglerkit/strangler/proxy"
+)
+
+func init() {
+	register(newProxyCmd)
+	registerUp(50, func(ctx context.Context, env *upEnv) ([]component, error) {
+		return proxyComponents(env, true)
+	})
+}
+
+// defaultLegacy is the proxy's default legacy URL, which is the monolith's
+// default address.
+const defaultLegacy = "http://127.0.0.1:9001"
+
+// proxyComponents builds the proxy and names its two listeners. In `up`,
+// the legacy backend is the monolith that `up` runs, wherever it listens,
+// unless proxy.legacy names another.
+func proxyComponents(env *upEnv, inUp bool) ([]component, error) {
+	cfg := env.cfg.Proxy
+	if inUp && cfg.Legacy == defaultLegacy && env.monolithURL != "" {
+		cfg.Legacy = env.monolithURL
+	}
+	tokenPath, _, err := proxy.EnsureToken(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	p, err := proxy.New(cfg, env.log.With("component", "proxy"))
+	if err != nil {
+		return nil, err
+	}
+	note := "token from config"
+	if tokenPath != "" {
+		note = "token in " + tokenPath
+	}
+	return []component{
+		{name: "proxy", addr: "http://" + p.Addr(), note: fmt.Sprintf("legacy %s, table v%d", cfg.Legacy, p.Version()), run: p.Run},
+		// The proxy's Run serves the admin listener too; this entry names it.
+		{name: "admin", addr: "http://" + p.AdminAddr(), note: note, run: func(ctx context.Context) error {
+			<-ctx.Done()
+			return nil
+		}},
+	}, nil
+}
+
+func newProxyCmd(a *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "proxy",
+		Short: "Run the routing proxy and its admin API on their own",
+		Long: `Run the strangler proxy in front of a monolith (any HTTP server): every
+route goes to legacy until a module is shadowed, canaried or flipped to its
+extracted service with 'strangler routes'.
+
+The route table comes from --routes-file (watched and reloaded), else from
+the state persisted under the data dir, else one catch-all route to legacy.
+The admin API needs a bearer token: proxy.admin_token, or the token file
+under the data dir, created on first start.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.Config(cmd)
+			if err != nil {
+				return err
+			}
+			log := a.Logger(cfg)
+			comps, err := proxyComponents(&upEnv{cfg: cfg, log: log}, false)
+			if err != nil {
+				return err
+			}
+			printComponents(a, comps)
+			return runComponents(cmd.Context(), log, comps)
+		},
+	}
+	a.BindString(cmd, "addr", "proxy.addr", "listen address of the data plane (default 127.0.0.1:8080)")
+	a.BindString(cmd, "admin-addr", "proxy.admin_addr", "listen address of the admin API (default 127.0.0.1:8081)")
+	a.BindString(cmd, "legacy", "proxy.legacy", "the monolith's base URL (default http://127.0.0.1:9001)")
+	a.BindString(cmd, "routes-file", "proxy.routes_file", "route table file in YAML, reloaded on change")
+	a.BindString(cmd, "state-dir", "proxy.state_dir", "where the table state and audit log are kept (default <data-dir>/proxy)")
+	return cmd
+}

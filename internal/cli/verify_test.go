@@ -1,0 +1,39 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stranglerkit/strangler/changefeed/verify"
+)
+
+func TestParseColumn(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    verify.Column
+		wantErr string
+	}{
+		{"name=title", verify.Column{Target: "name", Source: "title"}, ""},
+		{"name=title:trim", verify.Column{Target: "name", Source: "title", Transform: "trim"}, ""},
+		{"price_cents=price:cents:int", verify.Column{Target: "price_cents", Source: "price", Transform: "cents", Type: "int"}, ""},
+		{"active=active::bool", verify.Column{Target: "active", Source: "active", Type: "bool"}, ""},
+		{"active=flag:bool", verify.Column{Target: "active", Source: "flag", Type: "bool"}, ""},
+		{"sku=ref:prefix:SKU-", verify.Column{Target: "sku", Source: "ref", Transform: "prefix:SKU-"}, ""},
+		{"sku=ref:prefix:SKU-:text", verify.Column{Target: "sku", Source: "ref", Transform: "prefix:SKU-", Type: "text"}, ""},
+		{"name", verify.Column{}, "want target=source"},
+		{"=x", verify.Column{}, "want target=source"},
+		{"name=title:rot13", verify.Column{}, "transform"},
+	}
+	for _, tt := range tests {
+		got, err := parseColumn(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("parseColumn(%q) error = %v, want %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("parseColumn(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+		}
+	}
+}
