@@ -13,7 +13,7 @@ import (
 // TestModulesDocIsCurrent fails when docs/modules.md no longer matches the
 // modules' declared dependencies and migrations.
 func TestModulesDocIsCurrent(t *testing.T) {
-	mods, err := moddoc.Build(monolith.Dependencies, monolith.Migrations(), func(module string) ([]byte, error) {
+	mods, err := moddoc.Build(monolith.Dependencies, monolith.ModuleMigrations(), func(module string) ([]byte, error) {
 		return os.ReadFile(filepath.Join(module, "module.go"))
 	})
 	if err != nil {

@@ -36,7 +36,7 @@ func migrationFiles(t *testing.T, set db.Migrations, d db.Dialect) []string {
 }
 
 func TestMigrationSetsMatchAcrossDialects(t *testing.T) {
-	sets := monolith.Migrations()
+	sets := monolith.ModuleMigrations()
 	if len(sets) != len(monolith.Dependencies) {
 		t.Fatalf("%d migration sets for %d modules", len(sets), len(monolith.Dependencies))
 	}

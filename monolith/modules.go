@@ -5,6 +5,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/stranglerkit/strangler/changefeed/outbox"
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/monolith/catalog"
 	"github.com/stranglerkit/strangler/monolith/customers"
@@ -59,8 +60,16 @@ func (s *Shop) buildModules() []module {
 	return s.set.list()
 }
 
-// Migrations lists the modules' migration sets in dependency order. Each
-// set has its own version table, so a module's schema can move out with it.
+// Migrations lists the migration sets of the shop's database: the
+// transactional outbox, which every module writes its events into, then
+// the modules' sets in dependency order. Each set has its own version
+// table, so a module's schema can move out with it.
 func Migrations() []db.Migrations {
+	return append([]db.Migrations{outbox.Migrations()}, ModuleMigrations()...)
+}
+
+// ModuleMigrations lists the modules' own migration sets, one per module,
+// in dependency order.
+func ModuleMigrations() []db.Migrations {
 	return []db.Migrations{catalog.Migrations(), customers.Migrations(), inventory.Migrations(), orders.Migrations()}
 }

@@ -25,11 +25,6 @@ func init() {
 		}
 		return []component{c}, nil
 	})
-	// The outbox lives in the monolith's database, next to the tables
-	// whose changes it records.
-	registerMigrations("monolith", func(cfg *config.Config) string { return cfg.Monolith.DSN }, func() []db.Migrations {
-		return []db.Migrations{outbox.Migrations()}
-	})
 }
 
 // relayDSN is the database whose outbox the relay publishes: relay.dsn, or

@@ -15,6 +15,7 @@ import (
 	"github.com/stranglerkit/strangler/monolith/catalog/internal/store"
 	"github.com/stranglerkit/strangler/monolith/internal/dberr"
 	"github.com/stranglerkit/strangler/monolith/internal/errs"
+	"github.com/stranglerkit/strangler/monolith/internal/events"
 	"github.com/stranglerkit/strangler/monolith/internal/page"
 )
 
@@ -23,14 +24,15 @@ const listName = "catalog.products"
 
 // Service is the catalog's implementation.
 type Service struct {
-	db    *gorm.DB
-	store *store.Store
-	now   func() time.Time
+	db     *gorm.DB
+	store  *store.Store
+	events *events.Emitter
+	now    func() time.Time
 }
 
 // New returns the service on gdb; now stamps changes.
 func New(gdb *gorm.DB, now func() time.Time) *Service {
-	return &Service{db: gdb, store: store.New(gdb), now: now}
+	return &Service{db: gdb, store: store.New(gdb), events: events.New(gdb, "catalog"), now: now}
 }
 
 type cursor struct {
@@ -122,8 +124,8 @@ func (s *Service) Create(ctx context.Context, in domain.NewProduct) (domain.Prod
 			}
 			return fmt.Errorf("create product %s: %w", in.SKU, err)
 		}
-		// The "product created" event joins this transaction here.
-		return nil
+		p := toProduct(r)
+		return s.events.Emit(ctx, "product", p.Ref, "product.created", p)
 	})
 	if err != nil {
 		return domain.Product{}, err
@@ -150,10 +152,8 @@ func (s *Service) Update(ctx context.Context, id int64, p domain.Patch) (domain.
 			// Rolls the update back.
 			return httpx.Invalid(httpx.FieldError{Field: "sku", Message: fmt.Sprintf("cannot change from %s; a product keeps its SKU for life", r.SKU)})
 		}
-		// The "product changed" event joins this transaction here, with r
-		// as its payload.
 		out = toProduct(r)
-		return nil
+		return s.events.Emit(ctx, "product", out.Ref, "product.changed", out)
 	})
 	return out, err
 }

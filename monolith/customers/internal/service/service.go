@@ -4,6 +4,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"gorm.io/gorm"
@@ -13,6 +14,7 @@ import (
 	"github.com/stranglerkit/strangler/monolith/customers/internal/store"
 	"github.com/stranglerkit/strangler/monolith/internal/dberr"
 	"github.com/stranglerkit/strangler/monolith/internal/errs"
+	"github.com/stranglerkit/strangler/monolith/internal/events"
 	"github.com/stranglerkit/strangler/monolith/internal/page"
 )
 
@@ -20,14 +22,15 @@ const listName = "customers"
 
 // Service is the module's implementation.
 type Service struct {
-	db    *gorm.DB
-	store *store.Store
-	now   func() time.Time
+	db     *gorm.DB
+	store  *store.Store
+	events *events.Emitter
+	now    func() time.Time
 }
 
 // New returns the service on gdb; now stamps changes.
 func New(gdb *gorm.DB, now func() time.Time) *Service {
-	return &Service{db: gdb, store: store.New(gdb), now: now}
+	return &Service{db: gdb, store: store.New(gdb), events: events.New(gdb, "customers"), now: now}
 }
 
 type cursor struct {
@@ -95,8 +98,8 @@ func (s *Service) Create(ctx context.Context, in domain.NewCustomer) (domain.Cus
 			}
 			return fmt.Errorf("create customer: %w", err)
 		}
-		// The "customer changed" event joins this transaction here.
-		return nil
+		c := toCustomer(r)
+		return s.events.Emit(ctx, "customer", strconv.FormatInt(c.ID, 10), "customer.created", c)
 	})
 	if err != nil {
 		return domain.Customer{}, err
@@ -131,9 +134,8 @@ func (s *Service) Update(ctx context.Context, id int64, p domain.Patch) (domain.
 		if !ok {
 			return errs.New(domain.ErrNotFound, "no customer has id %d", id)
 		}
-		// The "customer changed" event joins this transaction here.
 		out = toCustomer(r)
-		return nil
+		return s.events.Emit(ctx, "customer", strconv.FormatInt(out.ID, 10), "customer.changed", out)
 	})
 	return out, err
 }
@@ -149,8 +151,7 @@ func (s *Service) Delete(ctx context.Context, id int64) error {
 		if !ok {
 			return errs.New(domain.ErrNotFound, "no customer has id %d", id)
 		}
-		// The "customer deleted" event joins this transaction here.
-		return nil
+		return s.events.Emit(ctx, "customer", strconv.FormatInt(id, 10), "customer.deleted", map[string]int64{"id": id})
 	})
 }
 

@@ -14,7 +14,7 @@ import (
 )
 
 func main() {
-	mods, err := moddoc.Build(monolith.Dependencies, monolith.Migrations(), func(module string) ([]byte, error) {
+	mods, err := moddoc.Build(monolith.Dependencies, monolith.ModuleMigrations(), func(module string) ([]byte, error) {
 		return os.ReadFile(filepath.Join("monolith", module, "module.go"))
 	})
 	if err != nil {

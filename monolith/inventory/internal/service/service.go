@@ -12,6 +12,7 @@ import (
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/monolith/catalog"
 	"github.com/stranglerkit/strangler/monolith/internal/errs"
+	"github.com/stranglerkit/strangler/monolith/internal/events"
 	"github.com/stranglerkit/strangler/monolith/internal/page"
 	"github.com/stranglerkit/strangler/monolith/inventory/internal/domain"
 	"github.com/stranglerkit/strangler/monolith/inventory/internal/store"
@@ -24,13 +25,14 @@ type Service struct {
 	db      *gorm.DB
 	store   *store.Store
 	catalog catalog.API
+	events  *events.Emitter
 	now     func() time.Time
 }
 
 // New returns the service on gdb. The catalog confirms that a product
 // exists before its first stock level is created.
 func New(gdb *gorm.DB, cat catalog.API, now func() time.Time) *Service {
-	return &Service{db: gdb, store: store.New(gdb), catalog: cat, now: now}
+	return &Service{db: gdb, store: store.New(gdb), catalog: cat, events: events.New(gdb, "inventory"), now: now}
 }
 
 func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
@@ -141,9 +143,8 @@ func (s *Service) Adjust(ctx context.Context, ref string, a domain.Adjustment) (
 		if err := s.store.Journal(ctx, &store.Movement{ProductRef: ref, WarehouseCode: a.Warehouse, Kind: "adjust", Quantity: a.Delta, Reference: a.Reason, CreatedAt: now}); err != nil {
 			return err
 		}
-		// The "stock adjusted" event joins this transaction here.
 		out = toLevel(r)
-		return nil
+		return s.emit(ctx, "stock.adjusted", out, "adjust", a.Delta, a.Reason)
 	})
 	return out, err
 }
@@ -204,9 +205,8 @@ func (s *Service) Reserve(ctx context.Context, ref string, m domain.Move) (domai
 			if err := s.store.Journal(ctx, &store.Movement{ProductRef: ref, WarehouseCode: wh, Kind: "reserve", Quantity: m.Quantity, Reference: m.Reference, CreatedAt: now}); err != nil {
 				return err
 			}
-			// The "stock reserved" event joins this transaction here.
 			out = toLevel(r)
-			return nil
+			return s.emit(ctx, "stock.reserved", out, "reserve", m.Quantity, m.Reference)
 		}
 		where := "any one warehouse"
 		if m.Warehouse != "" {
@@ -257,16 +257,28 @@ func (s *Service) settle(ctx context.Context, ref string, m domain.Move, kind st
 		if err := s.store.Journal(ctx, &store.Movement{ProductRef: ref, WarehouseCode: m.Warehouse, Kind: kind, Quantity: m.Quantity, Reference: m.Reference, CreatedAt: now}); err != nil {
 			return err
 		}
-		// The "stock released" or "stock shipped" event joins this
-		// transaction here.
 		out = toLevel(r)
-		return nil
+		return s.emit(ctx, "stock."+settled[kind], out, kind, m.Quantity, m.Reference)
 	})
 	return out, err
 }
 
 // Count returns how many stock levels there are.
 func (s *Service) Count(ctx context.Context) (int64, error) { return s.store.Count(ctx) }
+
+// settled names the event of each kind of settlement.
+var settled = map[string]string{"release": "released", "ship": "shipped"}
+
+// emit writes a stock event about level l in the transaction ctx carries.
+// Its aggregate is the level, "P-000042/AMS1", the same id that a backfill
+// of inv_stock by its stock_key column gives, so that live and snapshot
+// events of one level share a partition and a watermark.
+func (s *Service) emit(ctx context.Context, eventType string, l domain.Level, kind string, qty int, reference string) error {
+	return s.events.Emit(ctx, domain.StockAggregate, domain.StockKey(l.ProductRef, l.Warehouse), eventType, domain.StockEvent{
+		Level:    l,
+		Movement: &domain.Movement{Kind: kind, Quantity: qty, Reference: reference},
+	})
+}
 
 func toLevel(r store.Row) domain.Level {
 	return domain.Level{

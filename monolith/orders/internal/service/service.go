@@ -19,6 +19,7 @@ import (
 	"github.com/stranglerkit/strangler/monolith/catalog"
 	"github.com/stranglerkit/strangler/monolith/customers"
 	"github.com/stranglerkit/strangler/monolith/internal/errs"
+	"github.com/stranglerkit/strangler/monolith/internal/events"
 	"github.com/stranglerkit/strangler/monolith/internal/page"
 	"github.com/stranglerkit/strangler/monolith/inventory"
 	"github.com/stranglerkit/strangler/monolith/orders/internal/domain"
@@ -36,15 +37,16 @@ type Deps struct {
 
 // Service is the module's implementation.
 type Service struct {
-	db    *gorm.DB
-	store *store.Store
-	deps  Deps
-	now   func() time.Time
+	db     *gorm.DB
+	store  *store.Store
+	deps   Deps
+	events *events.Emitter
+	now    func() time.Time
 }
 
 // New returns the service on gdb.
 func New(gdb *gorm.DB, deps Deps, now func() time.Time) *Service {
-	return &Service{db: gdb, store: store.New(gdb), deps: deps, now: now}
+	return &Service{db: gdb, store: store.New(gdb), deps: deps, events: events.New(gdb, "orders"), now: now}
 }
 
 func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
@@ -172,9 +174,8 @@ func (s *Service) Place(ctx context.Context, in domain.NewOrder) (domain.Order, 
 		if err := s.store.InsertLines(ctx, r.ID, rows); err != nil {
 			return err
 		}
-		// The "order placed" event joins this transaction here.
 		out = toOrder(r, rows)
-		return nil
+		return s.events.Emit(ctx, "order", strconv.FormatInt(out.ID, 10), "order.placed", out)
 	})
 	return out, err
 }
@@ -289,10 +290,8 @@ func (s *Service) transition(ctx context.Context, id int64, to domain.Status, st
 				}
 			}
 		}
-		// The "order paid/shipped/cancelled" event joins this transaction
-		// here.
 		out = toOrder(r, lines)
-		return nil
+		return s.events.Emit(ctx, "order", strconv.FormatInt(id, 10), "order."+to.String(), out)
 	})
 	return out, err
 }
