@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/golang-migrate/migrate/v4"
 	"github.com/golang-migrate/migrate/v4/database"
@@ -142,8 +143,24 @@ func (m Migrations) newMigrate(dsn string) (*migrate.Migrate, DSN, error) {
 	return mg, d, nil
 }
 
+// migrateLocks serialises migrations per DSN within the process. Two
+// components of one process (the monolith and the relay in `strangler up`)
+// may migrate the same set at once; golang-migrate's SQLite driver locks
+// only within one driver instance, so the second would try to create the
+// tables again. Postgres is guarded across processes by the driver's
+// advisory lock.
+var migrateLocks sync.Map
+
+func lockMigrations(dsn string) func() {
+	v, _ := migrateLocks.LoadOrStore(dsn, &sync.Mutex{})
+	mu := v.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
 // MigrateUp applies every pending migration of each set, in order.
 func MigrateUp(ctx context.Context, dsn string, sets ...Migrations) error {
+	defer lockMigrations(dsn)()
 	for _, m := range sets {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -164,6 +181,7 @@ func MigrateUp(ctx context.Context, dsn string, sets ...Migrations) error {
 // MigrateDown rolls back steps migrations of each set, taking the sets in
 // reverse order; steps <= 0 rolls back all of them.
 func MigrateDown(ctx context.Context, dsn string, steps int, sets ...Migrations) error {
+	defer lockMigrations(dsn)()
 	for i := len(sets) - 1; i >= 0; i-- {
 		m := sets[i]
 		if err := ctx.Err(); err != nil {
