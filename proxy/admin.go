@@ -39,6 +39,7 @@ func (p *Proxy) newAdmin() *echo.Echo {
 	v1.POST("/modules/:module/rollback", p.moduleOp(routes.ModeLegacy))
 	v1.GET("/modules/:module/diffs", p.getDiffs)
 	v1.GET("/audit", p.getAudit)
+	p.registerPhases(v1)
 	v1.GET("/backends", p.listBackends)
 	v1.GET("/services", p.listServices)
 	v1.PUT("/services/:service/instances", p.registerInstance)

@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stranglerkit/strangler/httpx"
+	"github.com/stranglerkit/strangler/proxy/api"
 )
 
 // Proxy is a running proxy: the data plane, the admin API, and the
@@ -61,6 +62,8 @@ type Proxy struct {
 	// ctl is the control state behind the table: source, overrides and
 	// version. Guarded by mu.
 	ctl control
+	// phases are the modules' extraction phases. Guarded by mu.
+	phases map[string]api.PhaseState
 
 	runOnce sync.Once
 }

@@ -55,6 +55,8 @@ type persisted struct {
 	UpdatedBy string              `json:"updated_by"`
 	Table     *routes.Doc         `json:"table,omitempty"`
 	Overrides map[string]override `json:"overrides,omitempty"`
+	// Phases are the modules' extraction phases (phases.go).
+	Phases map[string]api.PhaseState `json:"phases,omitempty"`
 }
 
 // Errors the admin API maps to statuses.
@@ -128,6 +130,7 @@ func (p *Proxy) loadInitial() error {
 		for k, v := range saved.Overrides {
 			c.overrides[k] = v
 		}
+		p.phases = saved.Phases
 	}
 	var dropped []string
 	switch {
@@ -240,6 +243,9 @@ func (p *Proxy) persisted() *persisted {
 	ps := &persisted{Version: c.version, UpdatedAt: c.updatedAt, UpdatedBy: c.updatedBy, Table: c.effective}
 	if len(c.overrides) > 0 {
 		ps.Overrides = c.overrides
+	}
+	if len(p.phases) > 0 {
+		ps.Phases = p.phases
 	}
 	return ps
 }

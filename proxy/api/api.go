@@ -153,3 +153,41 @@ type InstanceStatus struct {
 	EjectedUntil string `json:"ejected_until,omitempty"`
 	InFlight     int64  `json:"in_flight"`
 }
+
+// PhaseState is one module's extraction phase (see package phase), held by
+// the admin API so that the CLI and every component read the same one.
+type PhaseState struct {
+	Module string `json:"module"`
+	// Phase is 0 (legacy) to 5 (retire); Name is its name.
+	Phase int    `json:"phase"`
+	Name  string `json:"name"`
+	// Weight is the canary weight of reads in phase 3.
+	Weight int `json:"weight,omitempty"`
+	// Since and By say when and by whom the phase was set.
+	Since time.Time `json:"since"`
+	By    string    `json:"by,omitempty"`
+	// Acks maps each component that watches the phase to the last phase
+	// it applied.
+	Acks map[string]int `json:"acks,omitempty"`
+	// Verify is the last verify result recorded for the module.
+	Verify *VerifyResult `json:"verify,omitempty"`
+}
+
+// SetPhase is the body of a phase change.
+type SetPhase struct {
+	Phase  int `json:"phase"`
+	Weight int `json:"weight,omitempty"`
+}
+
+// Ack is the body of a component's acknowledgement of a phase.
+type Ack struct {
+	Phase int `json:"phase"`
+}
+
+// VerifyResult is a verify run's outcome, as `strangler status` shows it.
+type VerifyResult struct {
+	Check   string    `json:"check"`
+	Time    time.Time `json:"time"`
+	Drift   bool      `json:"drift"`
+	Summary string    `json:"summary"`
+}
