@@ -30,6 +30,7 @@ import (
 
 	"github.com/stranglerkit/strangler/httpx"
 	"github.com/stranglerkit/strangler/proxy/api"
+	"github.com/stranglerkit/strangler/proxy/routes"
 )
 
 // Proxy is a running proxy: the data plane, the admin API, and the
@@ -64,6 +65,8 @@ type Proxy struct {
 	ctl control
 	// phases are the modules' extraction phases. Guarded by mu.
 	phases map[string]api.PhaseState
+	// initial is the table to start on without a routes file or state.
+	initial *routes.Doc
 
 	runOnce sync.Once
 }
@@ -73,11 +76,18 @@ type Option func(*options)
 
 type options struct {
 	accessLog io.Writer
+	initial   *routes.Doc
 }
 
 // WithAccessLogWriter sends the access log to w instead of the configured
 // path or standard error.
 func WithAccessLogWriter(w io.Writer) Option { return func(o *options) { o.accessLog = w } }
+
+// WithInitialTable starts the proxy on doc when there is neither a routes
+// file nor a persisted table, instead of one catch-all route to legacy, so
+// that an embedding program ships a table for the monolith it knows. The
+// table is persisted and audited on first start like any change.
+func WithInitialTable(doc *routes.Doc) Option { return func(o *options) { o.initial = doc } }
 
 // New checks cfg, loads the route table (routes file, else persisted state,
 // else a catch-all to legacy) and opens both listeners, so that a port in
@@ -96,7 +106,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	if cfg.AdminToken == "" {
 		return nil, errors.New("proxy: no admin token: set proxy.admin_token or let EnsureToken create one")
 	}
-	p := &Proxy{cfg: cfg, log: log, token: cfg.AdminToken, m: newMetrics(), trusted: parseTrusted(cfg.TrustedProxies), dog: newWatchdog()}
+	p := &Proxy{cfg: cfg, log: log, token: cfg.AdminToken, m: newMetrics(), trusted: parseTrusted(cfg.TrustedProxies), dog: newWatchdog(), initial: o.initial}
 	for _, h := range cfg.InternalHeaders {
 		p.internal = append(p.internal, []byte(h))
 	}

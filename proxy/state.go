@@ -147,6 +147,8 @@ func (p *Proxy) loadInitial() error {
 	case saved != nil && saved.Table != nil:
 		c.source, c.base, c.effective = sourceState, saved.Table, saved.Table
 		c.overrides = map[string]override{}
+	case p.initial != nil:
+		c.source, c.base, c.effective = sourceState, p.initial.Clone(), p.initial.Clone()
 	default:
 		c.source, c.base, c.effective = sourceDefault, defaultDoc(), defaultDoc()
 	}
@@ -169,6 +171,15 @@ func (p *Proxy) loadInitial() error {
 		}
 	}
 	p.ctl = c
+	if saved == nil && c.source == sourceState {
+		// The embedder's initial table: persist it so that later changes
+		// build on it and a restart keeps it.
+		if err := p.store.save(p.persisted()); err != nil {
+			return err
+		}
+		p.audit(api.AuditEntry{Actor: "initial", Action: "load", Version: c.version,
+			Detail: "initial route table", After: summary(c.effective)})
+	}
 	if changed || (saved == nil && c.source == sourceFile) {
 		if err := p.store.save(p.persisted()); err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stranglerkit/strangler/extracted"
 	"github.com/stranglerkit/strangler/proxy"
 )
 
@@ -32,7 +33,18 @@ func proxyComponents(env *upEnv, inUp bool) ([]component, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := proxy.New(cfg, env.log.With("component", "proxy"))
+	var opts []proxy.Option
+	if inUp {
+		// up runs the shop, so the proxy starts on the shop's table, with
+		// inventory's reads and writes ready to move to the extracted
+		// service; `strangler proxy` alone starts on a catch-all route.
+		doc, err := extracted.Routes()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, proxy.WithInitialTable(doc))
+	}
+	p, err := proxy.New(cfg, env.log.With("component", "proxy"), opts...)
 	if err != nil {
 		return nil, err
 	}
