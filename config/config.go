@@ -23,6 +23,7 @@ import (
 	"github.com/stranglerkit/strangler/changefeed/verify"
 	"github.com/stranglerkit/strangler/internal/logging"
 	"github.com/stranglerkit/strangler/monolith"
+	"github.com/stranglerkit/strangler/phase"
 	"github.com/stranglerkit/strangler/proxy"
 )
 
@@ -57,6 +58,11 @@ type Config struct {
 	Backfill backfill.Config `yaml:"backfill"`
 	// Verify lists the named verify checks.
 	Verify verify.Config `yaml:"verify"`
+	// Services configures the extracted services.
+	Services ServicesConfig `yaml:"services"`
+	// Phases lists the extractions that `strangler phase` drives and
+	// `strangler status` reports.
+	Phases phase.Config `yaml:"phases"`
 }
 
 // section is what each component's config provides.
@@ -82,6 +88,8 @@ func (c *Config) sections() []struct {
 		{"relay", &c.Relay},
 		{"backfill", &c.Backfill},
 		{"verify", &c.Verify},
+		{"services", &c.Services},
+		{"phases", &c.Phases},
 	}
 }
 
@@ -93,6 +101,11 @@ type LoadOptions struct {
 	LookupEnv func(string) (string, bool)
 	// Overrides maps YAML paths to values, from flags that were set.
 	Overrides map[string]string
+	// Base returns the config the layers start from, for a program that
+	// ships defaults of its own (such as the shop's backfill jobs); the
+	// file, the environment and the flags override it. If nil, the zero
+	// Config.
+	Base func() *Config
 }
 
 // Load builds the effective config from the layers and validates it.
@@ -106,6 +119,9 @@ func Load(opt LoadOptions) (*Config, error) {
 		file, _ = lookup(EnvConfigFile)
 	}
 	cfg := &Config{}
+	if opt.Base != nil {
+		cfg = opt.Base()
+	}
 	if file != "" {
 		if err := loadFile(cfg, file); err != nil {
 			return nil, err

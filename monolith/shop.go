@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +50,8 @@ type Shop struct {
 	health  *httpx.Health
 	modules []module
 	set     *moduleSet
+	// retired holds, per module, whether its HTTP write path is off.
+	retired map[string]*atomic.Bool
 
 	runOnce   sync.Once
 	closeOnce sync.Once
@@ -93,10 +96,44 @@ func New(cfg Config, log *slog.Logger) (*Shop, error) {
 	})
 	s.health.Register(s.echo)
 	api := s.echo.Group("/api")
+	s.retired = map[string]*atomic.Bool{}
 	for _, m := range s.modules {
-		m.Routes(api.Group("/" + m.Name()))
+		off := &atomic.Bool{}
+		s.retired[m.Name()] = off
+		m.Routes(api.Group("/"+m.Name(), retiredWrites(m.Name(), off)))
 	}
 	return s, nil
+}
+
+// retiredWrites refuses a module's HTTP writes once its write path is
+// retired: its data is owned by an extracted service, and a write here
+// would be a second, diverging source of truth.
+func retiredWrites(module string, off *atomic.Bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if off.Load() {
+				switch c.Request().Method {
+				case http.MethodGet, http.MethodHead, http.MethodOptions:
+				default:
+					return httpx.Conflict("write-path-retired", "Write path retired",
+						"the %s module's writes are retired here: the extracted service owns them; send them through the proxy", module)
+				}
+			}
+			return next(c)
+		}
+	}
+}
+
+// RetireWrites switches a module's HTTP write path off (true) or back on,
+// as at phase 5 of its extraction. Reads keep serving the module's tables,
+// which the anti-corruption layer keeps in step.
+func (s *Shop) RetireWrites(module string, retired bool) error {
+	off, ok := s.retired[module]
+	if !ok {
+		return fmt.Errorf("retire writes: no module %q", module)
+	}
+	off.Store(retired)
+	return nil
 }
 
 // Addr is the address the shop listens on.

@@ -161,7 +161,7 @@ func (a *App) Config(cmd *cobra.Command) (*config.Config, error) {
 			overrides[path] = f.Value.String()
 		}
 	}
-	return config.Load(config.LoadOptions{File: a.configFile, Overrides: overrides})
+	return config.Load(config.LoadOptions{File: a.configFile, Overrides: overrides, Base: shopDefaults})
 }
 
 // Logger builds the process logger, writing to stderr.

@@ -95,6 +95,7 @@ Exit status: 0 in sync, 3 drift found, 2 bad invocation, 1 any other error.`,
 				if rep.Drift {
 					drift++
 				}
+				recordVerify(cmd, a, cfg, ch.Name, rep, a.Logger(cfg))
 				reports = append(reports, rep)
 			}
 			if output == "json" {

@@ -1,0 +1,393 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stranglerkit/strangler/changefeed"
+	"github.com/stranglerkit/strangler/changefeed/backfill"
+	"github.com/stranglerkit/strangler/changefeed/verify"
+	"github.com/stranglerkit/strangler/config"
+	"github.com/stranglerkit/strangler/phase"
+	"github.com/stranglerkit/strangler/proxy/adminclient"
+	"github.com/stranglerkit/strangler/proxy/api"
+	"github.com/stranglerkit/strangler/proxy/routes"
+)
+
+func init() {
+	register(newPhaseCmd)
+	register(newStatusCmd)
+}
+
+func newPhaseCmd(a *App) *cobra.Command {
+	o := &routesOpts{}
+	var (
+		weight int
+		wait   time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "phase MODULE PHASE",
+		Short: "Move a module's extraction to a phase, forward or back",
+		Long: `Move one module's extraction to a phase, by name or number:
+
+  0 legacy   the monolith serves the module
+  1 sync     backfill the service's copy; it then follows the monolith's events
+  2 shadow   copy reads to the service and compare the answers
+  3 canary   serve --weight percent of users' reads from the service
+  4 flip     the service owns writes; its events flow back to the monolith
+  5 retire   switch the monolith's write path off
+
+Any phase may follow any other: going to a lower phase is the rollback. The
+module's plan (phases.modules in the config) names its proxy modules,
+backfill jobs and the components that must apply a phase before the proxy
+moves traffic for it. When ownership moves to the service (phase 4 or 5
+from below 4), the components switch first and the proxy then sends the
+writes; when it moves back, the proxy sends the writes back first.`,
+		Example: `  strangler phase inventory sync
+  strangler phase inventory canary --weight 50
+  strangler phase inventory flip
+  strangler phase inventory 3 --weight 100    # roll the flip back`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, err := phase.Parse(args[1])
+			if err != nil {
+				return usageError{err}
+			}
+			if weight < 0 || weight > 100 {
+				return usageError{fmt.Errorf("--weight must be 0 to 100, not %d", weight)}
+			}
+			cfg, err := a.Config(cmd)
+			if err != nil {
+				return err
+			}
+			plan, ok := cfg.Phases.Find(args[0])
+			if !ok {
+				return usageError{fmt.Errorf("no module %q in phases.modules", args[0])}
+			}
+			log := a.Logger(cfg)
+			return a.withAdmin(cmd, o, func(ctx context.Context, c *adminclient.Client) error {
+				st, err := movePhase(cmd, cfg, c, plan, target, weight, wait, log)
+				if err != nil {
+					return err
+				}
+				return a.emit(o, st, func(w io.Writer, _ any) {
+					r := phase.RoutingFor(target, weight)
+					fmt.Fprintf(w, "%s: phase %d %s: %s\n", plan.Name, st.Phase, st.Name, describeRouting(plan, r))
+				})
+			})
+		},
+	}
+	a.bindPersistentString(cmd, "admin", "proxy.admin_addr", "admin API address (default 127.0.0.1:8081)")
+	f := cmd.Flags()
+	f.StringVar(&o.token, "token", "", "admin token (prefer $"+EnvAdminToken+" or the token file)")
+	f.StringVarP(&o.output, "output", "o", "table", "output: table or json")
+	f.IntVar(&weight, "weight", 0, "canary weight of reads in phase 3, 0-100 (default 10)")
+	f.DurationVar(&wait, "wait", 20*time.Second, "how long to wait for the components to apply the phase")
+	return cmd
+}
+
+func describeRouting(plan phase.Module, r phase.Routing) string {
+	reads := r.Reads
+	if r.Reads == "canary" {
+		reads = fmt.Sprintf("canary %d%%", r.Weight)
+	}
+	if plan.WriteRoutes == "" {
+		return "reads and writes " + reads
+	}
+	return fmt.Sprintf("reads %s, writes %s", reads, r.Writes)
+}
+
+// movePhase applies target: backfills for phase 1, the phase record that
+// components watch, and the proxy's routing, in the order that keeps every
+// request served.
+func movePhase(cmd *cobra.Command, cfg *config.Config, c *adminclient.Client, plan phase.Module, target phase.Phase, weight int, wait time.Duration, log *slog.Logger) (*api.PhaseState, error) {
+	ctx := cmd.Context()
+	cur, err := c.Phase(ctx, plan.Name)
+	if err != nil {
+		return nil, err
+	}
+	if target == phase.Canary && weight == 0 {
+		weight = cur.Weight
+	}
+	if target == phase.Sync && cur.Phase < int(phase.Sync) {
+		for _, name := range plan.Backfill {
+			j, ok := findJob(cfg, name)
+			if !ok {
+				return nil, fmt.Errorf("phase sync: no backfill job %q in backfill.jobs", name)
+			}
+			res, err := runBackfill(cmd, cfg, j, false, log)
+			if err != nil {
+				return nil, fmt.Errorf("phase sync: backfill %s: %w", name, err)
+			}
+			log.Info("backfill done", "job", name, "rows", res.Rows, "events", res.Events)
+		}
+	}
+	owning := func(p phase.Phase) bool { return p >= phase.Flip }
+	record := func() (*api.PhaseState, error) {
+		if _, err := c.SetPhase(ctx, plan.Name, int(target), weight); err != nil {
+			return nil, err
+		}
+		return awaitAcks(ctx, c, plan, int(target), wait)
+	}
+	var st *api.PhaseState
+	toService := owning(target) && !owning(phase.Phase(cur.Phase))
+	if toService {
+		// The service takes writes and the monolith calls it before the
+		// proxy sends it any.
+		if st, err = record(); err != nil {
+			return nil, err
+		}
+	}
+	if err := route(ctx, c, plan, phase.RoutingFor(target, weight)); err != nil {
+		return nil, err
+	}
+	if !toService {
+		if st, err = record(); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// awaitAcks waits until every component of the plan applied phase p.
+func awaitAcks(ctx context.Context, c *adminclient.Client, plan phase.Module, p int, wait time.Duration) (*api.PhaseState, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		st, err := c.Phase(ctx, plan.Name)
+		if err != nil {
+			return nil, err
+		}
+		var missing []string
+		for _, comp := range plan.Components {
+			if a, ok := st.Acks[comp]; !ok || a != p {
+				missing = append(missing, comp)
+			}
+		}
+		if len(missing) == 0 {
+			return st, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("phase %s of %s not applied by %s within %s; the phase is recorded, the proxy's routing unchanged — check those components and run the command again", phase.Phase(p), plan.Name, strings.Join(missing, ", "), wait)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// route sets the proxy modules of the plan to r.
+func route(ctx context.Context, c *adminclient.Client, plan phase.Module, r phase.Routing) error {
+	set := func(module, mode string, weight int) error {
+		var err error
+		switch routes.Mode(mode) {
+		case routes.ModeLegacy:
+			_, err = c.Rollback(ctx, module)
+		case routes.ModeShadow:
+			_, err = c.Shadow(ctx, module)
+		case routes.ModeCanary:
+			_, err = c.Canary(ctx, module, weight)
+		case routes.ModeExtracted:
+			_, err = c.Flip(ctx, module)
+		default:
+			err = fmt.Errorf("unknown mode %q", mode)
+		}
+		if err != nil {
+			return fmt.Errorf("route %s %s: %w", module, mode, err)
+		}
+		return nil
+	}
+	if plan.WriteRoutes != "" && r.Writes == string(routes.ModeLegacy) {
+		// Writes go back to legacy before reads move, and reads move
+		// before writes go to the service, so that nothing reads a copy
+		// older than what was just written through the other side.
+		if err := set(plan.WriteRoutes, r.Writes, 0); err != nil {
+			return err
+		}
+		return set(plan.ReadRoutes, r.Reads, r.Weight)
+	}
+	if err := set(plan.ReadRoutes, r.Reads, r.Weight); err != nil {
+		return err
+	}
+	if plan.WriteRoutes != "" {
+		return set(plan.WriteRoutes, r.Writes, 0)
+	}
+	return nil
+}
+
+// Status is one module's line of `strangler status`.
+type Status struct {
+	Module string `json:"module"`
+	Phase  int    `json:"phase"`
+	Name   string `json:"phase_name"`
+	// Reads and Writes describe the proxy's split.
+	Reads  string `json:"reads"`
+	Writes string `json:"writes,omitempty"`
+	// ShadowCompared and ShadowMismatchRate come from the read routes.
+	ShadowCompared     int64   `json:"shadow_compared"`
+	ShadowMismatchRate float64 `json:"shadow_mismatch_rate"`
+	// SyncLag is the sync group's unconsumed messages; -1 if unknown.
+	SyncLag      int64  `json:"sync_lag"`
+	SyncLagError string `json:"sync_lag_error,omitempty"`
+	// Verify is the last verify result recorded.
+	Verify *api.VerifyResult `json:"verify,omitempty"`
+	// Acks are the components' applied phases.
+	Acks map[string]int `json:"acks,omitempty"`
+}
+
+func newStatusCmd(a *App) *cobra.Command {
+	o := &routesOpts{}
+	cmd := &cobra.Command{
+		Use:   "status [MODULE]",
+		Short: "Show each extraction: phase, traffic split, shadow diffs, sync lag, last verify",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := a.Config(cmd)
+			if err != nil {
+				return err
+			}
+			plans := cfg.Phases.Modules
+			if len(args) == 1 {
+				p, ok := cfg.Phases.Find(args[0])
+				if !ok {
+					return usageError{fmt.Errorf("no module %q in phases.modules", args[0])}
+				}
+				plans = []phase.Module{p}
+			}
+			return a.withAdmin(cmd, o, func(ctx context.Context, c *adminclient.Client) error {
+				var out []Status
+				for _, p := range plans {
+					s, err := moduleStatus(ctx, cfg, c, p)
+					if err != nil {
+						return err
+					}
+					out = append(out, s)
+				}
+				return a.emit(o, out, func(w io.Writer, _ any) { printExtractions(w, out) })
+			})
+		},
+	}
+	a.bindPersistentString(cmd, "admin", "proxy.admin_addr", "admin API address (default 127.0.0.1:8081)")
+	f := cmd.Flags()
+	f.StringVar(&o.token, "token", "", "admin token (prefer $"+EnvAdminToken+" or the token file)")
+	f.StringVarP(&o.output, "output", "o", "table", "output: table or json")
+	return cmd
+}
+
+func moduleStatus(ctx context.Context, cfg *config.Config, c *adminclient.Client, p phase.Module) (Status, error) {
+	st, err := c.Phase(ctx, p.Name)
+	if err != nil {
+		return Status{}, err
+	}
+	s := Status{Module: p.Name, Phase: st.Phase, Name: st.Name, Verify: st.Verify, Acks: st.Acks, SyncLag: -1}
+	reads, err := c.Module(ctx, p.ReadRoutes)
+	if err != nil {
+		return Status{}, fmt.Errorf("proxy module %s: %w", p.ReadRoutes, err)
+	}
+	s.Reads = describeMode(reads.Mode, reads.Weight)
+	s.ShadowCompared = reads.Shadow.Compared
+	s.ShadowMismatchRate = reads.Shadow.MismatchRate
+	if p.WriteRoutes != "" {
+		writes, err := c.Module(ctx, p.WriteRoutes)
+		if err != nil {
+			return Status{}, fmt.Errorf("proxy module %s: %w", p.WriteRoutes, err)
+		}
+		s.Writes = describeMode(writes.Mode, writes.Weight)
+	}
+	if p.SyncGroup != "" {
+		topics := make([]string, 0, len(p.SyncAggregates))
+		for _, agg := range p.SyncAggregates {
+			topics = append(topics, cfg.Kafka.TopicPrefix+"."+agg)
+		}
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		lag, err := changefeed.GroupLag(lctx, kafkaBrokers(cfg), p.SyncGroup, topics)
+		cancel()
+		if err != nil {
+			s.SyncLagError = err.Error()
+		} else {
+			s.SyncLag = lag
+		}
+	}
+	return s, nil
+}
+
+func printExtractions(w io.Writer, out []Status) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODULE\tPHASE\tREADS\tWRITES\tSHADOW DIFFS\tSYNC LAG\tLAST VERIFY")
+	for _, s := range out {
+		diffs := "-"
+		if s.ShadowCompared > 0 {
+			diffs = fmt.Sprintf("%.1f%% of %d", s.ShadowMismatchRate*100, s.ShadowCompared)
+		}
+		lag := "unknown"
+		if s.SyncLag >= 0 {
+			lag = fmt.Sprintf("%d events", s.SyncLag)
+		}
+		ver := "never"
+		if s.Verify != nil {
+			result := "in sync"
+			if s.Verify.Drift {
+				result = "DRIFT"
+			}
+			ver = fmt.Sprintf("%s (%s, %s)", result, s.Verify.Summary, s.Verify.Time.Local().Format(time.DateTime))
+		}
+		writes := s.Writes
+		if writes == "" {
+			writes = "with reads"
+		}
+		fmt.Fprintf(tw, "%s\t%d %s\t%s\t%s\t%s\t%s\t%s\n", s.Module, s.Phase, s.Name, s.Reads, writes, diffs, lag, ver)
+	}
+	_ = tw.Flush()
+}
+
+func findJob(cfg *config.Config, name string) (backfill.Job, bool) {
+	i := slices.IndexFunc(cfg.Backfill.Jobs, func(j backfill.Job) bool { return j.Name == name })
+	if i < 0 {
+		return backfill.Job{}, false
+	}
+	return cfg.Backfill.Jobs[i], true
+}
+
+// recordVerify stores a verify report as the last result of every
+// extraction whose plan names the check, for `strangler status`. It is best
+// effort: verify works without a running proxy.
+func recordVerify(cmd *cobra.Command, a *App, cfg *config.Config, check string, rep *verify.Report, log *slog.Logger) {
+	var modules []string
+	for _, p := range cfg.Phases.Modules {
+		if p.Verify == check {
+			modules = append(modules, p.Name)
+		}
+	}
+	if len(modules) == 0 {
+		return
+	}
+	err := a.withAdmin(cmd, &routesOpts{output: "table"}, func(ctx context.Context, c *adminclient.Client) error {
+		var errs []error
+		for _, m := range modules {
+			_, err := c.RecordVerify(ctx, m, api.VerifyResult{Check: check, Time: time.Now().UTC(), Drift: rep.Drift, Summary: verifySummary(rep)})
+			errs = append(errs, err)
+		}
+		return errors.Join(errs...)
+	})
+	if err != nil {
+		log.Debug("verify result not recorded with the proxy", "check", check, "error", err)
+	}
+}
+
+// verifySummary is a report in a few words.
+func verifySummary(r *verify.Report) string {
+	if !r.Drift {
+		return fmt.Sprintf("%d rows match", r.SourceRows)
+	}
+	return fmt.Sprintf("%d missing, %d extra, %d changed of %d rows", r.MissingCount, r.ExtraCount, r.ChangedCount, r.SourceRows)
+}
