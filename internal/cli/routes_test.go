@@ -38,7 +38,9 @@ modules:
 `})
 	dataDir := t.TempDir()
 	admin := []string{"--data-dir", dataDir, "--admin", p.AdminAddr(), "--token", proxytest.Token}
-	run := func(args ...string) (int, string, string) { return runRoutesCLI(append(append([]string{"routes"}, args...), admin...)...) }
+	run := func(args ...string) (int, string, string) {
+		return runRoutesCLI(append(append([]string{"routes"}, args...), admin...)...)
+	}
 
 	steps := []struct {
 		args []string
