@@ -101,8 +101,9 @@ type Module struct {
 	// SyncGroup is the Kafka consumer group that keeps the service's copy
 	// in step; `strangler status` reports its lag as the sync lag.
 	SyncGroup string `yaml:"sync_group"`
-	// SyncTopics are the topics SyncGroup follows.
-	SyncTopics []string `yaml:"sync_topics"`
+	// SyncAggregates are the aggregate types whose topics
+	// (<kafka.topic_prefix>.<aggregate>) SyncGroup follows.
+	SyncAggregates []string `yaml:"sync_aggregates"`
 	// Components lists the components that must acknowledge a phase before
 	// the proxy moves traffic for it, such as "monolith" and
 	// "inventory-service". If empty, none are waited for.
@@ -135,8 +136,8 @@ func (c Config) Validate() error {
 		if m.ReadRoutes != "" && m.ReadRoutes == m.WriteRoutes {
 			errs = append(errs, fmt.Errorf("modules[%d].write_routes: %q is also read_routes; leave it empty to route writes with reads", i, m.WriteRoutes))
 		}
-		if m.SyncGroup != "" && len(m.SyncTopics) == 0 {
-			errs = append(errs, fmt.Errorf("modules[%d].sync_topics: sync_group %q needs its topics", i, m.SyncGroup))
+		if m.SyncGroup != "" && len(m.SyncAggregates) == 0 {
+			errs = append(errs, fmt.Errorf("modules[%d].sync_aggregates: sync_group %q needs the aggregate types it follows", i, m.SyncGroup))
 		}
 	}
 	return errors.Join(errs...)

@@ -31,7 +31,7 @@ func TestParse(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	c := Config{Modules: []Module{
-		{Name: "inventory", WriteRoutes: "inventory-writes", SyncGroup: "svc", SyncTopics: []string{"x.stock"}},
+		{Name: "inventory", WriteRoutes: "inventory-writes", SyncGroup: "svc", SyncAggregates: []string{"stock"}},
 		{Name: "inventory"},
 		{Name: "Bad Name"},
 		{Name: "orders", ReadRoutes: "orders", WriteRoutes: "orders"},
@@ -42,7 +42,7 @@ func TestValidate(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"modules[1].name", "modules[2].name", "modules[3].write_routes", "modules[4].sync_topics"} {
+	for _, want := range []string{"modules[1].name", "modules[2].name", "modules[3].write_routes", "modules[4].sync_aggregates"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %s: %v", want, err)
 		}
