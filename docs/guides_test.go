@@ -1,0 +1,578 @@
+// Package docs_test runs the executable guides: every shell block of
+// docs/guides/*.md, in order, against a real `strangler up`, checking the
+// output each guide states. `make e2e` runs it; so does `make test`.
+//
+// A guide's ```sh block runs with bash -eo pipefail in the repository's
+// root, with bin/ on PATH and STRANGLER_DATA_DIR pointing at a fresh data
+// dir. A ```text block right after it is the output the guide promises:
+// each of its non-empty lines must match an output line, in order, where
+// "..." stands for any text and runs of spaces are one space. The block
+// "strangler up" starts the system in the background, as the guide's
+// reader does in a second terminal.
+//
+// While 01-extract-a-module.md runs, a load generator places orders and
+// reads stock through the proxy at a steady rate, and the test fails on any
+// failed request (business 4xx such as out of stock excepted), on oversold
+// stock, and on drift at the end. It prints the requests and p99 per phase.
+package docs_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// block is one shell block of a guide and the output it promises.
+type block struct {
+	line   int
+	script string
+	expect []string
+}
+
+var fence = regexp.MustCompile("^```([a-z]*)\\s*$")
+
+// parseGuide returns the guide's sh blocks, each with the text block that
+// follows it, if any.
+func parseGuide(t *testing.T, path string) []block {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		out     []block
+		lang    string
+		body    []string
+		inBlock bool
+		start   int
+		lastSh  = -1
+		between bool
+	)
+	for i, l := range strings.Split(string(b), "\n") {
+		m := fence.FindStringSubmatch(l)
+		switch {
+		case m != nil && !inBlock:
+			inBlock, lang, body, start = true, m[1], nil, i+1
+		case inBlock && strings.TrimSpace(l) == "```":
+			inBlock = false
+			switch lang {
+			case "sh":
+				out = append(out, block{line: start, script: strings.Join(body, "\n")})
+				lastSh, between = len(out)-1, false
+			case "text":
+				if lastSh >= 0 && !between && out[lastSh].expect == nil {
+					out[lastSh].expect = body
+				}
+			}
+		case inBlock:
+			body = append(body, l)
+		default:
+			if strings.TrimSpace(l) != "" {
+				between = true
+			}
+		}
+	}
+	if inBlock {
+		t.Fatalf("%s: unterminated code block from line %d", path, start)
+	}
+	return out
+}
+
+var spaces = regexp.MustCompile(`\s+`)
+
+// matchOutput checks that each expected line matches an output line, in
+// order.
+func matchOutput(expect []string, output string) error {
+	lines := strings.Split(output, "\n")
+	at := 0
+	for _, e := range expect {
+		e = strings.TrimSpace(spaces.ReplaceAllString(e, " "))
+		if e == "" {
+			continue
+		}
+		parts := strings.Split(e, "...")
+		for i := range parts {
+			parts[i] = regexp.QuoteMeta(parts[i])
+		}
+		re := regexp.MustCompile("^" + strings.Join(parts, ".*") + "$")
+		found := false
+		for ; at < len(lines); at++ {
+			if re.MatchString(strings.TrimSpace(spaces.ReplaceAllString(lines[at], " "))) {
+				found, at = true, at+1
+				break
+			}
+		}
+		if !found {
+			return fmt.Errorf("no output line matches %q (after the lines already matched)", e)
+		}
+	}
+	return nil
+}
+
+func TestMatchOutput(t *testing.T) {
+	out := "MODULE   PHASE\ninventory  0 legacy   legacy\nother\nexit 3\n"
+	for _, tc := range []struct {
+		expect []string
+		ok     bool
+	}{
+		{[]string{"MODULE PHASE", "inventory 0 legacy ..."}, true},
+		{[]string{"inventory ... legacy", "exit 3"}, true},
+		{[]string{"exit 3", "inventory ..."}, false},
+		{[]string{"inventory 1 sync ..."}, false},
+		{[]string{"", "other"}, true},
+	} {
+		if err := matchOutput(tc.expect, out); (err == nil) != tc.ok {
+			t.Errorf("%q: %v", tc.expect, err)
+		}
+	}
+}
+
+// guideEnv is the environment the blocks run in.
+type guideEnv struct {
+	root, dataDir string
+	env           []string
+	up            *exec.Cmd
+	upLog         *bytes.Buffer
+	upDone        chan error
+}
+
+func newGuideEnv(t *testing.T) *guideEnv {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(root, "bin", "strangler"), "./cmd/strangler")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	for _, port := range []string{"8080", "8081", "9001", "9092", "9101", "9102"} {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			t.Fatalf("the guides use the default ports, and 127.0.0.1:%s is taken: %v", port, err)
+		}
+		ln.Close()
+	}
+	g := &guideEnv{root: root, dataDir: t.TempDir()}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "STRANGLER_") && !strings.HasPrefix(kv, "PATH=") {
+			g.env = append(g.env, kv)
+		}
+	}
+	g.env = append(g.env, "PATH="+filepath.Join(root, "bin")+":"+os.Getenv("PATH"), "STRANGLER_DATA_DIR="+g.dataDir)
+	t.Cleanup(g.stop)
+	return g
+}
+
+// startUp starts `strangler up` in the background and waits until the
+// proxy and the admin API answer.
+func (g *guideEnv) startUp(t *testing.T) {
+	t.Helper()
+	if g.up != nil {
+		t.Fatal("strangler up is already running")
+	}
+	g.upLog = &bytes.Buffer{}
+	g.up = exec.Command(filepath.Join(g.root, "bin", "strangler"), "up")
+	g.up.Dir, g.up.Env = g.root, g.env
+	g.up.Stdout, g.up.Stderr = g.upLog, g.upLog
+	if err := g.up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	g.upDone = make(chan error, 1)
+	go func() { g.upDone <- g.up.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for _, url := range []string{"http://127.0.0.1:9001/readyz", "http://127.0.0.1:8081/readyz", "http://127.0.0.1:9101/readyz", "http://127.0.0.1:8080/api/catalog/products?limit=1"} {
+		for {
+			resp, err := http.Get(url)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not ready within 60s; up's output:\n%s", url, g.upLog.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+func (g *guideEnv) stop() {
+	if g.up == nil || g.up.Process == nil {
+		return
+	}
+	_ = g.up.Process.Signal(os.Interrupt)
+	select {
+	case <-g.upDone:
+	case <-time.After(15 * time.Second):
+		_ = g.up.Process.Kill()
+		<-g.upDone
+	}
+	g.up = nil
+}
+
+// run runs a block and returns its combined output.
+func (g *guideEnv) run(script string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-eo", "pipefail", "-c", script)
+	cmd.Dir, cmd.Env = g.root, g.env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+var phaseCmd = regexp.MustCompile(`strangler phase inventory (\w+)(?: --weight (\d+))?`)
+
+func runGuide(t *testing.T, g *guideEnv, path string, load *loadGen) {
+	for _, b := range parseGuide(t, path) {
+		name := fmt.Sprintf("%s:%d", filepath.Base(path), b.line)
+		script := strings.TrimSpace(b.script)
+		if script == "strangler up" {
+			g.startUp(t)
+			continue
+		}
+		if load != nil {
+			if m := phaseCmd.FindStringSubmatch(script); m != nil {
+				label := m[1]
+				if m[2] != "" {
+					label += " " + m[2]
+				}
+				load.setPhase(label)
+			}
+			if strings.Contains(script, "strangler verify") {
+				// Verify compares two databases that change under load;
+				// rows in flight between them would show as drift that
+				// the next event repairs. The load pauses and the sync
+				// drains, as an operator verifies at a quiet moment.
+				load.pause()
+				waitSynced(t, g)
+			}
+		}
+		out, err := g.run(script)
+		if load != nil {
+			load.resume()
+		}
+		t.Logf("%s\n$ %s\n%s", name, script, out)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s\nup's log tail:\n%s", name, err, out, tail(g.upLog, 40))
+		}
+		if err := matchOutput(b.expect, out); err != nil {
+			t.Fatalf("%s: %v\noutput:\n%s", name, err, out)
+		}
+	}
+}
+
+func tail(b *bytes.Buffer, n int) string {
+	if b == nil {
+		return ""
+	}
+	lines := strings.Split(b.String(), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// waitSynced waits until the sync lag of the inventory extraction is zero.
+func waitSynced(t *testing.T, g *guideEnv) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		out, err := g.run("strangler status inventory -o json")
+		if err == nil {
+			var st []struct {
+				SyncLag int64 `json:"sync_lag"`
+			}
+			if json.Unmarshal([]byte(out), &st) == nil && len(st) == 1 && st[0].SyncLag == 0 {
+				// Lag counts what reached the broker; give the relays a
+				// moment for what is still in an outbox.
+				time.Sleep(500 * time.Millisecond)
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("sync lag did not reach 0 within 30s")
+}
+
+func TestGuides(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the guides run a whole system; skipped with -short")
+	}
+	g := newGuideEnv(t)
+	t.Run("00-quickstart", func(t *testing.T) {
+		runGuide(t, g, "guides/00-quickstart.md", nil)
+	})
+	if t.Failed() {
+		return
+	}
+	t.Run("01-extract-a-module", func(t *testing.T) {
+		load := newLoadGen(t, "http://127.0.0.1:8080", 250)
+		load.start()
+		runGuide(t, g, "guides/01-extract-a-module.md", load)
+		load.stop()
+		load.report(t)
+		checkNotOversold(t)
+	})
+}
+
+// loadGen places orders and reads stock through the proxy at a steady
+// rate, counting results per phase.
+type loadGen struct {
+	t      *testing.T
+	base   string
+	rate   int
+	skus   []string
+	refs   []string
+	client *http.Client
+
+	mu      sync.Mutex
+	phase   string
+	order   []string
+	stats   map[string]*phaseStats
+	paused  atomic.Bool
+	stopped chan struct{}
+	wg      sync.WaitGroup
+}
+
+type phaseStats struct {
+	requests, failed, business int
+	latencies                  []time.Duration
+	failures                   []string
+}
+
+func newLoadGen(t *testing.T, base string, rate int) *loadGen {
+	l := &loadGen{t: t, base: base, rate: rate, stats: map[string]*phaseStats{}, stopped: make(chan struct{}),
+		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	resp, err := http.Get(base + "/api/catalog/products?limit=100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var page struct {
+		Items []struct {
+			SKU    string `json:"sku"`
+			Ref    string `json:"product_ref"`
+			Active bool   `json:"active"`
+		} `json:"items"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range page.Items {
+		if p.Active {
+			l.skus = append(l.skus, p.SKU)
+			l.refs = append(l.refs, p.Ref)
+		}
+	}
+	if len(l.skus) == 0 {
+		t.Fatal("no active products to load with")
+	}
+	l.setPhase("legacy")
+	return l
+}
+
+func (l *loadGen) setPhase(p string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.stats[p]; !ok {
+		l.stats[p] = &phaseStats{}
+		l.order = append(l.order, p)
+	}
+	l.phase = p
+}
+
+func (l *loadGen) pause()  { l.paused.Store(true); time.Sleep(200 * time.Millisecond) }
+func (l *loadGen) resume() { l.paused.Store(false) }
+
+func (l *loadGen) start() {
+	const workers = 32
+	tick := time.NewTicker(time.Second / time.Duration(l.rate))
+	jobs := make(chan struct{}, workers)
+	for w := 0; w < workers; w++ {
+		l.wg.Add(1)
+		go func(w int) {
+			defer l.wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for range jobs {
+				l.one(rng)
+			}
+		}(w)
+	}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer close(jobs)
+		defer tick.Stop()
+		for {
+			select {
+			case <-l.stopped:
+				return
+			case <-tick.C:
+				if l.paused.Load() {
+					continue
+				}
+				select {
+				case jobs <- struct{}{}:
+				default:
+					l.record(0, false, "load generator behind: all workers busy")
+				}
+			}
+		}
+	}()
+}
+
+func (l *loadGen) stop() {
+	close(l.stopped)
+	l.wg.Wait()
+}
+
+// one sends one request: two reads of stock for every order placed.
+func (l *loadGen) one(rng *rand.Rand) {
+	user := fmt.Sprintf("user-%d", rng.IntN(500))
+	var req *http.Request
+	if rng.IntN(3) < 2 {
+		req, _ = http.NewRequest(http.MethodGet, l.base+"/api/inventory/stock/"+l.refs[rng.IntN(len(l.refs))], nil)
+	} else {
+		body := fmt.Sprintf(`{"customer_id":%d,"lines":[{"sku":%q,"quantity":%d}]}`, 1+rng.IntN(20), l.skus[rng.IntN(len(l.skus))], 1+rng.IntN(2))
+		req, _ = http.NewRequest(http.MethodPost, l.base+"/api/orders", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("X-User-Id", user)
+	start := time.Now()
+	resp, err := l.client.Do(req)
+	d := time.Since(start)
+	if err != nil {
+		l.record(d, false, req.Method+" "+req.URL.Path+": "+err.Error())
+		return
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode < 400:
+		l.record(d, false, "")
+	case resp.StatusCode == http.StatusConflict && bytes.Contains(b, []byte("#out-of-stock")):
+		l.record(d, true, "")
+	default:
+		l.record(d, false, fmt.Sprintf("%s %s: %d %s", req.Method, req.URL.Path, resp.StatusCode, b))
+	}
+}
+
+func (l *loadGen) record(d time.Duration, business bool, failure string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.stats[l.phase]
+	s.requests++
+	if business {
+		s.business++
+	}
+	if failure != "" {
+		s.failed++
+		if len(s.failures) < 5 {
+			s.failures = append(s.failures, failure)
+		}
+	}
+	if d > 0 {
+		s.latencies = append(s.latencies, d)
+	}
+}
+
+func (l *loadGen) report(t *testing.T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "load through the proxy at %d requests/s (2 stock reads per order):\n", l.rate)
+	fmt.Fprintf(&sb, "%-12s %9s %7s %12s %9s %9s\n", "phase", "requests", "failed", "out-of-stock", "p50", "p99")
+	total, failed := 0, 0
+	for _, p := range l.order {
+		s := l.stats[p]
+		total += s.requests
+		failed += s.failed
+		sort.Slice(s.latencies, func(i, j int) bool { return s.latencies[i] < s.latencies[j] })
+		fmt.Fprintf(&sb, "%-12s %9d %7d %12d %9s %9s\n", p, s.requests, s.failed, s.business,
+			pct(s.latencies, 0.50), pct(s.latencies, 0.99))
+	}
+	fmt.Fprintf(&sb, "total %d requests, %d failed\n", total, failed)
+	t.Log(sb.String())
+	fmt.Print(sb.String())
+	for _, p := range l.order {
+		for _, f := range l.stats[p].failures {
+			t.Errorf("phase %s: failed request: %s", p, f)
+		}
+	}
+	if total < 200 {
+		t.Errorf("only %d requests were sent", total)
+	}
+}
+
+func pct(ds []time.Duration, q float64) string {
+	if len(ds) == 0 {
+		return "-"
+	}
+	i := int(float64(len(ds)-1) * q)
+	return ds[i].Round(100 * time.Microsecond).String()
+}
+
+// checkNotOversold reads every stock level through the proxy and fails on
+// any level with more units reserved than on hand, or a negative count.
+func checkNotOversold(t *testing.T) {
+	t.Helper()
+	cursor := ""
+	levels := 0
+	for {
+		url := "http://127.0.0.1:8080/api/inventory/stock?limit=200"
+		if cursor != "" {
+			url += "&cursor=" + cursor
+		}
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Items []struct {
+				Ref       string `json:"product_ref"`
+				Warehouse string `json:"warehouse"`
+				OnHand    int    `json:"on_hand"`
+				Reserved  int    `json:"reserved"`
+				Available int    `json:"qty_available"`
+			} `json:"items"`
+			Next string `json:"next_cursor"`
+		}
+		err = json.NewDecoder(bufio.NewReader(resp.Body)).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range page.Items {
+			levels++
+			if l.Reserved > l.OnHand || l.OnHand < 0 || l.Reserved < 0 || l.Available != l.OnHand-l.Reserved {
+				t.Errorf("oversold or inconsistent: %+v", l)
+			}
+		}
+		if page.Next == "" {
+			break
+		}
+		cursor = page.Next
+	}
+	if levels == 0 {
+		t.Error("no stock levels read")
+	}
+}
