@@ -1,6 +1,7 @@
 package extracted
 
 import (
+	aclinv "github.com/stranglerkit/strangler/acl/inventory"
 	"github.com/stranglerkit/strangler/changefeed/backfill"
 	"github.com/stranglerkit/strangler/changefeed/verify"
 	"github.com/stranglerkit/strangler/phase"
@@ -25,35 +26,16 @@ func InventoryPlan() phase.Module {
 }
 
 // InventoryBackfills snapshot the monolith's rows that the inventory
-// service needs: products first, for the mapping from the legacy product
-// reference to the SKU, then the stock levels, keyed by the generated
-// stock_key column so that a snapshot event has the aggregate id of the
-// live stock events ("P-000042/AMS1") and the same fields.
-func InventoryBackfills() []backfill.Job {
-	return []backfill.Job{
-		{
-			Name:          "inventory-products",
-			Table:         "catalog_products",
-			Key:           "id",
-			Columns:       []string{"id", "sku", "name", "active", "version", "updated_at"},
-			AggregateType: "product",
-			EventType:     "product.snapshot",
-			Source:        "monolith.catalog",
-		},
-		{
-			Name:          "inventory-stock",
-			Table:         "inv_stock",
-			Key:           "stock_key",
-			Columns:       []string{"product_ref", "warehouse_code", "on_hand", "reserved", "qty_available", "version", "updated_at"},
-			Rename:        map[string]string{"warehouse_code": "warehouse"},
-			AggregateType: "stock",
-			EventType:     "stock.snapshot",
-			Source:        "monolith.inventory",
-		},
-	}
-}
+// service needs, in order: products first, for the mapping from the legacy
+// product reference to the SKU, then the stock levels, keyed by the
+// generated stock_key column so that a snapshot event has the aggregate id
+// of the live stock events ("P-000042/AMS1"). The anti-corruption layer
+// defines them, since it reads what they produce.
+func InventoryBackfills() []backfill.Job { return aclinv.BackfillJobs() }
 
-// InventoryChecks compare the monolith's stock with the service's copy.
-func InventoryChecks() []verify.Check {
-	return nil
+// InventoryChecks compare the monolith's inv_stock with the service's copy
+// as its legacy_stock view presents it. serviceDSN is the service's
+// database (services.inventory.dsn).
+func InventoryChecks(serviceDSN string) []verify.Check {
+	return []verify.Check{aclinv.VerifyCheck(serviceDSN)}
 }

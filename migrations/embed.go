@@ -9,7 +9,7 @@ import (
 	"io/fs"
 )
 
-//go:embed monolith changefeed
+//go:embed monolith changefeed inventory
 var files embed.FS
 
 // FS returns the set at dir, such as "monolith/catalog". It panics on a

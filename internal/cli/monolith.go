@@ -6,7 +6,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	invclient "github.com/stranglerkit/strangler/acl/inventory/client"
 	"github.com/stranglerkit/strangler/monolith"
+	"github.com/stranglerkit/strangler/phase"
+	"golang.org/x/sync/errgroup"
 )
 
 func init() {
@@ -22,11 +25,38 @@ func init() {
 }
 
 func monolithComponent(env *upEnv) (component, error) {
-	shop, err := monolith.New(env.cfg.Monolith, env.log.With("component", "monolith"))
+	log := env.log.With("component", "monolith")
+	shop, err := monolith.New(env.cfg.Monolith, log)
 	if err != nil {
 		return component{}, err
 	}
-	return component{name: "monolith", addr: "http://" + shop.Addr(), run: shop.Run}, nil
+	// After the inventory's ownership flip, orders reserve stock in the
+	// extracted service, called directly rather than through the proxy:
+	// an order holds the monolith's database while it reserves, and a
+	// call that the proxy routed back to the monolith's own inventory
+	// would wait for that same database.
+	stock, err := invclient.New(invclient.Config{
+		Resolve: func(context.Context) (string, error) { return env.inventoryServiceURL(), nil },
+		Log:     log,
+	})
+	if err != nil {
+		return component{}, err
+	}
+	apply := func(_ context.Context, ph int) error {
+		if phase.Phase(ph) >= phase.Flip {
+			shop.SetInventoryAPI(stock)
+		} else {
+			shop.SetInventoryAPI(nil)
+		}
+		return shop.RetireWrites("inventory", phase.Phase(ph) >= phase.Retire)
+	}
+	run := func(ctx context.Context) error {
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return shop.Run(gctx) })
+		g.Go(func() error { return watchPhase(gctx, env.cfg, log, "inventory", "monolith", apply) })
+		return g.Wait()
+	}
+	return component{name: "monolith", addr: "http://" + shop.Addr(), run: run}, nil
 }
 
 func newMonolithCmd(a *App) *cobra.Command {

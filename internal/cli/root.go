@@ -161,7 +161,12 @@ func (a *App) Config(cmd *cobra.Command) (*config.Config, error) {
 			overrides[path] = f.Value.String()
 		}
 	}
-	return config.Load(config.LoadOptions{File: a.configFile, Overrides: overrides, Base: shopDefaults})
+	cfg, err := config.Load(config.LoadOptions{File: a.configFile, Overrides: overrides, Base: shopDefaults})
+	if err != nil {
+		return nil, err
+	}
+	resolveShop(cfg)
+	return cfg, nil
 }
 
 // Logger builds the process logger, writing to stderr.

@@ -353,6 +353,15 @@ func printHistory(w io.Writer, entries []api.AuditEntry) {
 
 // describeChange renders an audit entry's before and after in a line.
 func describeChange(e api.AuditEntry) string {
+	if e.Action == "phase" {
+		var b, a struct {
+			Phase  string `json:"phase"`
+			Weight int    `json:"weight"`
+		}
+		if json.Unmarshal(e.Before, &b) == nil && json.Unmarshal(e.After, &a) == nil {
+			return "phase " + describePhase(b.Phase, b.Weight) + " → " + describePhase(a.Phase, a.Weight)
+		}
+	}
 	var b, a api.ModeOverride
 	if e.Module != "" && json.Unmarshal(e.Before, &b) == nil && json.Unmarshal(e.After, &a) == nil && a.Mode != "" {
 		return describeMode(b.Mode, b.Weight) + " → " + describeMode(a.Mode, a.Weight)
@@ -408,4 +417,11 @@ func printDiffs(w io.Writer, d *api.Diffs) {
 			}
 		}
 	}
+}
+
+func describePhase(name string, weight int) string {
+	if name == "canary" && weight > 0 {
+		return fmt.Sprintf("canary %d%%", weight)
+	}
+	return name
 }

@@ -15,6 +15,16 @@ func shopDefaults() *config.Config {
 	c := &config.Config{}
 	c.Phases.Modules = []phase.Module{extracted.InventoryPlan()}
 	c.Backfill.Jobs = extracted.InventoryBackfills()
-	c.Verify.Checks = extracted.InventoryChecks()
+	c.Verify.Checks = extracted.InventoryChecks("")
 	return c
+}
+
+// resolveShop fills what the shop's defaults can only know once the config
+// is loaded: the inventory check's target is the service's database.
+func resolveShop(cfg *config.Config) {
+	for i, ch := range cfg.Verify.Checks {
+		if ch.Name == "inventory" && ch.Target.DSN == "" && ch.Target.Table == "legacy_stock" {
+			cfg.Verify.Checks[i].Target.DSN = cfg.Services.Inventory.DSN
+		}
+	}
 }

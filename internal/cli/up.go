@@ -39,6 +39,18 @@ type upEnv struct {
 	// monolithURL is the running monolith's base URL, set by its part,
 	// for the proxy's legacy backend.
 	monolithURL string
+	// inventoryURL is the extracted inventory service's base URL, set by
+	// its part.
+	inventoryURL string
+}
+
+// inventoryServiceURL is where the monolith reaches the extracted
+// inventory service: the one `up` runs, else services.inventory.addr.
+func (e *upEnv) inventoryServiceURL() string {
+	if e.inventoryURL != "" {
+		return e.inventoryURL
+	}
+	return "http://" + e.cfg.Services.Inventory.Addr
 }
 
 var upParts []upPart

@@ -1,0 +1,132 @@
+package inventory
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/stranglerkit/strangler/db"
+)
+
+// Config configures the inventory service. Every empty field takes the
+// default its comment names.
+type Config struct {
+	// Addr is the HTTP listen address. If empty, "127.0.0.1:9101" is used.
+	Addr string `yaml:"addr"`
+	// DSN names the service's own database: "sqlite:PATH" or a
+	// "postgres://" URL, never the monolith's. If empty,
+	// "sqlite:<data_dir>/inventory.db" is used.
+	DSN string `yaml:"dsn"`
+	// MaxBodyBytes caps request bodies; larger ones get 413. If zero, 1 MiB,
+	// as the monolith.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// RegisterWith registers the service with the proxy's service
+	// registry.
+	RegisterWith RegisterConfig `yaml:"register_with"`
+	// Sync configures the service's change-data parts.
+	Sync SyncConfig `yaml:"sync"`
+}
+
+// RegisterConfig says where the service registers itself.
+type RegisterConfig struct {
+	// Enabled turns registration on. If nil, true. A registration that
+	// fails is logged and retried; it never stops the service.
+	Enabled *bool `yaml:"enabled"`
+	// AdminURL is the proxy's admin API. If empty, the command that runs
+	// the service fills in proxy.admin_addr.
+	AdminURL string `yaml:"admin_url"`
+	// Token is the admin API's bearer token. If empty, the token in
+	// TokenFile (by default the proxy's) is used.
+	Token string `yaml:"token" secret:"true"`
+	// TokenFile holds the token when Token is empty.
+	TokenFile string `yaml:"token_file"`
+	// Service is the name the proxy's routes use as candidate backend. If
+	// empty, "inventory".
+	Service string `yaml:"service"`
+	// InstanceURL is the URL the proxy reaches this instance at. If empty,
+	// "http://" + the address the service listens on.
+	InstanceURL string `yaml:"instance_url"`
+	// TTL is how long a registration lasts without a heartbeat; heartbeats
+	// come every TTL/3. If zero, 15s.
+	TTL time.Duration `yaml:"ttl"`
+}
+
+// SyncConfig configures the forward sync, the service's relay and the back
+// sync.
+type SyncConfig struct {
+	// Forward consumes the monolith's stock and product events into the
+	// service (consumer group "inventory-service"). If nil, true.
+	Forward *bool `yaml:"forward"`
+	// Relay publishes the service's outbox. If nil, true.
+	Relay *bool `yaml:"relay"`
+	// BackSyncDSN, when set, makes the service also run the back sync:
+	// its own events applied to the monolith's tables in this database
+	// (consumer group "monolith-inventory-acl"). `strangler up` sets it to
+	// monolith.dsn.
+	BackSyncDSN string `yaml:"back_sync_dsn"`
+}
+
+// SetDefaults fills the empty fields; dataDir anchors the SQLite default.
+func (c *Config) SetDefaults(dataDir string) {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:9101"
+	}
+	if c.DSN == "" {
+		c.DSN = "sqlite:" + filepath.Join(dataDir, "inventory.db")
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	r := &c.RegisterWith
+	if r.Enabled == nil {
+		t := true
+		r.Enabled = &t
+	}
+	if r.Service == "" {
+		r.Service = "inventory"
+	}
+	if r.TTL == 0 {
+		r.TTL = 15 * time.Second
+	}
+	if c.Sync.Forward == nil {
+		t := true
+		c.Sync.Forward = &t
+	}
+	if c.Sync.Relay == nil {
+		t := true
+		c.Sync.Relay = &t
+	}
+}
+
+// Validate reports every invalid field.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("addr: %w", err))
+	}
+	if _, err := db.ParseDSN(c.DSN); err != nil {
+		errs = append(errs, fmt.Errorf("dsn: %w", err))
+	}
+	if c.MaxBodyBytes < 0 {
+		errs = append(errs, fmt.Errorf("max_body_bytes: must be positive, not %d", c.MaxBodyBytes))
+	}
+	if c.RegisterWith.TTL < 0 {
+		errs = append(errs, fmt.Errorf("register_with.ttl: must be positive, not %s", c.RegisterWith.TTL))
+	}
+	if c.Sync.BackSyncDSN != "" {
+		if _, err := db.ParseDSN(c.Sync.BackSyncDSN); err != nil {
+			errs = append(errs, fmt.Errorf("sync.back_sync_dsn: %w", err))
+		}
+		if c.Sync.BackSyncDSN == c.DSN {
+			errs = append(errs, errors.New("sync.back_sync_dsn: must be the monolith's database, not the service's own"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RegisterEnabled reports whether the service registers with the proxy.
+func (c Config) RegisterEnabled() bool {
+	return c.RegisterWith.Enabled == nil || *c.RegisterWith.Enabled
+}

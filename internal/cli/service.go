@@ -1,0 +1,113 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stranglerkit/strangler/db"
+	"github.com/stranglerkit/strangler/extracted/inventory"
+	"github.com/stranglerkit/strangler/phase"
+	"golang.org/x/sync/errgroup"
+)
+
+func init() {
+	register(newServiceCmd)
+	registerUp(40, func(ctx context.Context, env *upEnv) ([]component, error) {
+		c, err := inventoryServiceComponent(env, true)
+		if err != nil {
+			return nil, err
+		}
+		return []component{c}, nil
+	})
+}
+
+// inventoryServiceComponent builds the extracted inventory service with
+// its forward sync and the relay of its outbox. It registers with the
+// proxy's admin API (proxy.admin_addr and its token, unless
+// services.inventory.register_with says otherwise). In `up` it also runs
+// the back sync into the monolith's database, which applies only the
+// service's own changes, so it idles until the ownership flip.
+func inventoryServiceComponent(env *upEnv, inUp bool) (component, error) {
+	cfg := env.cfg.Services.Inventory
+	rw := &cfg.RegisterWith
+	if rw.AdminURL == "" {
+		rw.AdminURL = "http://" + env.cfg.Proxy.AdminAddr
+	}
+	if rw.Token == "" && rw.TokenFile == "" {
+		rw.Token = env.cfg.Proxy.AdminToken
+		rw.TokenFile = env.cfg.Proxy.AdminTokenFile
+	}
+	if inUp && cfg.Sync.BackSyncDSN == "" {
+		cfg.Sync.BackSyncDSN = env.cfg.Monolith.DSN
+	}
+	svc, err := inventory.New(cfg, inventory.Options{
+		Brokers: kafkaBrokers(env.cfg),
+		Kafka:   env.cfg.Kafka,
+		Logger:  env.log.With("component", "inventory-service"),
+	})
+	if err != nil {
+		return component{}, err
+	}
+	note := "db " + db.Redact(cfg.DSN)
+	if cfg.Sync.BackSyncDSN != "" {
+		note += ", back sync to " + db.Redact(cfg.Sync.BackSyncDSN)
+	}
+	env.inventoryURL = "http://" + svc.Addr()
+	log := env.log.With("component", "inventory-service")
+	run := func(ctx context.Context) error {
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return svc.Run(gctx) })
+		g.Go(func() error {
+			return watchPhase(gctx, env.cfg, log, "inventory", "inventory-service", func(ctx context.Context, ph int) error {
+				return svc.SetOwner(ctx, phase.Phase(ph) >= phase.Flip)
+			})
+		})
+		return g.Wait()
+	}
+	return component{name: "inventory-service", addr: "http://" + svc.Addr(), note: note, run: run}, nil
+}
+
+func newServiceCmd(a *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "service",
+		Short: "Run an extracted service on its own",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmd.Help()
+		},
+	}
+	inv := &cobra.Command{
+		Use:   "inventory",
+		Short: "Run the extracted inventory service",
+		Long: `Run the extracted inventory service (default 127.0.0.1:9101) with its own
+database, its forward sync from the monolith's stock and product events
+(consumer group inventory-service), and the relay of its own outbox. It
+serves its own API under /v1 and the monolith's /api/inventory contract
+through the anti-corruption layer, registers with the proxy's service
+registry, and refuses writes (409 not-owner) until the ownership flip
+(PUT /v1/ownership {"owner": true}). With --back-sync-dsn it also applies
+its own changes to the monolith's inventory tables in that database.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.Config(cmd)
+			if err != nil {
+				return err
+			}
+			log := a.Logger(cfg)
+			c, err := inventoryServiceComponent(&upEnv{cfg: cfg, log: log}, false)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.Stdout, "%s  %s  %s\n", c.name, c.addr, c.note)
+			return runComponents(cmd.Context(), log, []component{c})
+		},
+	}
+	a.BindString(inv, "addr", "services.inventory.addr", "listen address (default 127.0.0.1:9101)")
+	a.BindString(inv, "dsn", "services.inventory.dsn", "the service's own database: sqlite:PATH or postgres://URL (default sqlite:<data-dir>/inventory.db)")
+	a.BindString(inv, "back-sync-dsn", "services.inventory.sync.back_sync_dsn", "the monolith's database, to apply the service's changes to after the flip (default: none)")
+	a.BindString(inv, "brokers", "kafka.brokers", "Kafka bootstrap brokers, comma-separated (default: the embedded broker at broker.addr)")
+	cmd.AddCommand(inv)
+	return cmd
+}

@@ -1,0 +1,10 @@
+DROP VIEW legacy_stock;
+DROP TABLE acl_parked;
+DROP TABLE acl_warehouses;
+DROP TABLE acl_product_refs;
+DROP TABLE settings;
+DROP TABLE movements;
+DROP TABLE reservations;
+DROP TABLE items;
+DROP TABLE products;
+DROP TABLE warehouses;
