@@ -66,28 +66,6 @@ func newPipeline(t *testing.T, srcDSN, dstDSN string) *pipeline {
 	}
 }
 
-// run starts fn in the background and returns a function that stops it
-// and waits; the test's cleanup stops it too.
-func run(t *testing.T, name string, fn func(ctx context.Context) error) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := fn(ctx); err != nil {
-			t.Errorf("%s: %v", name, err)
-		}
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			<-done
-		})
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
 func (p *pipeline) relay(cfg relay.Config) (*relay.Relay, func()) {
 	p.t.Helper()
 	if cfg.Name == "" {
@@ -100,7 +78,7 @@ func (p *pipeline) relay(cfg relay.Config) (*relay.Relay, func()) {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	return r, run(p.t, "relay", r.Run)
+	return r, changefeedtest.Go(p.t, "relay", r.Run)
 }
 
 func (p *pipeline) consumer(cfg consumer.Config, reg prometheus.Registerer, h consumer.Handler) (*consumer.Consumer, func()) {
@@ -124,7 +102,7 @@ func (p *pipeline) consumer(cfg consumer.Config, reg prometheus.Registerer, h co
 	}
 	c.Handle("order.placed", 1, h)
 	c.Handle("order.changed", 1, h)
-	return c, run(p.t, "consumer", c.Run)
+	return c, changefeedtest.Go(p.t, "consumer", c.Run)
 }
 
 // workload places orders and changes their status: each order gets
@@ -245,7 +223,7 @@ func TestRelayCrash(t *testing.T) {
 		})
 		// Hold the relay's state row, as a stalled database would: the next
 		// batch reaches the broker, but its position cannot be recorded.
-		hold := lockRelayRow(t, p.srcDB, "crash")
+		hold := changefeedtest.LockRelayRow(t, p.srcDB, "crash")
 		changefeedtest.Eventually(t, time.Minute, func() (bool, string) {
 			return r1.Published() > r1.Position(), fmt.Sprintf("published %d, recorded up to %d", r1.Published(), r1.Position())
 		})
@@ -278,20 +256,6 @@ func fresh(t *testing.T, gdb *gorm.DB) string {
 		return dbtest.PostgresDSN(t)
 	}
 	return dbtest.SQLiteDSN(t)
-}
-
-// lockRelayRow starts a transaction that holds the relay group's row: on
-// Postgres a row lock, on SQLite the write lock.
-func lockRelayRow(t *testing.T, gdb *gorm.DB, name string) *gorm.DB {
-	t.Helper()
-	tx := gdb.Begin()
-	changefeedtest.Must(t, tx.Error)
-	if gdb.Dialector.Name() == "postgres" {
-		changefeedtest.Must(t, tx.Exec("SELECT 1 FROM outbox_relay WHERE name = ? FOR UPDATE", name).Error)
-	} else {
-		changefeedtest.Must(t, tx.Exec("UPDATE outbox_relay SET updated_at = updated_at WHERE name = ?", name).Error)
-	}
-	return tx
 }
 
 // TestConsumerCrash loses the broker right after the consumer applied an

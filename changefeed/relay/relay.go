@@ -289,6 +289,11 @@ func (r *Relay) Run(ctx context.Context) error {
 			// Drained: record where the relay stands.
 			err = r.flush(ctx, &st, &lastRenew)
 		}
+		// The backlog is read whether the cycle failed or not.
+		if time.Since(lastMetrics) >= time.Second && r.leading.Load() && ctx.Err() == nil {
+			lastMetrics = time.Now()
+			r.updateBacklog(ctx, st.position)
+		}
 		switch {
 		case err == nil:
 			bo.reset()
@@ -302,10 +307,6 @@ func (r *Relay) Run(ctx context.Context) error {
 			continue
 		}
 
-		if time.Since(lastMetrics) >= time.Second && r.leading.Load() {
-			lastMetrics = time.Now()
-			r.updateBacklog(ctx, st.position)
-		}
 		if time.Since(lastCleanup) >= r.cfg.CleanupInterval && r.leading.Load() {
 			lastCleanup = time.Now()
 			if deleted, err := r.store.cleanup(ctx, r.cfg.Retention); err != nil {
@@ -503,6 +504,7 @@ func (r *Relay) publish(ctx context.Context, rows []row, lastRenew *time.Time) e
 		}
 	}
 	bo := backoff{min: 100 * time.Millisecond, max: 2 * time.Second}
+	lastBacklog := time.Now()
 	for attempt := 0; ; attempt++ {
 		err := r.topics.Ensure(ctx, topics...)
 		if err == nil {
@@ -538,6 +540,12 @@ func (r *Relay) publish(ctx context.Context, rows []row, lastRenew *time.Time) e
 		}
 		if lerr == nil {
 			*lastRenew = time.Now()
+		}
+		// Keep the backlog gauges current while the batch is stuck: a
+		// growing backlog is what shows the outage.
+		if time.Since(lastBacklog) >= time.Second {
+			lastBacklog = time.Now()
+			r.updateBacklog(ctx, r.position.Load())
 		}
 	}
 	now := time.Now()
