@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -95,12 +96,16 @@ func New(cfg Config, log *slog.Logger) (*Shop, error) {
 		return sqlDB.PingContext(ctx)
 	})
 	s.health.Register(s.echo)
-	api := s.echo.Group("/api")
 	s.retired = map[string]*atomic.Bool{}
 	for _, m := range s.modules {
-		off := &atomic.Bool{}
-		s.retired[m.Name()] = off
-		m.Routes(api.Group("/"+m.Name(), retiredWrites(m.Name(), off)))
+		s.retired[m.Name()] = &atomic.Bool{}
+	}
+	// Not a group middleware: echo gives a group with middleware catch-all
+	// routes, which would turn 405s into 404s.
+	s.echo.Use(s.retiredWrites)
+	api := s.echo.Group("/api")
+	for _, m := range s.modules {
+		m.Routes(api.Group("/" + m.Name()))
 	}
 	return s, nil
 }
@@ -108,19 +113,22 @@ func New(cfg Config, log *slog.Logger) (*Shop, error) {
 // retiredWrites refuses a module's HTTP writes once its write path is
 // retired: its data is owned by an extracted service, and a write here
 // would be a second, diverging source of truth.
-func retiredWrites(module string, off *atomic.Bool) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			if off.Load() {
-				switch c.Request().Method {
-				case http.MethodGet, http.MethodHead, http.MethodOptions:
-				default:
-					return httpx.Conflict("write-path-retired", "Write path retired",
-						"the %s module's writes are retired here: the extracted service owns them; send them through the proxy", module)
-				}
-			}
+func (s *Shop) retiredWrites(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		switch c.Request().Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
 			return next(c)
 		}
+		rest, ok := strings.CutPrefix(c.Request().URL.Path, "/api/")
+		if !ok {
+			return next(c)
+		}
+		module, _, _ := strings.Cut(rest, "/")
+		if off, ok := s.retired[module]; ok && off.Load() {
+			return httpx.Conflict("write-path-retired", "Write path retired",
+				"the %s module's writes are retired here: the extracted service owns them; send them through the proxy", module)
+		}
+		return next(c)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	invclient "github.com/stranglerkit/strangler/acl/inventory/client"
 	"github.com/stranglerkit/strangler/monolith"
 	"github.com/stranglerkit/strangler/phase"
+	"github.com/stranglerkit/strangler/proxy/adminclient"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -42,8 +43,12 @@ func monolithComponent(env *upEnv) (component, error) {
 	if err != nil {
 		return component{}, err
 	}
-	apply := func(_ context.Context, ph int) error {
+	apply := func(ctx context.Context, c *adminclient.Client, ph int) error {
 		if phase.Phase(ph) >= phase.Flip {
+			// The service must own the writes before orders send it any.
+			if err := awaitAck(ctx, c, "inventory", "inventory-service", func(p int) bool { return phase.Phase(p) >= phase.Flip }); err != nil {
+				return err
+			}
 			shop.SetInventoryAPI(stock)
 		} else {
 			shop.SetInventoryAPI(nil)

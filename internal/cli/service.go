@@ -6,14 +6,18 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stranglerkit/strangler/config"
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/extracted/inventory"
 	"github.com/stranglerkit/strangler/phase"
+	"github.com/stranglerkit/strangler/proxy/adminclient"
 	"golang.org/x/sync/errgroup"
 )
 
 func init() {
 	register(newServiceCmd)
+	// `strangler migrate up inventory` migrates the service's own database.
+	registerMigrations("inventory", func(cfg *config.Config) string { return cfg.Services.Inventory.DSN }, inventory.Migrations)
 	registerUp(40, func(ctx context.Context, env *upEnv) ([]component, error) {
 		c, err := inventoryServiceComponent(env, true)
 		if err != nil {
@@ -60,8 +64,16 @@ func inventoryServiceComponent(env *upEnv, inUp bool) (component, error) {
 		g, gctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return svc.Run(gctx) })
 		g.Go(func() error {
-			return watchPhase(gctx, env.cfg, log, "inventory", "inventory-service", func(ctx context.Context, ph int) error {
-				return svc.SetOwner(ctx, phase.Phase(ph) >= phase.Flip)
+			return watchPhase(gctx, env.cfg, log, "inventory", "inventory-service", func(ctx context.Context, c *adminclient.Client, ph int) error {
+				owner := phase.Phase(ph) >= phase.Flip
+				if !owner && svc.Owner() {
+					// The monolith stops calling the service before it
+					// stops taking writes.
+					if err := awaitAck(ctx, c, "inventory", "monolith", func(p int) bool { return phase.Phase(p) < phase.Flip }); err != nil {
+						return err
+					}
+				}
+				return svc.SetOwner(ctx, owner)
 			})
 		})
 		return g.Wait()

@@ -15,7 +15,7 @@ import (
 // ctx ends. The admin token is read when it is there: in `up`, the proxy
 // writes it after the other parts are built. An admin API that cannot be
 // reached keeps the component in the phase it last applied.
-func watchPhase(ctx context.Context, cfg *config.Config, log *slog.Logger, module, component string, apply func(ctx context.Context, phase int) error) error {
+func watchPhase(ctx context.Context, cfg *config.Config, log *slog.Logger, module, component string, apply func(ctx context.Context, c *adminclient.Client, phase int) error) error {
 	var c *adminclient.Client
 	for c == nil {
 		token := cfg.Proxy.AdminToken
@@ -35,5 +35,39 @@ func watchPhase(ctx context.Context, cfg *config.Config, log *slog.Logger, modul
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return c.WatchPhase(ctx, module, component, 200*time.Millisecond, log, apply)
+	return c.WatchPhase(ctx, module, component, 200*time.Millisecond, log, func(ctx context.Context, ph int) error {
+		return apply(ctx, c, ph)
+	})
 }
+
+// awaitAck waits until other has acknowledged a phase that satisfies ok,
+// then lets calls that other started before it switched finish. Two
+// components that must switch in order at a phase use it: at the ownership
+// flip the service takes writes before the monolith calls it, and on the
+// way back the monolith stops calling it before it stops taking writes.
+func awaitAck(ctx context.Context, c *adminclient.Client, module, other string, ok func(phase int) bool) error {
+	for {
+		st, err := c.Phase(ctx, module)
+		if err == nil {
+			if ph, acked := st.Acks[other]; acked && ok(ph) {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(callGrace):
+		return nil
+	}
+}
+
+// callGrace covers calls in flight when a component switched: longer than
+// the ACL client's timeout would be safest, but those calls are reserve
+// and release requests that finish in milliseconds.
+const callGrace = 300 * time.Millisecond

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,6 +34,9 @@ type Deps struct {
 	Catalog   catalog.API
 	Customers customers.API
 	Inventory inventory.API
+	// Log receives the failures of best-effort compensations (default
+	// slog.Default()).
+	Log *slog.Logger
 }
 
 // Service is the module's implementation.
@@ -42,11 +46,16 @@ type Service struct {
 	deps   Deps
 	events *events.Emitter
 	now    func() time.Time
+	log    *slog.Logger
 }
 
 // New returns the service on gdb.
 func New(gdb *gorm.DB, deps Deps, now func() time.Time) *Service {
-	return &Service{db: gdb, store: store.New(gdb), deps: deps, events: events.New(gdb, "orders"), now: now}
+	log := deps.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{db: gdb, store: store.New(gdb), deps: deps, events: events.New(gdb, "orders"), now: now, log: log}
 }
 
 func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
@@ -119,7 +128,9 @@ func (s *Service) Get(ctx context.Context, id int64) (domain.Order, error) {
 
 // Place places an order: it checks the customer, prices the lines from the
 // catalog and reserves their stock, all in one transaction, so that an
-// order that fails leaves no reservation behind.
+// order that fails leaves no reservation behind. When the inventory is a
+// remote service, which the transaction does not cover, compensate releases
+// the reservations a failed order made.
 func (s *Service) Place(ctx context.Context, in domain.NewOrder) (domain.Order, error) {
 	if errs := in.Check(catalog.NormalizeSKU); len(errs) > 0 {
 		return domain.Order{}, invalid(errs)
@@ -160,25 +171,78 @@ func (s *Service) Place(ctx context.Context, in domain.NewOrder) (domain.Order, 
 		}
 		sort.Slice(order, func(a, b int) bool { return rows[order[a]].ProductRef < rows[order[b]].ProductRef })
 		ref := reference(r.ID)
-		for _, i := range order {
-			l := &rows[i]
-			lvl, err := s.deps.Inventory.Reserve(ctx, l.ProductRef, inventory.Move{Quantity: l.Quantity, Reference: ref})
-			if errors.Is(err, inventory.ErrOutOfStock) {
-				return errs.New(domain.ErrOutOfStock, "not enough stock to reserve %d of %s (%s) in any one warehouse", l.Quantity, l.SKU, l.ProductRef)
+		var held []reservation
+		// Every failure from the first reservation on goes through
+		// compensate before the transaction rolls back.
+		err = func() error {
+			for _, i := range order {
+				l := &rows[i]
+				lvl, err := s.deps.Inventory.Reserve(ctx, l.ProductRef, inventory.Move{Quantity: l.Quantity, Reference: ref})
+				if errors.Is(err, inventory.ErrOutOfStock) {
+					return errs.New(domain.ErrOutOfStock, "not enough stock to reserve %d of %s (%s) in any one warehouse", l.Quantity, l.SKU, l.ProductRef)
+				}
+				if err != nil {
+					return fmt.Errorf("reserve %d of %s for order %d: %w", l.Quantity, l.ProductRef, r.ID, err)
+				}
+				l.WarehouseCode = lvl.Warehouse
+				held = append(held, reservation{ref: l.ProductRef, move: inventory.Move{Warehouse: lvl.Warehouse, Quantity: l.Quantity, Reference: ref}})
 			}
-			if err != nil {
-				return fmt.Errorf("reserve %d of %s for order %d: %w", l.Quantity, l.ProductRef, r.ID, err)
+			if err := s.store.InsertLines(ctx, r.ID, rows); err != nil {
+				return err
 			}
-			l.WarehouseCode = lvl.Warehouse
+			out = toOrder(r, rows)
+			return s.events.Emit(ctx, "order", strconv.FormatInt(out.ID, 10), "order.placed", out)
+		}()
+		if err != nil {
+			s.compensate(ctx, r.ID, held, err)
 		}
-		if err := s.store.InsertLines(ctx, r.ID, rows); err != nil {
-			return err
-		}
-		out = toOrder(r, rows)
-		return s.events.Emit(ctx, "order", strconv.FormatInt(out.ID, 10), "order.placed", out)
+		return err
 	})
 	return out, err
 }
+
+// compensate releases the reservations a failed Place made, last first,
+// before its transaction rolls back: the saga step that undoes Reserve. It
+// runs inside the transaction on purpose. A local inventory module joins
+// that transaction, so its releases roll back together with its
+// reservations and change nothing; a remote inventory service (the
+// anti-corruption-layer client after the ownership flip) is outside it, so
+// the releases are real and return the units the rollback cannot. It is
+// best effort: a release that fails is logged and the order's own error is
+// returned either way. The releases get a context of their own, so that
+// they still run when the caller's context is what ended the order.
+//
+// Two cases stay open until a saga with durable compensation replaces this
+// step: a reservation whose answer never came (a timeout after the service
+// reserved) is not known and so not released, and a failure of the commit
+// itself, after every step succeeded, is not compensated, because the
+// local module's reservations are then rolled back already and releasing
+// them again would release another order's units. Both leave units
+// reserved under the order's reference in the service.
+func (s *Service) compensate(ctx context.Context, orderID int64, held []reservation, cause error) {
+	if len(held) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), compensationTimeout)
+	defer cancel()
+	for i := len(held) - 1; i >= 0; i-- {
+		h := held[i]
+		if _, err := s.deps.Inventory.Release(cctx, h.ref, h.move); err != nil {
+			s.log.WarnContext(ctx, "orders: could not release a reservation of a failed order",
+				"order_id", orderID, "product_ref", h.ref, "warehouse", h.move.Warehouse, "quantity", h.move.Quantity,
+				"reference", h.move.Reference, "cause", cause.Error(), "error", err.Error())
+		}
+	}
+}
+
+// reservation is one reservation Place made, as Release takes it back.
+type reservation struct {
+	ref  string
+	move inventory.Move
+}
+
+// compensationTimeout bounds the releases of one failed order.
+const compensationTimeout = 5 * time.Second
 
 type pricedLine struct {
 	row      store.LineRow
