@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark of Strangler, then one summary.
+#
+#   monolith  wrk against the seeded shop on SQLite and Postgres: GET one
+#             product, POST an order, and GET through the proxy
+#             (bench/monolith/run.sh)
+#   proxy     wrk against a backend directly, nginx, the proxy with 50
+#             routes, and the proxy with a module in shadow
+#             (bench/proxy/run.sh)
+#   events    the relay's throughput (outbox -> broker) and the end-to-end
+#             latency at a steady rate, on SQLite and Postgres
+#             (go run ./bench/events)
+#   go        the Go benchmarks of ./proxy/... and ./monolith/...
+#
+# Settings (environment):
+#   DURATION (10s) and CONNS (32): each wrk run, in the monolith and proxy
+#     benchmarks; THREADS (2) wrk's threads.
+#   PROXY_ROUNDS (3): interleaved rounds of the proxy benchmark.
+#   EVENTS (200000), EVENTS_RATE (1000), EVENTS_DURATION (10s): the events
+#     benchmark's throughput run and latency run.
+#   BENCHTIME (1s): go test -benchtime.
+#   SKIP_MONOLITH=1, SKIP_PROXY=1, SKIP_EVENTS=1, SKIP_GO=1: leave one out.
+#   SKIP_PG=1: SQLite only, everywhere.
+#   BENCH_POSTGRES_DSN: the Postgres server the benchmarks create their
+#     databases on (each its own, dropped after); default
+#     $STRANGLER_TEST_POSTGRES_DSN, else postgres://postgres@127.0.0.1:5432/test.
+# It installs wrk and nginx with apt-get when missing. The defaults take
+# about six minutes on a 2-core machine: monolith 70 s, proxy 135 s, events
+# 100 s, Go benchmarks 60 s.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+export DURATION=${DURATION:-10s}
+export CONNS=${CONNS:-32}
+export THREADS=${THREADS:-2}
+export SKIP_PG=${SKIP_PG:-0}
+PROXY_ROUNDS=${PROXY_ROUNDS:-3}
+EVENTS=${EVENTS:-200000}
+EVENTS_RATE=${EVENTS_RATE:-1000}
+EVENTS_DURATION=${EVENTS_DURATION:-10s}
+BENCHTIME=${BENCHTIME:-1s}
+PG_BASE=${BENCH_POSTGRES_DSN:-${STRANGLER_TEST_POSTGRES_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}}
+export BENCH_POSTGRES_DSN=$PG_BASE
+
+OUT=$(mktemp -d -t strangler-bench.XXXXXX)
+trap 'rm -rf "$OUT"' EXIT
+log() { echo "bench: $*" >&2; }
+
+install_missing() {
+	local missing=()
+	command -v wrk >/dev/null || missing+=(wrk)
+	if [[ ${SKIP_PROXY:-0} != 1 ]]; then
+		command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)
+	fi
+	((${#missing[@]} == 0)) && return
+	log "installing ${missing[*]} with apt-get"
+	local sudo=()
+	[[ $(id -u) -ne 0 ]] && sudo=(sudo)
+	"${sudo[@]}" apt-get install -y "${missing[@]}" >/dev/null 2>&1 ||
+		{ "${sudo[@]}" apt-get update >/dev/null && "${sudo[@]}" apt-get install -y "${missing[@]}" >/dev/null; }
+}
+install_missing
+
+# Postgres: reachable, or every part runs on SQLite alone and says so.
+PG=0
+PG_WHY=""
+redacted=$(sed -E 's#//([^:@/]*):[^@]*@#//\1:***@#' <<<"$PG_BASE")
+if [[ $SKIP_PG == 1 ]]; then
+	PG_WHY="SKIP_PG=1"
+elif ! command -v psql >/dev/null; then
+	PG_WHY="psql is not installed"
+elif ! psql "$PG_BASE" -qAtc 'SELECT 1' >/dev/null 2>&1; then
+	PG_WHY="$redacted does not answer"
+else
+	PG=1
+fi
+if ((PG == 0)); then
+	log "Postgres benchmarks skipped: $PG_WHY"
+	export SKIP_PG=1
+else
+	log "Postgres at $redacted"
+fi
+
+if [[ ! -x bin/strangler ]]; then
+	log "building bin/strangler"
+	go build -o bin/strangler ./cmd/strangler
+fi
+export STRANGLER_BIN=$ROOT/bin/strangler
+
+declare -A STATUS TOOK
+ORDER=()
+part() { # part NAME CMD...: runs a benchmark, its stdout kept for the summary
+	local name=$1
+	shift
+	ORDER+=("$name")
+	log "=== $name: $*"
+	local start=$SECONDS rc
+	set +e
+	"$@" | tee "$OUT/$name.txt"
+	rc=${PIPESTATUS[0]}
+	set -e
+	if ((rc == 0)); then
+		STATUS[$name]=ok
+	else
+		STATUS[$name]="FAILED (exit $rc)"
+		log "$name failed"
+	fi
+	TOOK[$name]=$((SECONDS - start))
+}
+skipped() { # skipped NAME WHY
+	ORDER+=("$1")
+	STATUS[$1]="skipped: $2"
+	TOOK[$1]=0
+}
+
+if [[ ${SKIP_MONOLITH:-0} == 1 ]]; then skipped monolith "SKIP_MONOLITH=1"; else
+	part monolith ./bench/monolith/run.sh
+fi
+
+if [[ ${SKIP_PROXY:-0} == 1 ]]; then skipped proxy "SKIP_PROXY=1"; else
+	part proxy env ROUNDS="$PROXY_ROUNDS" ./bench/proxy/run.sh
+fi
+
+if [[ ${SKIP_EVENTS:-0} == 1 ]]; then skipped events "SKIP_EVENTS=1"; else
+	dialects=sqlite
+	((PG == 1)) && dialects=sqlite,postgres
+	part events go run ./bench/events -dialects "$dialects" -events "$EVENTS" -rate "$EVENTS_RATE" \
+		-duration "$EVENTS_DURATION" -postgres-dsn "$PG_BASE"
+fi
+
+if [[ ${SKIP_GO:-0} == 1 ]]; then skipped go "SKIP_GO=1"; else
+	# The monolith's benchmarks take Postgres from the test DSN, and skip
+	# their Postgres half without it.
+	go_env=(env -u STRANGLER_TEST_POSTGRES_DSN)
+	((PG == 1)) && go_env=(env STRANGLER_TEST_POSTGRES_DSN="$PG_BASE")
+	part go "${go_env[@]}" go test -run '^$' -bench . -benchtime "$BENCHTIME" ./proxy/... ./monolith/...
+fi
+
+# The summary: each part's own table, the end of what it printed.
+echo
+echo "================================ summary ================================"
+echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -sr), $(nproc) CPUs, $(go env GOVERSION)"
+echo "postgres: $( ((PG == 1)) && echo "$redacted" || echo "skipped ($PG_WHY)")"
+for name in "${ORDER[@]}"; do
+	echo
+	echo "--- $name: ${STATUS[$name]} (${TOOK[$name]} s)"
+	[[ ${STATUS[$name]} == skipped* ]] && continue
+	f=$OUT/$name.txt
+	case $name in
+	monolith) sed -n '/^Monolith benchmark/,$p' "$f" ;;
+	proxy) sed -n '/^Proxy benchmark/,$p' "$f" ;;
+	events) cat "$f" ;;
+	go) grep -E '^(Benchmark|\s*--- (SKIP|FAIL)|FAIL)|skipped' "$f" || true ;;
+	esac
+done
+failed=0
+for name in "${ORDER[@]}"; do if [[ ${STATUS[$name]} == FAILED* ]]; then failed=1; fi; done
+exit $failed
