@@ -61,6 +61,7 @@ var freePortEnv = []string{
 	"STRANGLER_PROXY_ADMIN_ADDR=127.0.0.1:0",
 	"STRANGLER_BROKER_ADDR=127.0.0.1:0",
 	"STRANGLER_RELAY_METRICS_ADDR=127.0.0.1:0",
+	"STRANGLER_SERVICES_INVENTORY_ADDR=127.0.0.1:0",
 }
 
 func run(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
@@ -230,7 +231,7 @@ func startUp(t *testing.T, env []string, args ...string) *upProcess {
 			if m := componentLine.FindStringSubmatch(line); m != nil {
 				p.addrs[m[1]] = m[2]
 			}
-			if _, ok := p.addrs["monolith"]; ok && len(p.addrs) >= len(expectedComponents) {
+			if _, ok := p.addrs["admin"]; ok {
 				go func() {
 					for range lines {
 					}
@@ -244,7 +245,7 @@ func startUp(t *testing.T, env []string, args ...string) *upProcess {
 }
 
 // expectedComponents are the components `up` prints a line for.
-var expectedComponents = []string{"broker", "monolith", "relay", "proxy", "admin"}
+var expectedComponents = []string{"broker", "monolith", "relay", "inventory-service", "proxy", "admin"}
 
 func waitReady(t *testing.T, url string) {
 	t.Helper()
