@@ -80,7 +80,7 @@ writes; when it moves back, the proxy sends the writes back first.`,
 					return err
 				}
 				return a.emit(o, st, func(w io.Writer, _ any) {
-					r := phase.RoutingFor(target, weight)
+					r := phase.RoutingFor(phase.Phase(st.Phase), st.Weight)
 					fmt.Fprintf(w, "%s: phase %d %s: %s\n", plan.Name, st.Phase, st.Name, describeRouting(plan, r))
 				})
 			})
@@ -96,10 +96,7 @@ writes; when it moves back, the proxy sends the writes back first.`,
 }
 
 func describeRouting(plan phase.Module, r phase.Routing) string {
-	reads := r.Reads
-	if r.Reads == "canary" {
-		reads = fmt.Sprintf("canary %d%%", r.Weight)
-	}
+	reads := describeMode(routes.Mode(r.Reads), r.Weight)
 	if plan.WriteRoutes == "" {
 		return "reads and writes " + reads
 	}
@@ -118,6 +115,11 @@ func movePhase(cmd *cobra.Command, cfg *config.Config, c *adminclient.Client, pl
 	if target == phase.Canary && weight == 0 {
 		weight = cur.Weight
 	}
+	// The weight recorded is the one routed: RoutingFor's default when
+	// neither the flag nor the current phase gives one, and 0 outside
+	// canary.
+	r := phase.RoutingFor(target, weight)
+	weight = r.Weight
 	if target == phase.Sync && cur.Phase < int(phase.Sync) {
 		for _, name := range plan.Backfill {
 			j, ok := findJob(cfg, name)
@@ -147,7 +149,7 @@ func movePhase(cmd *cobra.Command, cfg *config.Config, c *adminclient.Client, pl
 			return nil, err
 		}
 	}
-	if err := route(ctx, c, plan, phase.RoutingFor(target, weight)); err != nil {
+	if err := route(ctx, c, plan, r); err != nil {
 		return nil, err
 	}
 	if !toService {

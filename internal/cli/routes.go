@@ -359,7 +359,7 @@ func describeChange(e api.AuditEntry) string {
 			Weight int    `json:"weight"`
 		}
 		if json.Unmarshal(e.Before, &b) == nil && json.Unmarshal(e.After, &a) == nil {
-			return "phase " + describePhase(b.Phase, b.Weight) + " → " + describePhase(a.Phase, a.Weight)
+			return "phase " + describeMode(routes.Mode(b.Phase), b.Weight) + " → " + describeMode(routes.Mode(a.Phase), a.Weight)
 		}
 	}
 	var b, a api.ModeOverride
@@ -417,11 +417,4 @@ func printDiffs(w io.Writer, d *api.Diffs) {
 			}
 		}
 	}
-}
-
-func describePhase(name string, weight int) string {
-	if name == "canary" && weight > 0 {
-		return fmt.Sprintf("canary %d%%", weight)
-	}
-	return name
 }
