@@ -2,11 +2,13 @@ package proxy_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stranglerkit/strangler/proxy"
 	"github.com/stranglerkit/strangler/proxy/proxytest"
 )
 
@@ -75,5 +77,31 @@ func TestRoutingAndObservability(t *testing.T) {
 	}
 	if strings.Contains(p.Log.String(), `"level":"ERROR"`) {
 		t.Errorf("errors logged:\n%s", p.Log.String())
+	}
+}
+
+// TestRunWithCancelledContext stops a proxy whose context ends before its
+// data plane has started serving: Run must return, not wait on a server
+// that shutdown never reached.
+func TestRunWithCancelledContext(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		cfg := proxy.Config{Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", AdminToken: proxytest.Token, Legacy: "http://127.0.0.1:9"}
+		cfg.SetDefaults(t.TempDir())
+		p, err := proxy.New(cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("run %d: %v", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("run %d: Run did not return after its context ended", i)
+		}
 	}
 }

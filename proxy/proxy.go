@@ -318,6 +318,10 @@ func (p *Proxy) Run(ctx context.Context) error {
 		if err := p.server.ShutdownWithContext(sctx); err != nil {
 			p.log.Warn("proxy shutdown did not finish in time", "error", err)
 		}
+		// fasthttp's Shutdown closes only the listeners Serve has
+		// registered; a Serve that had not started yet would then serve
+		// forever. Closing the listener ends it either way.
+		_ = p.ln.Close()
 		<-errc
 		return nil
 	})
