@@ -38,7 +38,9 @@ type RegisterConfig struct {
 	// the service fills in proxy.admin_addr.
 	AdminURL string `yaml:"admin_url"`
 	// Token is the admin API's bearer token. If empty, the token in
-	// TokenFile (by default the proxy's) is used.
+	// TokenFile (by default the proxy's) is used. The service's own PUT
+	// /v1/ownership requires the same token, and is closed (403) when
+	// there is none.
 	Token string `yaml:"token" secret:"true"`
 	// TokenFile holds the token when Token is empty.
 	TokenFile string `yaml:"token_file"`

@@ -10,7 +10,7 @@
 // noticing. It starts as a read replica that the forward sync keeps in step
 // with the monolith's change events, and refuses writes (409 not-owner)
 // until the ownership flip makes it the owner (SetOwner, or PUT
-// /v1/ownership); from then on its own events flow back into the
+// /v1/ownership with the proxy's admin token); from then on its own events flow back into the
 // monolith's tables through the back sync.
 package inventory
 
@@ -120,6 +120,7 @@ func New(cfg Config, opt Options) (*Service, error) {
 	s.core = service.New(gdb, opt.Now)
 	s.maps = aclinv.NewMapper(gdb)
 	s.fwd = aclinv.NewForward(s.core, s.maps, log.With("part", "forward-sync"))
+	reg.MustRegister(s.fwd.Metrics()...)
 	s.health.AddCheck("database", func(ctx context.Context) error {
 		sqlDB, err := gdb.DB()
 		if err != nil {
@@ -129,7 +130,7 @@ func New(cfg Config, opt Options) (*Service, error) {
 	})
 	s.health.Register(s.echo)
 	aclinv.NewFacade(s.core, s.maps).Register(s.echo.Group("/api/inventory"))
-	httpapi.Register(s.echo.Group("/v1"), s.core)
+	httpapi.Register(s.echo.Group("/v1"), s.core, httpx.BearerAuth("strangler-inventory", s.adminToken))
 	return s, nil
 }
 
@@ -270,13 +271,7 @@ func (s *Service) register(ctx context.Context) {
 	}
 	log := s.log.With("part", "registry", "admin", rc.AdminURL, "service", rc.Service, "instance", instance)
 	for ctx.Err() == nil {
-		token := rc.Token
-		if token == "" && rc.TokenFile != "" {
-			b, err := os.ReadFile(rc.TokenFile)
-			if err == nil {
-				token = strings.TrimSpace(string(b))
-			}
-		}
+		token := s.adminToken()
 		if token == "" {
 			log.Warn("no admin token yet; registration retried", "token_file", rc.TokenFile)
 		} else if c, err := adminclient.New(rc.AdminURL, token); err != nil {
@@ -294,6 +289,22 @@ func (s *Service) register(ctx context.Context) {
 		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+// adminToken is the proxy's admin token, which the service registers with
+// and which PUT /v1/ownership requires: register_with.token, else the
+// content of register_with.token_file, read each time so that a token the
+// proxy writes after the service started counts; "" when there is none.
+func (s *Service) adminToken() string {
+	rc := s.cfg.RegisterWith
+	if rc.Token != "" || rc.TokenFile == "" {
+		return rc.Token
+	}
+	b, err := os.ReadFile(rc.TokenFile)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // Close releases the listener and the database. Run calls it; a second

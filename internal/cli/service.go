@@ -98,8 +98,9 @@ database, its forward sync from the monolith's stock and product events
 (consumer group inventory-service), and the relay of its own outbox. It
 serves its own API under /v1 and the monolith's /api/inventory contract
 through the anti-corruption layer, registers with the proxy's service
-registry, and refuses writes (409 not-owner) until the ownership flip
-(PUT /v1/ownership {"owner": true}). With --back-sync-dsn it also applies
+registry, and refuses writes (409 not-owner) until the ownership flip:
+the phase watcher, or PUT /v1/ownership {"owner": true} with the proxy's
+admin token. With --back-sync-dsn it also applies
 its own changes to the monolith's inventory tables in that database.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

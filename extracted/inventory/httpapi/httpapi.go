@@ -16,8 +16,10 @@ import (
 	"github.com/stranglerkit/strangler/httpx"
 )
 
-// Register mounts the routes on g, the /v1 group.
-func Register(g *echo.Group, svc *service.Service) {
+// Register mounts the routes on g, the /v1 group. guard protects the
+// ownership switch: who may move the inventory's writes is an operator's
+// decision, as a route flip is.
+func Register(g *echo.Group, svc *service.Service, guard echo.MiddlewareFunc) {
 	h := handler{svc: svc}
 	g.GET("/warehouses", h.warehouses)
 	g.GET("/items/:sku", h.item)
@@ -26,7 +28,7 @@ func Register(g *echo.Group, svc *service.Service) {
 	g.POST("/items/:sku/releases", h.move(svc.Release))
 	g.POST("/items/:sku/shipments", h.move(svc.Ship))
 	g.GET("/ownership", h.ownership)
-	g.PUT("/ownership", h.setOwnership)
+	g.PUT("/ownership", h.setOwnership, guard)
 }
 
 type handler struct{ svc *service.Service }
