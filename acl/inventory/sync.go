@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"gorm.io/gorm"
 
 	"github.com/stranglerkit/strangler/changefeed"
@@ -159,6 +160,21 @@ func (f *Forward) Register(c *consumer.Consumer) {
 // pair, and ignored (snapshots while the service is the owner).
 func (f *Forward) Stats() (applied, parked, ignored int64) {
 	return f.applied.Load(), f.parked.Load(), f.ignored.Load()
+}
+
+// Metrics exports the counts of Stats as
+// strangler_acl_inventory_forward_stock_events_total by outcome, for the
+// service's /metrics: a growing "parked" count is a product mapping that
+// never arrives.
+func (f *Forward) Metrics() []prometheus.Collector {
+	counter := func(outcome string, v *atomic.Int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "strangler_acl_inventory_forward_stock_events_total",
+			Help:        "Stock events the forward sync handled, by outcome: applied, parked (waiting for the product's SKU) or ignored (snapshots while the service owns the inventory).",
+			ConstLabels: prometheus.Labels{"outcome": outcome},
+		}, func() float64 { return float64(v.Load()) })
+	}
+	return []prometheus.Collector{counter("applied", &f.applied), counter("parked", &f.parked), counter("ignored", &f.ignored)}
 }
 
 // HandleStock applies one stock event.

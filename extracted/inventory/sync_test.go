@@ -115,6 +115,10 @@ func TestSyncAndFlip(t *testing.T) {
 		if _, parked, _ := svc.Forward().Stats(); parked != 0 {
 			t.Errorf("%d stock events still parked", parked)
 		}
+		applied, _, _ := svc.Forward().Stats()
+		if got := forwardMetric(t, svc, "applied"); applied == 0 || got != float64(applied) {
+			t.Errorf("/metrics shows %v stock events applied, the forward sync %d", got, applied)
+		}
 		readOnly, err := http.Post("http://"+svc.Addr()+"/api/inventory/stock/"+p.Ref+"/adjustments", "application/json",
 			strings.NewReader(`{"warehouse":"BER1","delta":1}`))
 		changefeedtest.Must(t, err)
@@ -172,4 +176,26 @@ func TestSyncAndFlip(t *testing.T) {
 			}
 		}
 	})
+}
+
+// forwardMetric reads the forward sync's stock event counter for outcome
+// from the service's metrics registry, as /metrics serves it.
+func forwardMetric(t *testing.T, svc *inventory.Service, outcome string) float64 {
+	t.Helper()
+	mfs, err := svc.Registry().Gather()
+	changefeedtest.Must(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != "strangler_acl_inventory_forward_stock_events_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == outcome {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no strangler_acl_inventory_forward_stock_events_total{outcome=%q} in the service's metrics", outcome)
+	return 0
 }
