@@ -1,4 +1,4 @@
-package config
+package config_test
 
 import (
 	"context"
@@ -14,11 +14,11 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/stranglerkit/strangler/changefeed/backfill"
+	"github.com/stranglerkit/strangler/config"
 	"github.com/stranglerkit/strangler/db/dbtest"
 	"github.com/stranglerkit/strangler/extracted"
 	"github.com/stranglerkit/strangler/httpx"
 	"github.com/stranglerkit/strangler/monolith/shoptest"
-	"github.com/stranglerkit/strangler/phase"
 )
 
 // examplePath is the documented example config that users copy.
@@ -31,21 +31,10 @@ const scissors = "# ----8<----"
 // noEnv keeps the tests' environment out of the loaded configs.
 func noEnv(string) (string, bool) { return "", false }
 
-// shopBase is the base config of the strangler binary, the same lists as
-// internal/cli's shopDefaults (which this package cannot import): the
-// example shows the defaults that `strangler config print` shows.
-func shopBase() *Config {
-	c := &Config{}
-	c.Phases.Modules = []phase.Module{extracted.InventoryPlan()}
-	c.Backfill.Jobs = extracted.InventoryBackfills()
-	c.Verify.Checks = extracted.InventoryChecks("")
-	return c
-}
-
 // loadExample loads the example config on the binary's base.
-func loadExample(t *testing.T) *Config {
+func loadExample(t *testing.T) *config.Config {
 	t.Helper()
-	cfg, err := Load(LoadOptions{File: examplePath, LookupEnv: noEnv, Base: shopBase})
+	cfg, err := config.Load(config.LoadOptions{File: examplePath, LookupEnv: noEnv, Base: extracted.ShopDefaults})
 	if err != nil {
 		t.Fatalf("load %s: %v", examplePath, err)
 	}
@@ -57,7 +46,7 @@ func loadExample(t *testing.T) *Config {
 // the same effective config as no file at all.
 func TestExampleLoadsWithDefaults(t *testing.T) {
 	ex := loadExample(t)
-	def, err := Load(LoadOptions{LookupEnv: noEnv, Base: shopBase})
+	def, err := config.Load(config.LoadOptions{LookupEnv: noEnv, Base: extracted.ShopDefaults})
 	if err != nil {
 		t.Fatalf("load defaults: %v", err)
 	}
@@ -96,7 +85,7 @@ func TestExampleCoversEveryKey(t *testing.T) {
 		if err := os.WriteFile(p, []byte(block), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Load(LoadOptions{File: p, LookupEnv: noEnv, Base: shopBase}); err != nil {
+		if _, err := config.Load(config.LoadOptions{File: p, LookupEnv: noEnv, Base: extracted.ShopDefaults}); err != nil {
 			t.Errorf("%s does not load: %v\n%s", name, err, block)
 		}
 	}
@@ -105,7 +94,7 @@ func TestExampleCoversEveryKey(t *testing.T) {
 	}
 
 	want := map[string]bool{}
-	structKeys(reflect.TypeOf(Config{}), "", want)
+	structKeys(reflect.TypeOf(config.Config{}), "", want)
 	seen := map[string]bool{}
 	for name, doc := range docs {
 		var n yaml.Node
@@ -116,7 +105,7 @@ func TestExampleCoversEveryKey(t *testing.T) {
 			t.Fatalf("%s is empty", name)
 		}
 		var unknown []string
-		yamlKeys(n.Content[0], reflect.TypeOf(Config{}), "", seen, &unknown)
+		yamlKeys(n.Content[0], reflect.TypeOf(config.Config{}), "", seen, &unknown)
 		for _, k := range unknown {
 			t.Errorf("%s: key %s is not a setting of the Config struct", name, k)
 		}
@@ -225,7 +214,7 @@ func commentedBlocks(t *testing.T, s string) []string {
 func structKeys(t reflect.Type, prefix string, keys map[string]bool) {
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
-		name := yamlName(sf)
+		name := config.YAMLName(sf)
 		if !sf.IsExported() || name == "-" {
 			continue
 		}
@@ -251,7 +240,7 @@ func yamlKeys(n *yaml.Node, t reflect.Type, prefix string, seen map[string]bool,
 	}
 	byName := map[string]reflect.StructField{}
 	for i := 0; i < t.NumField(); i++ {
-		byName[yamlName(t.Field(i))] = t.Field(i)
+		byName[config.YAMLName(t.Field(i))] = t.Field(i)
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i].Value, n.Content[i+1]
@@ -274,7 +263,7 @@ func nested(t reflect.Type) reflect.Type {
 	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
 		t = t.Elem()
 	}
-	if t.Kind() == reflect.Struct && t != durationType {
+	if t.Kind() == reflect.Struct {
 		return t
 	}
 	return nil

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/stranglerkit/strangler/config"
+	"github.com/stranglerkit/strangler/extracted"
 	"github.com/stranglerkit/strangler/internal/logging"
 )
 
@@ -161,11 +162,11 @@ func (a *App) Config(cmd *cobra.Command) (*config.Config, error) {
 			overrides[path] = f.Value.String()
 		}
 	}
-	cfg, err := config.Load(config.LoadOptions{File: a.configFile, Overrides: overrides, Base: shopDefaults})
+	cfg, err := config.Load(config.LoadOptions{File: a.configFile, Overrides: overrides, Base: extracted.ShopDefaults})
 	if err != nil {
 		return nil, err
 	}
-	resolveShop(cfg)
+	extracted.ResolveShop(cfg)
 	return cfg, nil
 }
 
