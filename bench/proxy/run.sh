@@ -6,10 +6,13 @@
 #   proxy    strangler proxy with 50 routes, metrics and access log on
 #   shadow   the same, with the benchmarked module in shadow mode
 # and prints requests per second, p50, p99 and the ratios to direct and to
-# nginx, the median of ROUNDS interleaved rounds.
+# nginx: for each, the median over ROUNDS interleaved rounds of each
+# measure, and the range of p99 over the rounds. EXTRA=minimal adds the
+# smallest fasthttp forwarder (bench/proxy/minimal), the ceiling for a Go
+# proxy here.
 #
 # Settings (environment): DURATION (10s), CONNS (32), THREADS (2),
-# ROUNDS (3), PIN (1: the server under test gets CPU 0 and wrk and the
+# ROUNDS (5), PIN (1: the server under test gets CPU 0 and wrk and the
 # backends the others; 0: no pinning), STRANGLER_BIN (default bin/strangler,
 # built if missing). It installs wrk and nginx with apt-get when missing.
 # docs/proxy.md explains the set-up and the targets.
@@ -18,7 +21,7 @@ set -euo pipefail
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-32}
 THREADS=${THREADS:-2}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 PIN=${PIN:-1}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$(mktemp -d -t strangler-proxy-bench.XXXXXX)
@@ -76,7 +79,7 @@ NGINX_WORKERS=auto
 [[ -n $SERVER_CPUS ]] && NGINX_WORKERS=1
 
 log "building"
-(cd "$ROOT" && go build -o "$WORK/backend" ./bench/proxy/backend)
+(cd "$ROOT" && go build -o "$WORK/backend" ./bench/proxy/backend && go build -o "$WORK/minimal" ./bench/proxy/minimal)
 STRANGLER=${STRANGLER_BIN:-$ROOT/bin/strangler}
 if [[ ! -x $STRANGLER ]]; then
 	(cd "$ROOT" && go build -o "$WORK/strangler" ./cmd/strangler)
@@ -85,7 +88,7 @@ fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 P_LEGACY=$(free_port) P_CAND=$(free_port) P_NGINX=$(free_port)
-P_PROXY=$(free_port) P_PROXY_ADMIN=$(free_port) P_SHADOW=$(free_port) P_SHADOW_ADMIN=$(free_port)
+P_PROXY=$(free_port) P_PROXY_ADMIN=$(free_port) P_SHADOW=$(free_port) P_SHADOW_ADMIN=$(free_port) P_MINIMAL=$(free_port)
 
 # The path wrk requests: a route in the middle of the 50.
 TARGET=/api/m25/items/42
@@ -163,6 +166,9 @@ proxy:
 EOF
 	start "$SERVER_CPUS" "$WORK/$1/out.log" "$STRANGLER" proxy --config "$WORK/$1/config.yaml"
 }
+# The smallest fasthttp forwarder (no routing, headers, metrics or log):
+# the ceiling for a Go proxy here. Measured when EXTRA names it.
+start "$SERVER_CPUS" "$WORK/minimal.log" "$WORK/minimal" -addr "127.0.0.1:$P_MINIMAL" -upstream "127.0.0.1:$P_LEGACY"
 start_proxy proxy "$P_PROXY" "$P_PROXY_ADMIN" "$WORK/routes.yaml"
 start_proxy shadow "$P_SHADOW" "$P_SHADOW_ADMIN" "$WORK/routes-shadow.yaml"
 
@@ -175,7 +181,7 @@ wait_up() {
 	cat "$WORK"/*.log "$WORK"/*/out.log >&2 || true
 	exit 1
 }
-for port in $P_LEGACY $P_CAND $P_NGINX $P_PROXY $P_SHADOW; do wait_up "http://127.0.0.1:$port$TARGET"; done
+for port in $P_LEGACY $P_CAND $P_NGINX $P_PROXY $P_SHADOW $P_MINIMAL; do wait_up "http://127.0.0.1:$port$TARGET"; done
 curl -fsS "http://127.0.0.1:$P_PROXY$TARGET" | grep -q '"backend":"app"' || { log "the proxy does not reach the backend"; exit 1; }
 
 # to_ms VALUE: wrk's latency ("512.00us", "1.20ms", "1.01s") in ms.
@@ -200,8 +206,8 @@ run_wrk() { # run_wrk NAME PORT ROUND
 	log "$(printf '%-7s round %d: %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms' "$1" "$3" "$rps" "$p50" "$p99")"
 }
 
-SCENARIOS=(direct nginx proxy shadow)
-declare -A PORT=([direct]=$P_LEGACY [nginx]=$P_NGINX [proxy]=$P_PROXY [shadow]=$P_SHADOW)
+read -r -a SCENARIOS <<<"direct nginx ${EXTRA:-} proxy shadow"
+declare -A PORT=([direct]=$P_LEGACY [nginx]=$P_NGINX [proxy]=$P_PROXY [shadow]=$P_SHADOW [minimal]=$P_MINIMAL)
 PINNING="none"
 [[ -n $SERVER_CPUS ]] && PINNING="server under test on CPU $SERVER_CPUS, wrk and backends on CPUs $LOAD_CPUS"
 log "wrk -t$THREADS -c$CONNS -d$DURATION, $ROUNDS rounds, pinning: $PINNING; $ROUTES routes"
@@ -212,23 +218,28 @@ for r in $(seq 1 "$ROUNDS"); do
 	for s in "${SCENARIOS[@]}"; do run_wrk "$s" "${PORT[$s]}" "$r"; done
 done
 
-# median NAME: the round with the median requests per second.
-median_round() {
-	local name=$1
-	for r in $(seq 1 "$ROUNDS"); do echo "${RPS[$name.$r]} $r"; done | sort -n | awk -v n="$ROUNDS" 'NR == int((n + 1) / 2) {print $2}'
+# median ARRAY NAME: the median of one measure over the rounds. Each
+# measure's median is taken on its own, so that one disturbed round (this
+# machine's neighbours, a vCPU stall) moves none of them.
+median() {
+	local -n arr=$1
+	for r in $(seq 1 "$ROUNDS"); do echo "${arr[$2.$r]}"; done | sort -g | awk -v n="$ROUNDS" 'NR == int((n + 1) / 2)'
 }
-declare -A M_RPS M_P50 M_P99
+spread() { # spread ARRAY NAME: "min-max" over the rounds
+	local -n arr=$1
+	for r in $(seq 1 "$ROUNDS"); do echo "${arr[$2.$r]}"; done | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.2f-%.2f", lo, hi}'
+}
+declare -A M_RPS M_P50 M_P99 S_P99
 for s in "${SCENARIOS[@]}"; do
-	r=$(median_round "$s")
-	M_RPS[$s]=${RPS[$s.$r]} M_P50[$s]=${P50[$s.$r]} M_P99[$s]=${P99[$s.$r]}
+	M_RPS[$s]=$(median RPS "$s") M_P50[$s]=$(median P50 "$s") M_P99[$s]=$(median P99 "$s") S_P99[$s]=$(spread P99 "$s")
 done
 
 echo
 echo "Proxy benchmark: wrk -t$THREADS -c$CONNS -d$DURATION, GET $TARGET, median of $ROUNDS rounds"
-printf '%-8s %12s %10s %10s %10s %10s\n' scenario req/s p50_ms p99_ms x_direct x_nginx
+printf '%-8s %12s %10s %10s %12s %10s %10s\n' scenario req/s p50_ms p99_ms p99_range x_direct x_nginx
 for s in "${SCENARIOS[@]}"; do
-	awk -v s="$s" -v r="${M_RPS[$s]}" -v p50="${M_P50[$s]}" -v p99="${M_P99[$s]}" -v d="${M_RPS[direct]}" -v n="${M_RPS[nginx]}" \
-		'BEGIN { printf "%-8s %12.0f %10.3f %10.3f %10.2f %10.2f\n", s, r, p50, p99, r / d, r / n }'
+	awk -v s="$s" -v r="${M_RPS[$s]}" -v p50="${M_P50[$s]}" -v p99="${M_P99[$s]}" -v sp="${S_P99[$s]}" -v d="${M_RPS[direct]}" -v n="${M_RPS[nginx]}" \
+		'BEGIN { printf "%-8s %12.0f %10.3f %10.3f %12s %10.2f %10.2f\n", s, r, p50, p99, sp, r / d, r / n }'
 done
 awk -v p="${M_RPS[proxy]}" -v n="${M_RPS[nginx]}" -v pp="${M_P99[proxy]}" -v np="${M_P99[nginx]}" -v sh="${M_RPS[shadow]}" 'BEGIN {
 	printf "\ntargets: proxy/nginx throughput %.2f (>= 1.00: %s), proxy p99 %.3f ms vs nginx %.3f ms (%s), shadow/proxy %.2f (>= 0.80: %s)\n",
