@@ -22,6 +22,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		_ = tw.Flush()
 	}
+	if r.Rechecks > 0 {
+		fmt.Fprintf(&b, "  rechecks:  %d, %d keys settled (in flight during the scan)\n", r.Rechecks, r.Settled)
+	}
 	list := func(title string, n int, keys []string) {
 		if n == 0 {
 			return

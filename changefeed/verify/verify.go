@@ -10,6 +10,13 @@
 // checksum, down to the keys that differ. It then reads those rows again to
 // report which columns differ.
 //
+// On live tables a row written between the two sides' reads, or a change
+// still on its way through the sync, differs for a moment. With
+// Options.Recheck, Compare reads the differing keys again, a little later
+// and a few times, and counts a key that matches on one of those reads as
+// settled rather than as drift; a row that really drifted differs on every
+// read. Verify can then run under traffic.
+//
 // The hashing happens in the verifier rather than in SQL so that a mapping
 // written in Go (key translations, transforms) applies, and so that SQLite
 // and Postgres compare alike. It costs one read of each table and about 50
@@ -54,7 +61,18 @@ type Options struct {
 	PageSize int
 	// Logger receives progress. If nil, nothing is logged.
 	Logger *slog.Logger
+	// Recheck, when positive, is the wait before each re-read of the keys
+	// that differ after the scan; a key that matches on a re-read is
+	// settled, not drift. If zero, the scan's differences are the result.
+	// With more than 10,000 differing keys there is no recheck.
+	Recheck time.Duration
+	// RecheckRounds is the number of re-reads. If zero, 5.
+	RecheckRounds int
 }
+
+// recheckMax caps the keys that are read again: more differences than that
+// are not rows in flight.
+const recheckMax = 10000
 
 // Change is a key whose row differs, with the columns that do.
 type Change struct {
@@ -110,7 +128,15 @@ type Report struct {
 	ChangedCount int        `json:"changed_count"`
 	Errors       []KeyError `json:"errors"`
 	ErrorCount   int        `json:"error_count"`
-	// Drift is true when anything differs.
+	// Rechecks is the number of re-reads of the differing keys, and Settled
+	// the keys that differed in the scan and matched on a re-read: rows in
+	// flight, not drift. The lists and counts above are what still
+	// differed on the last read.
+	Rechecks int `json:"rechecks"`
+	Settled  int `json:"settled"`
+	// Drift is true when anything differs: with rechecks, a key that still
+	// differs or a source row that cannot be mapped; without, also a
+	// difference in the row counts.
 	Drift    bool    `json:"drift"`
 	Duration float64 `json:"duration_seconds"`
 }
@@ -166,6 +192,9 @@ func Compare(ctx context.Context, src, dst Side, m Mapping, opt Options) (*Repor
 	}
 	if opt.PageSize <= 0 {
 		opt.PageSize = 5000
+	}
+	if opt.RecheckRounds <= 0 {
+		opt.RecheckRounds = 5
 	}
 	log := opt.Logger
 	if log == nil {
@@ -225,13 +254,24 @@ func Compare(ctx context.Context, src, dst Side, m Mapping, opt Options) (*Repor
 		return nil, err
 	}
 	c.merge(srcEntries, dstEntries)
-	changed := c.bisectAll()
+	diffs := c.bisectAll()
+	if opt.Recheck > 0 && len(diffs) > 0 && len(diffs) <= recheckMax {
+		log.Info("verify rechecks", "keys", len(diffs), "after", opt.Recheck)
+		if diffs, err = c.recheck(ctx, diffs); err != nil {
+			return nil, err
+		}
+	}
+	changed := c.tally(diffs)
 	if err := c.describe(ctx, changed); err != nil {
 		return nil, err
 	}
-	rep.Drift = rep.MissingCount+rep.ExtraCount+rep.ChangedCount+rep.ErrorCount > 0 || rep.SourceRows != rep.TargetRows
+	// A scan sees every key of both sides, so on live tables (Recheck) a
+	// difference in the counts alone is rows written between count and
+	// scan.
+	countsDiffer := rep.SourceRows != rep.TargetRows && opt.Recheck <= 0
+	rep.Drift = rep.MissingCount+rep.ExtraCount+rep.ChangedCount+rep.ErrorCount > 0 || countsDiffer
 	rep.Duration = time.Since(start).Seconds()
-	log.Info("verify done", "drift", rep.Drift, "missing", rep.MissingCount, "extra", rep.ExtraCount, "changed", rep.ChangedCount)
+	log.Info("verify done", "drift", rep.Drift, "missing", rep.MissingCount, "extra", rep.ExtraCount, "changed", rep.ChangedCount, "settled", rep.Settled)
 	return rep, nil
 }
 
@@ -514,10 +554,17 @@ func (c *comparison) checksums(lo, hi int) (s, d checksum) {
 	return s, d
 }
 
+// diff is a key that differs, with the index of its top-level range in
+// Report.DifferingRanges.
+type diff struct {
+	sl  *slot
+	rng int
+}
+
 // bisectAll compares every top-level range and bisects those that differ.
-// It returns the slots of changed keys.
-func (c *comparison) bisectAll() []*slot {
-	var changed []*slot
+// It returns the keys that differ.
+func (c *comparison) bisectAll() []diff {
+	var diffs []diff
 	for lo := 0; lo < len(c.union); lo += c.opt.RangeSize {
 		hi := min(lo+c.opt.RangeSize, len(c.union))
 		c.rep.Ranges++
@@ -526,20 +573,39 @@ func (c *comparison) bisectAll() []*slot {
 		if s == d {
 			continue
 		}
-		before := c.rep.MissingCount + c.rep.ExtraCount + len(changed)
-		changed = c.bisect(lo, hi, changed)
+		rng := len(c.rep.DifferingRanges)
 		c.rep.DifferingRanges = append(c.rep.DifferingRanges, Range{
 			First: c.union[lo].key(), Last: c.union[hi-1].key(), SourceRows: s.rows, TargetRows: d.rows,
-			Differences: c.rep.MissingCount + c.rep.ExtraCount + len(changed) - before,
 		})
+		diffs = c.bisect(lo, hi, rng, diffs)
 	}
-	c.rep.ChangedCount = len(changed)
-	return changed
+	return diffs
 }
 
-func (c *comparison) bisect(lo, hi int, changed []*slot) []*slot {
+func (c *comparison) bisect(lo, hi, rng int, diffs []diff) []diff {
 	if hi-lo == 1 {
-		sl := &c.union[lo]
+		return append(diffs, diff{sl: &c.union[lo], rng: rng})
+	}
+	mid := lo + (hi-lo)/2
+	for _, r := range [][2]int{{lo, mid}, {mid, hi}} {
+		s, d := c.checksums(r[0], r[1])
+		c.rep.Checksums++
+		if s != d {
+			diffs = c.bisect(r[0], r[1], rng, diffs)
+		}
+	}
+	return diffs
+}
+
+// tally fills the report's lists and counts from the keys that differ,
+// drops the ranges none of which still differ, and returns the changed
+// keys' slots.
+func (c *comparison) tally(diffs []diff) []*slot {
+	var changed []*slot
+	per := make([]int, len(c.rep.DifferingRanges))
+	for _, d := range diffs {
+		per[d.rng]++
+		sl := d.sl
 		switch {
 		case sl.dst == nil:
 			c.rep.MissingCount++
@@ -554,17 +620,117 @@ func (c *comparison) bisect(lo, hi int, changed []*slot) []*slot {
 		default:
 			changed = append(changed, sl)
 		}
-		return changed
 	}
-	mid := lo + (hi-lo)/2
-	for _, r := range [][2]int{{lo, mid}, {mid, hi}} {
-		s, d := c.checksums(r[0], r[1])
-		c.rep.Checksums++
-		if s != d {
-			changed = c.bisect(r[0], r[1], changed)
+	c.rep.ChangedCount = len(changed)
+	ranges := c.rep.DifferingRanges[:0]
+	for i, r := range c.rep.DifferingRanges {
+		if per[i] > 0 {
+			r.Differences = per[i]
+			ranges = append(ranges, r)
 		}
 	}
+	c.rep.DifferingRanges = ranges
 	return changed
+}
+
+// recheck reads the differing keys again, up to RecheckRounds times after
+// a wait of Recheck each, and returns those that still differ, with their
+// slots updated to what was read last. A key whose source row cannot be
+// named (a target-only key under a Key mapping without inverse) is
+// settled only when its target row is gone.
+func (c *comparison) recheck(ctx context.Context, diffs []diff) ([]diff, error) {
+	t := time.NewTimer(c.opt.Recheck)
+	defer t.Stop()
+	for round := 0; round < c.opt.RecheckRounds && len(diffs) > 0; round++ {
+		if round > 0 {
+			t.Reset(c.opt.Recheck)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		c.rep.Rechecks++
+		var srcKeys, dstKeys []any
+		for _, d := range diffs {
+			if k, ok := c.sourceKeyOf(d.sl); ok {
+				srcKeys = append(srcKeys, k)
+			}
+			dstKeys = append(dstKeys, c.targetKeyOf(d.sl))
+		}
+		srcRows, err := c.entries(ctx, c.src, srcKeys, true)
+		if err != nil {
+			return nil, err
+		}
+		dstRows, err := c.entries(ctx, c.dst, dstKeys, false)
+		if err != nil {
+			return nil, err
+		}
+		kept := diffs[:0]
+		for _, d := range diffs {
+			k := d.sl.key()
+			s, hasS := srcRows[k]
+			if _, ok := c.sourceKeyOf(d.sl); !ok {
+				s, hasS = d.sl.src, d.sl.src != nil
+			}
+			t, hasT := dstRows[k]
+			if hasS == hasT && (!hasS || s.hash == t.hash) {
+				c.rep.Settled++
+				continue
+			}
+			d.sl.src, d.sl.dst = s, t
+			kept = append(kept, d)
+		}
+		diffs = kept
+	}
+	return diffs, nil
+}
+
+// sourceKeyOf is the source key to read a slot's source row by: the one the
+// scan saw, or the target key mapped back through KeyFormat or identity.
+func (c *comparison) sourceKeyOf(sl *slot) (any, bool) {
+	if sl.src != nil {
+		return sl.src.raw, true
+	}
+	switch {
+	case c.m.Key != nil:
+		return nil, false
+	case c.m.KeyFormat != "":
+		pre, suf, _ := strings.Cut(c.m.KeyFormat, "%s")
+		k := sl.dst.key
+		if !strings.HasPrefix(k, pre) || !strings.HasSuffix(k, suf) || len(k) < len(pre)+len(suf) {
+			return nil, false
+		}
+		return k[len(pre) : len(k)-len(suf)], true
+	}
+	return sl.dst.raw, true
+}
+
+// targetKeyOf is the target key to read a slot's target row by.
+func (c *comparison) targetKeyOf(sl *slot) any {
+	if sl.dst != nil {
+		return sl.dst.raw
+	}
+	return sl.src.key
+}
+
+// entries reads rows by key and reduces them to entries by target key. A
+// row that cannot be mapped is left out, so its key keeps differing.
+func (c *comparison) entries(ctx context.Context, s Side, keys []any, source bool) (map[string]*entry, error) {
+	out := map[string]*entry{}
+	for len(keys) > 0 {
+		batch := keys[:min(len(keys), 1000)]
+		keys = keys[len(batch):]
+		err := c.rows(ctx, s, batch, func(row Row) {
+			if e, err := c.reduce(row, s, source); err == nil {
+				out[e.key] = &e
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // describe reads the changed rows again and lists their differing columns.
@@ -612,14 +778,24 @@ func display(s string) string {
 // fetch reads rows by key and returns their canonical values by key text.
 func (c *comparison) fetch(ctx context.Context, s Side, keys []any, source bool) (map[string][]string, error) {
 	out := map[string][]string{}
+	err := c.rows(ctx, s, keys, func(row Row) {
+		if v, err := c.values(row, source); err == nil {
+			out[text(row[s.Key])] = v
+		}
+	})
+	return out, err
+}
+
+// rows reads the rows of keys from a side and calls fn with each.
+func (c *comparison) rows(ctx context.Context, s Side, keys []any, fn func(Row)) error {
 	rs, err := s.DB.WithContext(ctx).Raw("SELECT * FROM "+quote(s.Table)+" WHERE "+quote(s.Key)+" IN ?", keys).Rows()
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", s.Table, err)
+		return fmt.Errorf("read %s: %w", s.Table, err)
 	}
 	defer rs.Close()
 	names, err := rs.Columns()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for rs.Next() {
 		vals := make([]any, len(names))
@@ -628,7 +804,7 @@ func (c *comparison) fetch(ctx context.Context, s Side, keys []any, source bool)
 			ptrs[i] = &vals[i]
 		}
 		if err := rs.Scan(ptrs...); err != nil {
-			return nil, err
+			return err
 		}
 		row := make(Row, len(names))
 		for i, n := range names {
@@ -637,13 +813,9 @@ func (c *comparison) fetch(ctx context.Context, s Side, keys []any, source bool)
 			}
 			row[n] = vals[i]
 		}
-		v, err := c.values(row, source)
-		if err != nil {
-			continue
-		}
-		out[text(row[s.Key])] = v
+		fn(row)
 	}
-	return out, rs.Err()
+	return rs.Err()
 }
 
 // Describe names a side for reports: its table and redacted database.

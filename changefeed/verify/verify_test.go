@@ -6,11 +6,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -138,6 +140,79 @@ func TestGoMapping(t *testing.T) {
 	if !rep.Drift || rep.ErrorCount != 1 || rep.Errors[0].Key != "13" || rep.ExtraCount != 1 || rep.Extra[0] != "SKU-13" ||
 		rep.ChangedCount != 1 || rep.Changed[0].Key != "SKU-5" || rep.Changed[0].Columns[0].Target != "wrong" {
 		t.Fatalf("report %+v", rep)
+	}
+}
+
+// onMessage is a log handler that calls fn when Compare logs msg: the
+// tests use it to act at a known point of a comparison.
+type onMessage struct {
+	msg string
+	fn  func()
+}
+
+func (h onMessage) Enabled(context.Context, slog.Level) bool { return true }
+func (h onMessage) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.fn()
+	}
+	return nil
+}
+func (h onMessage) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h onMessage) WithGroup(string) slog.Handler      { return h }
+
+// TestRecheck makes differences that a sync still has in flight when the
+// scan reads the tables (a changed row, a deleted one, a new one on each
+// side) and delivers them when Compare starts its rechecks: those settle,
+// and a row that really drifted does not.
+func TestRecheck(t *testing.T) {
+	tests := []struct {
+		name         string
+		drifted      bool
+		wantSettled  int
+		wantRechecks int
+	}{
+		{"only rows in flight", false, 4, 1},
+		{"rows in flight and one drifted", true, 4, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			engines(t, func(t *testing.T, src, dst *gorm.DB) {
+				setup(t, src, dst, 120)
+				// In flight: the source changed 5, the target lost 7, the
+				// source has a new 121, the target a new SKU-300.
+				changefeedtest.Must(t, src.Exec("UPDATE legacy_products SET title = 'Renamed' WHERE id = 5").Error)
+				changefeedtest.Must(t, dst.Exec("DELETE FROM catalog_items WHERE sku = 'SKU-7'").Error)
+				changefeedtest.Must(t, src.Exec("INSERT INTO legacy_products (id, title, price, active) VALUES (121, 'New', 1.00, true)").Error)
+				changefeedtest.Must(t, dst.Exec("INSERT INTO catalog_items (sku, name, price_cents, active) VALUES ('SKU-300', 'Other', 200, 0)").Error)
+				if tt.drifted {
+					changefeedtest.Must(t, dst.Exec("UPDATE catalog_items SET price_cents = 1 WHERE sku = 'SKU-9'").Error)
+				}
+				deliver := func() {
+					changefeedtest.Must(t, dst.Exec("UPDATE catalog_items SET name = 'Renamed' WHERE sku = 'SKU-5'").Error)
+					changefeedtest.Must(t, dst.Exec("INSERT INTO catalog_items (sku, name, price_cents, active) VALUES ('SKU-7', 'Product 7', 750, 0)").Error)
+					changefeedtest.Must(t, dst.Exec("INSERT INTO catalog_items (sku, name, price_cents, active) VALUES ('SKU-121', 'New', 100, 1)").Error)
+					changefeedtest.Must(t, src.Exec("INSERT INTO legacy_products (id, title, price, active) VALUES (300, 'Other', 2.00, false)").Error)
+				}
+				opt := verify.Options{RangeSize: 50, Recheck: 10 * time.Millisecond, RecheckRounds: 3,
+					Logger: slog.New(onMessage{msg: "verify rechecks", fn: deliver})}
+				rep := compare(t, src, dst, mapping, opt)
+				if rep.Settled != tt.wantSettled || rep.Rechecks != tt.wantRechecks || rep.Drift != tt.drifted ||
+					rep.MissingCount+rep.ExtraCount != 0 {
+					t.Fatalf("report %+v", rep)
+				}
+				if tt.drifted && (rep.ChangedCount != 1 || rep.Changed[0].Key != "SKU-9" || len(rep.DifferingRanges) != 1 || rep.DifferingRanges[0].Differences != 1) {
+					t.Fatalf("the drifted row: %+v", rep)
+				}
+				if !tt.drifted && (rep.ChangedCount != 0 || len(rep.DifferingRanges) != 0) {
+					t.Fatalf("settled keys still listed: %+v", rep)
+				}
+				// Without rechecks the same tables drift: the recheck, not
+				// the delivery, is what settled them.
+				if plain := compare(t, src, dst, mapping, verify.Options{RangeSize: 50}); plain.Drift != tt.drifted {
+					t.Fatalf("plain compare after delivery: drift %v", plain.Drift)
+				}
+			})
+		})
 	}
 }
 

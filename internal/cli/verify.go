@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,6 +25,7 @@ func newVerifyCmd(a *App) *cobra.Command {
 		columns []string
 		limit   int
 		output  string
+		recheck time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "verify [CHECK...]",
@@ -36,6 +38,11 @@ checks named in verify.checks, or describe one with the flags below.
 --column takes target=source[:transform[:type]], where transform is trim,
 lower, upper, cents or prefix:<text> and type is text, int, decimal, bool or
 time; repeat it per compared column.
+
+On tables that take writes while verify runs (a live migration), rows in
+flight through the sync differ for a moment. --recheck reads the differing
+keys again after that long, up to five times, and counts a key that then
+matches as settled, not drift.
 
 Exit status: 0 in sync, 3 drift found, 2 bad invocation, 1 any other error.`,
 		Example: `  strangler verify products
@@ -88,7 +95,7 @@ Exit status: 0 in sync, 3 drift found, 2 bad invocation, 1 any other error.`,
 			var reports []*verify.Report
 			drift := 0
 			for _, ch := range checks {
-				rep, err := runCheck(cmd, cfg, ch, limit)
+				rep, err := runCheck(cmd, cfg, ch, verify.Options{RangeSize: ch.RangeSize, Limit: limit, Recheck: recheck})
 				if err != nil {
 					return fmt.Errorf("verify %s: %w", ch.Name, err)
 				}
@@ -131,6 +138,7 @@ Exit status: 0 in sync, 3 drift found, 2 bad invocation, 1 any other error.`,
 	f.StringVar(&adhoc.KeyFormat, "key-format", "", "turn a source key into a target key, %s for the source key (such as SKU-%s)")
 	f.IntVar(&adhoc.RangeSize, "range-size", 0, "keys per checksummed range (default 1000)")
 	f.IntVar(&limit, "limit", 100, "most keys listed per kind of difference")
+	f.DurationVar(&recheck, "recheck", 0, "read differing keys again after this long, up to 5 times; keys that then match are settled (0: no recheck)")
 	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
@@ -173,7 +181,7 @@ func isTransform(s string) bool {
 	return strings.HasPrefix(s, "prefix:")
 }
 
-func runCheck(cmd *cobra.Command, cfg *config.Config, ch verify.Check, limit int) (*verify.Report, error) {
+func runCheck(cmd *cobra.Command, cfg *config.Config, ch verify.Check, opt verify.Options) (*verify.Report, error) {
 	ctx := cmd.Context()
 	open := func(dsn string) (string, func(), *verify.Side, error) {
 		if dsn == "" {
@@ -197,7 +205,7 @@ func runCheck(cmd *cobra.Command, cfg *config.Config, ch verify.Check, limit int
 	defer closeDst()
 	src.Table, src.Key = ch.Source.Table, ch.Source.Key
 	dst.Table, dst.Key = ch.Target.Table, ch.Target.Key
-	rep, err := verify.Compare(ctx, *src, *dst, ch.Mapping(), verify.Options{RangeSize: ch.RangeSize, Limit: limit})
+	rep, err := verify.Compare(ctx, *src, *dst, ch.Mapping(), opt)
 	if err != nil {
 		return nil, err
 	}
