@@ -36,6 +36,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stranglerkit/strangler/db/dbtest"
 )
 
 // block is one shell block of a guide and the output it promises.
@@ -322,7 +324,27 @@ func TestGuides(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the guides run a whole system; skipped with -short")
 	}
+	runGuides(t, "SQLite", nil)
+}
+
+// TestGuidesPostgres runs the same guides, load included, with the
+// monolith and the inventory service on Postgres databases of their own:
+// the production path.
+func TestGuidesPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the guides run a whole system; skipped with -short")
+	}
+	runGuides(t, "Postgres", []string{
+		"STRANGLER_MONOLITH_DSN=" + dbtest.PostgresDSN(t),
+		"STRANGLER_SERVICES_INVENTORY_DSN=" + dbtest.PostgresDSN(t),
+	})
+}
+
+// runGuides runs the quick start, then the extraction guide under load, on
+// one `strangler up` with env added to its environment.
+func runGuides(t *testing.T, engine string, env []string) {
 	g := newGuideEnv(t)
+	g.env = append(g.env, env...)
 	t.Run("00-quickstart", func(t *testing.T) {
 		runGuide(t, g, "guides/00-quickstart.md", nil)
 	})
@@ -334,7 +356,7 @@ func TestGuides(t *testing.T) {
 		load.start()
 		runGuide(t, g, "guides/01-extract-a-module.md", load)
 		load.stop()
-		load.report(t)
+		load.report(t, engine)
 		checkNotOversold(t)
 	})
 }
@@ -536,11 +558,11 @@ func (l *loadGen) record(d time.Duration, business bool, failure string) {
 	}
 }
 
-func (l *loadGen) report(t *testing.T) {
+func (l *loadGen) report(t *testing.T, engine string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "load through the proxy at %d requests/s (2 stock reads per order):\n", l.rate)
+	fmt.Fprintf(&sb, "load through the proxy at %d requests/s (2 stock reads per order), databases on %s:\n", l.rate, engine)
 	fmt.Fprintf(&sb, "%-14s %9s %7s %7s %12s %9s %9s\n", "phase", "requests", "req/s", "failed", "out-of-stock", "p50", "p99")
 	total, failed := 0, 0
 	var active time.Duration

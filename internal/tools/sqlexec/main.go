@@ -1,7 +1,10 @@
-// Command sqlexec runs one SQL statement on a database given by a Strangler
-// DSN (sqlite:PATH or postgres://...) and prints the rows it changed. The
-// extraction guide uses it to corrupt a row on purpose and show that verify
-// finds it; it has no other use.
+// Command sqlexec runs one SQL statement on a database and prints the rows
+// it changed. The database is a Strangler DSN (sqlite:PATH or
+// postgres://...), or "monolith" for the monolith's database as the
+// strangler binary's config gives it (file, STRANGLER_* environment,
+// defaults), whatever engine that is. The extraction guide uses it to
+// corrupt a row on purpose and show that verify finds it; it has no other
+// use.
 package main
 
 import (
@@ -9,25 +12,40 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/stranglerkit/strangler/config"
 	"github.com/stranglerkit/strangler/db"
+	"github.com/stranglerkit/strangler/extracted"
 )
 
 func main() {
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: sqlexec DSN STATEMENT")
+		fmt.Fprintln(os.Stderr, "usage: sqlexec monolith|DSN STATEMENT")
 		os.Exit(2)
 	}
-	ctx := context.Background()
-	gdb, err := db.Open(ctx, os.Args[1], db.Options{})
-	if err != nil {
+	if err := run(os.Args[1], os.Args[2]); err != nil {
 		fmt.Fprintln(os.Stderr, "sqlexec:", err)
 		os.Exit(1)
 	}
+}
+
+func run(dsn, stmt string) error {
+	if dsn == "monolith" {
+		cfg, err := config.Load(config.LoadOptions{Base: extracted.ShopDefaults})
+		if err != nil {
+			return err
+		}
+		dsn = cfg.Monolith.DSN
+	}
+	ctx := context.Background()
+	gdb, err := db.Open(ctx, dsn, db.Options{})
+	if err != nil {
+		return err
+	}
 	defer db.Close(gdb)
-	res := gdb.WithContext(ctx).Exec(os.Args[2])
+	res := gdb.WithContext(ctx).Exec(stmt)
 	if res.Error != nil {
-		fmt.Fprintln(os.Stderr, "sqlexec:", res.Error)
-		os.Exit(1)
+		return res.Error
 	}
 	fmt.Printf("%d rows changed\n", res.RowsAffected)
+	return nil
 }
