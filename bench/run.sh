@@ -15,7 +15,7 @@
 # Settings (environment):
 #   DURATION (10s) and CONNS (32): each wrk run, in the monolith and proxy
 #     benchmarks; THREADS (2) wrk's threads.
-#   PROXY_ROUNDS (3): interleaved rounds of the proxy benchmark.
+#   PROXY_ROUNDS (5): interleaved rounds of the proxy benchmark.
 #   EVENTS (200000), EVENTS_RATE (1000), EVENTS_DURATION (10s): the events
 #     benchmark's throughput run and latency run.
 #   BENCHTIME (1s): go test -benchtime.
@@ -25,7 +25,7 @@
 #     databases on (each its own, dropped after); default
 #     $STRANGLER_TEST_POSTGRES_DSN, else postgres://postgres@127.0.0.1:5432/test.
 # It installs wrk and nginx with apt-get when missing. The defaults take
-# about six minutes on a 2-core machine: monolith 70 s, proxy 135 s, events
+# about seven minutes on a 2-core machine: monolith 70 s, proxy 215 s, events
 # 100 s, Go benchmarks 60 s.
 set -euo pipefail
 
@@ -36,7 +36,7 @@ export DURATION=${DURATION:-10s}
 export CONNS=${CONNS:-32}
 export THREADS=${THREADS:-2}
 export SKIP_PG=${SKIP_PG:-0}
-PROXY_ROUNDS=${PROXY_ROUNDS:-3}
+PROXY_ROUNDS=${PROXY_ROUNDS:-5}
 EVENTS=${EVENTS:-200000}
 EVENTS_RATE=${EVENTS_RATE:-1000}
 EVENTS_DURATION=${EVENTS_DURATION:-10s}
