@@ -35,6 +35,14 @@ func setup(t *testing.T, src, dst *gorm.DB, n int) {
 	}
 }
 
+// exec runs statements on db, failing the test on the first error.
+func exec(t *testing.T, db *gorm.DB, stmts ...string) {
+	t.Helper()
+	for _, q := range stmts {
+		changefeedtest.Must(t, db.Exec(q).Error)
+	}
+}
+
 func boolInt(b bool) int {
 	if b {
 		return 1
@@ -98,11 +106,12 @@ func TestInSync(t *testing.T) {
 func TestDrift(t *testing.T) {
 	engines(t, func(t *testing.T, src, dst *gorm.DB) {
 		setup(t, src, dst, 250)
-		changefeedtest.Must(t, dst.Exec("DELETE FROM catalog_items WHERE sku = 'SKU-17'").Error)
-		changefeedtest.Must(t, dst.Exec("INSERT INTO catalog_items (sku, name, price_cents, active) VALUES ('SKU-999', 'Ghost', 1, 0)").Error)
-		changefeedtest.Must(t, dst.Exec("UPDATE catalog_items SET name = 'product 42', price_cents = 1 WHERE sku = 'SKU-42'").Error)
-		changefeedtest.Must(t, dst.Exec("UPDATE catalog_items SET note = 'x' WHERE sku = 'SKU-200'").Error)
-		changefeedtest.Must(t, src.Exec("UPDATE legacy_products SET price = 1.25 WHERE id = 7").Error)
+		exec(t, dst,
+			"DELETE FROM catalog_items WHERE sku = 'SKU-17'",
+			"INSERT INTO catalog_items (sku, name, price_cents, active) VALUES ('SKU-999', 'Ghost', 1, 0)",
+			"UPDATE catalog_items SET name = 'product 42', price_cents = 1 WHERE sku = 'SKU-42'",
+			"UPDATE catalog_items SET note = 'x' WHERE sku = 'SKU-200'")
+		exec(t, src, "UPDATE legacy_products SET price = 1.25 WHERE id = 7")
 		rep := compare(t, src, dst, mapping, verify.Options{RangeSize: 100, PageSize: 64})
 		if !rep.Drift {
 			t.Fatal("no drift found")
@@ -180,18 +189,21 @@ func TestRecheck(t *testing.T) {
 				setup(t, src, dst, 120)
 				// In flight: the source changed 5, the target lost 7, the
 				// source has a new 121, the target a new SKU-300.
-				changefeedtest.Must(t, src.Exec("UPDATE legacy_products SET title = 'Renamed' WHERE id = 5").Error)
-				changefeedtest.Must(t, dst.Exec("DELETE FROM catalog_items WHERE sku = 'SKU-7'").Error)
-				changefeedtest.Must(t, src.Exec("INSERT INTO legacy_products (id, title, price, active) VALUES (121, 'New', 1.00, true)").Error)
-				changefeedtest.Must(t, dst.Exec("INSERT INTO catalog_items (sku, name, price_cents, active) VALUES ('SKU-300', 'Other', 200, 0)").Error)
+				exec(t, src,
+					"UPDATE legacy_products SET title = 'Renamed' WHERE id = 5",
+					"INSERT INTO legacy_products (id, title, price, active) VALUES (121, 'New', 1.00, true)")
+				exec(t, dst,
+					"DELETE FROM catalog_items WHERE sku = 'SKU-7'",
+					"INSERT INTO catalog_items (sku, name, price_cents, active) VALUES ('SKU-300', 'Other', 200, 0)")
 				if tt.drifted {
-					changefeedtest.Must(t, dst.Exec("UPDATE catalog_items SET price_cents = 1 WHERE sku = 'SKU-9'").Error)
+					exec(t, dst, "UPDATE catalog_items SET price_cents = 1 WHERE sku = 'SKU-9'")
 				}
 				deliver := func() {
-					changefeedtest.Must(t, dst.Exec("UPDATE catalog_items SET name = 'Renamed' WHERE sku = 'SKU-5'").Error)
-					changefeedtest.Must(t, dst.Exec("INSERT INTO catalog_items (sku, name, price_cents, active) VALUES ('SKU-7', 'Product 7', 750, 0)").Error)
-					changefeedtest.Must(t, dst.Exec("INSERT INTO catalog_items (sku, name, price_cents, active) VALUES ('SKU-121', 'New', 100, 1)").Error)
-					changefeedtest.Must(t, src.Exec("INSERT INTO legacy_products (id, title, price, active) VALUES (300, 'Other', 2.00, false)").Error)
+					exec(t, dst,
+						"UPDATE catalog_items SET name = 'Renamed' WHERE sku = 'SKU-5'",
+						"INSERT INTO catalog_items (sku, name, price_cents, active) VALUES ('SKU-7', 'Product 7', 750, 0)",
+						"INSERT INTO catalog_items (sku, name, price_cents, active) VALUES ('SKU-121', 'New', 100, 1)")
+					exec(t, src, "INSERT INTO legacy_products (id, title, price, active) VALUES (300, 'Other', 2.00, false)")
 				}
 				opt := verify.Options{RangeSize: 50, Recheck: 10 * time.Millisecond, RecheckRounds: 3,
 					Logger: slog.New(onMessage{msg: "verify rechecks", fn: deliver})}
