@@ -91,6 +91,8 @@ type Service struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	ready     chan struct{}
+	readyOnce sync.Once
 }
 
 // New opens the database and the listener and builds the service. It does
@@ -115,7 +117,7 @@ func New(cfg Config, opt Options) (*Service, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s := &Service{cfg: cfg, opt: opt, log: log, gdb: gdb, ln: ln, reg: reg, health: &httpx.Health{},
+	s := &Service{cfg: cfg, opt: opt, log: log, gdb: gdb, ln: ln, reg: reg, health: &httpx.Health{}, ready: make(chan struct{}),
 		echo: httpx.NewEcho(log, reg, cfg.MaxBodyBytes)}
 	s.core = service.New(gdb, opt.Now)
 	s.maps = aclinv.NewMapper(gdb)
@@ -167,8 +169,14 @@ func (s *Service) Prepare(ctx context.Context) error {
 		return fmt.Errorf("inventory service: %w", err)
 	}
 	s.health.SetReady(true)
+	s.readyOnce.Do(func() { close(s.ready) })
 	return nil
 }
+
+// Ready is closed once Prepare has migrated the database and loaded the
+// ownership: what changes ownership from outside (the phase watcher) waits
+// for it, since the settings table may not exist before.
+func (s *Service) Ready() <-chan struct{} { return s.ready }
 
 // Run serves until ctx ends, with the forward sync, the relay of the
 // service's outbox, the back sync (when configured) and the registration

@@ -2,6 +2,7 @@ package inventory_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -106,5 +107,36 @@ func TestOwnershipClosedWithoutToken(t *testing.T) {
 	}
 	if svc.Owner() {
 		t.Fatal("the refused switch changed ownership")
+	}
+}
+
+// TestReadyAfterPrepare checks that Ready, which the phase watcher waits
+// on before it changes ownership, closes only once the database is
+// migrated.
+func TestReadyAfterPrepare(t *testing.T) {
+	off := false
+	cfg := inventory.Config{Addr: "127.0.0.1:0", DSN: dbtest.SQLiteDSN(t)}
+	cfg.RegisterWith.Enabled = &off
+	cfg.SetDefaults(t.TempDir())
+	svc, err := inventory.New(cfg, inventory.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	select {
+	case <-svc.Ready():
+		t.Fatal("Ready is closed before Prepare")
+	default:
+	}
+	if err := svc.Prepare(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-svc.Ready():
+	default:
+		t.Fatal("Ready is still open after Prepare")
+	}
+	if err := svc.SetOwner(context.Background(), true); err != nil {
+		t.Fatalf("SetOwner once ready: %v", err)
 	}
 }

@@ -64,6 +64,11 @@ func inventoryServiceComponent(env *upEnv, inUp bool) (component, error) {
 		g, gctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return svc.Run(gctx) })
 		g.Go(func() error {
+			select {
+			case <-svc.Ready():
+			case <-gctx.Done():
+				return nil
+			}
 			return watchPhase(gctx, env.cfg, log, "inventory", "inventory-service", func(ctx context.Context, c *adminclient.Client, ph int) error {
 				owner := phase.Phase(ph) >= phase.Flip
 				if !owner && svc.Owner() {
