@@ -103,10 +103,7 @@ func AccessLog(log *slog.Logger) echo.MiddlewareFunc {
 			}
 			r := c.Request()
 			status := c.Response().Status
-			level := slog.LevelInfo
-			if status >= 500 {
-				level = slog.LevelError
-			}
+			level := serverLevel(err, status)
 			attrs := []slog.Attr{
 				slog.String("request_id", RequestIDFrom(r.Context())),
 				slog.String("module", ModuleOf(c.Path())),
@@ -164,7 +161,7 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		}
 		p := ToProblem(err)
 		if p.Status >= 500 {
-			log.ErrorContext(c.Request().Context(), "request failed",
+			log.Log(c.Request().Context(), serverLevel(err, p.Status), "request failed",
 				"request_id", RequestIDFrom(c.Request().Context()), "route", routeOf(c), "error", err.Error())
 		}
 		p.Instance = c.Request().URL.Path
@@ -176,6 +173,25 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		c.Response().Header().Set(echo.HeaderContentType, ContentTypeProblem)
 		_ = c.JSON(p.Status, p)
 	}
+}
+
+// serverLevel is the log level of a request that ended with status and
+// err: an error for a 500 or an unexpected error, a warning for a 5xx the
+// handler chose (a Problem such as 503 not-ready while starting, or a 502
+// from a dependency), and info below 500. Start-up probes then log no
+// errors, and an error in the log is a fault to look at.
+func serverLevel(err error, status int) slog.Level {
+	switch {
+	case status < 500:
+		return slog.LevelInfo
+	case status == http.StatusInternalServerError:
+		return slog.LevelError
+	}
+	var p *Problem
+	if errors.As(err, &p) {
+		return slog.LevelWarn
+	}
+	return slog.LevelError
 }
 
 // ToProblem converts any error to the problem a client should see.

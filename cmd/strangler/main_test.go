@@ -274,6 +274,7 @@ func TestUpStartsAndStopsCleanly(t *testing.T) {
 				}
 			}
 			waitReady(t, p.addrs["monolith"]+"/readyz")
+			waitReady(t, p.addrs["inventory-service"]+"/readyz")
 			if _, err := os.Stat(filepath.Join(dataDir, "monolith.db")); err != nil {
 				t.Fatalf("no SQLite file under the data dir: %v", err)
 			}
@@ -290,6 +291,13 @@ func TestUpStartsAndStopsCleanly(t *testing.T) {
 				}
 			case <-ctx.Done():
 				t.Fatalf("up did not stop within 10s of %s", sig)
+			}
+			// A fresh start and a clean stop log no error: a component
+			// that races another's start-up shows here.
+			for _, line := range strings.Split(p.stderr.String(), "\n") {
+				if strings.Contains(line, `"level":"ERROR"`) {
+					t.Errorf("up logged an error on a clean start and stop: %s", line)
+				}
 			}
 		})
 	}
