@@ -388,8 +388,12 @@ func recordVerify(cmd *cobra.Command, a *App, cfg *config.Config, check string, 
 
 // verifySummary is a report in a few words.
 func verifySummary(r *verify.Report) string {
-	if !r.Drift {
-		return fmt.Sprintf("%d rows match", r.SourceRows)
+	settled := ""
+	if r.Settled > 0 {
+		settled = fmt.Sprintf(" (%d settled on recheck)", r.Settled)
 	}
-	return fmt.Sprintf("%d missing, %d extra, %d changed of %d rows", r.MissingCount, r.ExtraCount, r.ChangedCount, r.SourceRows)
+	if !r.Drift {
+		return fmt.Sprintf("%d rows match%s", r.SourceRows, settled)
+	}
+	return fmt.Sprintf("%d missing, %d extra, %d changed of %d rows%s", r.MissingCount, r.ExtraCount, r.ChangedCount, r.SourceRows, settled)
 }

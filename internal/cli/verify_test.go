@@ -37,3 +37,20 @@ func TestParseColumn(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifySummary(t *testing.T) {
+	tests := []struct {
+		rep  verify.Report
+		want string
+	}{
+		{verify.Report{SourceRows: 40}, "40 rows match"},
+		{verify.Report{SourceRows: 40, Rechecks: 1, Settled: 2}, "40 rows match (2 settled on recheck)"},
+		{verify.Report{SourceRows: 40, Drift: true, ChangedCount: 1}, "0 missing, 0 extra, 1 changed of 40 rows"},
+		{verify.Report{SourceRows: 40, Drift: true, MissingCount: 1, Rechecks: 5, Settled: 3}, "1 missing, 0 extra, 0 changed of 40 rows (3 settled on recheck)"},
+	}
+	for _, tt := range tests {
+		if got := verifySummary(&tt.rep); got != tt.want {
+			t.Errorf("verifySummary(%+v) = %q, want %q", tt.rep, got, tt.want)
+		}
+	}
+}
