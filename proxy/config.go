@@ -87,6 +87,14 @@ type ShadowConfig struct {
 	// CPU; copies over the cap are skipped and counted. If zero, 1000; -1
 	// removes the cap.
 	MaxPerSecond int `yaml:"max_per_second"`
+	// Recheck, when positive, asks legacy and the candidate again that
+	// long after a mismatch of a safe request, and counts the mismatch as
+	// settled, not as a mismatch, when the two fresh answers agree: a
+	// candidate fed by a sync lags the monolith by a few milliseconds, and
+	// a read that raced a write differs for that moment. Set it when the
+	// candidate's data comes through a sync. If zero, mismatches are
+	// final.
+	Recheck time.Duration `yaml:"recheck"`
 }
 
 // AccessLogConfig configures the access log.
@@ -198,7 +206,7 @@ func (c Config) Validate() error {
 	if c.BufferBodyBytes < 0 || c.BufferBodyBytes > 16<<20 {
 		errs = append(errs, errors.New("buffer_body_bytes: must be 0 to 16 MiB"))
 	}
-	for name, d := range map[string]time.Duration{"read_header_timeout": c.ReadHeaderTimeout, "idle_timeout": c.IdleTimeout, "timeout": c.Timeout, "shadow.timeout": c.Shadow.Timeout} {
+	for name, d := range map[string]time.Duration{"read_header_timeout": c.ReadHeaderTimeout, "idle_timeout": c.IdleTimeout, "timeout": c.Timeout, "shadow.timeout": c.Shadow.Timeout, "shadow.recheck": c.Shadow.Recheck} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
 		}
@@ -214,6 +222,9 @@ func (c Config) Validate() error {
 	}
 	if c.Shadow.Workers > 256 {
 		errs = append(errs, errors.New("shadow.workers: at most 256"))
+	}
+	if c.Shadow.Recheck > time.Minute {
+		errs = append(errs, errors.New("shadow.recheck: at most 1m"))
 	}
 	if c.AccessLog.BufferBytes < 0 {
 		errs = append(errs, errors.New("access_log.buffer_bytes: must not be negative"))

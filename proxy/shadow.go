@@ -49,9 +49,9 @@ type shadower struct {
 type shadowRoute struct {
 	id, module string
 
-	compared, matches, mismatches, noise, errors, dropped atomic.Int64
+	compared, matches, mismatches, noise, settled, errors, dropped atomic.Int64
 
-	mMatch, mMismatch, mNoise, mError                   prometheus.Counter
+	mMatch, mMismatch, mNoise, mSettled, mError         prometheus.Counter
 	dropQueue, dropBody, dropNotReplayable, rateLimited prometheus.Counter
 
 	mu      sync.Mutex
@@ -79,6 +79,9 @@ type shadowJob struct {
 	legacyBody    []byte
 	over          bool
 	tee           teeBody
+	// recheck marks a job queued again after a mismatch, to ask both
+	// sides once more.
+	recheck bool
 }
 
 func newShadower(p *Proxy, cfg ShadowConfig) *shadower {
@@ -100,7 +103,9 @@ func (s *shadower) run(ctx context.Context) {
 					return
 				case job := <-s.queue:
 					s.pause.RLock()
-					s.work(job)
+					if !s.work(job) {
+						job.release()
+					}
 					s.pause.RUnlock()
 				}
 			}
@@ -121,6 +126,7 @@ func (s *shadower) route(r *routes.Route) *shadowRoute {
 		mMatch:            m.shadow.WithLabelValues(r.ID, r.Module, "match"),
 		mMismatch:         m.shadow.WithLabelValues(r.ID, r.Module, "mismatch"),
 		mNoise:            m.shadow.WithLabelValues(r.ID, r.Module, "noise"),
+		mSettled:          m.shadow.WithLabelValues(r.ID, r.Module, "settled"),
 		mError:            m.shadow.WithLabelValues(r.ID, r.Module, "error"),
 		dropQueue:         m.shadowDrop.WithLabelValues(r.ID, r.Module, "queue_full"),
 		dropBody:          m.shadowDrop.WithLabelValues(r.ID, r.Module, "body_too_large"),
@@ -212,6 +218,7 @@ func (j *shadowJob) release() {
 		j.legacyBody = nil
 	}
 	j.over = false
+	j.recheck = false
 	j.tee = teeBody{}
 	j.s.pool.Put(j)
 }
@@ -325,36 +332,36 @@ func (t *teeBody) CloseWithError(err error) error {
 	return cerr
 }
 
-// work sends one copy to the candidate and compares the answers.
-func (s *shadower) work(job *shadowJob) {
-	defer job.release()
+// work sends one copy to the candidate and compares the answers. It
+// returns true when it kept the job for a recheck.
+func (s *shadower) work(job *shadowJob) bool {
+	if job.recheck {
+		s.recheckJob(job)
+		return false
+	}
 	sr, rt := job.sr, job.rt
 	status, headers, body, err := s.send(job, rt.candidate)
 	if err != nil {
 		sr.errors.Add(1)
 		sr.mError.Inc()
 		s.p.log.Debug("shadow copy failed", "route", rt.ID, "request_id", job.reqID, "error", err)
-		return
+		return false
 	}
 	legacy := answer{status: job.legacyStatus, headers: job.legacyHeaders, body: job.legacyBody}
 	cand := answer{status: status, headers: headers, body: body}
-	sr.mu.Lock()
-	noise := make(map[string]bool, len(sr.learned))
-	for k := range sr.learned {
-		noise[k] = true
-	}
-	sr.mu.Unlock()
+	noise := sr.noiseSet()
 	diffs := compareAnswers(legacy, cand, rt.Shadow, noise)
 	if len(diffs) == 0 {
 		sr.matches.Add(1)
 		sr.mMatch.Inc()
 		sr.compared.Add(1)
-		return
+		return false
 	}
 	// Diffy's noise cancelling: ask legacy again; whatever differs between
 	// its two answers is noise, for this request and, learned, for the
 	// route. Only for safe methods: a write is never sent twice.
-	if routes.IsSafe([]byte(job.method)) {
+	safe := routes.IsSafe([]byte(job.method))
+	if safe {
 		s2, h2, b2, err := s.send(job, rt.legacy)
 		if err == nil {
 			second := answer{status: s2, headers: h2, body: b2}
@@ -374,16 +381,75 @@ func (s *shadower) work(job *shadowJob) {
 		sr.noise.Add(1)
 		sr.mNoise.Inc()
 		sr.compared.Add(1)
+		return false
+	}
+	if safe && s.cfg.Recheck > 0 && s.allow() {
+		// A lagging candidate: ask both again a little later.
+		job.recheck = true
+		time.AfterFunc(s.cfg.Recheck, func() {
+			select {
+			case s.queue <- job:
+			default:
+				s.mismatch(job, status, diffs)
+				job.release()
+			}
+		})
+		return true
+	}
+	s.mismatch(job, status, diffs)
+	return false
+}
+
+// recheckJob asks legacy and the candidate again after a mismatch; when
+// their fresh answers agree, the mismatch was the candidate lagging.
+func (s *shadower) recheckJob(job *shadowJob) {
+	sr, rt := job.sr, job.rt
+	ls, lh, lb, err := s.send(job, rt.legacy)
+	if err != nil {
+		sr.errors.Add(1)
+		sr.mError.Inc()
 		return
 	}
+	legacy := answer{status: ls, headers: lh, body: lb}
+	cs, ch, cb, err := s.send(job, rt.candidate)
+	if err != nil {
+		sr.errors.Add(1)
+		sr.mError.Inc()
+		return
+	}
+	diffs := compareAnswers(legacy, answer{status: cs, headers: ch, body: cb}, rt.Shadow, sr.noiseSet())
+	if len(diffs) == 0 {
+		sr.settled.Add(1)
+		sr.mSettled.Inc()
+		sr.compared.Add(1)
+		return
+	}
+	job.legacyStatus = ls
+	s.mismatch(job, cs, diffs)
+}
+
+// mismatch records a comparison that differed, with a sample.
+func (s *shadower) mismatch(job *shadowJob, candStatus int, diffs []jsondiff.Difference) {
+	sr := job.sr
 	// The sample first, so that a reader who sees the count sees it too.
 	sr.addSample(api.Sample{
 		Time: time.Now().UTC(), RequestID: job.reqID, Method: job.method, URI: job.uri,
-		LegacyStatus: job.legacyStatus, CandidateStatus: status, Differences: diffs,
+		LegacyStatus: job.legacyStatus, CandidateStatus: candStatus, Differences: diffs,
 	}, s.cfg.Samples)
 	sr.mismatches.Add(1)
 	sr.mMismatch.Inc()
 	sr.compared.Add(1)
+}
+
+// noiseSet is a copy of the locations the route learned are noise.
+func (sr *shadowRoute) noiseSet() map[string]bool {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	noise := make(map[string]bool, len(sr.learned))
+	for k := range sr.learned {
+		noise[k] = true
+	}
+	return noise
 }
 
 // send sends the job's request to an instance of be and reads the answer,
@@ -521,7 +587,7 @@ func (sr *shadowRoute) addSample(s api.Sample, keep int) {
 func (sr *shadowRoute) stats() api.ShadowStats {
 	st := api.ShadowStats{
 		Compared: sr.compared.Load(), Matches: sr.matches.Load(), Mismatches: sr.mismatches.Load(),
-		Noise: sr.noise.Load(), Errors: sr.errors.Load(), Dropped: sr.dropped.Load(),
+		Noise: sr.noise.Load(), Settled: sr.settled.Load(), Errors: sr.errors.Load(), Dropped: sr.dropped.Load(),
 	}
 	if st.Compared > 0 {
 		st.MismatchRate = float64(st.Mismatches) / float64(st.Compared)

@@ -182,6 +182,60 @@ func TestShadowNoiseCancelling(t *testing.T) {
 	}
 }
 
+// TestShadowLagRecheck: with shadow.recheck, a mismatch that is gone when
+// both sides are asked again (a candidate lagging its sync) counts as
+// settled; one that stays is a mismatch, sampled from the fresh answers.
+func TestShadowLagRecheck(t *testing.T) {
+	tests := []struct {
+		name           string
+		path           string
+		recheck        time.Duration
+		wantSettled    int64
+		wantMismatches int64
+		wantCandCalls  int
+	}{
+		{"lagging candidate settles", "/api/orders/lag", 50 * time.Millisecond, 1, 0, 2},
+		{"wrong candidate stays a mismatch", "/api/orders/wrong", 50 * time.Millisecond, 0, 1, 2},
+		{"without recheck the lag is a mismatch", "/api/orders/lag", 0, 0, 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			legacy := newJSONBackend(t, "legacy", func(r *http.Request) string { return `{"id":1,"reserved":5}` })
+			var calls atomic.Int64
+			cand := newJSONBackend(t, "orders-svc", func(r *http.Request) string {
+				// The lagging candidate has the old level on its first
+				// answer only; the wrong one always has another id.
+				if calls.Add(1) == 1 && strings.HasSuffix(r.URL.Path, "/lag") {
+					return `{"id":1,"reserved":4}`
+				}
+				if strings.HasSuffix(r.URL.Path, "/wrong") {
+					return `{"id":2,"reserved":5}`
+				}
+				return `{"id":1,"reserved":5}`
+			})
+			p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: shadowTable(cand.URL, ""),
+				Tune: func(c *proxy.Config) { c.Shadow.Recheck = tt.recheck }})
+			getBody(t, p.URL+tt.path)
+			st := waitCompared(t, p, 1)
+			if st.Settled != tt.wantSettled || st.Mismatches != tt.wantMismatches || st.Compared != 1 {
+				t.Fatalf("stats %+v, want %d settled, %d mismatches", st, tt.wantSettled, tt.wantMismatches)
+			}
+			if got := len(cand.headers()); got != tt.wantCandCalls {
+				t.Errorf("the candidate was asked %d times, want %d", got, tt.wantCandCalls)
+			}
+			if m := metric(t, p, "strangler_proxy_shadow_comparisons_total", `route="orders"`, `result="settled"`); m != float64(tt.wantSettled) {
+				t.Errorf("settled metric %v", m)
+			}
+			if tt.wantMismatches > 0 {
+				text := proxy.FormatSample(diffs(t, p).Routes[0].Samples[0])
+				if !strings.Contains(text, "$.") {
+					t.Errorf("sample:\n%s", text)
+				}
+			}
+		})
+	}
+}
+
 // TestShadowWrites: writes are not shadowed unless the module says so, and
 // then the copy is marked dry-run.
 func TestShadowWrites(t *testing.T) {

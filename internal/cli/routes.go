@@ -290,6 +290,9 @@ func shadowSummary(s api.ShadowStats) string {
 	if s.Noise > 0 {
 		out += fmt.Sprintf(", %d noise", s.Noise)
 	}
+	if s.Settled > 0 {
+		out += fmt.Sprintf(", %d settled on recheck", s.Settled)
+	}
 	if s.Errors > 0 {
 		out += fmt.Sprintf(", %d errors", s.Errors)
 	}

@@ -69,6 +69,9 @@ type ShadowStats struct {
 	// Noise counts answers whose only differences were noise: fields that
 	// also differ between two legacy answers.
 	Noise int64 `json:"noise"`
+	// Settled counts mismatches that were gone when legacy and the
+	// candidate were asked again (shadow.recheck): the candidate lagged.
+	Settled int64 `json:"settled"`
 	// Errors counts copies the candidate did not answer.
 	Errors int64 `json:"errors"`
 	// Dropped counts copies not sent: the queue was full, the body was
