@@ -1,6 +1,8 @@
 package extracted
 
 import (
+	"time"
+
 	"github.com/stranglerkit/strangler/config"
 	"github.com/stranglerkit/strangler/phase"
 )
@@ -17,6 +19,10 @@ func ShopDefaults() *config.Config {
 	c.Phases.Modules = []phase.Module{InventoryPlan()}
 	c.Backfill.Jobs = InventoryBackfills()
 	c.Verify.Checks = InventoryChecks("")
+	// The inventory service's data comes through a sync that lags the
+	// monolith by milliseconds: a shadowed read that raced a write is
+	// asked again before it counts as a mismatch.
+	c.Proxy.Shadow.Recheck = time.Second
 	return c
 }
 
