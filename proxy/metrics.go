@@ -80,7 +80,7 @@ func newMetrics() *metrics {
 		}, []string{"backend"}),
 		shadow: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strangler_proxy_shadow_comparisons_total",
-			Help: "Shadow copies compared, by route, module and result (match, mismatch, noise, error).",
+			Help: "Shadow copies compared, by route, module and result (match, mismatch, noise, settled, error).",
 		}, []string{"route", "module", "result"}),
 		shadowDrop: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strangler_proxy_shadow_dropped_total",
