@@ -38,6 +38,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/stranglerkit/strangler/changefeed"
+	"github.com/stranglerkit/strangler/changefeed/internal/retry"
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/migrations"
 )
@@ -221,7 +222,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 	}()
 
-	bo := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
+	bo := retry.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		err := c.topics.Ensure(ctx, c.cfg.Topics...)
 		if err == nil {
@@ -231,7 +232,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			return nil
 		}
 		c.log.Warn("consumer waiting for the broker", "error", err)
-		if !sleep(ctx, bo.next()) {
+		if !retry.Sleep(ctx, bo.Next()) {
 			return nil
 		}
 	}
@@ -302,7 +303,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 }
 
 func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, out chan<- kafka.Message) {
-	bo := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
+	bo := retry.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
@@ -310,12 +311,12 @@ func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, out chan<- kafka.
 				return
 			}
 			c.log.Warn("consumer fetch", "error", err)
-			if !sleep(ctx, bo.next()) {
+			if !retry.Sleep(ctx, bo.Next()) {
 				return
 			}
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 		select {
 		case out <- m:
 		case <-ctx.Done():
@@ -395,7 +396,7 @@ func (c *Consumer) process(ctx context.Context, r *kafka.Reader, batch []kafka.M
 	// larger transaction: once the events before it have committed, it goes
 	// straight to its retries, its first attempt spent.
 	failedAt, failedErr := -1, error(nil)
-	bo := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
+	bo := retry.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	for start := 0; start < len(items); {
 		if start == failedAt {
 			if err := c.retry(ctx, &items[start], failedErr); err != nil {
@@ -433,11 +434,11 @@ func (c *Consumer) process(ctx context.Context, r *kafka.Reader, batch []kafka.M
 			}
 			c.m.errors.Inc()
 			c.log.Warn("consumer transaction failed; retrying", "error", err, "events", len(seg))
-			if !sleep(ctx, bo.next()) {
+			if !retry.Sleep(ctx, bo.Next()) {
 				return ctx.Err()
 			}
 		case failed < 0:
-			bo.reset()
+			bo.Reset()
 			c.commit(ctx, r, seg)
 			start = end
 			bound = len(items)
@@ -593,11 +594,11 @@ func (c *Consumer) claim(tx *gorm.DB, seg []item) (map[uuid.UUID]bool, error) {
 // runs out of attempts, and then dead-letters it.
 func (c *Consumer) retry(ctx context.Context, it *item, err error) error {
 	attempts := 1
-	bo := backoff{min: c.cfg.RetryBackoff, max: c.cfg.RetryBackoffMax}
+	bo := retry.Backoff{Min: c.cfg.RetryBackoff, Max: c.cfg.RetryBackoffMax}
 	for attempts < c.cfg.MaxAttempts && !errors.Is(err, ErrPermanent) {
 		c.m.retries.Inc()
 		c.log.Info("consumer retrying event", "event", it.ev.ID, "type", it.ev.Type, "attempt", attempts+1, "error", err)
-		if !sleep(ctx, bo.next()) {
+		if !retry.Sleep(ctx, bo.Next()) {
 			return ctx.Err()
 		}
 		failed, herr, ierr := c.apply(ctx, []item{*it})
@@ -653,7 +654,7 @@ func (c *Consumer) giveUp(ctx context.Context, it *item, cause error, attempts i
 			kafka.Header{Key: HeaderDLQFailedAt, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
 		),
 	}
-	bo := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
+	bo := retry.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		err := c.topics.Ensure(ctx, topic)
 		if err == nil {
@@ -666,7 +667,7 @@ func (c *Consumer) giveUp(ctx context.Context, it *item, cause error, attempts i
 			return ctx.Err()
 		}
 		c.log.Warn("consumer dead-letter write failed; retrying", "topic", topic, "error", err)
-		if !sleep(ctx, bo.next()) {
+		if !retry.Sleep(ctx, bo.Next()) {
 			return ctx.Err()
 		}
 	}
@@ -712,31 +713,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// backoff doubles a delay from min to max.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(b.cur*2, b.max)
-	}
-	return b.cur
-}
-
-func (b *backoff) reset() { b.cur = 0 }
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -52,6 +52,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/stranglerkit/strangler/changefeed"
+	"github.com/stranglerkit/strangler/changefeed/internal/retry"
 	"github.com/stranglerkit/strangler/db"
 )
 
@@ -227,7 +228,7 @@ func (r *Relay) Position() int64 { return r.position.Load() }
 // retried with backoff; Run returns an error only if it cannot start.
 func (r *Relay) Run(ctx context.Context) error {
 	defer r.close()
-	bo := backoff{min: 50 * time.Millisecond, max: 5 * time.Second}
+	bo := retry.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		err := r.store.ensureGroup(ctx)
 		if err == nil {
@@ -237,11 +238,11 @@ func (r *Relay) Run(ctx context.Context) error {
 			return nil
 		}
 		r.log.Warn("relay waiting for its tables", "error", err)
-		if !sleep(ctx, bo.next()) {
+		if !retry.Sleep(ctx, bo.Next()) {
 			return nil
 		}
 	}
-	bo.reset()
+	bo.Reset()
 	r.log.Info("relay started", "instance", r.store.owner, "batch_size", r.cfg.BatchSize)
 
 	var (
@@ -257,7 +258,7 @@ func (r *Relay) Run(ctx context.Context) error {
 				r.m.errors.WithLabelValues("lease").Inc()
 				r.log.Warn("relay lease", "error", err)
 				r.setLeading(false)
-				sleep(ctx, bo.next())
+				retry.Sleep(ctx, bo.Next())
 				continue
 			}
 			lastRenew = time.Now()
@@ -267,7 +268,7 @@ func (r *Relay) Run(ctx context.Context) error {
 				if err != nil {
 					r.m.errors.WithLabelValues("lease").Inc()
 					r.log.Warn("relay state", "error", err)
-					sleep(ctx, bo.next())
+					retry.Sleep(ctx, bo.Next())
 					continue
 				}
 				r.position.Store(st.position)
@@ -279,7 +280,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 			r.setLeading(ok)
 			if !ok {
-				sleep(ctx, r.cfg.LeaseTTL/3)
+				retry.Sleep(ctx, r.cfg.LeaseTTL/3)
 				continue
 			}
 		}
@@ -296,14 +297,14 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 		switch {
 		case err == nil:
-			bo.reset()
+			bo.Reset()
 		case ctx.Err() != nil:
 		case errors.Is(err, ErrLeaseLost):
 			r.log.Warn("relay lease lost; standing by")
 			r.setLeading(false)
 		default:
 			r.log.Warn("relay cycle failed; retrying", "error", err, "position", st.position)
-			sleep(ctx, bo.next())
+			retry.Sleep(ctx, bo.Next())
 			continue
 		}
 
@@ -323,9 +324,9 @@ func (r *Relay) Run(ctx context.Context) error {
 		case n > 0:
 			// Events are flowing: look again soon, so that a steady
 			// stream waits a fraction of the poll interval.
-			sleep(ctx, r.cfg.PollInterval/4)
+			retry.Sleep(ctx, r.cfg.PollInterval/4)
 		default:
-			sleep(ctx, r.cfg.PollInterval)
+			retry.Sleep(ctx, r.cfg.PollInterval)
 		}
 	}
 	if r.leading.Load() {
@@ -503,7 +504,7 @@ func (r *Relay) publish(ctx context.Context, rows []row, lastRenew *time.Time) e
 			topics = append(topics, t)
 		}
 	}
-	bo := backoff{min: 100 * time.Millisecond, max: 2 * time.Second}
+	bo := retry.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
 	lastBacklog := time.Now()
 	for attempt := 0; ; attempt++ {
 		err := r.topics.Ensure(ctx, topics...)
@@ -529,7 +530,7 @@ func (r *Relay) publish(ctx context.Context, rows []row, lastRenew *time.Time) e
 		if attempt%10 == 0 {
 			r.log.Warn("relay publish failed; retrying", "error", err, "events", len(msgs), "attempt", attempt+1)
 		}
-		if !sleep(ctx, bo.next()) {
+		if !retry.Sleep(ctx, bo.Next()) {
 			return ctx.Err()
 		}
 		// Keep the lease while the broker is away, and stop if it is gone:
@@ -630,33 +631,4 @@ func sameGaps(a, b []gap) bool {
 		}
 	}
 	return true
-}
-
-// backoff doubles a delay from min to max.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(b.cur*2, b.max)
-	}
-	return b.cur
-}
-
-func (b *backoff) reset() { b.cur = 0 }
-
-// sleep waits for d or the end of ctx, and reports whether ctx is still
-// live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
