@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -57,17 +56,7 @@ librdkafka, the Java client). In production set kafka.brokers to a real
 cluster instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.Config(cmd)
-			if err != nil {
-				return err
-			}
-			log := a.Logger(cfg)
-			c, err := brokerComponent(&upEnv{cfg: cfg, log: log})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.Stdout, "broker  %s  %s\n", c.addr, c.note)
-			return runComponents(cmd.Context(), log, []component{c})
+			return a.runOne(cmd, brokerComponent)
 		},
 	}
 	a.BindString(cmd, "addr", "broker.addr", "listen address (default 127.0.0.1:9092)")

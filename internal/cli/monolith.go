@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -70,16 +69,7 @@ func newMonolithCmd(a *App) *cobra.Command {
 		Short: "Run the reference shop monolith on its own",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.Config(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := monolithComponent(&upEnv{cfg: cfg, log: a.Logger(cfg)})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.Stdout, "monolith  %s\n", c.addr)
-			return runComponents(cmd.Context(), a.Logger(cfg), []component{c})
+			return a.runOne(cmd, monolithComponent)
 		},
 	}
 	a.BindString(cmd, "addr", "monolith.addr", "listen address (default 127.0.0.1:9001)")

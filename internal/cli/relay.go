@@ -83,17 +83,7 @@ availability, and one publishes at a time. Published rows are deleted after
 relay.retention. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.Config(cmd)
-			if err != nil {
-				return err
-			}
-			log := a.Logger(cfg)
-			c, err := relayComponent(&upEnv{cfg: cfg, log: log})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.Stdout, "relay  %s  %s\n", c.addr, c.note)
-			return runComponents(cmd.Context(), log, []component{c})
+			return a.runOne(cmd, relayComponent)
 		},
 	}
 	a.BindString(cmd, "dsn", "relay.dsn", "database holding the outbox (default: monolith.dsn)")

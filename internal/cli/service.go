@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -109,17 +108,7 @@ admin token. With --back-sync-dsn it also applies
 its own changes to the monolith's inventory tables in that database.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.Config(cmd)
-			if err != nil {
-				return err
-			}
-			log := a.Logger(cfg)
-			c, err := inventoryServiceComponent(&upEnv{cfg: cfg, log: log}, false)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.Stdout, "%s  %s  %s\n", c.name, c.addr, c.note)
-			return runComponents(cmd.Context(), log, []component{c})
+			return a.runOne(cmd, func(env *upEnv) (component, error) { return inventoryServiceComponent(env, false) })
 		},
 	}
 	a.BindString(inv, "addr", "services.inventory.addr", "listen address (default 127.0.0.1:9101)")

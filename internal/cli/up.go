@@ -114,6 +114,27 @@ func printComponents(a *App, comps []component) {
 	_ = tw.Flush()
 }
 
+// runOne is the RunE of a command that runs one component on its own:
+// load the config, build the component, print its line (name, address and
+// note, as up prints them) and run it until the command's context ends.
+func (a *App) runOne(cmd *cobra.Command, build func(env *upEnv) (component, error)) error {
+	cfg, err := a.Config(cmd)
+	if err != nil {
+		return err
+	}
+	log := a.Logger(cfg)
+	c, err := build(&upEnv{cfg: cfg, log: log})
+	if err != nil {
+		return err
+	}
+	line := c.name + "  " + c.addr
+	if c.note != "" {
+		line += "  " + c.note
+	}
+	fmt.Fprintln(a.Stdout, line)
+	return runComponents(cmd.Context(), log, []component{c})
+}
+
 // runComponents runs every component until ctx ends or one fails, then
 // stops them all. A component that fails stops the others; a process that
 // does not stop within stopBudget is reported.
