@@ -7,10 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -84,7 +80,7 @@ type warehouseList struct {
 }
 
 func (f *Facade) warehouses(c echo.Context) error {
-	if err := newQuery(c).err(); err != nil {
+	if err := httpx.NewQuery(c).Err(); err != nil {
 		return err
 	}
 	var ws []Warehouse
@@ -144,12 +140,12 @@ func decodeCursor(s string) (position, error) {
 }
 
 func (f *Facade) list(c echo.Context) error {
-	q := newQuery(c, "warehouse", "in_stock", "limit", "cursor")
-	warehouse := NormalizeWarehouseCode(q.str("warehouse"))
-	inStock := q.boolean("in_stock")
-	limit := q.limit()
-	cursor := q.str("cursor")
-	if err := q.err(); err != nil {
+	q := httpx.NewQuery(c, "warehouse", "in_stock", "limit", "cursor")
+	warehouse := NormalizeWarehouseCode(q.String("warehouse"))
+	inStock := q.Bool("in_stock")
+	limit := q.Limit(maxLimit)
+	cursor := q.String("cursor")
+	if err := q.Err(); err != nil {
 		return err
 	}
 	if warehouse != "" && !ValidWarehouseCode(warehouse) {
@@ -383,72 +379,4 @@ func (f *Facade) problem(err error, ref, code string) error {
 		return httpx.Unprocessable("unknown-product", "Unknown product", "the catalog has no product %s", ref)
 	}
 	return err
-}
-
-// query reads a query string strictly, as the monolith does: unknown and
-// repeated parameters are errors, reported together in one 400.
-type query struct {
-	vals map[string][]string
-	errs []string
-}
-
-func newQuery(c echo.Context, known ...string) *query {
-	q := &query{vals: c.QueryParams()}
-	var unknown []string
-	for name, vs := range q.vals {
-		if !slices.Contains(known, name) {
-			unknown = append(unknown, strconv.Quote(name))
-			continue
-		}
-		if len(vs) > 1 {
-			q.errs = append(q.errs, strconv.Quote(name)+" is given more than once")
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		sorted := slices.Clone(known)
-		sort.Strings(sorted)
-		q.errs = append(q.errs, "unknown query parameter "+strings.Join(unknown, ", ")+" (known: "+strings.Join(sorted, ", ")+")")
-	}
-	return q
-}
-
-func (q *query) str(name string) string {
-	if vs := q.vals[name]; len(vs) > 0 {
-		return vs[0]
-	}
-	return ""
-}
-
-func (q *query) limit() int {
-	s := q.str("limit")
-	if s == "" {
-		return 0
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > maxLimit {
-		q.errs = append(q.errs, fmt.Sprintf("\"limit\" must be an integer between 1 and %d, not %q", maxLimit, s))
-		return 0
-	}
-	return n
-}
-
-func (q *query) boolean(name string) *bool {
-	switch s := q.str(name); s {
-	case "":
-		return nil
-	case "true", "false":
-		b := s == "true"
-		return &b
-	default:
-		q.errs = append(q.errs, strconv.Quote(name)+" must be true or false, not "+strconv.Quote(s))
-		return nil
-	}
-}
-
-func (q *query) err() error {
-	if len(q.errs) == 0 {
-		return nil
-	}
-	return httpx.BadRequest("%s", strings.Join(q.errs, "; "))
 }

@@ -1,68 +1,18 @@
 package web_test
 
 import (
-	"errors"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/stranglerkit/strangler/httpx"
 	"github.com/stranglerkit/strangler/monolith/internal/web"
 )
 
 func context(target string) echo.Context {
 	e := echo.New()
 	return e.NewContext(httptest.NewRequest(http.MethodGet, target, nil), httptest.NewRecorder())
-}
-
-func TestQuery(t *testing.T) {
-	tests := []struct {
-		target  string
-		wantErr string
-		check   func(t *testing.T, q *web.Query)
-	}{
-		{target: "/x?limit=5&active=true&q=mug", check: func(t *testing.T, q *web.Query) {
-			if q.Limit() != 5 || *q.Bool("active") != true || q.String("q") != "mug" {
-				t.Errorf("parsed wrong values")
-			}
-		}},
-		{target: "/x", check: func(t *testing.T, q *web.Query) {
-			if q.Limit() != 0 || q.Bool("active") != nil || q.Int64("customer_id") != 0 {
-				t.Errorf("absent parameters must read as zero values")
-			}
-		}},
-		{target: "/x?actve=false", wantErr: `unknown query parameter "actve"`},
-		{target: "/x?limit=ten", wantErr: `"limit" must be an integer between 1 and 100, not "ten"`},
-		{target: "/x?limit=0", wantErr: `"limit" must be an integer between 1 and 100, not "0"`},
-		{target: "/x?limit=101", wantErr: `"limit" must be an integer between 1 and 100, not "101"`},
-		{target: "/x?customer_id=1.5", wantErr: `"customer_id" must be an integer`},
-		{target: "/x?active=yes", wantErr: `"active" must be true or false, not "yes"`},
-		{target: "/x?limit=1&limit=2", wantErr: `"limit" is given more than once`},
-		{target: "/x?limit=x&active=1", wantErr: `"limit" must be an integer between 1 and 100, not "x"; "active" must be true or false`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.target, func(t *testing.T) {
-			q := web.NewQuery(context(tt.target), "limit", "active", "q", "customer_id")
-			q.Limit()
-			q.Bool("active")
-			q.Int64("customer_id")
-			err := q.Err()
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatalf("Err = %v", err)
-				}
-				tt.check(t, q)
-				return
-			}
-			var p *httpx.Problem
-			if !errors.As(err, &p) || p.Status != http.StatusBadRequest || !strings.Contains(p.Detail, tt.wantErr) {
-				t.Fatalf("Err = %v, want a 400 containing %q", err, tt.wantErr)
-			}
-		})
-	}
 }
 
 func TestPathID(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stranglerkit/strangler/httpx"
 	"github.com/stranglerkit/strangler/monolith/catalog/internal/domain"
+	"github.com/stranglerkit/strangler/monolith/internal/page"
 	"github.com/stranglerkit/strangler/monolith/internal/web"
 )
 
@@ -36,10 +37,10 @@ type handler struct {
 }
 
 func (h handler) list(c echo.Context) error {
-	q := web.NewQuery(c, "q", "sku", "currency", "active", "limit", "cursor")
+	q := httpx.NewQuery(c, "q", "sku", "currency", "active", "limit", "cursor")
 	query := domain.Query{
 		Q: q.String("q"), SKU: q.String("sku"), Currency: q.String("currency"),
-		Active: q.Bool("active"), Limit: q.Limit(), Cursor: q.String("cursor"),
+		Active: q.Bool("active"), Limit: q.Limit(page.MaxLimit), Cursor: q.String("cursor"),
 	}
 	if err := q.Err(); err != nil {
 		return err

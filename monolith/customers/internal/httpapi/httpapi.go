@@ -12,6 +12,7 @@ import (
 
 	"github.com/stranglerkit/strangler/httpx"
 	"github.com/stranglerkit/strangler/monolith/customers/internal/domain"
+	"github.com/stranglerkit/strangler/monolith/internal/page"
 	"github.com/stranglerkit/strangler/monolith/internal/web"
 )
 
@@ -37,8 +38,8 @@ func Register(g *echo.Group, svc Service) {
 type handler struct{ svc Service }
 
 func (h handler) list(c echo.Context) error {
-	q := web.NewQuery(c, "email", "q", "limit", "cursor")
-	query := domain.Query{Email: q.String("email"), Q: q.String("q"), Limit: q.Limit(), Cursor: q.String("cursor")}
+	q := httpx.NewQuery(c, "email", "q", "limit", "cursor")
+	query := domain.Query{Email: q.String("email"), Q: q.String("q"), Limit: q.Limit(page.MaxLimit), Cursor: q.String("cursor")}
 	if err := q.Err(); err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/stranglerkit/strangler/httpx"
-	"github.com/stranglerkit/strangler/monolith/internal/web"
+	"github.com/stranglerkit/strangler/monolith/internal/page"
 	"github.com/stranglerkit/strangler/monolith/inventory/internal/domain"
 )
 
@@ -46,7 +46,7 @@ type warehouseList struct {
 }
 
 func (h handler) warehouses(c echo.Context) error {
-	if err := web.NewQuery(c).Err(); err != nil {
+	if err := httpx.NewQuery(c).Err(); err != nil {
 		return err
 	}
 	ws, err := h.svc.Warehouses(c.Request().Context())
@@ -57,8 +57,8 @@ func (h handler) warehouses(c echo.Context) error {
 }
 
 func (h handler) list(c echo.Context) error {
-	q := web.NewQuery(c, "warehouse", "in_stock", "limit", "cursor")
-	query := domain.Query{Warehouse: q.String("warehouse"), InStock: q.Bool("in_stock"), Limit: q.Limit(), Cursor: q.String("cursor")}
+	q := httpx.NewQuery(c, "warehouse", "in_stock", "limit", "cursor")
+	query := domain.Query{Warehouse: q.String("warehouse"), InStock: q.Bool("in_stock"), Limit: q.Limit(page.MaxLimit), Cursor: q.String("cursor")}
 	if err := q.Err(); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/stranglerkit/strangler/httpx"
+	"github.com/stranglerkit/strangler/monolith/internal/page"
 	"github.com/stranglerkit/strangler/monolith/internal/web"
 	"github.com/stranglerkit/strangler/monolith/orders/internal/domain"
 )
@@ -38,8 +39,8 @@ func Register(g *echo.Group, svc Service) {
 type handler struct{ svc Service }
 
 func (h handler) list(c echo.Context) error {
-	q := web.NewQuery(c, "customer_id", "status", "limit", "cursor")
-	query := domain.Query{CustomerID: q.Int64("customer_id"), Limit: q.Limit(), Cursor: q.String("cursor")}
+	q := httpx.NewQuery(c, "customer_id", "status", "limit", "cursor")
+	query := domain.Query{CustomerID: q.Int64("customer_id"), Limit: q.Limit(page.MaxLimit), Cursor: q.String("cursor")}
 	if err := q.Err(); err != nil {
 		return err
 	}

@@ -1,0 +1,117 @@
+package httpx
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Query reads a request's query string strictly. Unknown and repeated
+// parameters are errors, so that a misspelt filter (?actve=false) fails
+// loudly instead of returning an unfiltered list. Errors collect, and Err
+// reports all of them in one 400 problem.
+type Query struct {
+	vals map[string][]string
+	errs []string
+}
+
+// NewQuery checks the query string of c against the known parameter names.
+func NewQuery(c echo.Context, known ...string) *Query {
+	q := &Query{vals: c.QueryParams()}
+	var unknown []string
+	for name, vs := range q.vals {
+		if !slices.Contains(known, name) {
+			unknown = append(unknown, strconv.Quote(name))
+			continue
+		}
+		if len(vs) > 1 {
+			q.errs = append(q.errs, strconv.Quote(name)+" is given more than once")
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		sorted := slices.Clone(known)
+		sort.Strings(sorted)
+		q.errs = append(q.errs, "unknown query parameter "+strings.Join(unknown, ", ")+" (known: "+strings.Join(sorted, ", ")+")")
+	}
+	return q
+}
+
+// String returns the parameter, or "" when it is absent.
+func (q *Query) String(name string) string {
+	if vs := q.vals[name]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
+// Int returns the integer parameter, or 0 when it is absent.
+func (q *Query) Int(name string) int {
+	s := q.String(name)
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		q.errs = append(q.errs, strconv.Quote(name)+" must be an integer, not "+strconv.Quote(s))
+	}
+	return n
+}
+
+// Int64 returns the integer parameter, or 0 when it is absent.
+func (q *Query) Int64(name string) int64 {
+	s := q.String(name)
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		q.errs = append(q.errs, strconv.Quote(name)+" must be an integer, not "+strconv.Quote(s))
+	}
+	return n
+}
+
+// Limit returns the page size parameter "limit", or 0 when it is absent. A
+// given limit must be between 1 and max.
+func (q *Query) Limit(max int) int {
+	s := q.String("limit")
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > max {
+		q.errs = append(q.errs, fmt.Sprintf("\"limit\" must be an integer between 1 and %d, not %q", max, s))
+		return 0
+	}
+	return n
+}
+
+// Bool returns the boolean parameter ("true" or "false"), or nil when it is
+// absent.
+func (q *Query) Bool(name string) *bool {
+	s := q.String(name)
+	switch s {
+	case "":
+		return nil
+	case "true":
+		b := true
+		return &b
+	case "false":
+		b := false
+		return &b
+	}
+	q.errs = append(q.errs, strconv.Quote(name)+" must be true or false, not "+strconv.Quote(s))
+	return nil
+}
+
+// Err returns the 400 problem listing every error, or nil.
+func (q *Query) Err() error {
+	if len(q.errs) == 0 {
+		return nil
+	}
+	return BadRequest("%s", strings.Join(q.errs, "; "))
+}
