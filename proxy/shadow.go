@@ -342,8 +342,7 @@ func (s *shadower) work(job *shadowJob) bool {
 	sr, rt := job.sr, job.rt
 	status, headers, body, err := s.send(job, rt.candidate)
 	if err != nil {
-		sr.errors.Add(1)
-		sr.mError.Inc()
+		sr.failed()
 		s.p.log.Debug("shadow copy failed", "route", rt.ID, "request_id", job.reqID, "error", err)
 		return false
 	}
@@ -352,9 +351,7 @@ func (s *shadower) work(job *shadowJob) bool {
 	noise := sr.noiseSet()
 	diffs := compareAnswers(legacy, cand, rt.Shadow, noise)
 	if len(diffs) == 0 {
-		sr.matches.Add(1)
-		sr.mMatch.Inc()
-		sr.compared.Add(1)
+		sr.tally(&sr.matches, sr.mMatch)
 		return false
 	}
 	// Diffy's noise cancelling: ask legacy again; whatever differs between
@@ -378,9 +375,7 @@ func (s *shadower) work(job *shadowJob) bool {
 		}
 	}
 	if len(diffs) == 0 {
-		sr.noise.Add(1)
-		sr.mNoise.Inc()
-		sr.compared.Add(1)
+		sr.tally(&sr.noise, sr.mNoise)
 		return false
 	}
 	if safe && s.cfg.Recheck > 0 && s.allow() {
@@ -406,22 +401,18 @@ func (s *shadower) recheckJob(job *shadowJob) {
 	sr, rt := job.sr, job.rt
 	ls, lh, lb, err := s.send(job, rt.legacy)
 	if err != nil {
-		sr.errors.Add(1)
-		sr.mError.Inc()
+		sr.failed()
 		return
 	}
 	legacy := answer{status: ls, headers: lh, body: lb}
 	cs, ch, cb, err := s.send(job, rt.candidate)
 	if err != nil {
-		sr.errors.Add(1)
-		sr.mError.Inc()
+		sr.failed()
 		return
 	}
 	diffs := compareAnswers(legacy, answer{status: cs, headers: ch, body: cb}, rt.Shadow, sr.noiseSet())
 	if len(diffs) == 0 {
-		sr.settled.Add(1)
-		sr.mSettled.Inc()
-		sr.compared.Add(1)
+		sr.tally(&sr.settled, sr.mSettled)
 		return
 	}
 	job.legacyStatus = ls
@@ -436,9 +427,20 @@ func (s *shadower) mismatch(job *shadowJob, candStatus int, diffs []jsondiff.Dif
 		Time: time.Now().UTC(), RequestID: job.reqID, Method: job.method, URI: job.uri,
 		LegacyStatus: job.legacyStatus, CandidateStatus: candStatus, Differences: diffs,
 	}, s.cfg.Samples)
-	sr.mismatches.Add(1)
-	sr.mMismatch.Inc()
+	sr.tally(&sr.mismatches, sr.mMismatch)
+}
+
+// tally counts a finished comparison under its result.
+func (sr *shadowRoute) tally(n *atomic.Int64, m prometheus.Counter) {
+	n.Add(1)
+	m.Inc()
 	sr.compared.Add(1)
+}
+
+// failed counts a copy the backends did not answer.
+func (sr *shadowRoute) failed() {
+	sr.errors.Add(1)
+	sr.mError.Inc()
 }
 
 // noiseSet is a copy of the locations the route learned are noise.
