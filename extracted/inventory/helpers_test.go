@@ -15,6 +15,16 @@ import (
 // events (no brokers); it is closed when the test ends.
 func newService(t *testing.T, dsn string, opts ...func(*inventory.Config, *inventory.Options)) *inventory.Service {
 	t.Helper()
+	svc := newUnprepared(t, dsn, opts...)
+	if err := svc.Prepare(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// newUnprepared is newService before Prepare: its database not migrated.
+func newUnprepared(t *testing.T, dsn string, opts ...func(*inventory.Config, *inventory.Options)) *inventory.Service {
+	t.Helper()
 	off := false
 	cfg := inventory.Config{Addr: "127.0.0.1:0", DSN: dsn}
 	cfg.RegisterWith.Enabled = &off
@@ -28,9 +38,6 @@ func newService(t *testing.T, dsn string, opts ...func(*inventory.Config, *inven
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Close() })
-	if err := svc.Prepare(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 	return svc
 }
 

@@ -114,15 +114,7 @@ func TestOwnershipClosedWithoutToken(t *testing.T) {
 // on before it changes ownership, closes only once the database is
 // migrated.
 func TestReadyAfterPrepare(t *testing.T) {
-	off := false
-	cfg := inventory.Config{Addr: "127.0.0.1:0", DSN: dbtest.SQLiteDSN(t)}
-	cfg.RegisterWith.Enabled = &off
-	cfg.SetDefaults(t.TempDir())
-	svc, err := inventory.New(cfg, inventory.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
+	svc := newUnprepared(t, dbtest.SQLiteDSN(t))
 	select {
 	case <-svc.Ready():
 		t.Fatal("Ready is closed before Prepare")
