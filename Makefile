@@ -31,6 +31,10 @@ test: ## Run every test; says which suites it skipped and why.
 e2e: ## Run the executable guides in docs/guides against a real `strangler up`.
 	@./scripts/test-env.sh $(GO) test $(TEST_FLAGS) -run 'TestGuides' -json ./docs/... | $(GO) run ./internal/tools/testreport
 
+.PHONY: chaos
+chaos: ## Run the adversarial suite (TestChaos*) and print what each attack tried, expected and saw.
+	@./scripts/test-env.sh $(GO) test $(TEST_FLAGS) -run 'Chaos' -v ./... 2>&1 | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|chaos (ok|FAILED|skipped)'; exit $${PIPESTATUS[0]}
+
 .PHONY: bench
 bench: build ## Measure the monolith, the proxy and the change-data relay (wrk + Go benchmarks).
 	./bench/run.sh
