@@ -196,7 +196,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for i, h := range c.InternalHeaders {
-		if !validHeaderName(h) {
+		if !routes.ValidHeaderName(h) {
 			errs = append(errs, fmt.Errorf("internal_headers[%d]: %q is not a header name", i, h))
 		}
 	}
@@ -235,18 +235,4 @@ func (c Config) Validate() error {
 func hasZeroPort(addr string) bool {
 	_, port, err := net.SplitHostPort(addr)
 	return err == nil && port == "0"
-}
-
-func validHeaderName(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
-			continue
-		}
-		return false
-	}
-	return true
 }

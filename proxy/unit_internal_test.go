@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/stranglerkit/strangler/proxy/routes"
 )
 
 func counterValue(c prometheus.Counter) float64 {
@@ -200,5 +202,41 @@ func TestAccessLogDropsWhenBehind(t *testing.T) {
 	written := strings.Count(w.buf.String(), "\n")
 	if written+int(counterValue(drops)) != n {
 		t.Fatalf("%d written + %v dropped != %d appended", written, counterValue(drops), n)
+	}
+}
+
+// TestHeaderNameRulesAgree: the config's internal_headers and the route
+// table's header names follow the same RFC 9110 token rules, so a name
+// that one accepts the other does not refuse.
+func TestHeaderNameRulesAgree(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"X-Auth-User", true},
+		{"x_trace.id", true},
+		{"X-Odd!Name", true},
+		{"X-Tilde~Pipe|", true},
+		{"bad header", false},
+		{"X:Colon", false},
+		{"X-Quote\"", false},
+		{"", false},
+		{strings.Repeat("a", 65), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Config{Legacy: "http://127.0.0.1:1", InternalHeaders: []string{tc.name}}
+			c.SetDefaults("/data")
+			cfgOK := c.Validate() == nil
+			doc := &routes.Doc{Modules: []routes.Module{{Name: "m", Sticky: routes.Sticky{Header: tc.name},
+				Routes: []routes.RouteDef{{ID: "r", Prefix: "/"}}}}}
+			_, err := routes.Compile(doc, routes.Options{Backends: map[string]routes.Backend{routes.DefaultLegacy: {URLs: []string{"http://127.0.0.1:1"}}}})
+			tableOK := err == nil
+			if tc.name == "" {
+				tableOK = false // an empty sticky header means none
+			}
+			if cfgOK != tc.ok || tableOK != tc.ok {
+				t.Fatalf("%q: config accepts %v, table accepts %v, want %v", tc.name, cfgOK, tableOK, tc.ok)
+			}
+		})
 	}
 }

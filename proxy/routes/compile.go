@@ -377,7 +377,7 @@ func (c *compiler) modules() {
 		if m.Retries != nil && (*m.Retries < 0 || *m.Retries > 5) {
 			c.errf(field+".retries", "must be 0 to 5")
 		}
-		if m.Sticky.Header != "" && !validHeaderName(m.Sticky.Header) {
+		if m.Sticky.Header != "" && !ValidHeaderName(m.Sticky.Header) {
 			c.errf(field+".sticky.header", "%q is not a header name", m.Sticky.Header)
 		}
 		if m.Sticky.Cookie != "" && !validToken(m.Sticky.Cookie) {
@@ -391,7 +391,7 @@ func (c *compiler) modules() {
 			sp.SamplePercent = 100
 		}
 		for i, h := range m.Shadow.CompareHeaders {
-			if !validHeaderName(h) {
+			if !ValidHeaderName(h) {
 				c.errf(fmt.Sprintf("%s.shadow.compare_headers[%d]", field, i), "%q is not a header name", h)
 				continue
 			}
@@ -586,7 +586,7 @@ func (c *compiler) conditions(field string, m map[string]string, header bool) []
 		v := m[n]
 		name := n
 		if header {
-			if !validHeaderName(n) {
+			if !ValidHeaderName(n) {
 				c.errf(field, "%q is not a header name", n)
 				continue
 			}
@@ -621,7 +621,11 @@ func validToken(s string) bool {
 	return true
 }
 
-func validHeaderName(s string) bool { return validToken(s) }
+// ValidHeaderName reports whether s is a header field name: an RFC 9110
+// token (letters, digits and !#$%&'*+-.^_`|~) of at most 64 bytes. The
+// proxy's config and the route table both check names with it, so that
+// they agree.
+func ValidHeaderName(s string) bool { return validToken(s) }
 
 func validHost(h string) bool {
 	if h == "" || len(h) > 253 {
