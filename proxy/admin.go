@@ -64,7 +64,8 @@ func actor(c echo.Context) string {
 func (p *Proxy) tableView() api.Table {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	t := api.Table{Version: p.ctl.version, Source: p.ctl.source, UpdatedAt: p.ctl.updatedAt, UpdatedBy: p.ctl.updatedBy, Table: p.ctl.effective}
+	t := api.Table{Version: p.ctl.version, Source: p.ctl.source, UpdatedAt: p.ctl.updatedAt, UpdatedBy: p.ctl.updatedBy, Table: p.ctl.effective,
+		Warnings: warnings(p.table.Load())}
 	if t.Source == sourceFile {
 		t.File = p.cfg.RoutesFile
 	}

@@ -23,6 +23,7 @@ type metrics struct {
 	shadowDrop   *prometheus.CounterVec
 	rejected     *prometheus.CounterVec
 	tableVersion prometheus.Gauge
+	catchAll     prometheus.Gauge
 	reloads      *prometheus.CounterVec
 	reloadFailed prometheus.Gauge
 	accessDrops  prometheus.Counter
@@ -94,6 +95,10 @@ func newMetrics() *metrics {
 			Name: "strangler_proxy_table_version",
 			Help: "Version of the route table that serves.",
 		}),
+		catchAll: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strangler_proxy_table_catch_all",
+			Help: "1 when the route table has a catch-all route (prefix / without conditions); 0 when requests outside its routes get 404.",
+		}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strangler_proxy_routes_file_reloads_total",
 			Help: "Reloads of the routes file, by result (ok, error).",
@@ -112,7 +117,7 @@ func newMetrics() *metrics {
 		}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.fallbacks, m.retries, m.budgetOut, m.breakerState, m.instances,
-		m.ejections, m.shadow, m.shadowDrop, m.rejected, m.tableVersion, m.reloads, m.reloadFailed, m.accessDrops, m.wsActive)
+		m.ejections, m.shadow, m.shadowDrop, m.rejected, m.tableVersion, m.catchAll, m.reloads, m.reloadFailed, m.accessDrops, m.wsActive)
 	return m
 }
 

@@ -275,6 +275,24 @@ func (p *Proxy) publish(t *routes.Table, version int64) {
 	}
 	p.syncServices()
 	p.m.tableVersion.Set(float64(version))
+	if t.CatchAll() {
+		p.m.catchAll.Set(1)
+	} else {
+		p.m.catchAll.Set(0)
+		p.log.Warn("route table has no catch-all route: "+warnNoCatchAll, "version", version)
+	}
+}
+
+// warnNoCatchAll is the warning about a table without a catch-all route,
+// in the log and the admin API's answer.
+const warnNoCatchAll = "no route takes prefix / without conditions, so requests outside the table's routes get 404 no-route"
+
+// warnings are the table's valid but likely mistaken parts.
+func warnings(t *runtimeTable) []string {
+	if t == nil || t.t.CatchAll() {
+		return nil
+	}
+	return []string{warnNoCatchAll}
 }
 
 // commit validates and applies a new control state: compile, persist,

@@ -29,6 +29,9 @@ type Table struct {
 	UpdatedBy string    `json:"updated_by"`
 	// Table is the effective table.
 	Table *routes.Doc `json:"table"`
+	// Warnings name what in the table is valid but likely a mistake, such
+	// as no catch-all route, so that requests outside its routes get 404.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Module is one module's state: what the migration status needs in one read.

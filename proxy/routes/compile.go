@@ -137,6 +137,12 @@ func Compile(d *Doc, opt Options) (*Table, error) {
 	c := &compiler{doc: d, t: &Table{Doc: d, Backends: map[string]*BackendSpec{}, root: &node{}}}
 	c.backends(opt)
 	c.modules()
+	switch {
+	case len(d.Modules) == 0:
+		c.errf("modules", "the table has no routes, so every request would get 404; add a module with at least one route (prefix / is a catch-all)")
+	case len(c.t.Routes) > MaxRoutes:
+		c.errf("modules", "the table has %d routes; the limit is %d", len(c.t.Routes), MaxRoutes)
+	}
 	if len(c.errs) == 0 {
 		c.build()
 	}
@@ -144,6 +150,23 @@ func Compile(d *Doc, opt Options) (*Table, error) {
 		return nil, &Error{Problems: c.errs}
 	}
 	return c.t, nil
+}
+
+// MaxRoutes caps the routes of a table. Each route has its own metric
+// series, so the cap also bounds the proxy's label cardinality.
+const MaxRoutes = 10000
+
+// CatchAll reports whether some route takes every request that no other
+// route takes: prefix / on any host, any method, without conditions.
+// Without one, a request outside the table's routes gets 404.
+func (t *Table) CatchAll() bool {
+	for _, r := range t.Routes {
+		if r.Pattern.Prefix && len(r.Pattern.segs) == 0 && r.Host == "" && len(r.Methods) == 0 &&
+			len(r.Headers) == 0 && len(r.Query) == 0 && len(r.Cookies) == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Error lists every problem in a table.

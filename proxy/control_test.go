@@ -1,0 +1,172 @@
+package proxy_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stranglerkit/strangler/internal/chaostest"
+	"github.com/stranglerkit/strangler/proxy/adminclient"
+	"github.com/stranglerkit/strangler/proxy/proxytest"
+	"github.com/stranglerkit/strangler/proxy/routes"
+)
+
+// TestChaosEmptyTable: a table with no routes, through the admin API or
+// the routes file, is refused with its cause, and the table that serves
+// keeps serving. An empty table would answer every request 404.
+func TestChaosEmptyTable(t *testing.T) {
+	legacy := proxytest.EchoBackend(t, "legacy")
+	svc := proxytest.EchoBackend(t, "orders-svc")
+	ctx := context.Background()
+
+	t.Run("admin API", func(t *testing.T) {
+		p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL})
+		c := p.Admin(t)
+		if _, err := c.ReplaceTable(ctx, stateTable(svc.URL), 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Flip(ctx, "orders"); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := c.Table(ctx)
+		for _, tc := range []struct{ name, body, yaml string }{
+			{name: "json null", body: "null"},
+			{name: "json empty object", body: "{}"},
+			{name: "json no modules", body: `{"modules":[]}`},
+			{name: "yaml no modules", yaml: "modules: []\n"},
+			{name: "yaml bare document", yaml: "---\n"},
+			{name: "yaml backends only", yaml: "backends: {}\n"},
+			{name: "yaml cut short", yaml: "backends:\n"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				status, field, detail := 0, "", ""
+				if tc.yaml != "" {
+					_, err := c.ReplaceTableYAML(ctx, []byte(tc.yaml), 0)
+					var ae *adminclient.Error
+					if errors.As(err, &ae) {
+						status, detail = ae.Status, ae.Error()
+						if len(ae.Problem.Errors) > 0 {
+							field = ae.Problem.Errors[0].Field
+						}
+					}
+				} else {
+					resp, body := adminDo(t, http.MethodPut, p.AdminURL+"/v1/table", proxytest.Token, tc.body)
+					status, detail = resp.StatusCode, fmt.Sprint(body)
+					if errs, _ := body["errors"].([]any); len(errs) > 0 {
+						field, _ = errs[0].(map[string]any)["field"].(string)
+					}
+				}
+				_, e := proxytest.Get(t, p.URL+"/api/orders/1", nil)
+				served := ""
+				if e != nil {
+					served = e.Backend
+				}
+				after, _ := c.Table(ctx)
+				ok := status == http.StatusUnprocessableEntity && field == "modules" && served == "orders-svc" && after.Version == before.Version
+				chaostest.Report(t, ok, "PUT /v1/table with "+tc.name,
+					"422 naming modules, the old table serving /api/orders from orders-svc",
+					fmt.Sprintf("status %d field %q (%s), served by %q, version %d→%d", status, field, detail, served, before.Version, after.Version))
+			})
+		}
+	})
+
+	t.Run("routes file", func(t *testing.T) {
+		table := extractedTable(svc.URL, "")
+		p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: table})
+		c := p.Admin(t)
+		before, _ := c.Table(ctx)
+		for i, tc := range []struct{ name, file string }{
+			{"no modules", "modules: []\n"},
+			{"a bare document", "---\n"},
+			{"backends only", "backends: {}\n"},
+			{"cut short by an editor", "backends:\n"},
+			{"empty", ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				p.WriteRoutes(t, tc.file)
+				proxytest.Eventually(t, 10*time.Second, func() bool {
+					return metric(t, p, "strangler_proxy_routes_file_reloads_total", `result="error"`) == float64(i+1)
+				}, "the reload of %q was not counted as an error", tc.file)
+				_, e := proxytest.Get(t, p.URL+"/api/orders/1", nil)
+				served := ""
+				if e != nil {
+					served = e.Backend
+				}
+				after, _ := c.Table(ctx)
+				invalid := metric(t, p, "strangler_proxy_routes_file_invalid")
+				ok := served == "orders-svc" && after.Version == before.Version && invalid == 1
+				chaostest.Report(t, ok, "a routes file that is "+tc.name,
+					"refused, flagged invalid, the old table serving /api/orders from orders-svc",
+					fmt.Sprintf("served by %q, version %d→%d, invalid %v", served, before.Version, after.Version, invalid))
+				// Restore the file, with different bytes each time so
+				// that the reload reads it.
+				p.WriteRoutes(t, table+strings.Repeat("\n", i+1))
+				proxytest.Eventually(t, 10*time.Second, func() bool {
+					return metric(t, p, "strangler_proxy_routes_file_invalid") == 0
+				}, "restoring the file did not clear the flag")
+			})
+		}
+		refusals := 0
+		for _, l := range p.Log.Lines() {
+			if l["level"] == "ERROR" && l["msg"] == "routes file refused; the previous table keeps serving" {
+				refusals++
+			}
+		}
+		if refusals != 5 {
+			t.Fatalf("%d refusals logged at ERROR, want 5", refusals)
+		}
+	})
+}
+
+// TestTableWithoutCatchAllWarns: a table that covers only some paths is
+// accepted, but the admin answer, a gauge and a WARN line say that other
+// paths get 404, as a third-party app's /swagger/... did.
+func TestTableWithoutCatchAllWarns(t *testing.T) {
+	legacy := proxytest.EchoBackend(t, "legacy")
+	svc := proxytest.EchoBackend(t, "orders-svc")
+	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL})
+	c := p.Admin(t)
+	ctx := context.Background()
+	full := stateTable(svc.URL)
+	apiOnly := stateTable(svc.URL)
+	apiOnly.Modules = apiOnly.Modules[1:]
+	for _, tc := range []struct {
+		name     string
+		doc      *routes.Doc
+		warn     bool
+		swagger  int
+		catchAll float64
+	}{
+		{"only /api/orders", apiOnly, true, http.StatusNotFound, 0},
+		{"with a catch-all", full, false, http.StatusOK, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := strings.Count(p.Log.String(), "route table has no catch-all route")
+			tbl, err := c.ReplaceTable(ctx, tc.doc, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := c.Table(ctx)
+			for _, w := range [][]string{tbl.Warnings, got.Warnings} {
+				if has := len(w) == 1 && strings.Contains(w[0], "404"); has != tc.warn {
+					t.Fatalf("warnings %q, want a 404 warning: %v", w, tc.warn)
+				}
+			}
+			if g := metric(t, p, "strangler_proxy_table_catch_all"); g != tc.catchAll {
+				t.Fatalf("catch-all gauge %v, want %v", g, tc.catchAll)
+			}
+			logged := strings.Count(p.Log.String(), "route table has no catch-all route") - before
+			if (logged == 1) != tc.warn {
+				t.Fatalf("%d warnings logged", logged)
+			}
+			resp, _ := proxytest.Get(t, p.URL+"/swagger/index.html", nil)
+			if resp.StatusCode != tc.swagger {
+				t.Fatalf("/swagger: %d, want %d", resp.StatusCode, tc.swagger)
+			}
+		})
+	}
+}
