@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -98,7 +99,7 @@ func (p *Proxy) putTable(c echo.Context) error {
 			"send the table as application/json or application/yaml")
 	}
 	if err != nil {
-		return tableProblem(err)
+		return p.changeProblem(err)
 	}
 	var ifVersion int64
 	if im := c.Request().Header.Get("If-Match"); im != "" {
@@ -109,16 +110,38 @@ func (p *Proxy) putTable(c echo.Context) error {
 		ifVersion = v
 	}
 	if err := p.ReplaceTable(actor(c), doc, ifVersion); err != nil {
-		return tableProblem(err)
+		return p.changeProblem(err)
 	}
 	return p.getTable(c)
 }
 
-// tableProblem maps a change's error to its problem.
-func tableProblem(err error) error {
+// changeProblem maps a change's error to its problem and logs the cause
+// of a change that could not be saved, which the problem leaves out.
+func (p *Proxy) changeProblem(err error) error {
+	var pe *persistError
+	if errors.As(err, &pe) {
+		p.log.Error("change not saved; the table that serves is unchanged", "error", err)
+	}
+	return changeProblem(err)
+}
+
+// changeProblem maps a change's error to its problem by the error's type.
+// Errors of no known type are returned as they are: a 500.
+func changeProblem(err error) error {
 	var te *routes.Error
 	var ce *changeError
+	var pe *routes.ParseError
+	var se *persistError
 	switch {
+	case errors.As(err, &se):
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			return httpx.NewProblem(http.StatusInsufficientStorage, "insufficient-storage", "Insufficient storage",
+				"the proxy's state disk is full, so the change was not saved; the table that serves is unchanged")
+		}
+		return httpx.NewProblem(http.StatusServiceUnavailable, "state-not-saved", "State not saved",
+			"the proxy could not write its state dir, so the change was not saved; the table that serves is unchanged")
+	case errors.As(err, &pe):
+		return httpx.BadRequest("%s", pe.Error())
 	case errors.As(err, &te):
 		var fe []httpx.FieldError
 		for _, prob := range te.Problems {
@@ -139,9 +162,6 @@ func tableProblem(err error) error {
 	case errors.Is(err, errVersion):
 		return httpx.NewProblem(http.StatusPreconditionFailed, "version-mismatch", "Version mismatch",
 			"the table changed since you read it; read it again and retry")
-	}
-	if strings.Contains(err.Error(), "not valid") || strings.Contains(err.Error(), "route table") {
-		return httpx.BadRequest("%s", err.Error())
 	}
 	return err
 }
@@ -221,7 +241,7 @@ func (p *Proxy) moduleOp(mode routes.Mode) echo.HandlerFunc {
 			if errors.Is(err, errModuleNotFound) {
 				return httpx.NotFound("no module %q in the route table", c.Param("module"))
 			}
-			return tableProblem(err)
+			return p.changeProblem(err)
 		}
 		return p.getModule(c)
 	}

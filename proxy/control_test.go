@@ -1,10 +1,14 @@
 package proxy_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -168,5 +172,92 @@ func TestTableWithoutCatchAllWarns(t *testing.T) {
 				t.Fatalf("/swagger: %d, want %d", resp.StatusCode, tc.swagger)
 			}
 		})
+	}
+}
+
+// TestChaosDiskFull: a change the proxy cannot persist because its state
+// disk is full answers 507 without the state dir's path, and neither the
+// table that serves nor the state on disk changes.
+func TestChaosDiskFull(t *testing.T) {
+	tried := "module flip, table replace and phase change with the state dir on a full 256 KiB tmpfs"
+	if os.Geteuid() != 0 {
+		chaostest.Skipf(t, tried, "mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", dir).CombinedOutput(); err != nil {
+		chaostest.Skipf(t, tried, "mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	legacy := proxytest.EchoBackend(t, "legacy")
+	svc := proxytest.EchoBackend(t, "orders-svc")
+	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Dir: dir})
+	c := p.Admin(t)
+	ctx := context.Background()
+	if _, err := c.ReplaceTable(ctx, stateTable(svc.URL), 0); err != nil {
+		t.Fatal(err)
+	}
+	statePath := filepath.Join(dir, "state", "state.json")
+	saved, err := os.ReadFile(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fill the disk: write until it refuses.
+	filler, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 4096)
+	for i := 0; i < 1024; i++ {
+		if _, err := filler.Write(chunk); err != nil {
+			break
+		}
+	}
+	filler.Close()
+	before, _ := c.Table(ctx)
+	for _, tc := range []struct {
+		name string
+		call func() error
+	}{
+		{"flip", func() error { _, err := c.Flip(ctx, "orders"); return err }},
+		{"replace", func() error {
+			doc := stateTable(svc.URL)
+			doc.Modules[1].Mode = routes.ModeExtracted
+			_, err := c.ReplaceTable(ctx, doc, 0)
+			return err
+		}},
+		{"phase", func() error { _, err := c.SetPhase(ctx, "orders", 2, 0); return err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			detail := ""
+			var ae *adminclient.Error
+			if errors.As(err, &ae) {
+				detail = ae.Problem.Detail + ae.Problem.Title
+			}
+			_, e := proxytest.Get(t, p.URL+"/api/orders/1", nil)
+			served := ""
+			if e != nil {
+				served = e.Backend
+			}
+			after, _ := c.Table(ctx)
+			onDisk, _ := os.ReadFile(statePath)
+			ok := adminclient.StatusOf(err) == http.StatusInsufficientStorage && !strings.Contains(detail, dir) &&
+				served == "legacy" && after.Version == before.Version && bytes.Equal(onDisk, saved)
+			chaostest.Report(t, ok, tc.name+" with the state disk full",
+				"507 without the path, legacy still serving /api/orders, version and state.json unchanged",
+				fmt.Sprintf("status %d %q, served by %q, version %d→%d, state.json unchanged %v",
+					adminclient.StatusOf(err), detail, served, before.Version, after.Version, bytes.Equal(onDisk, saved)))
+		})
+	}
+	// Room again: the change goes through.
+	if err := os.Remove(filepath.Join(dir, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Flip(ctx, "orders"); err != nil {
+		t.Fatalf("flip after the disk has room: %v", err)
 	}
 }

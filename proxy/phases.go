@@ -97,7 +97,7 @@ func (p *Proxy) savePhase(st api.PhaseState, entry api.AuditEntry) error {
 		} else {
 			delete(p.phases, st.Module)
 		}
-		return fmt.Errorf("persist phase of %s: %w", st.Module, err)
+		return &persistError{fmt.Errorf("phase of %s: %w", st.Module, err)}
 	}
 	if entry.Action != "" {
 		entry.Version = p.ctl.version
@@ -137,7 +137,7 @@ func (p *Proxy) putPhase(c echo.Context) error {
 	before, _ := json.Marshal(map[string]any{"phase": cur.Name, "weight": cur.Weight})
 	after, _ := json.Marshal(map[string]any{"phase": next.Name, "weight": next.Weight})
 	if err := p.savePhase(next, api.AuditEntry{Time: time.Now().UTC(), Actor: actor(c), Action: "phase", Module: m, Before: before, After: after}); err != nil {
-		return err
+		return p.changeProblem(err)
 	}
 	p.log.Info("phase changed", "module", m, "from", cur.Name, "to", next.Name, "weight", next.Weight, "actor", actor(c))
 	return c.JSON(http.StatusOK, next)
@@ -170,7 +170,7 @@ func (p *Proxy) putAck(c echo.Context) error {
 	}
 	st.Acks[comp] = in.Phase
 	if err := p.savePhase(st, api.AuditEntry{}); err != nil {
-		return err
+		return p.changeProblem(err)
 	}
 	p.log.Info("phase acknowledged", "module", m, "component", comp, "phase", in.Phase)
 	return c.JSON(http.StatusOK, st)
@@ -196,7 +196,7 @@ func (p *Proxy) putVerify(c echo.Context) error {
 	st := p.phaseOf(m)
 	st.Verify = &in
 	if err := p.savePhase(st, api.AuditEntry{}); err != nil {
-		return err
+		return p.changeProblem(err)
 	}
 	return c.JSON(http.StatusOK, st)
 }

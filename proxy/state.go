@@ -66,6 +66,15 @@ var (
 	errVersion        = errors.New("the table version does not match")
 )
 
+// persistError is a change that could not be saved in the state dir: the
+// server's condition, not the client's. The admin API answers 507 when the
+// disk is full and 503 otherwise, without the path.
+type persistError struct{ err error }
+
+func (e *persistError) Error() string { return "persist the proxy state: " + e.err.Error() }
+
+func (e *persistError) Unwrap() error { return e.err }
+
 // changeError is a change that is not valid; the admin API answers 422.
 type changeError struct {
 	field, msg string
@@ -309,7 +318,7 @@ func (p *Proxy) commit(next control, entry api.AuditEntry) error {
 	p.ctl = next
 	if err := p.store.save(p.persisted()); err != nil {
 		p.ctl = prev
-		return fmt.Errorf("persist the route table: %w", err)
+		return &persistError{err}
 	}
 	p.publish(t, next.version)
 	entry.Version = next.version
