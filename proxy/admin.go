@@ -101,18 +101,29 @@ func (p *Proxy) putTable(c echo.Context) error {
 	if err != nil {
 		return p.changeProblem(err)
 	}
-	var ifVersion int64
-	if im := c.Request().Header.Get("If-Match"); im != "" {
-		v, err := strconv.ParseInt(strings.Trim(im, `"`), 10, 64)
-		if err != nil || v <= 0 {
-			return httpx.BadRequest("If-Match must be a table version, such as \"12\"")
-		}
-		ifVersion = v
+	ifVersion, err := ifMatch(c)
+	if err != nil {
+		return err
 	}
 	if err := p.ReplaceTable(actor(c), doc, ifVersion); err != nil {
 		return p.changeProblem(err)
 	}
 	return p.getTable(c)
+}
+
+// ifMatch reads the If-Match header of a change: the table version it
+// was made against (the ETag of GET /v1/table and /v1/modules/{m}), or 0
+// when the change is unconditional.
+func ifMatch(c echo.Context) (int64, error) {
+	im := c.Request().Header.Get("If-Match")
+	if im == "" {
+		return 0, nil
+	}
+	v, err := strconv.ParseInt(strings.Trim(im, `"`), 10, 64)
+	if err != nil || v <= 0 {
+		return 0, httpx.BadRequest("If-Match must be a table version, such as \"12\"")
+	}
+	return v, nil
 }
 
 // changeProblem maps a change's error to its problem and logs the cause
@@ -179,6 +190,7 @@ func (p *Proxy) getModule(c echo.Context) error {
 	t := p.table.Load()
 	for _, m := range t.t.Modules {
 		if m.Name == c.Param("module") {
+			c.Response().Header().Set("ETag", strconv.Quote(strconv.FormatInt(t.version, 10)))
 			return c.JSON(http.StatusOK, p.moduleStatus(t, m))
 		}
 	}
@@ -237,7 +249,11 @@ func (p *Proxy) moduleOp(mode routes.Mode) echo.HandlerFunc {
 			}
 			weight = w
 		}
-		if err := p.SetModule(actor(c), c.Param("module"), mode, weight); err != nil {
+		ifVersion, err := ifMatch(c)
+		if err != nil {
+			return err
+		}
+		if err := p.SetModule(actor(c), c.Param("module"), mode, weight, ifVersion); err != nil {
 			if errors.Is(err, errModuleNotFound) {
 				return httpx.NotFound("no module %q in the route table", c.Param("module"))
 			}

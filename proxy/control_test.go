@@ -261,3 +261,64 @@ func TestChaosDiskFull(t *testing.T) {
 		t.Fatalf("flip after the disk has room: %v", err)
 	}
 }
+
+// TestModuleOpsIfMatch: module operations take If-Match like PUT
+// /v1/table: a stale version is refused with 412 and changes nothing, a
+// malformed one is 400, the current one or none goes through.
+func TestModuleOpsIfMatch(t *testing.T) {
+	legacy := proxytest.EchoBackend(t, "legacy")
+	svc := proxytest.EchoBackend(t, "orders-svc")
+	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL})
+	c := p.Admin(t)
+	ctx := context.Background()
+	if _, err := c.ReplaceTable(ctx, stateTable(svc.URL), 0); err != nil {
+		t.Fatal(err)
+	}
+	post := func(path, ifMatch string) int {
+		req, _ := http.NewRequest(http.MethodPost, p.AdminURL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+proxytest.Token)
+		if ifMatch != "" {
+			req.Header.Set("If-Match", ifMatch)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		name, path string
+		ifMatch    func(current int64) string
+		status     int
+	}{
+		{"stale flip", "/v1/modules/orders/flip", func(v int64) string { return fmt.Sprintf(`"%d"`, v-1) }, 412},
+		{"stale canary", "/v1/modules/orders/canary?weight=10", func(v int64) string { return fmt.Sprintf(`"%d"`, v-1) }, 412},
+		{"future shadow", "/v1/modules/orders/shadow", func(v int64) string { return fmt.Sprintf(`"%d"`, v+5) }, 412},
+		{"malformed", "/v1/modules/orders/flip", func(int64) string { return `"twelve"` }, 400},
+		{"current flip", "/v1/modules/orders/flip", func(v int64) string { return fmt.Sprintf(`"%d"`, v) }, 200},
+		{"current rollback unquoted", "/v1/modules/orders/rollback", func(v int64) string { return fmt.Sprint(v) }, 200},
+		{"no If-Match", "/v1/modules/orders/shadow", func(int64) string { return "" }, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, _ := c.Module(ctx, "orders")
+			status := post(tc.path, tc.ifMatch(before.Version))
+			after, _ := c.Module(ctx, "orders")
+			if status != tc.status {
+				t.Fatalf("status %d, want %d", status, tc.status)
+			}
+			if changed := after.Version != before.Version; changed != (tc.status == 200) {
+				t.Fatalf("version %d→%d after %d", before.Version, after.Version, status)
+			}
+		})
+	}
+
+	// The client's conditional form.
+	m, _ := c.Module(ctx, "orders")
+	if _, err := c.SetMode(ctx, "orders", routes.ModeCanary, 20, m.Version-1); adminclient.StatusOf(err) != 412 {
+		t.Fatalf("client with a stale version: %v", err)
+	}
+	if got, err := c.SetMode(ctx, "orders", routes.ModeCanary, 20, m.Version); err != nil || got.Weight != 20 {
+		t.Fatalf("client with the current version: %+v %v", got, err)
+	}
+}

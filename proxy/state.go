@@ -338,13 +338,17 @@ func (p *Proxy) audit(e api.AuditEntry) {
 }
 
 // SetModule changes a module's mode: shadow, canary with a weight, flip
-// (extracted) or rollback (legacy). It returns the module's new state.
-func (p *Proxy) SetModule(actor, module string, mode routes.Mode, weight int) error {
+// (extracted) or rollback (legacy). ifVersion, when not zero, must be the
+// current table version, as for ReplaceTable.
+func (p *Proxy) SetModule(actor, module string, mode routes.Mode, weight int, ifVersion int64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	cur := p.ctl.effective.Module(module)
 	if cur == nil {
 		return errModuleNotFound
+	}
+	if ifVersion != 0 && ifVersion != p.ctl.version {
+		return errVersion
 	}
 	if mode != routes.ModeCanary {
 		weight = 0

@@ -158,12 +158,8 @@ func (c *Client) ReplaceTableYAML(ctx context.Context, yaml []byte, ifVersion in
 }
 
 func (c *Client) replace(ctx context.Context, body []byte, ct string, ifVersion int64) (*api.Table, error) {
-	h := http.Header{}
-	if ifVersion > 0 {
-		h.Set("If-Match", strconv.Quote(strconv.FormatInt(ifVersion, 10)))
-	}
 	var t api.Table
-	return &t, c.do(ctx, http.MethodPut, "/v1/table", nil, body, ct, h, &t)
+	return &t, c.do(ctx, http.MethodPut, "/v1/table", nil, body, ct, ifMatch(ifVersion), &t)
 }
 
 // Modules lists every module's state.
@@ -179,29 +175,53 @@ func (c *Client) Module(ctx context.Context, name string) (*api.Module, error) {
 	return &m, c.do(ctx, http.MethodGet, "/v1/modules/"+url.PathEscape(name), nil, nil, "", nil, &m)
 }
 
-func (c *Client) op(ctx context.Context, name, op string, q url.Values) (*api.Module, error) {
+// ops are the module operations' paths by the mode they set.
+var ops = map[routes.Mode]string{routes.ModeShadow: "shadow", routes.ModeCanary: "canary", routes.ModeExtracted: "flip", routes.ModeLegacy: "rollback"}
+
+// SetMode sets a module's mode (and the canary weight). ifVersion, when
+// not zero, makes the change fail with 412 if the table changed since that
+// version (the module's Version).
+func (c *Client) SetMode(ctx context.Context, module string, mode routes.Mode, weight int, ifVersion int64) (*api.Module, error) {
+	op, ok := ops[mode]
+	if !ok {
+		return nil, fmt.Errorf("mode %q: want legacy, shadow, canary or extracted", mode)
+	}
+	var q url.Values
+	if mode == routes.ModeCanary {
+		q = url.Values{"weight": {strconv.Itoa(weight)}}
+	}
 	var m api.Module
-	return &m, c.do(ctx, http.MethodPost, "/v1/modules/"+url.PathEscape(name)+"/"+op, q, nil, "", nil, &m)
+	return &m, c.do(ctx, http.MethodPost, "/v1/modules/"+url.PathEscape(module)+"/"+op, q, nil, "", ifMatch(ifVersion), &m)
+}
+
+// ifMatch is the If-Match header of a change made against ifVersion, or
+// none when ifVersion is 0.
+func ifMatch(ifVersion int64) http.Header {
+	h := http.Header{}
+	if ifVersion > 0 {
+		h.Set("If-Match", strconv.Quote(strconv.FormatInt(ifVersion, 10)))
+	}
+	return h
 }
 
 // Shadow serves the module from legacy and shadows it to the candidate.
 func (c *Client) Shadow(ctx context.Context, module string) (*api.Module, error) {
-	return c.op(ctx, module, "shadow", nil)
+	return c.SetMode(ctx, module, routes.ModeShadow, 0, 0)
 }
 
 // Canary sends weight percent of the module's users to the candidate.
 func (c *Client) Canary(ctx context.Context, module string, weight int) (*api.Module, error) {
-	return c.op(ctx, module, "canary", url.Values{"weight": {strconv.Itoa(weight)}})
+	return c.SetMode(ctx, module, routes.ModeCanary, weight, 0)
 }
 
 // Flip sends the whole module to the candidate, with legacy as fallback.
 func (c *Client) Flip(ctx context.Context, module string) (*api.Module, error) {
-	return c.op(ctx, module, "flip", nil)
+	return c.SetMode(ctx, module, routes.ModeExtracted, 0, 0)
 }
 
 // Rollback sends the whole module back to legacy.
 func (c *Client) Rollback(ctx context.Context, module string) (*api.Module, error) {
-	return c.op(ctx, module, "rollback", nil)
+	return c.SetMode(ctx, module, routes.ModeLegacy, 0, 0)
 }
 
 // Diffs returns the module's shadow comparisons.
