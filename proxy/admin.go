@@ -66,7 +66,7 @@ func (p *Proxy) tableView() api.Table {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	t := api.Table{Version: p.ctl.version, Source: p.ctl.source, UpdatedAt: p.ctl.updatedAt, UpdatedBy: p.ctl.updatedBy, Table: p.ctl.effective,
-		Warnings: warnings(p.table.Load())}
+		Warnings: warnings(p.table.Load()), DormantOverrides: p.ctl.dormantOverrides()}
 	if t.Source == sourceFile {
 		t.File = p.cfg.RoutesFile
 	}

@@ -322,3 +322,58 @@ func TestModuleOpsIfMatch(t *testing.T) {
 		t.Fatalf("client with the current version: %+v %v", got, err)
 	}
 }
+
+// TestOverrideSurvivesModuleLeavingFile: an operator's flip survives a
+// routes file written briefly without the module: the override is kept
+// dormant, shown in the table's state and logged, and applies again when
+// the module returns.
+func TestOverrideSurvivesModuleLeavingFile(t *testing.T) {
+	legacy := proxytest.EchoBackend(t, "legacy")
+	svc := proxytest.EchoBackend(t, "orders-svc")
+	file := strings.Replace(extractedTable(svc.URL, ""), "mode: extracted", "mode: legacy", 1)
+	without := `
+modules:
+  - name: default
+    routes: [{id: default, prefix: /}]
+`
+	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: file})
+	c := p.Admin(t)
+	ctx := context.Background()
+	served := func() string {
+		_, e := proxytest.Get(t, p.URL+"/api/orders/1", nil)
+		if e == nil {
+			return ""
+		}
+		return e.Backend
+	}
+	if _, err := c.Flip(ctx, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	if served() != "orders-svc" {
+		t.Fatal("the flip did not serve")
+	}
+	p.WriteRoutes(t, without)
+	proxytest.Eventually(t, 10*time.Second, func() bool { return served() == "legacy" }, "the file without orders was not applied")
+	tbl, _ := c.Table(ctx)
+	if o, ok := tbl.DormantOverrides["orders"]; !ok || o.Mode != routes.ModeExtracted {
+		t.Fatalf("the dormant override is not shown: %+v", tbl.DormantOverrides)
+	}
+	if !strings.Contains(p.Log.String(), "module override dormant") {
+		t.Fatal("the dormant override was not logged")
+	}
+	p.WriteRoutes(t, file)
+	proxytest.Eventually(t, 10*time.Second, func() bool { return served() == "orders-svc" }, "the flip did not come back with the module")
+	m, _ := c.Module(ctx, "orders")
+	if m.Mode != routes.ModeExtracted || m.Override == nil {
+		t.Fatalf("after the module returned: %+v", m)
+	}
+	if tbl, _ := c.Table(ctx); len(tbl.DormantOverrides) != 0 {
+		t.Fatalf("still dormant: %+v", tbl.DormantOverrides)
+	}
+	// A restart keeps it too.
+	p.Stop(t)
+	p = proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: file, Dir: p.Dir})
+	if served() != "orders-svc" {
+		t.Fatal("the flip was lost on restart")
+	}
+}

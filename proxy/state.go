@@ -141,7 +141,7 @@ func (p *Proxy) loadInitial() error {
 		}
 		p.phases = saved.Phases
 	}
-	var dropped []string
+	var dropped, dormant []string
 	switch {
 	case p.cfg.RoutesFile != "":
 		raw, doc, err := readRoutesFile(p.cfg.RoutesFile)
@@ -149,7 +149,7 @@ func (p *Proxy) loadInitial() error {
 			return err
 		}
 		c.source, c.base, c.fileRaw = sourceFile, doc, raw
-		c.effective, dropped = applyOverrides(doc, c.overrides)
+		c.effective, dropped, dormant = applyOverrides(doc, c.overrides)
 		for _, m := range dropped {
 			delete(c.overrides, m)
 		}
@@ -196,9 +196,7 @@ func (p *Proxy) loadInitial() error {
 		p.audit(api.AuditEntry{Actor: c.updatedBy, Action: "load", Version: c.version,
 			Detail: fmt.Sprintf("loaded routes file %s at start", p.cfg.RoutesFile), After: summary(c.effective)})
 	}
-	for _, m := range dropped {
-		p.log.Info("module override dropped: the routes file changed the module's mode", "module", m)
-	}
+	p.logOverrides(dormant, nil, dropped)
 	p.publish(t, c.version)
 	return nil
 }
@@ -215,15 +213,18 @@ func readRoutesFile(path string) ([]byte, *routes.Doc, error) {
 	return raw, doc, nil
 }
 
-// applyOverrides returns base with the module overrides applied, and the
+// applyOverrides returns base with the module overrides applied, the
 // modules whose override no longer applies because the file changed the
-// module's own setting (or dropped the module).
-func applyOverrides(base *routes.Doc, ov map[string]override) (*routes.Doc, []string) {
+// module's own setting, and the modules whose override is dormant because
+// the file does not have them. A dormant override is kept: a file written
+// briefly without a module (an editor's save, a bad merge) must not lose
+// the operator's flip. It applies again when the module returns with the
+// setting it had.
+func applyOverrides(base *routes.Doc, ov map[string]override) (doc *routes.Doc, dropped, dormant []string) {
 	if len(ov) == 0 {
-		return base, nil
+		return base, nil, nil
 	}
-	doc := base.Clone()
-	var dropped []string
+	doc = base.Clone()
 	names := make([]string, 0, len(ov))
 	for n := range ov {
 		names = append(names, n)
@@ -232,13 +233,62 @@ func applyOverrides(base *routes.Doc, ov map[string]override) (*routes.Doc, []st
 	for _, name := range names {
 		o := ov[name]
 		m := doc.Module(name)
-		if m == nil || effectiveMode(m.Mode) != o.BaseMode || m.Weight != o.BaseWeight {
+		switch {
+		case m == nil:
+			dormant = append(dormant, name)
+		case effectiveMode(m.Mode) != o.BaseMode || m.Weight != o.BaseWeight:
 			dropped = append(dropped, name)
-			continue
+		default:
+			setModuleMode(m, o.Mode, o.Weight)
 		}
-		setModuleMode(m, o.Mode, o.Weight)
 	}
-	return doc, dropped
+	return doc, dropped, dormant
+}
+
+// dormantOverrides lists the overrides of modules the routes file does not
+// have, by module.
+func (c *control) dormantOverrides() map[string]api.ModeOverride {
+	if c.source != sourceFile {
+		return nil
+	}
+	var out map[string]api.ModeOverride
+	for name, o := range c.overrides {
+		if c.base.Module(name) == nil {
+			if out == nil {
+				out = map[string]api.ModeOverride{}
+			}
+			out[name] = api.ModeOverride{Mode: o.Mode, Weight: o.Weight}
+		}
+	}
+	return out
+}
+
+// newlyDormant are the dormant overrides that were not dormant before,
+// so that each is logged once, when its module leaves the file.
+func newlyDormant(dormant []string, before map[string]api.ModeOverride) []string {
+	var out []string
+	for _, m := range dormant {
+		if _, ok := before[m]; !ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// logOverrides logs the overrides that a routes file made dormant, brought
+// back or dropped.
+func (p *Proxy) logOverrides(dormant, restored, dropped []string) {
+	for _, m := range dormant {
+		o := p.ctl.overrides[m]
+		p.log.Warn("module override dormant: the routes file does not have the module; the override applies again when the module returns with the same mode",
+			"module", m, "mode", o.Mode, "weight", o.Weight)
+	}
+	for _, m := range restored {
+		p.log.Info("module override applies again: the module is back in the routes file", "module", m)
+	}
+	for _, m := range dropped {
+		p.log.Info("module override dropped: the routes file changed the module's mode", "module", m)
+	}
 }
 
 func effectiveMode(m routes.Mode) routes.Mode {
@@ -368,7 +418,7 @@ func (p *Proxy) SetModule(actor, module string, mode routes.Mode, weight int, if
 	if next.source == sourceFile {
 		bm := next.base.Module(module)
 		next.overrides[module] = override{Mode: mode, Weight: weight, BaseMode: effectiveMode(bm.Mode), BaseWeight: bm.Weight}
-		next.effective, _ = applyOverrides(next.base, next.overrides)
+		next.effective, _, _ = applyOverrides(next.base, next.overrides)
 	} else {
 		doc := p.ctl.effective.Clone()
 		setModuleMode(doc.Module(module), mode, weight)
@@ -430,12 +480,19 @@ func (p *Proxy) reloadFile() error {
 		for k, v := range p.ctl.overrides {
 			next.overrides[k] = v
 		}
-		var dropped []string
+		wasDormant := p.ctl.dormantOverrides()
+		var dropped, dormant, restored []string
 		next.base, next.fileRaw = doc, raw
-		next.effective, dropped = applyOverrides(doc, next.overrides)
+		next.effective, dropped, dormant = applyOverrides(doc, next.overrides)
 		for _, m := range dropped {
 			delete(next.overrides, m)
 		}
+		for m := range wasDormant {
+			if _, ok := next.overrides[m]; ok && doc.Module(m) != nil {
+				restored = append(restored, m)
+			}
+		}
+		sort.Strings(restored)
 		if reflect.DeepEqual(next.effective, p.ctl.effective) && len(dropped) == 0 {
 			// Comments or formatting: nothing to publish.
 			p.ctl.base, p.ctl.fileRaw = doc, raw
@@ -447,10 +504,18 @@ func (p *Proxy) reloadFile() error {
 		if len(dropped) > 0 {
 			detail += fmt.Sprintf("; overrides dropped for %v because the file changed their mode", dropped)
 		}
+		if len(dormant) > 0 {
+			detail += fmt.Sprintf("; overrides dormant for %v because the file does not have them", dormant)
+		}
+		if len(restored) > 0 {
+			detail += fmt.Sprintf("; overrides apply again for %v", restored)
+		}
 		err = p.commit(next, api.AuditEntry{Actor: "file:" + p.cfg.RoutesFile, Action: "reload",
 			Before: summary(p.ctl.effective), After: summary(next.effective), Detail: detail})
 		if err != nil {
 			err = fmt.Errorf("routes file %q: %w", p.cfg.RoutesFile, err)
+		} else {
+			p.logOverrides(newlyDormant(dormant, wasDormant), restored, dropped)
 		}
 	}
 	if err != nil {

@@ -32,6 +32,10 @@ type Table struct {
 	// Warnings name what in the table is valid but likely a mistake, such
 	// as no catch-all route, so that requests outside its routes get 404.
 	Warnings []string `json:"warnings,omitempty"`
+	// DormantOverrides are module operations made on top of the routes
+	// file for modules the file no longer has. Each applies again when its
+	// module returns to the file with the mode it had.
+	DormantOverrides map[string]ModeOverride `json:"dormant_overrides,omitempty"`
 }
 
 // Module is one module's state: what the migration status needs in one read.
