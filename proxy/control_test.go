@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -376,4 +378,95 @@ modules:
 	if served() != "orders-svc" {
 		t.Fatal("the flip was lost on restart")
 	}
+}
+
+// bigTable is a table of modules×perModule routes under /t<n>/, each
+// module with a candidate, and a catch-all to legacy.
+func bigTable(n, modules, perModule int, candidate string) *routes.Doc {
+	doc := &routes.Doc{
+		Backends: map[string]routes.Backend{fmt.Sprintf("svc-%d", n): {URLs: []string{candidate}}},
+		Modules:  []routes.Module{{Name: "default", Routes: []routes.RouteDef{{ID: "default", Prefix: "/"}}}},
+	}
+	for m := 0; m < modules; m++ {
+		mod := routes.Module{Name: fmt.Sprintf("t%d-m%d", n, m), Candidate: fmt.Sprintf("svc-%d", n), Mode: routes.ModeShadow}
+		for r := 0; r < perModule; r++ {
+			mod.Routes = append(mod.Routes, routes.RouteDef{ID: fmt.Sprintf("t%d-m%d-r%d", n, m, r), Prefix: fmt.Sprintf("/t%d/m%d/r%d", n, m, r)})
+		}
+		doc.Modules = append(doc.Modules, mod)
+	}
+	return doc
+}
+
+// scrape returns the admin listener's /metrics.
+func scrape(t *testing.T, p *proxytest.Proxy) string {
+	t.Helper()
+	resp, err := http.Get(p.AdminURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestChaosMetricChurn: three 2,000-route tables and a return to one route
+// leave /metrics and the per-route state the size of the one-route table:
+// the series of routes, modules and backends that left are deleted.
+func TestChaosMetricChurn(t *testing.T) {
+	legacy := proxytest.EchoBackend(t, "legacy")
+	svc := proxytest.EchoBackend(t, "svc")
+	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL})
+	c := p.Admin(t)
+	ctx := context.Background()
+	small := bigTable(0, 1, 1, svc.URL)
+	touch := func(n int) {
+		for _, path := range []string{"/", fmt.Sprintf("/t%d/m0/r0", n)} {
+			if resp, _ := proxytest.Get(t, p.URL+path, nil); resp.StatusCode != 200 {
+				t.Fatalf("%s: %d", path, resp.StatusCode)
+			}
+		}
+	}
+	if _, err := c.ReplaceTable(ctx, small, 0); err != nil {
+		t.Fatal(err)
+	}
+	touch(0)
+	_, _ = c.Table(ctx)
+	base := scrape(t, p)
+	baseFB, baseShadow := p.RouteStateSizes()
+	for n := 1; n <= 3; n++ {
+		if _, err := c.ReplaceTable(ctx, bigTable(n, 200, 10, svc.URL), 0); err != nil {
+			t.Fatalf("table %d: %v", n, err)
+		}
+		touch(n)
+	}
+	peak := scrape(t, p)
+	if _, err := c.ReplaceTable(ctx, small, 0); err != nil {
+		t.Fatal(err)
+	}
+	touch(0)
+	_, _ = c.Table(ctx)
+	after := scrape(t, p)
+	fb, shadow := p.RouteStateSizes()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	lines := func(s string) int { return strings.Count(s, "\n") }
+	// The Go and process collectors' lines do not change with the table;
+	// the admin API's own request series may gain a few.
+	okSize := lines(after) <= lines(base)+50 && len(after) <= len(base)+8<<10
+	leftover := 0
+	for _, l := range strings.Split(after, "\n") {
+		if strings.Contains(l, `route="t1-`) || strings.Contains(l, `route="t2-`) || strings.Contains(l, `route="t3-`) ||
+			strings.Contains(l, `backend="svc-1"`) || strings.Contains(l, `backend="svc-3"`) {
+			leftover++
+		}
+	}
+	chaostest.Report(t, okSize && leftover == 0 && fb <= baseFB && shadow <= baseShadow,
+		"three 2,000-route tables (200 modules, their own backend) then back to one route",
+		"/metrics within 50 lines and 8 KiB of the one-route size, no series of the removed routes or backends, per-route state pruned",
+		fmt.Sprintf("/metrics %d lines %d bytes at one route, %d lines %d bytes at the peak, %d lines %d bytes after; %d leftover series; fallback modules %d→%d, shadow routes %d→%d; heap in use %d MiB",
+			lines(base), len(base), lines(peak), len(peak), lines(after), len(after), leftover, baseFB, fb, baseShadow, shadow, ms.HeapInuse>>20))
 }

@@ -9,3 +9,12 @@ func (p *Proxy) PauseShadow() (resume func()) {
 
 // ShadowQueueLen is how many copies wait.
 func (p *Proxy) ShadowQueueLen() int { return len(p.shadow.queue) }
+
+// RouteStateSizes is how many modules have a fallback total and how many
+// routes have shadow results, for tests that check that removed ones go.
+func (p *Proxy) RouteStateSizes() (fallbackModules, shadowRoutes int) {
+	p.fbTotals.Range(func(any, any) bool { fallbackModules++; return true })
+	p.shadow.mu.Lock()
+	defer p.shadow.mu.Unlock()
+	return fallbackModules, len(p.shadow.routes)
+}

@@ -1,8 +1,11 @@
 package proxy
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // metrics are the proxy's Prometheus series. The data plane never looks up
@@ -121,19 +124,128 @@ func newMetrics() *metrics {
 	return m
 }
 
-// routeMetrics are one route's children for one backend, resolved once.
+// routeMetrics are one route's children for one backend. Each is resolved
+// on its first use, not when the table is built, so that a large table's
+// routes cost /metrics nothing until they serve, and resolved once.
 type routeMetrics struct {
-	requests [6]prometheus.Counter
-	duration [6]prometheus.Observer
+	requests [6]lazyCounter
+	duration [6]lazyObserver
 }
 
-func (m *metrics) forRoute(route, module, backend string) *routeMetrics {
+func (m *metrics) forRoute(key *seriesKey) *routeMetrics {
 	rm := &routeMetrics{}
 	for i, c := range statusClasses {
-		rm.requests[i] = m.requests.WithLabelValues(route, module, backend, c)
-		rm.duration[i] = m.duration.WithLabelValues(route, module, backend, c)
+		rm.requests[i] = lazyCounter{vec: m.requests, key: key, last: c}
+		rm.duration[i] = lazyObserver{vec: m.duration, key: key, last: c}
 	}
 	return rm
+}
+
+// seriesKey names the series of one route (and backend): the labels before
+// the last one. Dead is set when the route leaves the table, so that a
+// request still in flight on the old table does not bring its series back.
+type seriesKey struct {
+	route, module, backend string
+	dead                   atomic.Bool
+}
+
+func (k *seriesKey) values(last string) []string {
+	if k.backend == "" {
+		return []string{k.route, k.module, last}
+	}
+	return []string{k.route, k.module, k.backend, last}
+}
+
+type counterBox struct{ prometheus.Counter }
+
+type observerBox struct{ prometheus.Observer }
+
+// lazyCounter is a counter child resolved on its first use.
+type lazyCounter struct {
+	c    atomic.Pointer[counterBox]
+	vec  *prometheus.CounterVec
+	key  *seriesKey
+	last string
+}
+
+// Inc adds one to the child, resolving it first if needed.
+func (l *lazyCounter) Inc() {
+	b := l.c.Load()
+	if b == nil {
+		lv := l.key.values(l.last)
+		b = &counterBox{l.vec.WithLabelValues(lv...)}
+		if l.key.dead.Load() {
+			// forget ran meanwhile: drop the series again.
+			l.vec.DeleteLabelValues(lv...)
+		}
+		l.c.Store(b)
+	}
+	b.Inc()
+}
+
+// value is the child's count, 0 before its first use.
+func (l *lazyCounter) value() float64 {
+	b := l.c.Load()
+	if b == nil {
+		return 0
+	}
+	var m dto.Metric
+	_ = b.Write(&m)
+	return m.GetCounter().GetValue()
+}
+
+// lazyObserver is a histogram child resolved on its first use.
+type lazyObserver struct {
+	o    atomic.Pointer[observerBox]
+	vec  *prometheus.HistogramVec
+	key  *seriesKey
+	last string
+}
+
+// Observe records v in the child, resolving it first if needed.
+func (l *lazyObserver) Observe(v float64) {
+	b := l.o.Load()
+	if b == nil {
+		lv := l.key.values(l.last)
+		b = &observerBox{l.vec.WithLabelValues(lv...)}
+		if l.key.dead.Load() {
+			l.vec.DeleteLabelValues(lv...)
+		}
+		l.o.Store(b)
+	}
+	b.Observe(v)
+}
+
+// forgetRoute deletes the series of a route and backend that left the
+// table, after marking them dead.
+func (m *metrics) forgetRoute(key *seriesKey) {
+	key.dead.Store(true)
+	for _, c := range statusClasses {
+		lv := key.values(c)
+		m.requests.DeleteLabelValues(lv...)
+		m.duration.DeleteLabelValues(lv...)
+	}
+}
+
+// forgetFallbacks deletes a removed route's fallback and shadow series.
+// The shadow series' last labels are the shadower's, so they go by a
+// partial match.
+func (m *metrics) forgetFallbacks(key *seriesKey) {
+	key.dead.Store(true)
+	for _, r := range fallbackReasons {
+		m.fallbacks.DeleteLabelValues(key.values(r)...)
+	}
+	l := prometheus.Labels{"route": key.route, "module": key.module}
+	m.shadow.DeletePartialMatch(l)
+	m.shadowDrop.DeletePartialMatch(l)
+}
+
+// forgetBackend deletes the series of a backend that left the table.
+func (m *metrics) forgetBackend(name string) {
+	l := prometheus.Labels{"backend": name}
+	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{m.retries, m.budgetOut, m.breakerState, m.instances, m.ejections} {
+		v.DeletePartialMatch(l)
+	}
 }
 
 // fallback reasons, in the order of routeRT.fallbacks.

@@ -324,13 +324,17 @@ func (p *Proxy) persisted() *persisted {
 // in flight finish on the table they loaded.
 func (p *Proxy) publish(t *routes.Table, version int64) {
 	live := map[string]*backend{}
-	if old := p.table.Load(); old != nil {
+	old := p.table.Load()
+	if old != nil {
 		live = old.backends
 	}
 	rt, retired := p.buildTable(t, version, live)
 	p.table.Store(rt)
 	for _, b := range retired {
 		b.stop()
+	}
+	if old != nil {
+		p.forget(old, rt)
 	}
 	p.syncServices()
 	p.m.tableVersion.Set(float64(version))
