@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -279,18 +280,31 @@ func (p *Proxy) getDiffs(c echo.Context) error {
 	return httpx.NotFound("no module %q in the route table", name)
 }
 
+// getAudit answers a page of the audit log, newest first. The Link header
+// (rel="next") names the next page while there is one; a page may hold
+// fewer entries than its limit when a module filter skips many.
 func (p *Proxy) getAudit(c echo.Context) error {
-	limit := 50
-	if raw := c.QueryParam("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > 10000 {
-			return httpx.BadRequest("limit must be 1 to 10000, not %q", raw)
-		}
-		limit = n
+	q := httpx.NewQuery(c, "module", "limit", "before")
+	module, limit, before := q.String("module"), q.Limit(10000), q.Int64("before")
+	if err := q.Err(); err != nil {
+		return err
 	}
-	entries, err := p.store.readAudit(c.QueryParam("module"), limit)
+	if limit == 0 {
+		limit = 50
+	}
+	if q.String("before") != "" && before < 1 {
+		return httpx.BadRequest("before must be a cursor from the Link header of a previous page, not %q", q.String("before"))
+	}
+	entries, next, err := p.store.readAudit(module, limit, before)
 	if err != nil {
 		return err
+	}
+	if next > 0 {
+		v := url.Values{"limit": {strconv.Itoa(limit)}, "before": {strconv.FormatInt(next, 10)}}
+		if module != "" {
+			v.Set("module", module)
+		}
+		c.Response().Header().Set("Link", "</v1/audit?"+v.Encode()+`>; rel="next"`)
 	}
 	return c.JSON(http.StatusOK, entries)
 }

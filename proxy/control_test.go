@@ -470,3 +470,55 @@ func TestChaosMetricChurn(t *testing.T) {
 		fmt.Sprintf("/metrics %d lines %d bytes at one route, %d lines %d bytes at the peak, %d lines %d bytes after; %d leftover series; fallback modules %d→%d, shadow routes %d→%d; heap in use %d MiB",
 			lines(base), len(base), lines(peak), len(peak), lines(after), len(after), leftover, baseFB, fb, baseShadow, shadow, ms.HeapInuse>>20))
 }
+
+// TestAuditPagesThroughAPI: the admin client follows the audit log's Link
+// cursor page by page and gets every change once, newest first; a bad
+// cursor or an unknown parameter is a 400.
+func TestAuditPagesThroughAPI(t *testing.T) {
+	legacy := proxytest.EchoBackend(t, "legacy")
+	svc := proxytest.EchoBackend(t, "orders-svc")
+	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL})
+	c := p.Admin(t)
+	ctx := context.Background()
+	if _, err := c.ReplaceTable(ctx, stateTable(svc.URL), 0); err != nil {
+		t.Fatal(err)
+	}
+	for w := 1; w <= 30; w++ {
+		if _, err := c.Canary(ctx, "orders", w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var versions []int64
+	cursor, pages := "", 0
+	for {
+		page, next, err := c.AuditPage(ctx, "orders", 7, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page {
+			versions = append(versions, e.Version)
+		}
+		pages++
+		if next == "" {
+			break
+		}
+		cursor = next
+		if pages > 20 {
+			t.Fatal("the cursor does not end")
+		}
+	}
+	if len(versions) != 31 || pages != 5 {
+		t.Fatalf("%d entries over %d pages: %v", len(versions), pages, versions)
+	}
+	for i, v := range versions {
+		if v != int64(32-i) {
+			t.Fatalf("entry %d is version %d: %v", i, v, versions)
+		}
+	}
+	for _, q := range []string{"before=abc", "before=0", "limit=0", "befor=12"} {
+		resp, _ := adminDo(t, http.MethodGet, p.AdminURL+"/v1/audit?"+q, proxytest.Token, "")
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("?%s: %d", q, resp.StatusCode)
+		}
+	}
+}

@@ -1,11 +1,11 @@
 package proxy
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -655,39 +655,91 @@ func (s *store) appendAudit(e api.AuditEntry) error {
 	return f.Close()
 }
 
-// readAudit returns the newest entries first, for one module or all.
-func (s *store) readAudit(module string, limit int) ([]api.AuditEntry, error) {
+// A page of the audit log is read backwards from its cursor in chunks, and
+// stops after auditScanBudget bytes once it holds an entry or has passed
+// one, so that no request reads the whole file however large it grows.
+const (
+	auditChunk      = 64 << 10
+	auditScanBudget = 1 << 20
+)
+
+// readAudit returns a page of the audit log, newest first, for one module
+// or all: up to limit entries that start before the byte offset before (0:
+// the end of the file), and the cursor of the next page (0: none).
+func (s *store) readAudit(module string, limit int, before int64) ([]api.AuditEntry, int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f, err := os.Open(filepath.Join(s.dir, auditFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return []api.AuditEntry{}, nil
+		return []api.AuditEntry{}, 0, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, fmt.Errorf("read audit log: %w", err)
 	}
 	defer f.Close()
-	var all []api.AuditEntry
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 64<<20)
-	for sc.Scan() {
-		var e api.AuditEntry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			continue // a torn last line after a crash
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, fmt.Errorf("read audit log: %w", err)
+	}
+	return readAuditPage(f, fi.Size(), module, limit, before)
+}
+
+// readAuditPage reads a page of the audit log in r, size bytes long: see
+// readAudit. The cursor is the offset of the oldest line it looked at, so
+// the pages join up; a torn or corrupt line is skipped.
+func readAuditPage(r io.ReaderAt, size int64, module string, limit int, before int64) ([]api.AuditEntry, int64, error) {
+	end := size
+	if before > 0 && before < size {
+		end = before
+	}
+	out := []api.AuditEntry{}
+	boundary := end // every line from here to end is handled
+	pos := end      // bytes from pos on have been read
+	var carry []byte
+	scanned := int64(0)
+	for boundary > 0 && len(out) < limit && (scanned < auditScanBudget || boundary == end) {
+		if pos == 0 {
+			// The file's first line has no newline before it.
+			handleAuditLine(bytes.TrimSuffix(carry, []byte("\n")), module, &out)
+			boundary, carry = 0, nil
+			break
 		}
-		if module != "" && e.Module != module && !touches(e, module) {
-			continue
+		n := min(int64(auditChunk), pos)
+		buf := make([]byte, n, n+int64(len(carry)))
+		if _, err := r.ReadAt(buf, pos-n); err != nil && !errors.Is(err, io.EOF) {
+			return nil, 0, fmt.Errorf("read audit log: %w", err)
 		}
-		all = append(all, e)
+		pos -= n
+		scanned += n
+		data := append(buf, carry...)
+		for len(out) < limit {
+			line := bytes.TrimSuffix(data, []byte("\n"))
+			i := bytes.LastIndexByte(line, '\n')
+			if i < 0 {
+				break
+			}
+			handleAuditLine(line[i+1:], module, &out)
+			data = data[:i+1]
+			boundary = pos + int64(i+1)
+		}
+		carry = data
 	}
-	if err := sc.Err(); err != nil {
-		return nil, err
+	return out, boundary, nil
+}
+
+// handleAuditLine adds the entry of one line to out if it is for module.
+func handleAuditLine(line []byte, module string, out *[]api.AuditEntry) {
+	if len(line) == 0 {
+		return
 	}
-	out := make([]api.AuditEntry, 0, min(len(all), limit))
-	for i := len(all) - 1; i >= 0 && len(out) < limit; i-- {
-		out = append(out, all[i])
+	var e api.AuditEntry
+	if err := json.Unmarshal(line, &e); err != nil {
+		return // a torn last line after a crash
 	}
-	return out, nil
+	if module != "" && e.Module != module && !touches(e, module) {
+		return
+	}
+	*out = append(*out, e)
 }
 
 // touches reports whether a table-wide entry changed the module.
