@@ -43,7 +43,9 @@ func (p *Proxy) newAdmin() *echo.Echo {
 	p.registerPhases(v1)
 	v1.GET("/backends", p.listBackends)
 	v1.GET("/services", p.listServices)
-	v1.PUT("/services/:service/instances", p.registerInstance)
+	// Instances renew their registration every few seconds; a new one is
+	// logged by registerInstance.
+	v1.PUT("/services/:service/instances", p.registerInstance, httpx.Quiet())
 	v1.DELETE("/services/:service/instances", p.deregisterInstance)
 	return e
 }

@@ -522,3 +522,49 @@ func TestAuditPagesThroughAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestPhasePollingLogsNoInfo: components poll their phase and heartbeat
+// their registration several times a second; those requests log at debug,
+// while a change of phase still logs at info.
+func TestPhasePollingLogsNoInfo(t *testing.T) {
+	p := proxytest.Start(t, proxytest.Config{})
+	c := p.Admin(t)
+	ctx := context.Background()
+	for i := 0; i < 20; i++ {
+		if _, err := c.Phase(ctx, "orders"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Phases(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Ack(ctx, "orders", "inventory", 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Register(ctx, "inventory", "http://127.0.0.1:9", 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.SetPhase(ctx, "orders", 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	infoPolls, debugPolls, changes := 0, 0, 0
+	for _, l := range p.Log.Lines() {
+		if l["msg"] != "request" {
+			continue
+		}
+		path, _ := l["path"].(string)
+		poll := l["method"] == http.MethodGet && strings.HasPrefix(path, "/v1/phases") ||
+			strings.Contains(path, "/acks/") || strings.HasPrefix(path, "/v1/services/")
+		switch {
+		case poll && l["level"] == "INFO":
+			infoPolls++
+		case poll && l["level"] == "DEBUG":
+			debugPolls++
+		case l["method"] == http.MethodPut && path == "/v1/phases/orders" && l["level"] == "INFO":
+			changes++
+		}
+	}
+	if infoPolls != 0 || debugPolls != 80 || changes != 1 {
+		t.Fatalf("%d polls logged at INFO, %d at DEBUG (want 0 and 80); %d phase changes at INFO (want 1)", infoPolls, debugPolls, changes)
+	}
+}

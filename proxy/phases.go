@@ -23,10 +23,12 @@ import (
 var phaseName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 
 func (p *Proxy) registerPhases(v1 *echo.Group) {
-	v1.GET("/phases", p.listPhases)
-	v1.GET("/phases/:module", p.getPhase)
+	// Components poll their phase and acknowledge it several times a
+	// second; those requests log at debug. Changes log at info.
+	v1.GET("/phases", p.listPhases, httpx.Quiet())
+	v1.GET("/phases/:module", p.getPhase, httpx.Quiet())
 	v1.PUT("/phases/:module", p.putPhase)
-	v1.PUT("/phases/:module/acks/:component", p.putAck)
+	v1.PUT("/phases/:module/acks/:component", p.putAck, httpx.Quiet())
 	v1.PUT("/phases/:module/verify", p.putVerify)
 }
 
