@@ -21,6 +21,31 @@ import (
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
 
+// stateProxy starts a proxy in dir (a temp dir if "") on stateTable,
+// managed through the admin API, with echo backends named legacy and
+// orders-svc. It returns the candidate's URL too.
+func stateProxy(t *testing.T, dir string) (*proxytest.Proxy, *adminclient.Client, string) {
+	t.Helper()
+	legacy := proxytest.EchoBackend(t, "legacy")
+	svc := proxytest.EchoBackend(t, "orders-svc")
+	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Dir: dir})
+	c := p.Admin(t)
+	if _, err := c.ReplaceTable(context.Background(), stateTable(svc.URL), 0); err != nil {
+		t.Fatal(err)
+	}
+	return p, c, svc.URL
+}
+
+// servedBy names the echo backend that answered GET url, or "" when none
+// did.
+func servedBy(t *testing.T, url string) string {
+	t.Helper()
+	if _, e := proxytest.Get(t, url, nil); e != nil {
+		return e.Backend
+	}
+	return ""
+}
+
 // TestChaosEmptyTable: a table with no routes, through the admin API or
 // the routes file, is refused with its cause, and the table that serves
 // keeps serving. An empty table would answer every request 404.
@@ -30,11 +55,7 @@ func TestChaosEmptyTable(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("admin API", func(t *testing.T) {
-		p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL})
-		c := p.Admin(t)
-		if _, err := c.ReplaceTable(ctx, stateTable(svc.URL), 0); err != nil {
-			t.Fatal(err)
-		}
+		p, c, _ := stateProxy(t, "")
 		if _, err := c.Flip(ctx, "orders"); err != nil {
 			t.Fatal(err)
 		}
@@ -66,11 +87,7 @@ func TestChaosEmptyTable(t *testing.T) {
 						field, _ = errs[0].(map[string]any)["field"].(string)
 					}
 				}
-				_, e := proxytest.Get(t, p.URL+"/api/orders/1", nil)
-				served := ""
-				if e != nil {
-					served = e.Backend
-				}
+				served := servedBy(t, p.URL+"/api/orders/1")
 				after, _ := c.Table(ctx)
 				ok := status == http.StatusUnprocessableEntity && field == "modules" && served == "orders-svc" && after.Version == before.Version
 				chaostest.Report(t, ok, "PUT /v1/table with "+tc.name,
@@ -97,11 +114,7 @@ func TestChaosEmptyTable(t *testing.T) {
 				proxytest.Eventually(t, 10*time.Second, func() bool {
 					return metric(t, p, "strangler_proxy_routes_file_reloads_total", `result="error"`) == float64(i+1)
 				}, "the reload of %q was not counted as an error", tc.file)
-				_, e := proxytest.Get(t, p.URL+"/api/orders/1", nil)
-				served := ""
-				if e != nil {
-					served = e.Backend
-				}
+				served := servedBy(t, p.URL+"/api/orders/1")
 				after, _ := c.Table(ctx)
 				invalid := metric(t, p, "strangler_proxy_routes_file_invalid")
 				ok := served == "orders-svc" && after.Version == before.Version && invalid == 1
@@ -132,13 +145,10 @@ func TestChaosEmptyTable(t *testing.T) {
 // accepted, but the admin answer, a gauge and a WARN line say that other
 // paths get 404, as a third-party app's /swagger/... did.
 func TestTableWithoutCatchAllWarns(t *testing.T) {
-	legacy := proxytest.EchoBackend(t, "legacy")
-	svc := proxytest.EchoBackend(t, "orders-svc")
-	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL})
-	c := p.Admin(t)
+	p, c, svc := stateProxy(t, "")
 	ctx := context.Background()
-	full := stateTable(svc.URL)
-	apiOnly := stateTable(svc.URL)
+	full := stateTable(svc)
+	apiOnly := stateTable(svc)
 	apiOnly.Modules = apiOnly.Modules[1:]
 	for _, tc := range []struct {
 		name     string
@@ -194,14 +204,8 @@ func TestChaosDiskFull(t *testing.T) {
 			t.Errorf("umount %s: %v: %s", dir, err, out)
 		}
 	})
-	legacy := proxytest.EchoBackend(t, "legacy")
-	svc := proxytest.EchoBackend(t, "orders-svc")
-	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Dir: dir})
-	c := p.Admin(t)
+	p, c, svc := stateProxy(t, dir)
 	ctx := context.Background()
-	if _, err := c.ReplaceTable(ctx, stateTable(svc.URL), 0); err != nil {
-		t.Fatal(err)
-	}
 	statePath := filepath.Join(dir, "state", "state.json")
 	saved, err := os.ReadFile(statePath)
 	if err != nil {
@@ -226,7 +230,7 @@ func TestChaosDiskFull(t *testing.T) {
 	}{
 		{"flip", func() error { _, err := c.Flip(ctx, "orders"); return err }},
 		{"replace", func() error {
-			doc := stateTable(svc.URL)
+			doc := stateTable(svc)
 			doc.Modules[1].Mode = routes.ModeExtracted
 			_, err := c.ReplaceTable(ctx, doc, 0)
 			return err
@@ -240,11 +244,7 @@ func TestChaosDiskFull(t *testing.T) {
 			if errors.As(err, &ae) {
 				detail = ae.Problem.Detail + ae.Problem.Title
 			}
-			_, e := proxytest.Get(t, p.URL+"/api/orders/1", nil)
-			served := ""
-			if e != nil {
-				served = e.Backend
-			}
+			served := servedBy(t, p.URL+"/api/orders/1")
 			after, _ := c.Table(ctx)
 			onDisk, _ := os.ReadFile(statePath)
 			ok := adminclient.StatusOf(err) == http.StatusInsufficientStorage && !strings.Contains(detail, dir) &&
@@ -268,14 +268,8 @@ func TestChaosDiskFull(t *testing.T) {
 // /v1/table: a stale version is refused with 412 and changes nothing, a
 // malformed one is 400, the current one or none goes through.
 func TestModuleOpsIfMatch(t *testing.T) {
-	legacy := proxytest.EchoBackend(t, "legacy")
-	svc := proxytest.EchoBackend(t, "orders-svc")
-	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL})
-	c := p.Admin(t)
+	p, c, _ := stateProxy(t, "")
 	ctx := context.Background()
-	if _, err := c.ReplaceTable(ctx, stateTable(svc.URL), 0); err != nil {
-		t.Fatal(err)
-	}
 	post := func(path, ifMatch string) int {
 		req, _ := http.NewRequest(http.MethodPost, p.AdminURL+path, nil)
 		req.Header.Set("Authorization", "Bearer "+proxytest.Token)
@@ -341,13 +335,7 @@ modules:
 	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: file})
 	c := p.Admin(t)
 	ctx := context.Background()
-	served := func() string {
-		_, e := proxytest.Get(t, p.URL+"/api/orders/1", nil)
-		if e == nil {
-			return ""
-		}
-		return e.Backend
-	}
+	served := func() string { return servedBy(t, p.URL+"/api/orders/1") }
 	if _, err := c.Flip(ctx, "orders"); err != nil {
 		t.Fatal(err)
 	}
@@ -416,12 +404,9 @@ func scrape(t *testing.T, p *proxytest.Proxy) string {
 // leave /metrics and the per-route state the size of the one-route table:
 // the series of routes, modules and backends that left are deleted.
 func TestChaosMetricChurn(t *testing.T) {
-	legacy := proxytest.EchoBackend(t, "legacy")
-	svc := proxytest.EchoBackend(t, "svc")
-	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL})
-	c := p.Admin(t)
+	p, c, svc := stateProxy(t, "")
 	ctx := context.Background()
-	small := bigTable(0, 1, 1, svc.URL)
+	small := bigTable(0, 1, 1, svc)
 	touch := func(n int) {
 		for _, path := range []string{"/", fmt.Sprintf("/t%d/m0/r0", n)} {
 			if resp, _ := proxytest.Get(t, p.URL+path, nil); resp.StatusCode != 200 {
@@ -437,7 +422,7 @@ func TestChaosMetricChurn(t *testing.T) {
 	base := scrape(t, p)
 	baseFB, baseShadow := p.RouteStateSizes()
 	for n := 1; n <= 3; n++ {
-		if _, err := c.ReplaceTable(ctx, bigTable(n, 200, 10, svc.URL), 0); err != nil {
+		if _, err := c.ReplaceTable(ctx, bigTable(n, 200, 10, svc), 0); err != nil {
 			t.Fatalf("table %d: %v", n, err)
 		}
 		touch(n)
@@ -475,14 +460,8 @@ func TestChaosMetricChurn(t *testing.T) {
 // cursor page by page and gets every change once, newest first; a bad
 // cursor or an unknown parameter is a 400.
 func TestAuditPagesThroughAPI(t *testing.T) {
-	legacy := proxytest.EchoBackend(t, "legacy")
-	svc := proxytest.EchoBackend(t, "orders-svc")
-	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL})
-	c := p.Admin(t)
+	p, c, _ := stateProxy(t, "")
 	ctx := context.Background()
-	if _, err := c.ReplaceTable(ctx, stateTable(svc.URL), 0); err != nil {
-		t.Fatal(err)
-	}
 	for w := 1; w <= 30; w++ {
 		if _, err := c.Canary(ctx, "orders", w); err != nil {
 			t.Fatal(err)

@@ -135,8 +135,8 @@ type routeMetrics struct {
 func (m *metrics) forRoute(key *seriesKey) *routeMetrics {
 	rm := &routeMetrics{}
 	for i, c := range statusClasses {
-		rm.requests[i] = lazyCounter{vec: m.requests, key: key, last: c}
-		rm.duration[i] = lazyObserver{vec: m.duration, key: key, last: c}
+		rm.requests[i] = lazyCounter{lazy[prometheus.Counter]{vec: m.requests, key: key, last: c}}
+		rm.duration[i] = lazyObserver{lazy[prometheus.Observer]{vec: m.duration, key: key, last: c}}
 	}
 	return rm
 }
@@ -156,65 +156,45 @@ func (k *seriesKey) values(last string) []string {
 	return []string{k.route, k.module, k.backend, last}
 }
 
-type counterBox struct{ prometheus.Counter }
+// vecOf is a metric vector whose children are T.
+type vecOf[T any] interface {
+	WithLabelValues(lvs ...string) T
+	DeleteLabelValues(lvs ...string) bool
+}
 
-type observerBox struct{ prometheus.Observer }
+// lazy is a child of a vector resolved on its first use.
+type lazy[T any] struct {
+	child atomic.Pointer[T]
+	vec   vecOf[T]
+	key   *seriesKey
+	last  string
+}
+
+func (l *lazy[T]) get() T {
+	if c := l.child.Load(); c != nil {
+		return *c
+	}
+	lv := l.key.values(l.last)
+	c := l.vec.WithLabelValues(lv...)
+	if l.key.dead.Load() {
+		// forget ran meanwhile: drop the series again.
+		l.vec.DeleteLabelValues(lv...)
+	}
+	l.child.Store(&c)
+	return c
+}
 
 // lazyCounter is a counter child resolved on its first use.
-type lazyCounter struct {
-	c    atomic.Pointer[counterBox]
-	vec  *prometheus.CounterVec
-	key  *seriesKey
-	last string
-}
+type lazyCounter struct{ lazy[prometheus.Counter] }
 
-// Inc adds one to the child, resolving it first if needed.
-func (l *lazyCounter) Inc() {
-	b := l.c.Load()
-	if b == nil {
-		lv := l.key.values(l.last)
-		b = &counterBox{l.vec.WithLabelValues(lv...)}
-		if l.key.dead.Load() {
-			// forget ran meanwhile: drop the series again.
-			l.vec.DeleteLabelValues(lv...)
-		}
-		l.c.Store(b)
-	}
-	b.Inc()
-}
-
-// value is the child's count, 0 before its first use.
-func (l *lazyCounter) value() float64 {
-	b := l.c.Load()
-	if b == nil {
-		return 0
-	}
-	var m dto.Metric
-	_ = b.Write(&m)
-	return m.GetCounter().GetValue()
-}
+// Inc adds one to the child.
+func (l *lazyCounter) Inc() { l.get().Inc() }
 
 // lazyObserver is a histogram child resolved on its first use.
-type lazyObserver struct {
-	o    atomic.Pointer[observerBox]
-	vec  *prometheus.HistogramVec
-	key  *seriesKey
-	last string
-}
+type lazyObserver struct{ lazy[prometheus.Observer] }
 
-// Observe records v in the child, resolving it first if needed.
-func (l *lazyObserver) Observe(v float64) {
-	b := l.o.Load()
-	if b == nil {
-		lv := l.key.values(l.last)
-		b = &observerBox{l.vec.WithLabelValues(lv...)}
-		if l.key.dead.Load() {
-			l.vec.DeleteLabelValues(lv...)
-		}
-		l.o.Store(b)
-	}
-	b.Observe(v)
-}
+// Observe records v in the child.
+func (l *lazyObserver) Observe(v float64) { l.get().Observe(v) }
 
 // forgetRoute deletes the series of a route and backend that left the
 // table, after marking them dead.
@@ -227,17 +207,47 @@ func (m *metrics) forgetRoute(key *seriesKey) {
 	}
 }
 
-// forgetFallbacks deletes a removed route's fallback and shadow series.
-// The shadow series' last labels are the shadower's, so they go by a
-// partial match.
-func (m *metrics) forgetFallbacks(key *seriesKey) {
-	key.dead.Store(true)
-	for _, r := range fallbackReasons {
-		m.fallbacks.DeleteLabelValues(key.values(r)...)
+// forgetRoutes deletes the fallback and shadow series of the routes that
+// left the table, by route and module. The shadow series' last labels are
+// the shadower's, so they are found in one pass over each vector: a match
+// by partial labels per route would scan the vector once per route.
+func (m *metrics) forgetRoutes(dead map[[2]string]*seriesKey) {
+	for _, key := range dead {
+		key.dead.Store(true)
+		for _, r := range fallbackReasons {
+			m.fallbacks.DeleteLabelValues(key.values(r)...)
+		}
 	}
-	l := prometheus.Labels{"route": key.route, "module": key.module}
-	m.shadow.DeletePartialMatch(l)
-	m.shadowDrop.DeletePartialMatch(l)
+	for _, vec := range []*prometheus.CounterVec{m.shadow, m.shadowDrop} {
+		for _, l := range childrenOf(vec, dead) {
+			vec.Delete(l)
+		}
+	}
+}
+
+// childrenOf lists the label sets of vec's children whose route and module
+// are in routes.
+func childrenOf(vec *prometheus.CounterVec, routes map[[2]string]*seriesKey) []prometheus.Labels {
+	ch := make(chan prometheus.Metric, 256)
+	go func() {
+		vec.Collect(ch)
+		close(ch)
+	}()
+	var out []prometheus.Labels
+	for c := range ch {
+		var d dto.Metric
+		if c.Write(&d) != nil {
+			continue
+		}
+		l := prometheus.Labels{}
+		for _, lp := range d.GetLabel() {
+			l[lp.GetName()] = lp.GetValue()
+		}
+		if _, ok := routes[[2]string{l["route"], l["module"]}]; ok {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // forgetBackend deletes the series of a backend that left the table.

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"sync/atomic"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
 
@@ -74,7 +76,7 @@ func (p *Proxy) buildTable(t *routes.Table, version int64, live map[string]*back
 			x.mCandidate = p.m.forRoute(x.keyCandidate)
 		}
 		for i, reason := range fallbackReasons {
-			x.fallbacks[i] = lazyCounter{vec: p.m.fallbacks, key: x.key, last: reason}
+			x.fallbacks[i] = lazyCounter{lazy[prometheus.Counter]{vec: p.m.fallbacks, key: x.key, last: reason}}
 		}
 		x.shadow = p.shadow.route(r)
 		x.fbTotal = p.fallbackCounter(r.Module)
@@ -97,6 +99,7 @@ func (p *Proxy) forget(old, t *runtimeTable) {
 			live[routeKey{r.ID, r.Module, r.Candidate}] = true
 		}
 	}
+	dead := map[[2]string]*seriesKey{}
 	for _, r := range old.routes {
 		for _, k := range []*seriesKey{r.keyLegacy, r.keyCandidate} {
 			if k != nil && !live[routeKey{k.route, k.module, k.backend}] {
@@ -104,9 +107,12 @@ func (p *Proxy) forget(old, t *runtimeTable) {
 			}
 		}
 		if !live[routeKey{r.ID, r.Module, ""}] {
-			p.m.forgetFallbacks(r.key)
+			dead[[2]string{r.ID, r.Module}] = r.key
 			p.shadow.forget(r.ID, r.Module)
 		}
+	}
+	if len(dead) > 0 {
+		p.m.forgetRoutes(dead)
 	}
 	for name := range old.backends {
 		if _, ok := t.backends[name]; !ok {
