@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/stranglerkit/strangler/httpx"
+	"github.com/stranglerkit/strangler/internal/chaostest"
 	"github.com/stranglerkit/strangler/proxy/api"
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
@@ -172,4 +174,42 @@ func mustOpen(t *testing.T, path string) *os.File {
 	}
 	t.Cleanup(func() { f.Close() })
 	return f
+}
+
+// TestChaosAuditOnFullDisk: an audit entry that the disk has room for only
+// in part leaves no torn line behind, so the entries written once there is
+// room again read back whole.
+func TestChaosAuditOnFullDisk(t *testing.T) {
+	tried := "an audit entry larger than the room left on a 256 KiB tmpfs, then more entries once there is room"
+	dir := MountTmpfs(t, tried, "256k")
+	s, err := openStore(filepath.Join(dir, "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := func(v int64, detail string) api.AuditEntry {
+		return api.AuditEntry{Time: time.Unix(v, 0).UTC(), Actor: "tester", Action: "flip", Module: "orders", Version: v, Detail: detail}
+	}
+	if err := s.appendAudit(entry(1, "")); err != nil {
+		t.Fatal(err)
+	}
+	filler := FillDisk(t, dir, 8192)
+	bigErr := s.appendAudit(entry(2, strings.Repeat("x", 64<<10)))
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.appendAudit(entry(3, "")); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := s.readAudit("", 10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var versions []int64
+	for _, e := range got {
+		versions = append(versions, e.Version)
+	}
+	raw, _ := os.ReadFile(filepath.Join(s.dir, auditFile))
+	ok := bigErr != nil && fmt.Sprint(versions) == "[3 1]" && bytes.Count(raw, []byte("\n")) == 2
+	chaostest.Report(t, ok, tried, "the big entry refused and gone, entries 3 and 1 read back, two whole lines",
+		fmt.Sprintf("big entry: %v; read back %v; %d bytes in %d lines", bigErr, versions, len(raw), bytes.Count(raw, []byte("\n"))))
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stranglerkit/strangler/internal/chaostest"
+	"github.com/stranglerkit/strangler/proxy"
 	"github.com/stranglerkit/strangler/proxy/adminclient"
 	"github.com/stranglerkit/strangler/proxy/proxytest"
 	"github.com/stranglerkit/strangler/proxy/routes"
@@ -191,19 +191,7 @@ func TestTableWithoutCatchAllWarns(t *testing.T) {
 // disk is full answers 507 without the state dir's path, and neither the
 // table that serves nor the state on disk changes.
 func TestChaosDiskFull(t *testing.T) {
-	tried := "module flip, table replace and phase change with the state dir on a full 256 KiB tmpfs"
-	if os.Geteuid() != 0 {
-		chaostest.Skipf(t, tried, "mounting a tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", dir).CombinedOutput(); err != nil {
-		chaostest.Skipf(t, tried, "mount tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
+	dir := proxy.MountTmpfs(t, "module flip, table replace and phase change with the state dir on a full 256 KiB tmpfs", "256k")
 	p, c, svc := stateProxy(t, dir)
 	ctx := context.Background()
 	statePath := filepath.Join(dir, "state", "state.json")
@@ -211,18 +199,7 @@ func TestChaosDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Fill the disk: write until it refuses.
-	filler, err := os.Create(filepath.Join(dir, "filler"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	chunk := make([]byte, 4096)
-	for i := 0; i < 1024; i++ {
-		if _, err := filler.Write(chunk); err != nil {
-			break
-		}
-	}
-	filler.Close()
+	filler := proxy.FillDisk(t, dir, 0)
 	before, _ := c.Table(ctx)
 	for _, tc := range []struct {
 		name string
@@ -256,7 +233,7 @@ func TestChaosDiskFull(t *testing.T) {
 		})
 	}
 	// Room again: the change goes through.
-	if err := os.Remove(filepath.Join(dir, "filler")); err != nil {
+	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Flip(ctx, "orders"); err != nil {

@@ -644,7 +644,15 @@ func (s *store) appendAudit(e api.AuditEntry) error {
 	if err != nil {
 		return err
 	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
 	if _, err := f.Write(append(b, '\n')); err != nil {
+		// A full disk may take part of the line: cut it off, or the next
+		// entry would continue the torn line and be lost with it.
+		_ = f.Truncate(fi.Size())
 		f.Close()
 		return err
 	}
