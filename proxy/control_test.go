@@ -524,3 +524,45 @@ func TestPhasePollingLogsNoInfo(t *testing.T) {
 		t.Fatalf("%d polls logged at INFO, %d at DEBUG (want 0 and 80); %d phase changes at INFO (want 1)", infoPolls, debugPolls, changes)
 	}
 }
+
+// TestReloadThroughSymlinkSwap: a routes file that is a symlink into a
+// data dir, swapped as Kubernetes updates a ConfigMap volume (a new dir,
+// then the ..data link renamed over the old one), is reloaded, though no
+// event names the file itself.
+func TestReloadThroughSymlinkSwap(t *testing.T) {
+	legacy := proxytest.EchoBackend(t, "legacy")
+	svc := proxytest.EchoBackend(t, "orders-svc")
+	table := extractedTable(svc.URL, "")
+	onLegacy := strings.Replace(table, "mode: extracted", "mode: legacy", 1)
+	dir := t.TempDir()
+	cm := filepath.Join(dir, "config")
+	write := func(version, content string) {
+		data := filepath.Join(cm, "..v"+version)
+		if err := os.MkdirAll(data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(data, "routes.yaml"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tmp := filepath.Join(cm, "..data_tmp")
+		if err := os.Symlink("..v"+version, tmp); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(cm, "..data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("1", onLegacy)
+	if err := os.Symlink("..data/routes.yaml", filepath.Join(cm, "routes.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Dir: dir, Tune: func(c *proxy.Config) {
+		c.RoutesFile = filepath.Join(cm, "routes.yaml")
+	}})
+	if got := servedBy(t, p.URL+"/api/orders/1"); got != "legacy" {
+		t.Fatalf("start: served by %q", got)
+	}
+	write("2", table)
+	proxytest.Eventually(t, 10*time.Second, func() bool { return servedBy(t, p.URL+"/api/orders/1") == "orders-svc" },
+		"the swapped ConfigMap was not reloaded")
+}

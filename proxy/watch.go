@@ -12,6 +12,10 @@ import (
 // watch reloads the routes file when it changes on disk. It watches the
 // directory, since editors and config managers replace files by renaming
 // a new one over them, and waits for changes to settle before reading.
+// Any change in the directory rereads the file, not only one that names
+// it: a Kubernetes ConfigMap volume updates the file, a symlink, by
+// swapping the ..data link it points through. A reread that finds the same
+// bytes changes nothing.
 func (p *Proxy) watch(ctx context.Context) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -35,9 +39,6 @@ func (p *Proxy) watch(ctx context.Context) error {
 		case ev, ok := <-w.Events:
 			if !ok {
 				return nil
-			}
-			if filepath.Clean(ev.Name) != file {
-				continue
 			}
 			if ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0 {
 				timer.Reset(settle)
