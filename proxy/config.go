@@ -75,6 +75,16 @@ type ShadowConfig struct {
 	Queue int `yaml:"queue"`
 	// Workers send copies concurrently. If zero, 4.
 	Workers int `yaml:"workers"`
+	// CandidateQueue is how many of the waiting copies may be for one
+	// candidate, so that a candidate that hangs fills its own share of
+	// the queue and not the others'; more are dropped and counted. At
+	// most Queue. If zero, a quarter of Queue, at least 1.
+	CandidateQueue int `yaml:"candidate_queue"`
+	// CandidateWorkers is how many workers may send copies to one
+	// candidate at once, so that copies to a candidate that hangs hold
+	// these, up to Timeout each, while the other workers serve the other
+	// candidates. At most Workers. If zero, half of Workers, at least 1.
+	CandidateWorkers int `yaml:"candidate_workers"`
 	// MaxBodyBytes caps the request and response bodies a copy keeps;
 	// a larger exchange is not shadowed and is counted. If zero, 256 KiB.
 	MaxBodyBytes int `yaml:"max_body_bytes"`
@@ -214,7 +224,7 @@ func (c Config) Validate() error {
 	if c.RetryBudgetRatio < 0 || c.RetryBudgetRatio > 1 {
 		errs = append(errs, errors.New("retry_budget_ratio: must be between 0 and 1"))
 	}
-	if c.Shadow.Queue < 0 || c.Shadow.Workers < 0 || c.Shadow.MaxBodyBytes < 0 || c.Shadow.Samples < 0 {
+	if c.Shadow.Queue < 0 || c.Shadow.Workers < 0 || c.Shadow.CandidateQueue < 0 || c.Shadow.CandidateWorkers < 0 || c.Shadow.MaxBodyBytes < 0 || c.Shadow.Samples < 0 {
 		errs = append(errs, errors.New("shadow: sizes must not be negative"))
 	}
 	if c.Shadow.MaxPerSecond < -1 {
@@ -222,6 +232,12 @@ func (c Config) Validate() error {
 	}
 	if c.Shadow.Workers > 256 {
 		errs = append(errs, errors.New("shadow.workers: at most 256"))
+	}
+	if c.Shadow.CandidateQueue > c.Shadow.Queue {
+		errs = append(errs, errors.New("shadow.candidate_queue: at most shadow.queue"))
+	}
+	if c.Shadow.CandidateWorkers > c.Shadow.Workers {
+		errs = append(errs, errors.New("shadow.candidate_workers: at most shadow.workers"))
 	}
 	if c.Shadow.Recheck > time.Minute {
 		errs = append(errs, errors.New("shadow.recheck: at most 1m"))

@@ -80,11 +80,11 @@ func newMetrics() *metrics {
 		}, []string{"backend"}),
 		shadow: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strangler_proxy_shadow_comparisons_total",
-			Help: "Shadow copies compared, by route, module and result (match, mismatch, noise, settled, error).",
+			Help: "Shadow copies compared, by route, module and result (match, mismatch, noise, settled, inconclusive, error).",
 		}, []string{"route", "module", "result"}),
 		shadowDrop: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strangler_proxy_shadow_dropped_total",
-			Help: "Shadow copies not sent, by route, module and reason (queue_full, body_too_large, not_replayable, rate_limited).",
+			Help: "Shadow copies not sent, by route, module and reason (queue_full, candidate_queue_full, breaker_open, body_too_large, not_replayable, rate_limited, shutdown).",
 		}, []string{"route", "module", "reason"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strangler_proxy_rejected_total",

@@ -77,5 +77,6 @@ func (p *Proxy) buildTable(t *routes.Table, version int64, live map[string]*back
 		x.fbTotal = p.fallbackCounter(r.Module)
 		rt.routes = append(rt.routes, x)
 	}
+	p.shadow.keep(rt.routes)
 	return rt, retired
 }
