@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/stranglerkit/strangler/proxy/jsondiff"
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
 
@@ -105,6 +106,30 @@ type ShadowConfig struct {
 	// candidate's data comes through a sync. If zero, mismatches are
 	// final.
 	Recheck time.Duration `yaml:"recheck"`
+	// Redact says what the mismatch samples hide.
+	Redact ShadowRedact `yaml:"redact"`
+}
+
+// ShadowRedact says what the shadow samples hide. Samples are redacted
+// before they are stored, so that what is hidden never reaches the admin
+// API or the CLI.
+type ShadowRedact struct {
+	// Disabled keeps samples as the backends answered, secrets and all,
+	// for a test setup without real users' data. If false, samples hide
+	// the values of the headers Authorization, Cookie, Set-Cookie,
+	// Proxy-Authorization and X-Api-Key; of JSON members and query
+	// parameters whose names contain password, passwd, secret, token,
+	// email, api_key, authorization, credential, private_key, cookie,
+	// session, card_number or cvv; and JWT-, bearer- and e-mail-shaped
+	// strings anywhere.
+	Disabled bool `yaml:"disabled"`
+	// Headers are more compared headers whose values samples hide. If
+	// empty, none.
+	Headers []string `yaml:"headers"`
+	// Paths are more JSON paths whose values, and everything under them,
+	// samples hide, such as "$..phone" or "$.customer.address". If
+	// empty, none.
+	Paths []string `yaml:"paths"`
 }
 
 // AccessLogConfig configures the access log.
@@ -241,6 +266,16 @@ func (c Config) Validate() error {
 	}
 	if c.Shadow.Recheck > time.Minute {
 		errs = append(errs, errors.New("shadow.recheck: at most 1m"))
+	}
+	for i, h := range c.Shadow.Redact.Headers {
+		if !validHeaderName(h) {
+			errs = append(errs, fmt.Errorf("shadow.redact.headers[%d]: %q is not a header name", i, h))
+		}
+	}
+	for i, s := range c.Shadow.Redact.Paths {
+		if _, err := jsondiff.ParsePath(s); err != nil {
+			errs = append(errs, fmt.Errorf("shadow.redact.paths[%d]: %w", i, err))
+		}
 	}
 	if c.AccessLog.BufferBytes < 0 {
 		errs = append(errs, errors.New("access_log.buffer_bytes: must not be negative"))

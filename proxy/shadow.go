@@ -41,6 +41,7 @@ type shadower struct {
 	p    *Proxy
 	cfg  ShadowConfig
 	pool sync.Pool
+	red  *sampleRedactor
 
 	mu     sync.Mutex
 	routes map[string]*shadowRoute
@@ -162,7 +163,7 @@ func newShadower(p *Proxy, cfg ShadowConfig) *shadower {
 	if cfg.CandidateWorkers == 0 {
 		cfg.CandidateWorkers = max(1, cfg.Workers/2)
 	}
-	s := &shadower{p: p, cfg: cfg, routes: map[string]*shadowRoute{}, lanes: map[*backend]*shadowLane{}, rechecks: map[*shadowJob]*time.Timer{}}
+	s := &shadower{p: p, cfg: cfg, red: newSampleRedactor(cfg.Redact), routes: map[string]*shadowRoute{}, lanes: map[*backend]*shadowLane{}, rechecks: map[*shadowJob]*time.Timer{}}
 	s.ready = sync.NewCond(&s.qmu)
 	s.pool.New = func() any { return &shadowJob{s: s} }
 	return s
@@ -611,7 +612,7 @@ func (s *shadower) work(job *shadowJob) bool {
 	}
 	legacy := job.legacyAnswer()
 	noise := sr.noiseSet()
-	diffs := compareAnswers(legacy, cand, rt.Shadow, noise)
+	diffs := compareAnswers(legacy, cand, rt.Shadow, noise, s.red)
 	if len(diffs) == 0 {
 		sr.count(resMatch)
 		return false
@@ -630,7 +631,7 @@ func (s *shadower) work(job *shadowJob) bool {
 					noise[l] = true
 				}
 				sr.mu.Unlock()
-				diffs = compareAnswers(legacy, cand, rt.Shadow, noise)
+				diffs = compareAnswers(legacy, cand, rt.Shadow, noise, s.red)
 			}
 		}
 	}
@@ -665,11 +666,11 @@ func (s *shadower) recheckJob(job *shadowJob) {
 		return
 	}
 	noise := sr.noiseSet()
-	if len(compareAnswers(job.legacyAnswer(), legacy, rt.Shadow, noise)) > 0 {
+	if len(compareAnswers(job.legacyAnswer(), legacy, rt.Shadow, noise, nil)) > 0 {
 		sr.count(resInconclusive)
 		return
 	}
-	diffs := compareAnswers(legacy, cand, rt.Shadow, noise)
+	diffs := compareAnswers(legacy, cand, rt.Shadow, noise, s.red)
 	if len(diffs) == 0 {
 		sr.count(resSettled)
 		return
@@ -685,11 +686,14 @@ func (j *shadowJob) legacyAnswer() answer {
 // mismatch records a comparison that differed, with a sample.
 func (s *shadower) mismatch(job *shadowJob, candStatus int, diffs []jsondiff.Difference) {
 	sr := job.sr
-	// The sample first, so that a reader who sees the count sees it too.
-	sr.addSample(api.Sample{
+	// The sample first, so that a reader who sees the count sees it too;
+	// redacted before it is stored, so that no secret is ever served.
+	smp := api.Sample{
 		Time: time.Now().UTC(), RequestID: job.reqID, Method: job.method, URI: job.uri,
 		LegacyStatus: job.legacyStatus, CandidateStatus: candStatus, Differences: diffs,
-	}, s.cfg.Samples)
+	}
+	s.red.sample(&smp)
+	sr.addSample(smp, s.cfg.Samples)
 	sr.count(resMismatch)
 }
 
@@ -815,8 +819,8 @@ type answer struct {
 
 // compareAnswers lists the differences between legacy's and the
 // candidate's answers: status, the chosen headers, and the body, as JSON
-// when both are JSON.
-func compareAnswers(a, b answer, pol routes.ShadowPolicy, noise map[string]bool) []jsondiff.Difference {
+// when both are JSON. red, if set, hides the secret values in the list.
+func compareAnswers(a, b answer, pol routes.ShadowPolicy, noise map[string]bool, red *sampleRedactor) []jsondiff.Difference {
 	var out []jsondiff.Difference
 	if a.status != b.status && !noise["status"] {
 		out = append(out, jsondiff.Difference{Path: "status", Legacy: strconv.Itoa(a.status), Candidate: strconv.Itoa(b.status)})
@@ -824,7 +828,11 @@ func compareAnswers(a, b answer, pol routes.ShadowPolicy, noise map[string]bool)
 	for i, h := range pol.CompareHeaders {
 		key := "header " + h
 		if i < len(a.headers) && i < len(b.headers) && a.headers[i] != b.headers[i] && !noise[key] {
-			out = append(out, jsondiff.Difference{Path: key, Legacy: quoteOrAbsent(a.headers[i]), Candidate: quoteOrAbsent(b.headers[i])})
+			d := jsondiff.Difference{Path: key, Legacy: quoteOrAbsent(a.headers[i]), Candidate: quoteOrAbsent(b.headers[i])}
+			if red.header(h) {
+				d.Legacy, d.Candidate = redactPresent(d.Legacy), redactPresent(d.Candidate)
+			}
+			out = append(out, d)
 		}
 	}
 	if bytes.Equal(a.body, b.body) {
@@ -833,7 +841,7 @@ func compareAnswers(a, b answer, pol routes.ShadowPolicy, noise map[string]bool)
 	av, errA := jsondiff.Decode(a.body)
 	bv, errB := jsondiff.Decode(b.body)
 	if errA == nil && errB == nil {
-		return append(out, jsondiff.Compare(av, bv, jsondiff.Options{Ignore: pol.Ignore, Noise: noise})...)
+		return append(out, jsondiff.Compare(av, bv, jsondiff.Options{Ignore: pol.Ignore, Noise: noise, Redact: red.jsonRedact()})...)
 	}
 	if !noise["body"] {
 		out = append(out, jsondiff.Difference{Path: "body", Legacy: excerpt(a.body), Candidate: excerpt(b.body)})
@@ -861,6 +869,14 @@ func noiseLocations(a, b answer, pol routes.ShadowPolicy) []string {
 		return append(out, jsondiff.Locations(av, bv, jsondiff.Options{Ignore: pol.Ignore})...)
 	}
 	return append(out, "body")
+}
+
+// redactPresent hides a rendered header value, unless it is absent.
+func redactPresent(v string) string {
+	if v == jsondiff.Absent {
+		return v
+	}
+	return jsondiff.Redacted
 }
 
 func quoteOrAbsent(s string) string {
