@@ -22,18 +22,21 @@ import (
 
 // shadowTable puts module orders in shadow mode towards candidate.
 func shadowTable(candidate, shadowOpts string) string {
-	return `
-backends:
-  orders-svc: {urls: ["` + candidate + `"]}
-modules:
-  - name: default
-    routes: [{id: default, prefix: /}]
-  - name: orders
-    candidate: orders-svc
-    mode: shadow
-` + shadowOpts + `
-    routes: [{id: orders, prefix: /api/orders}]
-`
+	return shadowModules(shadowModule{"orders", candidate, shadowOpts})
+}
+
+// shadowModule is a module in shadow mode: its routes are /api/<name>,
+// its candidate <name>-svc at url, with opts as more module settings.
+type shadowModule struct{ name, url, opts string }
+
+// shadowModules builds a table of a default route to legacy and mods.
+func shadowModules(mods ...shadowModule) string {
+	var backends, modules strings.Builder
+	for _, m := range mods {
+		fmt.Fprintf(&backends, "  %s-svc: {urls: [%q]}\n", m.name, m.url)
+		fmt.Fprintf(&modules, "  - name: %[1]s\n    candidate: %[1]s-svc\n    mode: shadow\n%[2]s\n    routes: [{id: %[1]s, prefix: /api/%[1]s}]\n", m.name, m.opts)
+	}
+	return "\nbackends:\n" + backends.String() + "modules:\n  - name: default\n    routes: [{id: default, prefix: /}]\n" + modules.String()
 }
 
 // jsonBackend answers every request with body(r), recording requests.
@@ -449,27 +452,6 @@ func hangingServer(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// twoShadowTable shadows module orders to orders-svc and module users to
-// users-svc.
-func twoShadowTable(orders, users string) string {
-	return `
-backends:
-  orders-svc: {urls: ["` + orders + `"]}
-  users-svc: {urls: ["` + users + `"]}
-modules:
-  - name: default
-    routes: [{id: default, prefix: /}]
-  - name: orders
-    candidate: orders-svc
-    mode: shadow
-    routes: [{id: orders, prefix: /api/orders}]
-  - name: users
-    candidate: users-svc
-    mode: shadow
-    routes: [{id: users, prefix: /api/users}]
-`
-}
-
 // TestChaosShadowHungCandidate: a candidate that accepts connections and
 // never answers holds only its own share of the shadow queue and workers,
 // so that another module's copies are still compared; and once its copies
@@ -478,7 +460,7 @@ func TestChaosShadowHungCandidate(t *testing.T) {
 	hung := hangingServer(t)
 	legacy := newJSONBackend(t, "legacy", func(r *http.Request) string { return `{"ok":true}` })
 	healthy := newJSONBackend(t, "users-svc", func(r *http.Request) string { return `{"ok":true}` })
-	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: twoShadowTable("http://"+hung, healthy.URL), Tune: func(c *proxy.Config) {
+	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: shadowModules(shadowModule{"orders", "http://" + hung, ""}, shadowModule{"users", healthy.URL, ""}), Tune: func(c *proxy.Config) {
 		c.Shadow.Queue = 64
 		c.Shadow.Timeout = 500 * time.Millisecond
 		c.Shadow.MaxPerSecond = -1
@@ -671,108 +653,5 @@ func TestShadowPrunesDeletedRoutes(t *testing.T) {
 		if series := metricLines(t, p, name, `route="orders-old"`); len(series) > 0 {
 			t.Errorf("series of the deleted route remain: %v", series)
 		}
-	}
-}
-
-// metricLines returns the exposition lines of name that contain every
-// fragment.
-func metricLines(t *testing.T, p *proxytest.Proxy, name string, fragments ...string) []string {
-	t.Helper()
-	resp, err := http.Get(p.AdminURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var out []string
-lines:
-	for _, l := range strings.Split(string(b), "\n") {
-		if !strings.HasPrefix(l, name+"{") {
-			continue
-		}
-		for _, f := range fragments {
-			if !strings.Contains(l, f) {
-				continue lines
-			}
-		}
-		out = append(out, l)
-	}
-	return out
-}
-
-// TestShadowRedaction: mismatch samples, as the admin API serves them,
-// hide credentials, tokens, JWT-shaped strings, e-mail addresses and the
-// configured JSON paths and headers; with redaction disabled they show
-// what the backends answered.
-func TestShadowRedaction(t *testing.T) {
-	const (
-		clientJWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjbGllbnQifQ.c2lnLWNsaWVudA"
-		jwtA      = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnLWE"
-		jwtB      = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IifQ.c2lnLWI"
-	)
-	legacyBody := `{"id":1,"user":{"email":"alice@example.com","name":"Alice"},"session":"` + jwtA + `","phone":"555-0100","bio":"mail carol@example.org"}`
-	candBody := `{"id":1,"user":{"email":"bob@example.com","name":"Bob"},"session":"` + jwtB + `","phone":"555-0199","bio":"mail dave@example.org","extra":{"password":"hunter2"}}`
-	answer := func(body, cookie, internal string) *jsonBackend {
-		jb := &jsonBackend{}
-		jb.Backend = proxytest.HandlerBackend(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("Set-Cookie", cookie)
-			w.Header().Set("X-Internal", internal)
-			fmt.Fprint(w, body)
-		}))
-		return jb
-	}
-	// The secrets every default leaves out, and the values it keeps.
-	secrets := []string{clientJWT, jwtA, jwtB, "alice@example.com", "bob@example.com", "carol@example.org", "dave@example.org", "hunter2", "sid-legacy", "sid-cand"}
-	shown := []string{`\"Alice\"`, `\"Bob\"`, "page=2", "$.user.email", "$.extra"}
-	tests := []struct {
-		name   string
-		redact proxy.ShadowRedact
-		hidden []string
-		shown  []string
-	}{
-		{"defaults", proxy.ShadowRedact{}, secrets, append(shown, "555-0100", "internal-legacy")},
-		{"configured paths and headers", proxy.ShadowRedact{Paths: []string{"$..phone"}, Headers: []string{"X-Internal"}},
-			append(secrets, "555-0100", "555-0199", "internal-legacy"), shown},
-		{"disabled", proxy.ShadowRedact{Disabled: true}, nil, append(shown, clientJWT, jwtA, "alice@example.com", "hunter2", "sid-legacy", "555-0100")},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			legacy := answer(legacyBody, "sid=sid-legacy", "internal-legacy")
-			cand := answer(candBody, "sid=sid-cand", "internal-cand")
-			p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL,
-				Routes: shadowTable(cand.URL, "    shadow: {compare_headers: [Content-Type, Set-Cookie, X-Internal]}"),
-				Tune:   func(c *proxy.Config) { c.Shadow.Redact = tt.redact }})
-			req, _ := http.NewRequest(http.MethodGet, p.URL+"/api/orders/1?access_token="+clientJWT+"&page=2", nil)
-			req.Header.Set("Authorization", "Bearer "+clientJWT)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			waitCompared(t, p, 1)
-			req, _ = http.NewRequest(http.MethodGet, p.AdminURL+"/v1/modules/orders/diffs", nil)
-			req.Header.Set("Authorization", "Bearer "+proxytest.Token)
-			resp, err = http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			served := string(raw)
-			if !strings.Contains(served, `"samples":[{`) {
-				t.Fatalf("no sample: %s", served)
-			}
-			for _, s := range tt.hidden {
-				if strings.Contains(served, s) {
-					t.Errorf("the admin API shows %q:\n%s", s, served)
-				}
-			}
-			for _, s := range tt.shown {
-				if !strings.Contains(served, s) {
-					t.Errorf("the admin API lacks %q:\n%s", s, served)
-				}
-			}
-		})
 	}
 }
