@@ -92,13 +92,14 @@ func (r *sampleRedactor) text(s string) string {
 }
 
 // sample hides what is left of secrets in a sample: in the URI, secret
-// query parameters and secret-shaped path segments and values, and
-// secret-shaped text in every difference.
+// query parameters and secret-shaped path segments and values; and
+// secret-shaped text in the request ID, which a client may choose, and in
+// every difference.
 func (r *sampleRedactor) sample(s *api.Sample) {
 	if r == nil {
 		return
 	}
-	s.URI = r.uri(s.URI)
+	s.URI, s.RequestID = r.uri(s.URI), r.text(s.RequestID)
 	for i := range s.Differences {
 		d := &s.Differences[i]
 		d.Path, d.Legacy, d.Candidate = r.text(d.Path), r.text(d.Legacy), r.text(d.Candidate)

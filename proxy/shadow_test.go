@@ -655,3 +655,78 @@ func TestShadowPrunesDeletedRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestShadowRedaction: mismatch samples, as the admin API serves them,
+// hide credentials, tokens, JWT-shaped strings, e-mail addresses and the
+// configured JSON paths and headers; with redaction disabled they show
+// what the backends answered.
+func TestShadowRedaction(t *testing.T) {
+	const (
+		clientJWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjbGllbnQifQ.c2lnLWNsaWVudA"
+		jwtA      = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnLWE"
+		jwtB      = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IifQ.c2lnLWI"
+	)
+	legacyBody := `{"id":1,"user":{"email":"alice@example.com","name":"Alice"},"session":"` + jwtA + `","phone":"555-0100","bio":"mail carol@example.org"}`
+	candBody := `{"id":1,"user":{"email":"bob@example.com","name":"Bob"},"session":"` + jwtB + `","phone":"555-0199","bio":"mail dave@example.org","extra":{"password":"hunter2"}}`
+	answer := func(body, cookie, internal string) *jsonBackend {
+		jb := &jsonBackend{}
+		jb.Backend = proxytest.HandlerBackend(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Set-Cookie", cookie)
+			w.Header().Set("X-Internal", internal)
+			fmt.Fprint(w, body)
+		}))
+		return jb
+	}
+	// The secrets every default leaves out, and the values it keeps.
+	secrets := []string{clientJWT, jwtA, jwtB, "alice@example.com", "bob@example.com", "carol@example.org", "dave@example.org", "hunter2", "sid-legacy", "sid-cand"}
+	shown := []string{`\"Alice\"`, `\"Bob\"`, "page=2", "$.user.email", "$.extra"}
+	tests := []struct {
+		name   string
+		redact proxy.ShadowRedact
+		hidden []string
+		shown  []string
+	}{
+		{"defaults", proxy.ShadowRedact{}, secrets, append(shown, "555-0100", "internal-legacy")},
+		{"configured paths and headers", proxy.ShadowRedact{Paths: []string{"$..phone"}, Headers: []string{"X-Internal"}},
+			append(secrets, "555-0100", "555-0199", "internal-legacy"), shown},
+		{"disabled", proxy.ShadowRedact{Disabled: true}, nil, append(shown, clientJWT, jwtA, "alice@example.com", "hunter2", "sid-legacy", "555-0100")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			legacy := answer(legacyBody, "sid=sid-legacy", "internal-legacy")
+			cand := answer(candBody, "sid=sid-cand", "internal-cand")
+			p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL,
+				Routes: shadowTable(cand.URL, "    shadow: {compare_headers: [Content-Type, Set-Cookie, X-Internal]}"),
+				Tune:   func(c *proxy.Config) { c.Shadow.Redact = tt.redact }})
+			req, _ := http.NewRequest(http.MethodGet, p.URL+"/api/orders/1?access_token="+clientJWT+"&page=2", nil)
+			req.Header.Set("Authorization", "Bearer "+clientJWT)
+			req.Header.Set("X-Request-Id", clientJWT+"-id")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			waitCompared(t, p, 1)
+			req, _ = http.NewRequest(http.MethodGet, p.AdminURL+"/v1/modules/orders/diffs", nil)
+			req.Header.Set("Authorization", "Bearer "+proxytest.Token)
+			resp, err = http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			served := string(raw)
+			if !strings.Contains(served, `"samples":[{`) {
+				t.Fatalf("no sample: %s", served)
+			}
+			for want, list := range map[bool][]string{false: tt.hidden, true: tt.shown} {
+				for _, s := range list {
+					if strings.Contains(served, s) != want {
+						t.Errorf("the admin API shows %q: %v, want %v\n%s", s, !want, want, served)
+					}
+				}
+			}
+		})
+	}
+}
