@@ -217,17 +217,7 @@ func (p *Proxy) moduleStatus(t *runtimeTable, m *routes.ModuleInfo) api.Module {
 			match += " +" + strconv.Itoa(n) + " conditions"
 		}
 		out.Routes = append(out.Routes, api.Route{ID: r.ID, Match: match, Mode: r.Mode, Weight: r.Weight})
-		rt := t.routes[r.Index]
-		s := rt.shadow.stats()
-		out.Shadow.Compared += s.Compared
-		out.Shadow.Matches += s.Matches
-		out.Shadow.Mismatches += s.Mismatches
-		out.Shadow.Noise += s.Noise
-		out.Shadow.Errors += s.Errors
-		out.Shadow.Dropped += s.Dropped
-	}
-	if out.Shadow.Compared > 0 {
-		out.Shadow.MismatchRate = float64(out.Shadow.Mismatches) / float64(out.Shadow.Compared)
+		out.Shadow.Add(t.routes[r.Index].shadow.stats())
 	}
 	out.Fallbacks = p.fallbackTotal(m.Name)
 	p.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/stranglerkit/strangler/proxy/jsondiff"
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
 
@@ -75,6 +76,16 @@ type ShadowConfig struct {
 	Queue int `yaml:"queue"`
 	// Workers send copies concurrently. If zero, 4.
 	Workers int `yaml:"workers"`
+	// CandidateQueue is how many of the waiting copies may be for one
+	// candidate, so that a candidate that hangs fills its own share of
+	// the queue and not the others'; more are dropped and counted. At
+	// most Queue. If zero, a quarter of Queue, at least 1.
+	CandidateQueue int `yaml:"candidate_queue"`
+	// CandidateWorkers is how many workers may send copies to one
+	// candidate at once, so that copies to a candidate that hangs hold
+	// these, up to Timeout each, while the other workers serve the other
+	// candidates. At most Workers. If zero, half of Workers, at least 1.
+	CandidateWorkers int `yaml:"candidate_workers"`
 	// MaxBodyBytes caps the request and response bodies a copy keeps;
 	// a larger exchange is not shadowed and is counted. If zero, 256 KiB.
 	MaxBodyBytes int `yaml:"max_body_bytes"`
@@ -95,6 +106,30 @@ type ShadowConfig struct {
 	// candidate's data comes through a sync. If zero, mismatches are
 	// final.
 	Recheck time.Duration `yaml:"recheck"`
+	// Redact says what the mismatch samples hide.
+	Redact ShadowRedact `yaml:"redact"`
+}
+
+// ShadowRedact says what the shadow samples hide. Samples are redacted
+// before they are stored, so that what is hidden never reaches the admin
+// API or the CLI.
+type ShadowRedact struct {
+	// Disabled keeps samples as the backends answered, secrets and all,
+	// for a test setup without real users' data. If false, samples hide
+	// the values of the headers Authorization, Cookie, Set-Cookie,
+	// Proxy-Authorization and X-Api-Key; of JSON members and query
+	// parameters whose names contain password, passwd, secret, token,
+	// email, api_key, authorization, credential, private_key, cookie,
+	// session, card_number or cvv; and JWT-, bearer- and e-mail-shaped
+	// strings anywhere.
+	Disabled bool `yaml:"disabled"`
+	// Headers are more compared headers whose values samples hide. If
+	// empty, none.
+	Headers []string `yaml:"headers"`
+	// Paths are more JSON paths whose values, and everything under them,
+	// samples hide, such as "$..phone" or "$.customer.address". If
+	// empty, none.
+	Paths []string `yaml:"paths"`
 }
 
 // AccessLogConfig configures the access log.
@@ -214,7 +249,7 @@ func (c Config) Validate() error {
 	if c.RetryBudgetRatio < 0 || c.RetryBudgetRatio > 1 {
 		errs = append(errs, errors.New("retry_budget_ratio: must be between 0 and 1"))
 	}
-	if c.Shadow.Queue < 0 || c.Shadow.Workers < 0 || c.Shadow.MaxBodyBytes < 0 || c.Shadow.Samples < 0 {
+	if c.Shadow.Queue < 0 || c.Shadow.Workers < 0 || c.Shadow.CandidateQueue < 0 || c.Shadow.CandidateWorkers < 0 || c.Shadow.MaxBodyBytes < 0 || c.Shadow.Samples < 0 {
 		errs = append(errs, errors.New("shadow: sizes must not be negative"))
 	}
 	if c.Shadow.MaxPerSecond < -1 {
@@ -223,8 +258,24 @@ func (c Config) Validate() error {
 	if c.Shadow.Workers > 256 {
 		errs = append(errs, errors.New("shadow.workers: at most 256"))
 	}
+	if c.Shadow.CandidateQueue > c.Shadow.Queue {
+		errs = append(errs, errors.New("shadow.candidate_queue: at most shadow.queue"))
+	}
+	if c.Shadow.CandidateWorkers > c.Shadow.Workers {
+		errs = append(errs, errors.New("shadow.candidate_workers: at most shadow.workers"))
+	}
 	if c.Shadow.Recheck > time.Minute {
 		errs = append(errs, errors.New("shadow.recheck: at most 1m"))
+	}
+	for i, h := range c.Shadow.Redact.Headers {
+		if !routes.ValidHeaderName(h) {
+			errs = append(errs, fmt.Errorf("shadow.redact.headers[%d]: %q is not a header name", i, h))
+		}
+	}
+	for i, s := range c.Shadow.Redact.Paths {
+		if _, err := jsondiff.ParsePath(s); err != nil {
+			errs = append(errs, fmt.Errorf("shadow.redact.paths[%d]: %w", i, err))
+		}
 	}
 	if c.AccessLog.BufferBytes < 0 {
 		errs = append(errs, errors.New("access_log.buffer_bytes: must not be negative"))

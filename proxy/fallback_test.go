@@ -42,11 +42,24 @@ modules:
 `
 }
 
-// metric returns the value of the first series of name whose labels
-// contain every fragment.
+// metric returns the sum of the series of name whose labels contain
+// every fragment, 0 when there is none.
 func metric(t *testing.T, p *proxytest.Proxy, name string, fragments ...string) float64 {
 	t.Helper()
-	total, found := 0.0, false
+	total := 0.0
+	for _, l := range metricLines(t, p, name, fragments...) {
+		var v float64
+		fmt.Sscanf(l[strings.LastIndexByte(l, ' ')+1:], "%g", &v)
+		total += v
+	}
+	return total
+}
+
+// metricLines returns the exposition lines of the series of name whose
+// labels contain every fragment.
+func metricLines(t *testing.T, p *proxytest.Proxy, name string, fragments ...string) []string {
+	t.Helper()
+	var out []string
 lines:
 	for _, l := range strings.Split(scrape(t, p), "\n") {
 		if !strings.HasPrefix(l, name+"{") && !strings.HasPrefix(l, name+" ") {
@@ -57,15 +70,9 @@ lines:
 				continue lines
 			}
 		}
-		var v float64
-		fmt.Sscanf(l[strings.LastIndexByte(l, ' ')+1:], "%g", &v)
-		total += v
-		found = true
+		out = append(out, l)
 	}
-	if !found {
-		return 0
-	}
-	return total
+	return out
 }
 
 // TestFallbackDeadCandidate: a module flipped to a candidate that is down

@@ -5,7 +5,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	dto "github.com/prometheus/client_model/go"
 )
 
 // metrics are the proxy's Prometheus series. The data plane never looks up
@@ -84,11 +83,11 @@ func newMetrics() *metrics {
 		}, []string{"backend"}),
 		shadow: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strangler_proxy_shadow_comparisons_total",
-			Help: "Shadow copies compared, by route, module and result (match, mismatch, noise, settled, error).",
+			Help: "Shadow copies compared, by route, module and result (match, mismatch, noise, settled, inconclusive, error).",
 		}, []string{"route", "module", "result"}),
 		shadowDrop: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strangler_proxy_shadow_dropped_total",
-			Help: "Shadow copies not sent, by route, module and reason (queue_full, body_too_large, not_replayable, rate_limited).",
+			Help: "Shadow copies not sent, by route, module and reason (queue_full, candidate_queue_full, breaker_open, body_too_large, not_replayable, rate_limited, shutdown).",
 		}, []string{"route", "module", "reason"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strangler_proxy_rejected_total",
@@ -207,47 +206,16 @@ func (m *metrics) forgetRoute(key *seriesKey) {
 	}
 }
 
-// forgetRoutes deletes the fallback and shadow series of the routes that
-// left the table, by route and module. The shadow series' last labels are
-// the shadower's, so they are found in one pass over each vector: a match
-// by partial labels per route would scan the vector once per route.
-func (m *metrics) forgetRoutes(dead map[[2]string]*seriesKey) {
+// forgetRoutes deletes the fallback series of the routes that left the
+// table, after marking them dead. Their shadow series go with their shadow
+// results (shadower.forget).
+func (m *metrics) forgetRoutes(dead []*seriesKey) {
 	for _, key := range dead {
 		key.dead.Store(true)
 		for _, r := range fallbackReasons {
 			m.fallbacks.DeleteLabelValues(key.values(r)...)
 		}
 	}
-	for _, vec := range []*prometheus.CounterVec{m.shadow, m.shadowDrop} {
-		for _, l := range childrenOf(vec, dead) {
-			vec.Delete(l)
-		}
-	}
-}
-
-// childrenOf lists the label sets of vec's children whose route and module
-// are in routes.
-func childrenOf(vec *prometheus.CounterVec, routes map[[2]string]*seriesKey) []prometheus.Labels {
-	ch := make(chan prometheus.Metric, 256)
-	go func() {
-		vec.Collect(ch)
-		close(ch)
-	}()
-	var out []prometheus.Labels
-	for c := range ch {
-		var d dto.Metric
-		if c.Write(&d) != nil {
-			continue
-		}
-		l := prometheus.Labels{}
-		for _, lp := range d.GetLabel() {
-			l[lp.GetName()] = lp.GetValue()
-		}
-		if _, ok := routes[[2]string{l["route"], l["module"]}]; ok {
-			out = append(out, l)
-		}
-	}
-	return out
 }
 
 // forgetBackend deletes the series of a backend that left the table.

@@ -281,8 +281,9 @@ func writeProblem(ctx *fasthttp.RequestCtx, status int, slug, title, detail stri
 }
 
 // Run serves until ctx ends, then stops: the listeners close, requests in
-// flight get up to httpx.ShutdownTimeout to finish, shadow workers stop and
-// the access log is flushed.
+// flight get up to httpx.ShutdownTimeout to finish, shadow workers stop
+// (a copy in flight gets up to shadow.timeout) and the access log is
+// flushed.
 func (p *Proxy) Run(ctx context.Context) error {
 	ran := false
 	p.runOnce.Do(func() { ran = true })
@@ -294,10 +295,14 @@ func (p *Proxy) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	bg, bgCancel := context.WithCancel(context.Background())
 	var bgWG sync.WaitGroup
-	bgWG.Add(3)
+	bgWG.Add(2)
 	go func() { defer bgWG.Done(); p.dog.run(bg) }()
-	go func() { defer bgWG.Done(); p.shadow.run(bg) }()
 	go func() { defer bgWG.Done(); p.registry.run(bg) }()
+	// The shadow workers stop before the watchdog, which times out the
+	// copies they have in flight.
+	shadowCtx, shadowStop := context.WithCancel(context.Background())
+	shadowDone := make(chan struct{})
+	go func() { defer close(shadowDone); p.shadow.run(shadowCtx) }()
 	if p.access != nil {
 		bgWG.Add(1)
 		go func() { defer bgWG.Done(); p.access.run(bg) }()
@@ -327,6 +332,8 @@ func (p *Proxy) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { return httpx.Serve(gctx, p.adminLn, p.admin) })
 	err := g.Wait()
+	shadowStop()
+	<-shadowDone
 	bgCancel()
 	bgWG.Wait()
 	if p.access != nil {

@@ -99,7 +99,7 @@ func (p *Proxy) forget(old, t *runtimeTable) {
 			live[routeKey{r.ID, r.Module, r.Candidate}] = true
 		}
 	}
-	dead := map[[2]string]*seriesKey{}
+	var dead []*seriesKey
 	for _, r := range old.routes {
 		for _, k := range []*seriesKey{r.keyLegacy, r.keyCandidate} {
 			if k != nil && !live[routeKey{k.route, k.module, k.backend}] {
@@ -107,7 +107,7 @@ func (p *Proxy) forget(old, t *runtimeTable) {
 			}
 		}
 		if !live[routeKey{r.ID, r.Module, ""}] {
-			dead[[2]string{r.ID, r.Module}] = r.key
+			dead = append(dead, r.key)
 			p.shadow.forget(r.ID, r.Module)
 		}
 	}
@@ -131,12 +131,14 @@ func (p *Proxy) forget(old, t *runtimeTable) {
 	})
 }
 
-// forget drops the shadow results of a route that left the table. A route
-// whose id now belongs to another module has new results, which stay.
+// forget drops the shadow results, and their metric series, of a route
+// that left the table. A route whose id now belongs to another module has
+// new results, which stay.
 func (s *shadower) forget(id, module string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sr, ok := s.routes[id]; ok && sr.module == module {
 		delete(s.routes, id)
+		sr.unregister(s.p.m)
 	}
 }

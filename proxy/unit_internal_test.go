@@ -156,8 +156,12 @@ func TestConfigValidate(t *testing.T) {
 	bad.MaxBodyBytes = -1
 	bad.Timeout = -time.Second
 	bad.RetryBudgetRatio = 2
+	bad.Shadow.CandidateQueue = bad.Shadow.Queue + 1
+	bad.Shadow.CandidateWorkers = bad.Shadow.Workers + 1
+	bad.Shadow.Redact = ShadowRedact{Headers: []string{"bad header"}, Paths: []string{"phone"}}
 	err := bad.Validate()
-	for _, want := range []string{"addr:", "legacy:", "admin_token:", "trusted_proxies[0]", "internal_headers[0]", "max_body_bytes", "timeout", "retry_budget_ratio"} {
+	for _, want := range []string{"addr:", "legacy:", "admin_token:", "trusted_proxies[0]", "internal_headers[0]", "max_body_bytes", "timeout", "retry_budget_ratio",
+		"shadow.candidate_queue", "shadow.candidate_workers", "shadow.redact.headers[0]", "shadow.redact.paths[0]"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("validation misses %q: %v", want, err)
 		}
