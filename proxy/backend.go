@@ -86,6 +86,8 @@ func newBackend(spec *routes.BackendSpec, budgetRatio float64, log *slog.Logger,
 			MaxRequests: uint32(bs.HalfOpenRequests),
 			Interval:    bs.Interval.D(),
 			Timeout:     bs.OpenFor.D(),
+			// A client's fault says nothing of the backend.
+			IsExcluded: isClientError,
 			ReadyToTrip: func(c gobreaker.Counts) bool {
 				if int(c.ConsecutiveFailures) >= bs.ConsecutiveFailures {
 					return true

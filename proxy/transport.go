@@ -50,18 +50,26 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 		err = bw.Flush()
 	}
 	hc.ReleaseWriter(bw)
-	if err != nil {
+	writeErr := err
+	if writeErr != nil && isClientError(writeErr) {
+		// The client's body broke: there is nothing to wait for.
 		hc.CloseConn(cc)
-		return true, err
+		return false, writeErr
 	}
 
+	// After a failed write the answer is still read: a backend may answer
+	// before it has read the whole body, such as a 413 for an upload over
+	// its limit, and close; that answer is relayed as it was sent.
 	br := hc.AcquireReader(conn)
 	if err = readHeader(br, resp); err != nil {
 		hc.ReleaseReader(br)
 		hc.CloseConn(cc)
+		if writeErr != nil {
+			return true, writeErr
+		}
 		return true, err
 	}
-	closeConn := req.ConnectionClose() || resp.ConnectionClose()
+	closeConn := writeErr != nil || req.ConnectionClose() || resp.ConnectionClose()
 	cl := resp.Header.ContentLength()
 	if noBody(req, resp) {
 		resp.SkipBody = true
