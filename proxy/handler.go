@@ -147,6 +147,12 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 			if res.err == nil {
 				_ = ctx.Response.CloseBodyStream()
 			}
+			if !res.breakerOpen && !errors.Is(res.err, errNoInstance) {
+				// The candidate was tried: its answer, or its failure to
+				// give one, counts under it as legacy's counts under
+				// legacy.
+				rt.mCandidate.count(res.status, st.upstream)
+			}
 			rt.fallbacks[fb].Inc()
 			rt.fbTotal.Add(1)
 			st.reason = fallbackDecision[fb]
@@ -724,9 +730,7 @@ func (p *Proxy) finish(st *reqState) {
 		if rt.candidate != nil && st.backend == rt.candidate.name {
 			rm = rt.mCandidate
 		}
-		cls := classOf(st.status)
-		rm.requests[cls].Inc()
-		rm.duration[cls].Observe(st.upstream.Seconds())
+		rm.count(st.status, st.upstream)
 	} else {
 		p.unrouted[classOf(status)].Inc()
 	}
@@ -739,6 +743,14 @@ func (p *Proxy) finish(st *reqState) {
 		}
 		p.access.log(st, status, st.end)
 	}
+}
+
+// count records one exchange with a route's backend: its status, 0 when it
+// gave no answer, and the time to its answer.
+func (rm *routeMetrics) count(status int, upstream time.Duration) {
+	cls := classOf(status)
+	rm.requests[cls].Inc()
+	rm.duration[cls].Observe(upstream.Seconds())
 }
 
 // decide picks the backend that serves a request.
