@@ -35,8 +35,8 @@ type backend struct {
 	m         *metrics
 	watch     *watchdog
 
-	stopHealth context.CancelFunc
-	mu         sync.Mutex // guards instance list changes
+	stopHealth context.CancelFunc // guarded by mu
+	mu         sync.Mutex         // guards instance list changes
 }
 
 // instance is one upstream address with its connection pools: one per
@@ -371,15 +371,23 @@ func (b *backend) publishInstances() {
 	b.m.instances.WithLabelValues(b.name, "ejected").Set(ejected)
 }
 
-// startHealth runs the active health checker until stop.
-func (b *backend) startHealth() {
+// startHealth runs the active health checker until ctx ends or stop; wg
+// counts it, so that Run can wait for it. A backend's checker starts once.
+func (b *backend) startHealth(ctx context.Context, wg *sync.WaitGroup) {
 	hc := b.spec.HealthCheck
 	if hc == nil {
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopHealth != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
 	b.stopHealth = cancel
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		t := time.NewTicker(hc.Interval.D())
 		defer t.Stop()
 		for {
@@ -396,9 +404,11 @@ func (b *backend) startHealth() {
 // stop ends the health checker and closes idle pooled connections; requests
 // still using the backend finish normally.
 func (b *backend) stop() {
+	b.mu.Lock()
 	if b.stopHealth != nil {
 		b.stopHealth()
 	}
+	b.mu.Unlock()
 	for _, in := range *b.instances.Load() {
 		in.closeIdle()
 	}

@@ -67,8 +67,15 @@ type Proxy struct {
 	phases map[string]api.PhaseState
 	// initial is the table to start on without a routes file or state.
 	initial *routes.Doc
+	// health is the context of the backends' health checks while Run
+	// runs, and nil before and after, so that no check runs outside Run.
+	// Guarded by mu.
+	health context.Context
+	// healthWG counts the running health checkers.
+	healthWG sync.WaitGroup
 
-	runOnce sync.Once
+	runOnce   sync.Once
+	closeOnce sync.Once
 }
 
 // Option adjusts a proxy for embedding and tests.
@@ -91,7 +98,9 @@ func WithInitialTable(doc *routes.Doc) Option { return func(o *options) { o.init
 
 // New checks cfg, loads the route table (routes file, else persisted state,
 // else a catch-all to legacy) and opens both listeners, so that a port in
-// use fails here. The admin token must be set: see EnsureToken.
+// use fails here. It starts no goroutine: health checks and the other
+// background work start in Run. Close releases what New took. The admin
+// token must be set: see EnsureToken.
 func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	if log == nil {
 		log = slog.Default()
@@ -144,17 +153,27 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	return p, nil
 }
 
-func (p *Proxy) closeEarly() {
-	if p.ln != nil {
-		_ = p.ln.Close()
-	}
-	if p.adminLn != nil {
-		_ = p.adminLn.Close()
-	}
-	if p.access != nil {
-		p.access.close()
-	}
-	p.stopBackends()
+func (p *Proxy) closeEarly() { _ = p.Close() }
+
+// Close releases what New took: the listeners, the access log file and
+// the backends' idle connections. It is for a proxy that will not Run, or
+// has run: Run releases the same when it ends, and a Run after Close
+// fails. Close may be called more than once.
+func (p *Proxy) Close() error {
+	p.closeOnce.Do(func() {
+		p.runOnce.Do(func() {}) // a later Run fails
+		if p.ln != nil {
+			_ = p.ln.Close()
+		}
+		if p.adminLn != nil {
+			_ = p.adminLn.Close()
+		}
+		if p.access != nil {
+			p.access.close()
+		}
+		p.stopBackends()
+	})
+	return nil
 }
 
 func (p *Proxy) stopBackends() {
@@ -287,7 +306,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 	ran := false
 	p.runOnce.Do(func() { ran = true })
 	if !ran {
-		return errors.New("proxy: Run called twice")
+		return errors.New("proxy: Run called twice, or after Close")
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -298,6 +317,12 @@ func (p *Proxy) Run(ctx context.Context) error {
 	go func() { defer bgWG.Done(); p.dog.run(bg) }()
 	go func() { defer bgWG.Done(); p.shadow.run(bg) }()
 	go func() { defer bgWG.Done(); p.registry.run(bg) }()
+	p.mu.Lock()
+	p.health = bg
+	for _, b := range p.table.Load().backends {
+		b.startHealth(bg, &p.healthWG)
+	}
+	p.mu.Unlock()
 	if p.access != nil {
 		bgWG.Add(1)
 		go func() { defer bgWG.Done(); p.access.run(bg) }()
@@ -329,10 +354,11 @@ func (p *Proxy) Run(ctx context.Context) error {
 	err := g.Wait()
 	bgCancel()
 	bgWG.Wait()
-	if p.access != nil {
-		p.access.close()
-	}
-	p.stopBackends()
+	p.mu.Lock()
+	p.health = nil
+	p.mu.Unlock()
+	p.healthWG.Wait()
+	_ = p.Close()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
