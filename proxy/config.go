@@ -108,8 +108,20 @@ type AccessLogConfig struct {
 	BufferBytes int `yaml:"buffer_bytes"`
 }
 
-// SetDefaults fills the empty fields; dataDir anchors the files.
+// defaultDataDir anchors the files of SetDefaults("") where the binary's
+// default data_dir does, so that an embedded proxy with a zero config keeps
+// its state where `strangler proxy` would.
+const defaultDataDir = ".strangler"
+
+// SetDefaults fills the empty fields; dataDir anchors the files. An empty
+// dataDir is ".strangler" in the working directory, the binary's default
+// data_dir: the state is then in .strangler/proxy and the token file is
+// .strangler/admin.token. New applies the defaults itself, with dataDir
+// "", so the zero Config works; set StateDir to keep the state elsewhere.
 func (c *Config) SetDefaults(dataDir string) {
+	if dataDir == "" {
+		dataDir = defaultDataDir
+	}
 	if c.Addr == "" {
 		c.Addr = "127.0.0.1:8080"
 	}

@@ -82,6 +82,9 @@ func TestNewWithoutDefaults(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"body":"{\"item\":1}"`) {
 		t.Fatalf("POST with a body: %d %s, want legacy's echo of the body", resp.StatusCode, body)
 	}
+	if resp, e := proxytest.Get(t, "http://"+p.Addr()+"/api/orders/1", nil); resp.StatusCode != http.StatusOK || e == nil || e.Backend != "legacy" {
+		t.Fatalf("GET: %d %+v, want legacy's answer", resp.StatusCode, e)
+	}
 	proxytest.Eventually(t, 10*time.Second, func() bool { return cand.Hits() > 0 }, "the candidate never got a shadow copy")
 }
 

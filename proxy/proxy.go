@@ -109,6 +109,9 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	for _, f := range opts {
 		f(&o)
 	}
+	// A config the caller defaulted stays as it is; the zero fields of
+	// one it did not get their defaults here.
+	cfg.SetDefaults("")
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("proxy config: %w", err)
 	}
