@@ -197,7 +197,6 @@ func (in *instance) client(timeout time.Duration) *fasthttp.HostClient {
 
 func (in *instance) newClient(timeout time.Duration) *fasthttp.HostClient {
 	b := in.b
-	connect := b.spec.ConnectTimeout
 	return &fasthttp.HostClient{
 		Addr:                      in.addr,
 		NoDefaultUserAgentHeader:  true,
@@ -215,20 +214,26 @@ func (in *instance) newClient(timeout time.Duration) *fasthttp.HostClient {
 			// sent again, for a pooled connection the server closed.
 			return false, attempts < 2 && !req.IsBodyStream() && routes.IsIdempotent(req.Header.Method()) && !isDialError(err) && !isTimeout(err)
 		},
-		DialTimeout: func(addr string, t time.Duration) (net.Conn, error) {
-			if t <= 0 || t > connect {
-				t = connect
-			}
-			c, err := dialTCP(addr, t)
-			if err != nil {
-				return nil, &dialError{err}
-			}
-			if tc, ok := c.(*net.TCPConn); ok {
-				_ = tc.SetNoDelay(true)
-			}
-			return b.watch.wrap(c, true), nil
-		},
+		DialTimeout: func(_ string, t time.Duration) (net.Conn, error) { return in.dial(t) },
 	}
+}
+
+// dial connects to the instance as every backend connection is made:
+// through dialTCP, within the backend's connect timeout (or t, if
+// shorter), without Nagle's delay, and watched by the watchdog. A failure
+// is a *dialError.
+func (in *instance) dial(t time.Duration) (net.Conn, error) {
+	if connect := in.b.spec.ConnectTimeout; t <= 0 || t > connect {
+		t = connect
+	}
+	c, err := dialTCP(in.addr, t)
+	if err != nil {
+		return nil, &dialError{err}
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	return in.b.watch.wrap(c, true), nil
 }
 
 // closeIdle closes the idle connections of every pool.

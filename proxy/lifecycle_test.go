@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/stranglerkit/strangler/httpx"
 	"github.com/stranglerkit/strangler/proxy"
@@ -152,5 +155,106 @@ func TestCloseWithoutRun(t *testing.T) {
 	}
 	if err := p.Run(context.Background()); err == nil {
 		t.Error("Run after Close returned nil, want an error")
+	}
+}
+
+// TestWebSocketEndsWithRun: an open WebSocket splice is closed on both
+// sides when Run's context ends, and Run returns.
+func TestWebSocketEndsWithRun(t *testing.T) {
+	backendDone := make(chan error, 1)
+	up := websocket.Upgrader{}
+	backend := proxytest.HandlerBackend(t, "ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			mt, msg, err := c.ReadMessage()
+			if err != nil {
+				backendDone <- err
+				return
+			}
+			if err := c.WriteMessage(mt, msg); err != nil {
+				backendDone <- err
+				return
+			}
+		}
+	}))
+	cfg := bareConfig(t, backend.URL, legacyOnly)
+	p, err := proxy.New(cfg, httpx.Discard, proxy.WithAccessLogWriter(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runProxy(t, p)
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+p.Addr()+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.WriteMessage(websocket.TextMessage, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, msg, err := c.ReadMessage(); err != nil || string(msg) != "hi" {
+		t.Fatalf("echo through the splice: %q %v", msg, err)
+	}
+	stop()
+	_, _, err = c.ReadMessage()
+	var ne net.Error
+	if err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the client's side of the splice after Run returned: %v, want it closed", err)
+	}
+	select {
+	case <-backendDone:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the backend's side of the splice stayed open after Run returned")
+	}
+}
+
+// TestWebSocketDialsLikeBackends: the backend side of a WebSocket is
+// dialled the way every backend connection is, not around it.
+func TestWebSocketDialsLikeBackends(t *testing.T) {
+	dials, restore := proxy.CountBackendDials()
+	t.Cleanup(restore)
+	up := websocket.Upgrader{}
+	backend := proxytest.HandlerBackend(t, "ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := up.Upgrade(w, r, nil); err == nil {
+			c.Close()
+		}
+	}))
+	p := proxytest.Start(t, proxytest.Config{Legacy: backend.URL, Routes: legacyOnly})
+	before := dials()
+	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(p.URL, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if n := dials() - before; n != 1 {
+		t.Fatalf("the upgrade made %d dials through the backends' dialer, want 1", n)
+	}
+}
+
+// TestWebSocketBackendCloseReachesClient: when the backend ends a
+// WebSocket, the client's side closes too, even while the client is
+// silent.
+func TestWebSocketBackendCloseReachesClient(t *testing.T) {
+	up := websocket.Upgrader{}
+	backend := proxytest.HandlerBackend(t, "ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := up.Upgrade(w, r, nil); err == nil {
+			c.Close()
+		}
+	}))
+	p := proxytest.Start(t, proxytest.Config{Legacy: backend.URL, Routes: legacyOnly})
+	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(p.URL, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, _, err = c.ReadMessage()
+	var ne net.Error
+	if err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("read after the backend closed: %v, want the connection closed", err)
 	}
 }

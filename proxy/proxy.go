@@ -48,6 +48,7 @@ type Proxy struct {
 	shadow   *shadower
 	registry *registry
 	dog      *watchdog
+	splices  spliceSet
 	store    *store
 	trusted  trustedNets
 	internal [][]byte
@@ -341,6 +342,9 @@ func (p *Proxy) Run(ctx context.Context) error {
 			return fmt.Errorf("proxy: %w", err)
 		case <-gctx.Done():
 		}
+		// WebSocket splices are long-lived, and no client would end one
+		// within the shutdown timeout: they close now.
+		p.splices.closeAll()
 		sctx, scancel := context.WithTimeout(context.Background(), httpx.ShutdownTimeout)
 		defer scancel()
 		if err := p.server.ShutdownWithContext(sctx); err != nil {
