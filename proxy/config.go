@@ -29,6 +29,10 @@ type Config struct {
 	// Legacy is the monolith's base URL, the backend named "legacy" unless
 	// the route table defines one. If empty, "http://127.0.0.1:9001".
 	Legacy string `yaml:"legacy"`
+	// LegacyCheckInterval is how often the proxy checks that its legacy
+	// backends accept connections, for its warning log, /readyz and the
+	// strangler_proxy_legacy_reachable gauge. If zero, 5s.
+	LegacyCheckInterval time.Duration `yaml:"legacy_check_interval"`
 	// RoutesFile is a route table in YAML, watched and reloaded when it
 	// changes. If empty, the table persisted in StateDir is used, and
 	// failing that one catch-all route to legacy.
@@ -134,6 +138,9 @@ func (c *Config) SetDefaults(dataDir string) {
 	if c.Legacy == "" {
 		c.Legacy = "http://127.0.0.1:9001"
 	}
+	if c.LegacyCheckInterval == 0 {
+		c.LegacyCheckInterval = 5 * time.Second
+	}
 	if c.StateDir == "" {
 		c.StateDir = filepath.Join(dataDir, "proxy")
 	}
@@ -218,7 +225,7 @@ func (c Config) Validate() error {
 	if c.BufferBodyBytes < 0 || c.BufferBodyBytes > 16<<20 {
 		errs = append(errs, errors.New("buffer_body_bytes: must be 0 to 16 MiB"))
 	}
-	for name, d := range map[string]time.Duration{"read_header_timeout": c.ReadHeaderTimeout, "idle_timeout": c.IdleTimeout, "timeout": c.Timeout, "shadow.timeout": c.Shadow.Timeout, "shadow.recheck": c.Shadow.Recheck} {
+	for name, d := range map[string]time.Duration{"read_header_timeout": c.ReadHeaderTimeout, "idle_timeout": c.IdleTimeout, "timeout": c.Timeout, "shadow.timeout": c.Shadow.Timeout, "shadow.recheck": c.Shadow.Recheck, "legacy_check_interval": c.LegacyCheckInterval} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
 		}

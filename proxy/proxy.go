@@ -49,6 +49,7 @@ type Proxy struct {
 	registry *registry
 	dog      *watchdog
 	splices  spliceSet
+	legacy   *legacyCheck
 	store    *store
 	trusted  trustedNets
 	internal [][]byte
@@ -127,6 +128,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 		p.unrouted[i] = p.m.requests.WithLabelValues("none", "none", "none", c)
 	}
 	p.registry = newRegistry(p.servicesChanged)
+	p.legacy = newLegacyCheck(p, cfg.LegacyCheckInterval)
 	p.shadow = newShadower(p, cfg.Shadow)
 	st, err := openStore(cfg.StateDir)
 	if err != nil {
@@ -317,7 +319,8 @@ func (p *Proxy) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	bg, bgCancel := context.WithCancel(context.Background())
 	var bgWG sync.WaitGroup
-	bgWG.Add(3)
+	bgWG.Add(4)
+	go func() { defer bgWG.Done(); p.legacy.run(bg) }()
 	go func() { defer bgWG.Done(); p.dog.run(bg) }()
 	go func() { defer bgWG.Done(); p.shadow.run(bg) }()
 	go func() { defer bgWG.Done(); p.registry.run(bg) }()
