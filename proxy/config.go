@@ -110,6 +110,19 @@ type AccessLogConfig struct {
 	// BufferBytes is how much of the log may wait for the writer; lines
 	// beyond are dropped and counted. If zero, 4 MiB.
 	BufferBytes int `yaml:"buffer_bytes"`
+	// RedactQuery names the query parameters whose values the log
+	// replaces with REDACTED, keeping the names; names compare without
+	// regard to case or percent-encoding, and "name[]" counts as name. If
+	// empty, DefaultRedactQuery.
+	RedactQuery []string `yaml:"redact_query"`
+}
+
+// DefaultRedactQuery returns the query parameters whose values the access
+// log redacts by default: the usual names of credentials and one-time
+// codes in URLs.
+func DefaultRedactQuery() []string {
+	return []string{"access_token", "api_key", "apikey", "auth", "client_secret", "code", "id_token", "key",
+		"passwd", "password", "refresh_token", "secret", "session", "sig", "signature", "token"}
 }
 
 // defaultDataDir anchors the files of SetDefaults("") where the binary's
@@ -187,6 +200,9 @@ func (c *Config) SetDefaults(dataDir string) {
 	if c.AccessLog.BufferBytes == 0 {
 		c.AccessLog.BufferBytes = 4 << 20
 	}
+	if len(c.AccessLog.RedactQuery) == 0 {
+		c.AccessLog.RedactQuery = DefaultRedactQuery()
+	}
 }
 
 // Validate reports every invalid field.
@@ -247,6 +263,11 @@ func (c Config) Validate() error {
 	}
 	if c.AccessLog.BufferBytes < 0 {
 		errs = append(errs, errors.New("access_log.buffer_bytes: must not be negative"))
+	}
+	for i, n := range c.AccessLog.RedactQuery {
+		if n == "" || len(n) > maxRedactName {
+			errs = append(errs, fmt.Errorf("access_log.redact_query[%d]: want a parameter name of 1 to %d bytes", i, maxRedactName))
+		}
 	}
 	return errors.Join(errs...)
 }

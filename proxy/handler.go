@@ -52,6 +52,7 @@ type reqState struct {
 	trace    []byte
 	scratch  []byte
 	line     []byte
+	query    []byte // the access log's redacted query
 	client   netip.Addr
 	peer     netip.Addr
 	close    bool
@@ -70,7 +71,7 @@ type reqState struct {
 }
 
 var statePool = sync.Pool{New: func() any {
-	return &reqState{path: make([]byte, 0, 256), scratch: make([]byte, 0, 256), reqID: make([]byte, 0, 64), trace: make([]byte, 0, 64), line: make([]byte, 0, 512)}
+	return &reqState{path: make([]byte, 0, 256), scratch: make([]byte, 0, 256), reqID: make([]byte, 0, 64), trace: make([]byte, 0, 64), line: make([]byte, 0, 512), query: make([]byte, 0, 128)}
 }}
 
 func (s *reqState) reset(ctx *fasthttp.RequestCtx) {
