@@ -390,16 +390,17 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// clientFault returns the client's error behind a failed exchange, or nil
-// when the backend's side failed.
-func (st *reqState) clientFault(err error) error {
-	if err == nil {
+// fault returns the *clientError behind err, a failed exchange that sent
+// b, or nil when the backend's side failed. b keeps its error, so that it
+// is found even where the writer lost it. b may be nil: a body in memory
+// cannot break.
+func (b *bodyReader) fault(err error) error {
+	switch {
+	case err == nil:
 		return nil
-	}
-	if st.bodyErr != nil && st.bodyErr.err != nil {
-		return st.bodyErr.err
-	}
-	if isClientError(err) {
+	case b != nil && b.err != nil:
+		return b.err
+	case isClientError(err):
 		return err
 	}
 	return nil
@@ -522,7 +523,7 @@ func (p *Proxy) tryBackend(st *reqState, be *backend, idem bool) attemptResult {
 			st.upstream = st.end.Sub(t0)
 			in.inflight.Add(-1)
 			res = attemptResult{err: err, sent: err == nil || !isDialError(err)}
-			if ce := st.clientFault(err); ce != nil {
+			if ce := st.bodyErr.fault(err); ce != nil {
 				// The client's body broke while it was sent; the breaker
 				// excludes the error.
 				res.err, res.client = ce, true

@@ -44,6 +44,9 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	conn := cc.Conn()
 	t.arm(conn)
 
+	// The request lets go of its body stream once written; its error tells
+	// a broken client body from a broken backend.
+	body, _ := req.BodyStream().(*bodyReader)
 	bw := hc.AcquireWriter(conn)
 	err = req.Write(bw)
 	if err == nil {
@@ -51,10 +54,12 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	}
 	hc.ReleaseWriter(bw)
 	writeErr := err
-	if writeErr != nil && isClientError(writeErr) {
-		// The client's body broke: there is nothing to wait for.
-		hc.CloseConn(cc)
-		return false, writeErr
+	if writeErr != nil {
+		if ce := body.fault(writeErr); ce != nil {
+			// The client's body broke: there is nothing to wait for.
+			hc.CloseConn(cc)
+			return false, ce
+		}
 	}
 
 	// After a failed write the answer is still read: a backend may answer
