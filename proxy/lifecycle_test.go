@@ -158,29 +158,37 @@ func TestCloseWithoutRun(t *testing.T) {
 	}
 }
 
-// TestWebSocketEndsWithRun: an open WebSocket splice is closed on both
-// sides when Run's context ends, and Run returns.
-func TestWebSocketEndsWithRun(t *testing.T) {
-	backendDone := make(chan error, 1)
+// wsEcho is a WebSocket backend that upgrades with header and answers each
+// message with prefix and the message. The error that ends the
+// conversation goes to ended, unless it is nil.
+func wsEcho(prefix string, header http.Header, ended chan<- error) http.HandlerFunc {
 	up := websocket.Upgrader{}
-	backend := proxytest.HandlerBackend(t, "ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r, nil)
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, header)
 		if err != nil {
 			return
 		}
 		defer c.Close()
 		for {
 			mt, msg, err := c.ReadMessage()
-			if err != nil {
-				backendDone <- err
-				return
+			if err == nil {
+				err = c.WriteMessage(mt, append([]byte(prefix), msg...))
 			}
-			if err := c.WriteMessage(mt, msg); err != nil {
-				backendDone <- err
+			if err != nil {
+				if ended != nil {
+					ended <- err
+				}
 				return
 			}
 		}
-	}))
+	}
+}
+
+// TestWebSocketEndsWithRun: an open WebSocket splice is closed on both
+// sides when Run's context ends, and Run returns.
+func TestWebSocketEndsWithRun(t *testing.T) {
+	backendDone := make(chan error, 1)
+	backend := proxytest.HandlerBackend(t, "ws", wsEcho("", nil, backendDone))
 	cfg := bareConfig(t, backend.URL, legacyOnly)
 	p, err := proxy.New(cfg, httpx.Discard, proxy.WithAccessLogWriter(io.Discard))
 	if err != nil {
@@ -223,7 +231,10 @@ func TestWebSocketDialsLikeBackends(t *testing.T) {
 			c.Close()
 		}
 	}))
-	p := proxytest.Start(t, proxytest.Config{Legacy: backend.URL, Routes: legacyOnly})
+	// The legacy check dials too: once at start, which readiness waits
+	// for, and then not for an hour.
+	p := proxytest.Start(t, proxytest.Config{Legacy: backend.URL, Routes: legacyOnly, Tune: func(c *proxy.Config) { c.LegacyCheckInterval = time.Hour }})
+	_ = waitReadyz(t, p, http.StatusOK)
 	before := dials()
 	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(p.URL, "http")+"/ws", nil)
 	if err != nil {
