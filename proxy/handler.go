@@ -666,16 +666,17 @@ func (p *Proxy) backendError(st *reqState, err error) {
 	if errors.As(err, &ce) {
 		// The client's fault, answered by the proxy: counted under its
 		// status, not as the backend's error.
-		switch {
-		case errors.Is(ce, errBodyTooLarge):
+		if errors.Is(ce, errBodyTooLarge) {
 			p.reject413(st)
-		case isTimeout(ce):
+		} else {
+			reason, status, slug, title, detail := "bad_body", fasthttp.StatusBadRequest, "bad-body", "Bad request body", "the request body broke off or was malformed"
+			if isTimeout(ce) {
+				reason, status, slug, title, detail = "timeout", fasthttp.StatusRequestTimeout, "timeout", "Request timeout", "the request body was not received in time"
+			}
 			st.reason = reasonRejected
-			p.m.rejected.WithLabelValues("timeout").Inc()
-			p.problem(st, fasthttp.StatusRequestTimeout, "timeout", "Request timeout", "the request body was not received in time")
+			p.m.rejected.WithLabelValues(reason).Inc()
+			p.problem(st, status, slug, title, detail)
 			st.ctx.SetConnectionClose()
-		default:
-			p.reject(st, "bad_body", "the request body broke off or was malformed")
 		}
 		st.status = st.ctx.Response.StatusCode()
 		return
