@@ -328,7 +328,12 @@ type clientError struct{ err error }
 func (e *clientError) Error() string { return "client request body: " + e.err.Error() }
 func (e *clientError) Unwrap() error { return e.err }
 
+// isClientError reports whether err is a client's fault. The breaker asks
+// after every exchange, mostly with nil, which must not allocate.
 func isClientError(err error) bool {
+	if err == nil {
+		return false
+	}
 	var ce *clientError
 	return errors.As(err, &ce)
 }

@@ -149,17 +149,15 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	p.server = p.newServer()
 	p.admin = p.newAdmin()
 	if p.ln, err = httpx.Listen(cfg.Addr); err != nil {
-		p.closeEarly()
+		_ = p.Close()
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	if p.adminLn, err = httpx.Listen(cfg.AdminAddr); err != nil {
-		p.closeEarly()
+		_ = p.Close()
 		return nil, fmt.Errorf("proxy admin: %w", err)
 	}
 	return p, nil
 }
-
-func (p *Proxy) closeEarly() { _ = p.Close() }
 
 // Close releases what New took: the listeners, the access log file and
 // the backends' idle connections. It is for a proxy that will not Run, or
