@@ -28,7 +28,7 @@ type legacyCheck struct {
 
 	mu      sync.Mutex
 	checked bool
-	down    map[string]error // backend → why it is unreachable
+	last    map[string]error // backend → nil, or why it is unreachable
 }
 
 func newLegacyCheck(p *Proxy, interval time.Duration) *legacyCheck {
@@ -80,18 +80,12 @@ func (c *legacyCheck) check(ctx context.Context) {
 	if ctx.Err() != nil {
 		return // a check cut short by Run's end says nothing
 	}
-	down := map[string]error{}
-	for name, err := range results {
-		if err != nil {
-			down[name] = err
-		}
-	}
 	c.mu.Lock()
-	first, prev := !c.checked, c.down
-	c.checked, c.down = true, down
+	first, prev := !c.checked, c.last
+	c.checked, c.last = true, results
 	c.mu.Unlock()
 	for name, err := range results {
-		_, wasDown := prev[name]
+		wasDown := prev[name] != nil
 		if err != nil {
 			c.reachable.WithLabelValues(name).Set(0)
 			c.checks.WithLabelValues(name, "unreachable").Inc()
@@ -140,12 +134,14 @@ func (c *legacyCheck) ready(context.Context) error {
 	if !c.checked {
 		return errors.New("legacy not checked yet")
 	}
-	if len(c.down) == 0 {
-		return nil
+	var names []string
+	for n, err := range c.last {
+		if err != nil {
+			names = append(names, n)
+		}
 	}
-	names := make([]string, 0, len(c.down))
-	for n := range c.down {
-		names = append(names, n)
+	if len(names) == 0 {
+		return nil
 	}
 	sort.Strings(names)
 	return fmt.Errorf("legacy backend unreachable: %s", strings.Join(names, ", "))
