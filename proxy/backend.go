@@ -92,7 +92,9 @@ func newBackend(spec *routes.BackendSpec, budgetRatio float64, log *slog.Logger,
 				if int(c.ConsecutiveFailures) >= bs.ConsecutiveFailures {
 					return true
 				}
-				return int(c.Requests) >= bs.MinRequests && float64(c.TotalFailures)/float64(c.Requests) >= bs.FailureRatio
+				// Excluded requests count neither way, nor in the ratio.
+				n := int(c.Requests) - int(c.TotalExclusions)
+				return n > 0 && n >= bs.MinRequests && float64(c.TotalFailures)/float64(n) >= bs.FailureRatio
 			},
 			OnStateChange: func(name string, from, to gobreaker.State) {
 				log.Warn("circuit breaker changed state", "backend", name, "from", from.String(), "to", to.String())
