@@ -46,15 +46,10 @@ modules:
 // contain every fragment.
 func metric(t *testing.T, p *proxytest.Proxy, name string, fragments ...string) float64 {
 	t.Helper()
-	resp, err := http.Get(p.AdminURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	_, b := adminGet(t, p, "/metrics")
 	total, found := 0.0, false
 lines:
-	for _, l := range strings.Split(string(b), "\n") {
+	for _, l := range strings.Split(b, "\n") {
 		if !strings.HasPrefix(l, name+"{") && !strings.HasPrefix(l, name+" ") {
 			continue
 		}

@@ -12,10 +12,11 @@ import (
 	"github.com/stranglerkit/strangler/proxy/proxytest"
 )
 
-// readyz returns the admin listener's /readyz status and body.
-func readyz(t *testing.T, p *proxytest.Proxy) (int, string) {
+// adminGet gets path from the admin listener and returns the status and
+// the body.
+func adminGet(t *testing.T, p *proxytest.Proxy, path string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(p.AdminURL + "/readyz")
+	resp, err := http.Get(p.AdminURL + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +31,7 @@ func waitReadyz(t *testing.T, p *proxytest.Proxy, status int) string {
 	var body string
 	proxytest.Eventually(t, 20*time.Second, func() bool {
 		var got int
-		got, body = readyz(t, p)
+		got, body = adminGet(t, p, "/readyz")
 		return got == status
 	}, "/readyz never answered %d (last: %s)", status, body)
 	return body
