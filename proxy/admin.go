@@ -28,6 +28,7 @@ func (p *Proxy) newAdmin() *echo.Echo {
 	e := httpx.NewEcho(p.log.With("listener", "admin"), p.m.reg, adminBodyLimit)
 	h := &httpx.Health{}
 	h.SetReady(true)
+	h.AddCheck("legacy_reachable", p.legacy.ready)
 	h.Register(e)
 	v1 := e.Group("/v1", httpx.BearerAuth("strangler-admin", func() string { return p.token }))
 	v1.GET("/table", p.getTable)

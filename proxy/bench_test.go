@@ -97,7 +97,7 @@ func BenchmarkProxy(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.Cleanup(func() { p.closeEarly() })
+			b.Cleanup(func() { _ = p.Close() })
 			client := benchSetup(b, func(ln net.Listener) { _ = p.server.Serve(&watchListener{Listener: ln, w: p.dog}) })
 			stop := make(chan struct{})
 			go func() {

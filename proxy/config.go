@@ -30,6 +30,10 @@ type Config struct {
 	// Legacy is the monolith's base URL, the backend named "legacy" unless
 	// the route table defines one. If empty, "http://127.0.0.1:9001".
 	Legacy string `yaml:"legacy"`
+	// LegacyCheckInterval is how often the proxy checks that its legacy
+	// backends accept connections, for its warning log, /readyz and the
+	// strangler_proxy_legacy_reachable gauge. If zero, 5s.
+	LegacyCheckInterval time.Duration `yaml:"legacy_check_interval"`
 	// RoutesFile is a route table in YAML, watched and reloaded when it
 	// changes. If empty, the table persisted in StateDir is used, and
 	// failing that one catch-all route to legacy.
@@ -141,10 +145,35 @@ type AccessLogConfig struct {
 	// BufferBytes is how much of the log may wait for the writer; lines
 	// beyond are dropped and counted. If zero, 4 MiB.
 	BufferBytes int `yaml:"buffer_bytes"`
+	// RedactQuery names the query parameters whose values the log
+	// replaces with REDACTED, keeping the names; names compare without
+	// regard to case or percent-encoding, and "name[]" counts as name. If
+	// empty, DefaultRedactQuery.
+	RedactQuery []string `yaml:"redact_query"`
 }
 
-// SetDefaults fills the empty fields; dataDir anchors the files.
+// DefaultRedactQuery returns the query parameters whose values the access
+// log redacts by default: the usual names of credentials and one-time
+// codes in URLs.
+func DefaultRedactQuery() []string {
+	return []string{"access_token", "api_key", "apikey", "auth", "client_secret", "code", "id_token", "key",
+		"passwd", "password", "refresh_token", "secret", "session", "sig", "signature", "token"}
+}
+
+// defaultDataDir anchors the files of SetDefaults("") where the binary's
+// default data_dir does, so that an embedded proxy with a zero config keeps
+// its state where `strangler proxy` would.
+const defaultDataDir = ".strangler"
+
+// SetDefaults fills the empty fields; dataDir anchors the files. An empty
+// dataDir is ".strangler" in the working directory, the binary's default
+// data_dir: the state is then in .strangler/proxy and the token file is
+// .strangler/admin.token. New applies the defaults itself, with dataDir
+// "", so the zero Config works; set StateDir to keep the state elsewhere.
 func (c *Config) SetDefaults(dataDir string) {
+	if dataDir == "" {
+		dataDir = defaultDataDir
+	}
 	if c.Addr == "" {
 		c.Addr = "127.0.0.1:8080"
 	}
@@ -156,6 +185,9 @@ func (c *Config) SetDefaults(dataDir string) {
 	}
 	if c.Legacy == "" {
 		c.Legacy = "http://127.0.0.1:9001"
+	}
+	if c.LegacyCheckInterval == 0 {
+		c.LegacyCheckInterval = 5 * time.Second
 	}
 	if c.StateDir == "" {
 		c.StateDir = filepath.Join(dataDir, "proxy")
@@ -203,6 +235,9 @@ func (c *Config) SetDefaults(dataDir string) {
 	if c.AccessLog.BufferBytes == 0 {
 		c.AccessLog.BufferBytes = 4 << 20
 	}
+	if len(c.AccessLog.RedactQuery) == 0 {
+		c.AccessLog.RedactQuery = DefaultRedactQuery()
+	}
 }
 
 // Validate reports every invalid field.
@@ -241,7 +276,7 @@ func (c Config) Validate() error {
 	if c.BufferBodyBytes < 0 || c.BufferBodyBytes > 16<<20 {
 		errs = append(errs, errors.New("buffer_body_bytes: must be 0 to 16 MiB"))
 	}
-	for name, d := range map[string]time.Duration{"read_header_timeout": c.ReadHeaderTimeout, "idle_timeout": c.IdleTimeout, "timeout": c.Timeout, "shadow.timeout": c.Shadow.Timeout, "shadow.recheck": c.Shadow.Recheck} {
+	for name, d := range map[string]time.Duration{"read_header_timeout": c.ReadHeaderTimeout, "idle_timeout": c.IdleTimeout, "timeout": c.Timeout, "shadow.timeout": c.Shadow.Timeout, "shadow.recheck": c.Shadow.Recheck, "legacy_check_interval": c.LegacyCheckInterval} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
 		}
@@ -279,6 +314,11 @@ func (c Config) Validate() error {
 	}
 	if c.AccessLog.BufferBytes < 0 {
 		errs = append(errs, errors.New("access_log.buffer_bytes: must not be negative"))
+	}
+	for i, n := range c.AccessLog.RedactQuery {
+		if n == "" || len(n) > maxRedactName {
+			errs = append(errs, fmt.Errorf("access_log.redact_query[%d]: want a parameter name of 1 to %d bytes", i, maxRedactName))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -327,3 +327,38 @@ modules:
 		t.Fatalf("backends saw %d requests, want %d", bad.Hits()+also.Hits(), n+int(retries))
 	}
 }
+
+// TestFallbackCountsCandidateAnswer: when legacy serves a request the
+// candidate failed, the candidate's answer (or its failure to give one) is
+// still counted under the candidate, and legacy's under legacy.
+func TestFallbackCountsCandidateAnswer(t *testing.T) {
+	cases := []struct {
+		name, code string
+		candidate  func(t *testing.T) string
+	}{
+		{"status_500", "5xx", func(t *testing.T) string {
+			return proxytest.HandlerBackend(t, "orders-svc", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, `{"error":"boom"}`, http.StatusInternalServerError)
+			})).URL
+		}},
+		{"unreachable", "error", deadURL},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			legacy := proxytest.EchoBackend(t, "legacy")
+			p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: extractedTable(tc.candidate(t), "    breaker: {disabled: true}")})
+			const n = 3
+			for range n {
+				if resp, e := proxytest.Get(t, p.URL+"/api/orders/1", nil); resp.StatusCode != http.StatusOK || e == nil || e.Backend != "legacy" {
+					t.Fatalf("GET: %d %+v, want legacy's 200", resp.StatusCode, e)
+				}
+			}
+			if got := metric(t, p, "strangler_proxy_requests_total", `backend="orders-svc"`, `code="`+tc.code+`"`); got != n {
+				t.Errorf("candidate's %s counted %v times, want %d", tc.code, got, n)
+			}
+			if got := metric(t, p, "strangler_proxy_requests_total", `route="orders"`, `backend="legacy"`, `code="2xx"`); got != n {
+				t.Errorf("legacy's 2xx counted %v times, want %d", got, n)
+			}
+		})
+	}
+}

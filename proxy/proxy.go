@@ -48,6 +48,8 @@ type Proxy struct {
 	shadow   *shadower
 	registry *registry
 	dog      *watchdog
+	splices  spliceSet
+	legacy   *legacyCheck
 	store    *store
 	trusted  trustedNets
 	internal [][]byte
@@ -67,8 +69,15 @@ type Proxy struct {
 	phases map[string]api.PhaseState
 	// initial is the table to start on without a routes file or state.
 	initial *routes.Doc
+	// health is the context of the backends' health checks while Run
+	// runs, and nil before and after, so that no check runs outside Run.
+	// Guarded by mu.
+	health context.Context
+	// healthWG counts the running health checkers.
+	healthWG sync.WaitGroup
 
-	runOnce sync.Once
+	runOnce   sync.Once
+	closeOnce sync.Once
 }
 
 // Option adjusts a proxy for embedding and tests.
@@ -91,7 +100,9 @@ func WithInitialTable(doc *routes.Doc) Option { return func(o *options) { o.init
 
 // New checks cfg, loads the route table (routes file, else persisted state,
 // else a catch-all to legacy) and opens both listeners, so that a port in
-// use fails here. The admin token must be set: see EnsureToken.
+// use fails here. It starts no goroutine: health checks and the other
+// background work start in Run. Close releases what New took. The admin
+// token must be set: see EnsureToken.
 func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	if log == nil {
 		log = slog.Default()
@@ -100,6 +111,9 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	for _, f := range opts {
 		f(&o)
 	}
+	// A config the caller defaulted stays as it is; the zero fields of
+	// one it did not get their defaults here.
+	cfg.SetDefaults("")
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("proxy config: %w", err)
 	}
@@ -114,6 +128,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 		p.unrouted[i] = p.m.requests.WithLabelValues("none", "none", "none", c)
 	}
 	p.registry = newRegistry(p.servicesChanged)
+	p.legacy = newLegacyCheck(p, cfg.LegacyCheckInterval)
 	p.shadow = newShadower(p, cfg.Shadow)
 	st, err := openStore(cfg.StateDir)
 	if err != nil {
@@ -134,27 +149,35 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	p.server = p.newServer()
 	p.admin = p.newAdmin()
 	if p.ln, err = httpx.Listen(cfg.Addr); err != nil {
-		p.closeEarly()
+		_ = p.Close()
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	if p.adminLn, err = httpx.Listen(cfg.AdminAddr); err != nil {
-		p.closeEarly()
+		_ = p.Close()
 		return nil, fmt.Errorf("proxy admin: %w", err)
 	}
 	return p, nil
 }
 
-func (p *Proxy) closeEarly() {
-	if p.ln != nil {
-		_ = p.ln.Close()
-	}
-	if p.adminLn != nil {
-		_ = p.adminLn.Close()
-	}
-	if p.access != nil {
-		p.access.close()
-	}
-	p.stopBackends()
+// Close releases what New took: the listeners, the access log file and
+// the backends' idle connections. It is for a proxy that will not Run, or
+// has run: Run releases the same when it ends, and a Run after Close
+// fails. Close may be called more than once.
+func (p *Proxy) Close() error {
+	p.closeOnce.Do(func() {
+		p.runOnce.Do(func() {}) // a later Run fails
+		if p.ln != nil {
+			_ = p.ln.Close()
+		}
+		if p.adminLn != nil {
+			_ = p.adminLn.Close()
+		}
+		if p.access != nil {
+			p.access.close()
+		}
+		p.stopBackends()
+	})
+	return nil
 }
 
 func (p *Proxy) stopBackends() {
@@ -288,14 +311,15 @@ func (p *Proxy) Run(ctx context.Context) error {
 	ran := false
 	p.runOnce.Do(func() { ran = true })
 	if !ran {
-		return errors.New("proxy: Run called twice")
+		return errors.New("proxy: Run called twice, or after Close")
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
 	bg, bgCancel := context.WithCancel(context.Background())
 	var bgWG sync.WaitGroup
-	bgWG.Add(2)
+	bgWG.Add(3)
+	go func() { defer bgWG.Done(); p.legacy.run(bg) }()
 	go func() { defer bgWG.Done(); p.dog.run(bg) }()
 	go func() { defer bgWG.Done(); p.registry.run(bg) }()
 	// The shadow workers stop before the watchdog, which times out the
@@ -303,6 +327,12 @@ func (p *Proxy) Run(ctx context.Context) error {
 	shadowCtx, shadowStop := context.WithCancel(context.Background())
 	shadowDone := make(chan struct{})
 	go func() { defer close(shadowDone); p.shadow.run(shadowCtx) }()
+	p.mu.Lock()
+	p.health = bg
+	for _, b := range p.table.Load().backends {
+		b.startHealth(bg, &p.healthWG)
+	}
+	p.mu.Unlock()
 	if p.access != nil {
 		bgWG.Add(1)
 		go func() { defer bgWG.Done(); p.access.run(bg) }()
@@ -318,6 +348,9 @@ func (p *Proxy) Run(ctx context.Context) error {
 			return fmt.Errorf("proxy: %w", err)
 		case <-gctx.Done():
 		}
+		// WebSocket splices are long-lived, and no client would end one
+		// within the shutdown timeout: they close now.
+		p.splices.closeAll()
 		sctx, scancel := context.WithTimeout(context.Background(), httpx.ShutdownTimeout)
 		defer scancel()
 		if err := p.server.ShutdownWithContext(sctx); err != nil {
@@ -336,10 +369,11 @@ func (p *Proxy) Run(ctx context.Context) error {
 	<-shadowDone
 	bgCancel()
 	bgWG.Wait()
-	if p.access != nil {
-		p.access.close()
-	}
-	p.stopBackends()
+	p.mu.Lock()
+	p.health = nil
+	p.mu.Unlock()
+	p.healthWG.Wait()
+	_ = p.Close()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

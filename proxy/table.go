@@ -57,7 +57,9 @@ func (p *Proxy) buildTable(t *routes.Table, version int64, live map[string]*back
 		if spec.Service != "" {
 			b.setInstances(p.registry.urls(spec.Service))
 		}
-		b.startHealth()
+		if p.health != nil {
+			b.startHealth(p.health, &p.healthWG)
+		}
 		rt.backends[name] = b
 	}
 	var retired []*backend

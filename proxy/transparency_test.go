@@ -109,26 +109,13 @@ func TestChunkedResponse(t *testing.T) {
 
 // TestWebSocketUpgrade relays a WebSocket conversation both ways.
 func TestWebSocketUpgrade(t *testing.T) {
-	up := websocket.Upgrader{}
+	echo := wsEcho("echo: ", http.Header{"X-Upgraded-By": {"backend"}}, nil)
 	backend := proxytest.HandlerBackend(t, "ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Strangler-Secret") != "" {
 			http.Error(w, "internal header leaked", http.StatusBadRequest)
 			return
 		}
-		c, err := up.Upgrade(w, r, http.Header{"X-Upgraded-By": {"backend"}})
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		for {
-			mt, msg, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			if err := c.WriteMessage(mt, append([]byte("echo: "), msg...)); err != nil {
-				return
-			}
-		}
+		echo(w, r)
 	}))
 	// Timeouts short enough that a relay which kept them would cut the
 	// conversation below.
