@@ -566,3 +566,43 @@ func TestReloadThroughSymlinkSwap(t *testing.T) {
 	proxytest.Eventually(t, 10*time.Second, func() bool { return servedBy(t, p.URL+"/api/orders/1") == "orders-svc" },
 		"the swapped ConfigMap was not reloaded")
 }
+
+// TestReloadBesideBusyFiles changes the routes file while another file in
+// its directory (an access log, say) is written every 20 ms: the reload
+// must still happen. The watcher used to restart its settle delay on every
+// change in the directory, so a busy neighbour kept the file from ever
+// being reread.
+func TestReloadBesideBusyFiles(t *testing.T) {
+	legacy := proxytest.EchoBackend(t, "legacy")
+	svc := proxytest.EchoBackend(t, "orders-svc")
+	table := extractedTable(svc.URL, "")
+	dir := t.TempDir()
+	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Dir: dir, Routes: strings.Replace(table, "mode: extracted", "mode: legacy", 1)})
+	if got := servedBy(t, p.URL+"/api/orders/1"); got != "legacy" {
+		t.Fatalf("start: served by %q", got)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f, err := os.Create(filepath.Join(dir, "busy.log"))
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				fmt.Fprintln(f, "a line")
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	p.WriteRoutes(t, table)
+	proxytest.Eventually(t, 10*time.Second, func() bool { return servedBy(t, p.URL+"/api/orders/1") == "orders-svc" },
+		"the routes file was not reloaded while a neighbour was being written")
+}
