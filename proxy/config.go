@@ -44,6 +44,12 @@ type Config struct {
 	// X-Strangler-*, X-Forwarded-*, Forwarded and X-Real-IP, because the
 	// backends trust them. If empty, none.
 	InternalHeaders []string `yaml:"internal_headers"`
+	// UnderscoresInHeaders passes request header names that contain an
+	// underscore. Many backends (CGI, PHP, Rails, Django) read X_User_Id as
+	// X-User-Id, so such a name could slip an internal header past the
+	// stripping. If false, they are dropped, as nginx does; even when true,
+	// a name that reads as an internal header with dashes is dropped.
+	UnderscoresInHeaders bool `yaml:"underscores_in_headers"`
 	// MaxBodyBytes caps request bodies; larger ones get 413. If zero,
 	// 1 GiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
@@ -54,6 +60,11 @@ type Config struct {
 	// ReadHeaderTimeout bounds reading a client's request line and
 	// headers. If zero, 10s.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// BodyIdleTimeout bounds each wait for the next bytes of a request
+	// body, like nginx's client_body_timeout, so that a body promised and
+	// not sent is answered 408 without holding the connection; a body that
+	// keeps arriving may take up to 10 minutes. If zero, 60s.
+	BodyIdleTimeout time.Duration `yaml:"body_idle_timeout"`
 	// IdleTimeout closes client connections idle this long. If zero, 90s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// Timeout is the default backend timeout of routes that set none: how
@@ -134,6 +145,9 @@ func (c *Config) SetDefaults(dataDir string) {
 	if c.ReadHeaderTimeout == 0 {
 		c.ReadHeaderTimeout = 10 * time.Second
 	}
+	if c.BodyIdleTimeout == 0 {
+		c.BodyIdleTimeout = 60 * time.Second
+	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 90 * time.Second
 	}
@@ -206,7 +220,7 @@ func (c Config) Validate() error {
 	if c.BufferBodyBytes < 0 || c.BufferBodyBytes > 16<<20 {
 		errs = append(errs, errors.New("buffer_body_bytes: must be 0 to 16 MiB"))
 	}
-	for name, d := range map[string]time.Duration{"read_header_timeout": c.ReadHeaderTimeout, "idle_timeout": c.IdleTimeout, "timeout": c.Timeout, "shadow.timeout": c.Shadow.Timeout, "shadow.recheck": c.Shadow.Recheck} {
+	for name, d := range map[string]time.Duration{"read_header_timeout": c.ReadHeaderTimeout, "body_idle_timeout": c.BodyIdleTimeout, "idle_timeout": c.IdleTimeout, "timeout": c.Timeout, "shadow.timeout": c.Shadow.Timeout, "shadow.recheck": c.Shadow.Recheck} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
 		}

@@ -297,7 +297,7 @@ func (p *Proxy) sanitize(st *reqState) bool {
 func (p *Proxy) sweepInternal(h *fasthttp.RequestHeader) {
 	var names [][]byte
 	for k := range h.All() {
-		if len(k) > 12 && (fold(k[:12], "x-strangler-") || fold(k[:12], "x-forwarded-")) {
+		if p.internal.dropped(k) {
 			names = append(names, append([]byte(nil), k...))
 		}
 	}
@@ -372,7 +372,7 @@ func (p *Proxy) readBody(st *reqState) bool {
 		}
 		st.body = st.body[:cl]
 		if _, err := io.ReadFull(stream, st.body); err != nil {
-			p.reject(st, "bad_body", "the request body ended before its Content-Length")
+			p.rejectBody(st, err, "the request body ended before its Content-Length")
 			return false
 		}
 		ctx.Request.SetBodyRaw(st.body)
@@ -396,7 +396,7 @@ func (p *Proxy) readBody(st *reqState) bool {
 			st.replay = true
 			return true
 		case err != nil:
-			p.reject(st, "bad_body", "the request body's chunked encoding is malformed")
+			p.rejectBody(st, err, "the request body's chunked encoding is malformed")
 			return false
 		}
 		st.body = buf[:n]
@@ -590,6 +590,10 @@ func (p *Proxy) backendError(st *reqState, err error) {
 	if st.bodyErr != nil && st.bodyErr.err != nil {
 		if errors.Is(st.bodyErr.err, errBodyTooLarge) {
 			p.reject413(st)
+			return
+		}
+		if isTimeout(st.bodyErr.err) {
+			p.rejectBody(st, st.bodyErr.err, "")
 			return
 		}
 		st.reason = reasonRejected

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 )
@@ -45,9 +46,55 @@ type headerScan struct {
 	overflow bool
 }
 
+// internalHeaders says which client request headers are internal and
+// removed: X-Strangler-*, X-Forwarded-* other than For, Proto and Host
+// (which the proxy rewrites), the configured names, and names with an
+// underscore unless they are allowed. Many backends read an underscore as a
+// dash, so with underscores allowed a name is still internal when it reads
+// as one with dashes (X-Strangler_Shadow, X_Forwarded_For).
+type internalHeaders struct {
+	// names are the configured ones in lower case, with dashes for
+	// underscores, as foldDash compares them.
+	names       []string
+	underscores bool
+}
+
+func newInternalHeaders(names []string, underscores bool) *internalHeaders {
+	ih := &internalHeaders{underscores: underscores}
+	for _, n := range names {
+		ih.names = append(ih.names, strings.ReplaceAll(strings.ToLower(n), "_", "-"))
+	}
+	return ih
+}
+
+// dropped reports whether the header named key is internal.
+func (ih *internalHeaders) dropped(key []byte) bool {
+	under := bytes.IndexByte(key, '_') >= 0
+	if under && !ih.underscores {
+		return true
+	}
+	if len(key) > 12 && key[0]|0x20 == 'x' {
+		if foldDash(key[:12], "x-strangler-") {
+			return true
+		}
+		if foldDash(key[:12], "x-forwarded-") {
+			return under || !(fold(key, "x-forwarded-for") || fold(key, "x-forwarded-proto") || fold(key, "x-forwarded-host"))
+		}
+	}
+	if under && (foldDash(key, "forwarded") || foldDash(key, "x-real-ip")) {
+		return true
+	}
+	for _, h := range ih.names {
+		if foldDash(key, h) {
+			return true
+		}
+	}
+	return false
+}
+
 // scanHeaders classifies the request's headers in one pass over the raw
 // block as received, without touching fasthttp's parsed view.
-func scanHeaders(raw []byte, s *headerScan, internal [][]byte) {
+func scanHeaders(raw []byte, s *headerScan, internal *internalHeaders) {
 	for len(raw) > 0 {
 		end := bytes.IndexByte(raw, '\n')
 		var line []byte
@@ -132,21 +179,12 @@ func scanHeaders(raw []byte, s *headerScan, internal [][]byte) {
 				s.flags |= hProxyAuth
 			}
 		}
-		if key[0] == 'x' || key[0] == 'X' {
-			if len(key) == 16 && fold(key, "x-forwarded-host") {
-				s.flags |= hXFHost
-				continue
-			}
-			if len(key) > 12 && fold(key[:12], "x-strangler-") || len(key) > 12 && fold(key[:12], "x-forwarded-") {
-				s.addDelete(key)
-				continue
-			}
+		if len(key) == 16 && fold(key, "x-forwarded-host") {
+			s.flags |= hXFHost
+			continue
 		}
-		for _, h := range internal {
-			if len(h) == len(key) && bytes.EqualFold(h, key) {
-				s.addDelete(key)
-				break
-			}
+		if internal.dropped(key) {
+			s.addDelete(key)
 		}
 	}
 }
@@ -169,6 +207,25 @@ func fold(b []byte, s string) bool {
 		c := b[i]
 		if c >= 'A' && c <= 'Z' {
 			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// foldDash is fold with an underscore in b matching a dash in s.
+func foldDash(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		} else if c == '_' {
+			c = '-'
 		}
 		if c != s[i] {
 			return false
