@@ -132,6 +132,8 @@ func TestChaosRequestTrailers(t *testing.T) {
 		{"shadow marker, streamed body", "X-Strangler-Shadow", "X-Strangler-Shadow: forged\r\n", large},
 		{"configured internal header, streamed body", "X-User-Id", "X-User-Id: admin\r\n", large},
 		{"unannounced, streamed body", "", "Forwarded: for=6.6.6.6\r\nX-User-Id: admin\r\n", large},
+		{"a header's name, small body", "X-Request-Id", "X-Request-Id: forged\r\n", small},
+		{"a header's name, streamed body", "", "X-Request-Id: forged\r\n", large},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

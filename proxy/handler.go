@@ -383,6 +383,7 @@ func (p *Proxy) readBody(st *reqState) bool {
 		// Chunked: read up to the buffer limit; a body that ends within it
 		// is sent with a Content-Length, and a bad chunk is refused before
 		// anything is forwarded.
+		stream = &noTrailers{r: stream, h: &ctx.Request.Header}
 		if cap(st.body) < limit+1 {
 			st.body = make([]byte, limit+1)
 		}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -272,6 +273,56 @@ func stripConnectionListed(h interface {
 	if keepUpgrade && upgrade {
 		h.Set("Connection", "Upgrade")
 	}
+}
+
+// dropTrailers removes the trailer section that fasthttp parsed at the end
+// of a chunked request body, and the names it announced. Trailers arrive
+// after the header hygiene ran, so they could carry internal headers
+// (X-Strangler-*, the configured ones, Forwarded) to the backend; the proxy
+// forwards none, as HTTP lets a proxy do (RFC 9110 §6.5.1). Values of the
+// same names in the header section are kept.
+func dropTrailers(h *fasthttp.RequestHeader) {
+	var names [][]byte
+	for k := range h.Trailers() {
+		names = append(names, append([]byte(nil), k...))
+	}
+	if len(names) == 0 {
+		return
+	}
+	// Del removes a name from both sections; the header section's values
+	// go back after.
+	var keep [][2][]byte
+	for k, v := range h.All() {
+		for _, n := range names {
+			if bytes.EqualFold(k, n) {
+				keep = append(keep, [2][]byte{append([]byte(nil), k...), append([]byte(nil), v...)})
+				break
+			}
+		}
+	}
+	for _, n := range names {
+		h.DelBytes(n)
+	}
+	h.Del("Trailer")
+	for _, kv := range keep {
+		h.AddBytesKV(kv[0], kv[1])
+	}
+}
+
+// noTrailers reads a chunked request body and drops its trailers when the
+// body ends: fasthttp parses them into the request's header as the last
+// chunk is read, before the forwarded request writes its trailer section.
+type noTrailers struct {
+	r io.Reader
+	h *fasthttp.RequestHeader
+}
+
+func (n *noTrailers) Read(p []byte) (int, error) {
+	k, err := n.r.Read(p)
+	if err == io.EOF {
+		dropTrailers(n.h)
+	}
+	return k, err
 }
 
 // trustedNets is the parsed list of trusted proxies.
