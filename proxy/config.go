@@ -65,6 +65,14 @@ type Config struct {
 	// not sent is answered 408 without holding the connection; a body that
 	// keeps arriving may take up to 10 minutes. If zero, 60s.
 	BodyIdleTimeout time.Duration `yaml:"body_idle_timeout"`
+	// MaxConnections is the most client connections open at once; a
+	// connection over it is answered 503 and closed, and counted in
+	// strangler_proxy_connections_refused_total, so that the process never
+	// runs out of file descriptors for its backends. If zero, half of the
+	// open-file limit left after 128 descriptors for the proxy's own use,
+	// since each client connection may hold a backend connection too (at
+	// least 16); -1 removes the limit.
+	MaxConnections int `yaml:"max_connections"`
 	// IdleTimeout closes client connections idle this long. If zero, 90s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// Timeout is the default backend timeout of routes that set none: how
@@ -224,6 +232,9 @@ func (c Config) Validate() error {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
 		}
+	}
+	if c.MaxConnections < -1 {
+		errs = append(errs, errors.New("max_connections: must be positive, or -1 for no limit"))
 	}
 	if c.RetryBudgetRatio < 0 || c.RetryBudgetRatio > 1 {
 		errs = append(errs, errors.New("retry_budget_ratio: must be between 0 and 1"))

@@ -3,13 +3,18 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
+
+	"github.com/stranglerkit/strangler/httpx"
 )
 
 // The data plane enforces connection timeouts with a watchdog instead of
@@ -367,34 +372,108 @@ func connState(c net.Conn, s fasthttp.ConnState) {
 
 // listener wraps ln for the data plane.
 func (p *Proxy) listener(ln net.Listener) *watchListener {
-	return &watchListener{Listener: ln, w: p.dog, cl: &clientLimits{header: p.cfg.ReadHeaderTimeout, bodyIdle: p.cfg.BodyIdleTimeout}}
+	return &watchListener{Listener: ln, w: p.dog, cl: p.clients, max: int64(p.maxConns), refused: p.conns.refused}
 }
 
-// watchListener wraps accepted connections.
+// watchListener wraps accepted connections, and refuses those over the
+// connection limit.
 type watchListener struct {
 	net.Listener
 	w  *watchdog
 	cl *clientLimits
+	// max is the most client connections open at once; 0 is no limit.
+	max     int64
+	refused prometheus.Counter
 }
 
 func (l *watchListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.max > 0 && l.cl.open.Load() >= l.max {
+			l.refused.Inc()
+			refuse(c)
+			continue
+		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetKeepAlive(true)
+			_ = tc.SetKeepAlivePeriod(30 * time.Second)
+		}
+		wc := l.w.wrap(c, false)
+		wc.cl = l.cl
+		l.cl.open.Add(1)
+		wc.head.on = true
+		// The first byte, and the header with it, must come within the
+		// header timeout; requestBegins restarts it at the first byte.
+		l.cl.headerDeadline(wc)
+		return wc, nil
 	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetKeepAlive(true)
-		_ = tc.SetKeepAlivePeriod(30 * time.Second)
-	}
-	wc := l.w.wrap(c, false)
-	wc.cl = l.cl
-	l.cl.open.Add(1)
-	wc.head.on = true
-	// The first byte, and the header with it, must come within the
-	// header timeout; requestBegins restarts it at the first byte.
-	l.cl.headerDeadline(wc)
-	return wc, nil
 }
+
+// refusal is the answer to a connection over the limit: a 503 problem,
+// and the connection closed.
+var refusal = func() []byte {
+	body, _ := json.Marshal(httpx.NewProblem(fasthttp.StatusServiceUnavailable, "too-many-connections", "Too many connections",
+		"the proxy serves as many connections as it can; try again shortly"))
+	return fmt.Appendf(nil, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: %s\r\nContent-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s",
+		httpx.ContentTypeProblem, len(body), body)
+}()
+
+// refuse answers c with the refusal and closes it. The write goes to an
+// empty socket buffer and does not wait; the deadline is for a peer that
+// has already gone.
+func refuse(c net.Conn) {
+	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = c.Write(refusal)
+	_ = c.Close()
+}
+
+// connMetrics count the client connections.
+type connMetrics struct {
+	refused prometheus.Counter
+}
+
+// newConnMetrics registers the connection series on reg: the refused
+// count, the open connections of cl, and the accept errors ln retried.
+func newConnMetrics(reg prometheus.Registerer, cl *clientLimits, ln *httpx.RetryListener) *connMetrics {
+	m := &connMetrics{refused: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "strangler_proxy_connections_refused_total",
+		Help: "Client connections refused with 503 because max_connections were open.",
+	})}
+	reg.MustRegister(m.refused,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "strangler_proxy_connections_open",
+			Help: "Client connections open on the data plane.",
+		}, func() float64 { return float64(cl.open.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "strangler_proxy_accept_retries_total",
+			Help: "Accepts on the data plane that failed with a temporary error (such as out of file descriptors) and were tried again.",
+		}, func() float64 { return float64(ln.Retries()) }))
+	return m
+}
+
+// connectionLimit resolves max_connections: a positive value is the
+// limit, -1 none, and 0 one derived from the open-file limit. Every client
+// connection may hold a backend connection too, and the proxy keeps
+// fdReserve descriptors for its files, listeners, admin clients and idle
+// backend connections, so half of the rest may be clients.
+func connectionLimit(configured int) int {
+	if configured != 0 {
+		return max(configured, 0)
+	}
+	n := openFileLimit()
+	if n <= 0 {
+		return 0
+	}
+	return max((n-fdReserve)/2, minDerivedConns)
+}
+
+const (
+	fdReserve       = 128
+	minDerivedConns = 16
+)
 
 // coarse is a clock that a goroutine advances every clockTick, for hot
 // paths that need the time only roughly.

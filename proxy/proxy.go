@@ -48,6 +48,9 @@ type Proxy struct {
 	shadow   *shadower
 	registry *registry
 	dog      *watchdog
+	clients  *clientLimits
+	conns    *connMetrics
+	maxConns int
 	store    *store
 	trusted  trustedNets
 	internal *internalHeaders
@@ -129,12 +132,18 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 		}
 		p.access = al
 	}
+	p.clients = &clientLimits{header: cfg.ReadHeaderTimeout, bodyIdle: cfg.BodyIdleTimeout}
+	p.maxConns = connectionLimit(cfg.MaxConnections)
 	p.server = p.newServer()
 	p.admin = p.newAdmin()
-	if p.ln, err = httpx.Listen(cfg.Addr); err != nil {
+	ln, err := httpx.Listen(cfg.Addr)
+	if err != nil {
 		p.closeEarly()
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
+	retrying := httpx.RetryAccept(ln, log)
+	p.ln = retrying
+	p.conns = newConnMetrics(p.m.reg, p.clients, retrying)
 	if p.adminLn, err = httpx.Listen(cfg.AdminAddr); err != nil {
 		p.closeEarly()
 		return nil, fmt.Errorf("proxy admin: %w", err)
@@ -197,7 +206,11 @@ func (p *Proxy) newServer() *fasthttp.Server {
 		// The header timeout is the watchdog's, from a request's first
 		// byte (see requestBegins); a ReadTimeout here would restart
 		// deadlines the phases are told apart by.
-		IdleTimeout:           p.cfg.IdleTimeout,
+		IdleTimeout: p.cfg.IdleTimeout,
+		// The listener refuses connections over max_connections with a
+		// problem; fasthttp's own limit, which answers in plain text, stays
+		// out of its way.
+		Concurrency:           max(fasthttp.DefaultConcurrency, 2*p.maxConns),
 		ReadBufferSize:        16 << 10,
 		WriteBufferSize:       16 << 10,
 		CloseOnShutdown:       true,
