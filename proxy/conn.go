@@ -202,7 +202,10 @@ func (c *watchConn) requestBegins() {
 // next request's header block.
 func (c *watchConn) requestDone() {
 	c.awaitHead = false
-	c.head = headScan{on: true}
+	// Bytes of the next request may already be buffered, unseen; taking
+	// the last of them for a CR errs towards letting a bare LF through
+	// (to the header timeout) rather than refusing a sound request.
+	c.head = headScan{on: true, prevCR: true}
 }
 
 func (c *watchConn) SetReadDeadline(t time.Time) error {

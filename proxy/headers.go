@@ -68,10 +68,11 @@ func newInternalHeaders(names []string, underscores bool) *internalHeaders {
 	return ih
 }
 
-// dropped reports whether the header named key is internal.
+// dropped reports whether the header named key is internal. A nil ih is
+// the zero config: no configured names, underscores dropped.
 func (ih *internalHeaders) dropped(key []byte) bool {
 	under := bytes.IndexByte(key, '_') >= 0
-	if under && !ih.underscores {
+	if under && (ih == nil || !ih.underscores) {
 		return true
 	}
 	if len(key) > 12 && key[0]|0x20 == 'x' {
@@ -84,6 +85,9 @@ func (ih *internalHeaders) dropped(key []byte) bool {
 	}
 	if under && (foldDash(key, "forwarded") || foldDash(key, "x-real-ip")) {
 		return true
+	}
+	if ih == nil {
+		return false
 	}
 	for _, h := range ih.names {
 		if foldDash(key, h) {

@@ -253,6 +253,8 @@ func (p *Proxy) serverError(ctx *fasthttp.RequestCtx, err error) {
 	reason, status, detail := "malformed", fasthttp.StatusBadRequest, "the request could not be parsed"
 	var small *fasthttp.ErrSmallBuffer
 	switch {
+	case errors.Is(err, errBareLF):
+		reason, detail = "bare_lf", "a header line ends in a bare LF; HTTP/1.1 lines end in CRLF"
 	case errors.Is(err, fasthttp.ErrDuplicateContentLength):
 		reason, detail = "ambiguous_framing", "request has more than one Content-Length"
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
