@@ -175,18 +175,10 @@ func TestChaosFDLimit(t *testing.T) {
 
 // normalRequest sends one GET through the proxy on a fresh connection.
 func normalRequest(addr string) (bool, string) {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	resp, err := proxytest.RawGet(addr, "/after")
 	if err != nil {
 		return false, err.Error()
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprint(c, "GET /after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return false, err.Error()
-	}
-	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK && resp.Header.Get("X-Backend") == "legacy", resp.Status
 }
 

@@ -113,6 +113,22 @@ func chunked(body string, n int, trailers string) string {
 	return b.String()
 }
 
+// adminExtracted is a table with a catch-all route to legacy and an admin
+// module, extracted to the backend at url, with the one route given.
+func adminExtracted(url, route string) string {
+	return `
+backends:
+  svc: {urls: ["` + url + `"]}
+modules:
+  - name: default
+    routes: [{id: default, prefix: /}]
+  - name: admin
+    candidate: svc
+    mode: extracted
+    routes: [` + route + `]
+`
+}
+
 // TestChaosRequestTrailers sends chunked bodies whose trailers carry
 // internal headers; none of them, nor a Trailer header, may reach the
 // backend, whether the body is buffered or streamed.
@@ -236,17 +252,7 @@ func TestChaosBareLineFeeds(t *testing.T) {
 func TestChaosHostTrailingDot(t *testing.T) {
 	legacy := proxytest.EchoBackend(t, "legacy")
 	admin := proxytest.EchoBackend(t, "admin")
-	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: `
-backends:
-  admin: {urls: ["` + admin.URL + `"]}
-modules:
-  - name: default
-    routes: [{id: default, prefix: /}]
-  - name: admin
-    candidate: admin
-    mode: extracted
-    routes: [{id: admin, prefix: /, host: admin.example.com}]
-`})
+	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: adminExtracted(admin.URL, "{id: admin, prefix: /, host: admin.example.com}")})
 	for _, host := range []string{"admin.example.com", "admin.example.com.", "ADMIN.example.com.", "admin.example.com.:8080"} {
 		_, e := proxytest.Get(t, p.URL+"/x", map[string]string{"Host": host})
 		saw := "no echo"

@@ -204,24 +204,12 @@ func (s *headerScan) addDelete(key []byte) {
 }
 
 // fold compares b with the lower-case ASCII string s, ignoring case.
-func fold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
-}
+func fold(b []byte, s string) bool { return foldAs(b, s, false) }
 
 // foldDash is fold with an underscore in b matching a dash in s.
-func foldDash(b []byte, s string) bool {
+func foldDash(b []byte, s string) bool { return foldAs(b, s, true) }
+
+func foldAs(b []byte, s string, dash bool) bool {
 	if len(b) != len(s) {
 		return false
 	}
@@ -229,7 +217,7 @@ func foldDash(b []byte, s string) bool {
 		c := b[i]
 		if c >= 'A' && c <= 'Z' {
 			c += 'a' - 'A'
-		} else if c == '_' {
+		} else if dash && c == '_' {
 			c = '-'
 		}
 		if c != s[i] {

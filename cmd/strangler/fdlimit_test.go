@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stranglerkit/strangler/internal/chaostest"
+	"github.com/stranglerkit/strangler/proxy/proxytest"
 )
 
 // TestChaosUpFDLimit runs `strangler up` limited to 400 open files and
@@ -84,17 +84,9 @@ func TestChaosUpFDLimit(t *testing.T) {
 // getThrough asks the proxy for the monolith's health on a fresh
 // connection.
 func getThrough(addr string) (bool, string) {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	resp, err := proxytest.RawGet(addr, "/healthz")
 	if err != nil {
 		return false, err.Error()
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprint(c, "GET /healthz HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return false, err.Error()
-	}
-	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK, resp.Status
 }
