@@ -39,6 +39,7 @@ type RetryListener struct {
 	net.Listener
 	log     *slog.Logger
 	retries atomic.Int64
+	logged  atomic.Int64 // when the last warning was logged
 	done    chan struct{}
 	once    sync.Once
 }
@@ -48,10 +49,12 @@ type RetryListener struct {
 const (
 	acceptRetryMin = 5 * time.Millisecond
 	acceptRetryMax = time.Second
+	// acceptLogEvery spaces the warnings of a listener that keeps failing.
+	acceptLogEvery = 10 * time.Second
 )
 
 // RetryAccept wraps ln. log, if not nil, is told when a run of temporary
-// errors begins.
+// errors begins, at most every 10 s.
 func RetryAccept(ln net.Listener, log *slog.Logger) *RetryListener {
 	return &RetryListener{Listener: ln, log: log, done: make(chan struct{})}
 }
@@ -67,8 +70,9 @@ func (l *RetryListener) Accept() (net.Conn, error) {
 		l.retries.Add(1)
 		if wait == 0 {
 			wait = acceptRetryMin
-			if l.log != nil {
-				l.log.Warn("accept failed; retrying", "addr", l.Addr().String(), "error", err)
+			if now := time.Now().UnixNano(); l.log != nil && now-l.logged.Load() > int64(acceptLogEvery) {
+				l.logged.Store(now)
+				l.log.Warn("accept failed; retrying", "addr", l.Addr().String(), "error", err, "retries", l.retries.Load())
 			}
 		} else {
 			wait = min(2*wait, acceptRetryMax)
