@@ -127,12 +127,14 @@ type clientLimits struct {
 }
 
 // headerDeadline gives c the header timeout from now; zero is none.
+// It reads the coarse clock: this runs for every request.
 func (cl *clientLimits) headerDeadline(c *watchConn) {
-	var t time.Time
-	if cl.header > 0 {
-		t = time.Now().Add(cl.header)
+	if cl.header <= 0 {
+		c.readDL.Store(0)
+		return
 	}
-	setDeadline(t, &c.readDL, &c.readSpan)
+	c.readSpan.Store(int64(cl.header))
+	c.readDL.Store(coarseNow() + int64(cl.header))
 }
 
 // bodyTimeout bounds a whole request body, however steadily it arrives.
