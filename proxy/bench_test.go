@@ -98,7 +98,7 @@ func BenchmarkProxy(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { _ = p.Close() })
-			client := benchSetup(b, func(ln net.Listener) { _ = p.server.Serve(&watchListener{Listener: ln, w: p.dog}) })
+			client := benchSetup(b, func(ln net.Listener) { _ = p.server.Serve(p.listener(ln)) })
 			stop := make(chan struct{})
 			go func() {
 				// The background parts Run would start.

@@ -49,6 +49,12 @@ type Config struct {
 	// X-Strangler-*, X-Forwarded-*, Forwarded and X-Real-IP, because the
 	// backends trust them. If empty, none.
 	InternalHeaders []string `yaml:"internal_headers"`
+	// UnderscoresInHeaders passes request header names that contain an
+	// underscore. Many backends (CGI, PHP, Rails, Django) read X_User_Id as
+	// X-User-Id, so such a name could slip an internal header past the
+	// stripping. If false, they are dropped, as nginx does; even when true,
+	// a name that reads as an internal header with dashes is dropped.
+	UnderscoresInHeaders bool `yaml:"underscores_in_headers"`
 	// MaxBodyBytes caps request bodies; larger ones get 413. If zero,
 	// 1 GiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
@@ -59,6 +65,19 @@ type Config struct {
 	// ReadHeaderTimeout bounds reading a client's request line and
 	// headers. If zero, 10s.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// BodyIdleTimeout bounds each wait for the next bytes of a request
+	// body, like nginx's client_body_timeout, so that a body promised and
+	// not sent is answered 408 without holding the connection; a body that
+	// keeps arriving may take up to 10 minutes. If zero, 60s.
+	BodyIdleTimeout time.Duration `yaml:"body_idle_timeout"`
+	// MaxConnections is the most client connections open at once; a
+	// connection over it is answered 503 and closed, and counted in
+	// strangler_proxy_connections_refused_total, so that the process never
+	// runs out of file descriptors for its backends. If zero, half of the
+	// open-file limit left after 128 descriptors for the proxy's own use,
+	// since each client connection may hold a backend connection too (at
+	// least 16); -1 removes the limit.
+	MaxConnections int `yaml:"max_connections"`
 	// IdleTimeout closes client connections idle this long. If zero, 90s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// Timeout is the default backend timeout of routes that set none: how
@@ -201,6 +220,9 @@ func (c *Config) SetDefaults(dataDir string) {
 	if c.ReadHeaderTimeout == 0 {
 		c.ReadHeaderTimeout = 10 * time.Second
 	}
+	if c.BodyIdleTimeout == 0 {
+		c.BodyIdleTimeout = 60 * time.Second
+	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 90 * time.Second
 	}
@@ -276,10 +298,13 @@ func (c Config) Validate() error {
 	if c.BufferBodyBytes < 0 || c.BufferBodyBytes > 16<<20 {
 		errs = append(errs, errors.New("buffer_body_bytes: must be 0 to 16 MiB"))
 	}
-	for name, d := range map[string]time.Duration{"read_header_timeout": c.ReadHeaderTimeout, "idle_timeout": c.IdleTimeout, "timeout": c.Timeout, "shadow.timeout": c.Shadow.Timeout, "shadow.recheck": c.Shadow.Recheck, "legacy_check_interval": c.LegacyCheckInterval} {
+	for name, d := range map[string]time.Duration{"read_header_timeout": c.ReadHeaderTimeout, "body_idle_timeout": c.BodyIdleTimeout, "idle_timeout": c.IdleTimeout, "timeout": c.Timeout, "shadow.timeout": c.Shadow.Timeout, "shadow.recheck": c.Shadow.Recheck, "legacy_check_interval": c.LegacyCheckInterval} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
 		}
+	}
+	if c.MaxConnections < -1 {
+		errs = append(errs, errors.New("max_connections: must be positive, or -1 for no limit"))
 	}
 	if c.RetryBudgetRatio < 0 || c.RetryBudgetRatio > 1 {
 		errs = append(errs, errors.New("retry_budget_ratio: must be between 0 and 1"))

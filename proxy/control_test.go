@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -365,16 +364,8 @@ func bigTable(n, modules, perModule int, candidate string) *routes.Doc {
 // scrape returns the admin listener's /metrics.
 func scrape(t *testing.T, p *proxytest.Proxy) string {
 	t.Helper()
-	resp, err := http.Get(p.AdminURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	_, body := adminGet(t, p, "/metrics")
+	return body
 }
 
 // TestChaosMetricChurn: three 2,000-route tables and a return to one route

@@ -309,7 +309,7 @@ func (p *Proxy) sanitize(st *reqState) bool {
 func (p *Proxy) sweepInternal(h *fasthttp.RequestHeader) {
 	var names [][]byte
 	for k := range h.All() {
-		if len(k) > 12 && (fold(k[:12], "x-strangler-") || fold(k[:12], "x-forwarded-")) {
+		if p.internal.dropped(k) {
 			names = append(names, append([]byte(nil), k...))
 		}
 	}
@@ -441,7 +441,7 @@ func (p *Proxy) readBody(st *reqState) bool {
 		}
 		st.body = st.body[:cl]
 		if _, err := io.ReadFull(stream, st.body); err != nil {
-			p.reject(st, "bad_body", "the request body ended before its Content-Length")
+			p.rejectBody(st, err, "the request body ended before its Content-Length")
 			return false
 		}
 		ctx.Request.SetBodyRaw(st.body)
@@ -452,6 +452,7 @@ func (p *Proxy) readBody(st *reqState) bool {
 		// Chunked: read up to the buffer limit; a body that ends within it
 		// is sent with a Content-Length, and a bad chunk is refused before
 		// anything is forwarded.
+		stream = &noTrailers{r: stream, h: &ctx.Request.Header}
 		if cap(st.body) < limit+1 {
 			st.body = make([]byte, limit+1)
 		}
@@ -465,7 +466,7 @@ func (p *Proxy) readBody(st *reqState) bool {
 			st.replay = true
 			return true
 		case err != nil:
-			p.reject(st, "bad_body", "the request body's chunked encoding is malformed")
+			p.rejectBody(st, err, "the request body's chunked encoding is malformed")
 			return false
 		}
 		st.body = buf[:n]
@@ -674,14 +675,7 @@ func (p *Proxy) backendError(st *reqState, err error) {
 		if errors.Is(ce, errBodyTooLarge) {
 			p.reject413(st)
 		} else {
-			reason, status, slug, title, detail := "bad_body", fasthttp.StatusBadRequest, "bad-body", "Bad request body", "the request body broke off or was malformed"
-			if isTimeout(ce) {
-				reason, status, slug, title, detail = "timeout", fasthttp.StatusRequestTimeout, "timeout", "Request timeout", "the request body was not received in time"
-			}
-			st.reason = reasonRejected
-			p.m.rejected.WithLabelValues(reason).Inc()
-			p.problem(st, status, slug, title, detail)
-			st.ctx.SetConnectionClose()
+			p.rejectBody(st, ce, "the request body broke off or was malformed")
 		}
 		st.status = st.ctx.Response.StatusCode()
 		return

@@ -19,9 +19,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,9 +50,12 @@ type Proxy struct {
 	dog      *watchdog
 	splices  spliceSet
 	legacy   *legacyCheck
+	clients  *clientLimits
+	conns    *connMetrics
+	maxConns int
 	store    *store
 	trusted  trustedNets
-	internal [][]byte
+	internal *internalHeaders
 	unrouted [6]prometheus.Counter
 	// fbTotals counts fallbacks per module across table versions.
 	fbTotals sync.Map // module → *atomic.Int64
@@ -121,9 +124,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 		return nil, errors.New("proxy: no admin token: set proxy.admin_token or let EnsureToken create one")
 	}
 	p := &Proxy{cfg: cfg, log: log, token: cfg.AdminToken, m: newMetrics(), trusted: parseTrusted(cfg.TrustedProxies), dog: newWatchdog(), initial: o.initial}
-	for _, h := range cfg.InternalHeaders {
-		p.internal = append(p.internal, []byte(h))
-	}
+	p.internal = newInternalHeaders(cfg.InternalHeaders, cfg.UnderscoresInHeaders)
 	for i, c := range statusClasses {
 		p.unrouted[i] = p.m.requests.WithLabelValues("none", "none", "none", c)
 	}
@@ -146,12 +147,18 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 		}
 		p.access = al
 	}
+	p.clients = &clientLimits{header: cfg.ReadHeaderTimeout, bodyIdle: cfg.BodyIdleTimeout}
+	p.maxConns = connectionLimit(cfg.MaxConnections)
 	p.server = p.newServer()
 	p.admin = p.newAdmin()
-	if p.ln, err = httpx.Listen(cfg.Addr); err != nil {
+	ln, err := httpx.Listen(cfg.Addr)
+	if err != nil {
 		_ = p.Close()
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
+	retrying := httpx.RetryAccept(ln, log)
+	p.ln = retrying
+	p.conns = newConnMetrics(p.m.reg, p.clients, retrying)
 	if p.adminLn, err = httpx.Listen(cfg.AdminAddr); err != nil {
 		_ = p.Close()
 		return nil, fmt.Errorf("proxy admin: %w", err)
@@ -209,7 +216,6 @@ func (p *Proxy) Registry() *prometheus.Registry { return p.m.reg }
 func (p *Proxy) Version() int64 { return p.table.Load().version }
 
 func (p *Proxy) newServer() *fasthttp.Server {
-	bodyTimeout := 10 * time.Minute
 	return &fasthttp.Server{
 		Handler:                      p.serve,
 		ErrorHandler:                 p.serverError,
@@ -220,22 +226,42 @@ func (p *Proxy) newServer() *fasthttp.Server {
 		LazyRequestTime:              true,
 		DisablePreParseMultipartForm: true,
 		MaxRequestBodySize:           p.cfg.BufferBodyBytes,
-		ReadTimeout:                  p.cfg.ReadHeaderTimeout,
-		IdleTimeout:                  p.cfg.IdleTimeout,
-		ReadBufferSize:               16 << 10,
-		WriteBufferSize:              16 << 10,
-		CloseOnShutdown:              true,
-		SecureErrorLogMessage:        true,
-		Logger:                       fasthttpLogger{p.log},
+		// The header timeout is the watchdog's, from a request's first
+		// byte (see requestBegins); a ReadTimeout here would restart
+		// deadlines the phases are told apart by.
+		IdleTimeout: p.cfg.IdleTimeout,
+		// The listener refuses connections over max_connections with a
+		// problem; fasthttp's own limit, which answers in plain text, stays
+		// out of its way.
+		Concurrency:           max(fasthttp.DefaultConcurrency, 2*p.maxConns),
+		ReadBufferSize:        16 << 10,
+		WriteBufferSize:       16 << 10,
+		CloseOnShutdown:       true,
+		SecureErrorLogMessage: true,
+		Logger:                fasthttpLogger{p.log},
+		ConnState:             connState,
+		ExpectHandler:         p.expect,
 		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-			if h.ContentLength() != 0 {
-				// A body may take long to upload; the header timeout
-				// stays for requests without one.
-				return fasthttp.RequestConfig{ReadTimeout: bodyTimeout}
-			}
-			return fasthttp.RequestConfig{}
+			// A request without a Content-Type is forwarded without one.
+			h.SetNoDefaultContentType(true)
+			// The deadline set for this ends the header phase: the body
+			// is read under body_idle_timeout (see SetReadDeadline).
+			return fasthttp.RequestConfig{ReadTimeout: bodyTimeout}
 		},
 	}
+}
+
+// expect answers Expect: 100-continue. A body that its Content-Length
+// already puts over max_body_bytes is refused with 413 at once, instead of
+// being invited and then refused.
+func (p *Proxy) expect(ctx *fasthttp.RequestCtx) int {
+	if int64(ctx.Request.Header.ContentLength()) <= p.cfg.MaxBodyBytes {
+		return fasthttp.StatusContinue
+	}
+	p.m.rejected.WithLabelValues("too_large").Inc()
+	writeProblem(ctx, fasthttp.StatusRequestEntityTooLarge, problemSlug(fasthttp.StatusRequestEntityTooLarge), "",
+		"the body exceeds the limit of "+strconv.FormatInt(p.cfg.MaxBodyBytes, 10)+" bytes", nil)
+	return fasthttp.StatusRequestEntityTooLarge
 }
 
 // fasthttpLogger sends fasthttp's own messages to the structured log.
@@ -250,6 +276,8 @@ func (p *Proxy) serverError(ctx *fasthttp.RequestCtx, err error) {
 	reason, status, detail := "malformed", fasthttp.StatusBadRequest, "the request could not be parsed"
 	var small *fasthttp.ErrSmallBuffer
 	switch {
+	case errors.Is(err, errBareLF):
+		reason, detail = "bare_lf", "a header line ends in a bare LF; HTTP/1.1 lines end in CRLF"
 	case errors.Is(err, fasthttp.ErrDuplicateContentLength):
 		reason, detail = "ambiguous_framing", "request has more than one Content-Length"
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
@@ -262,6 +290,20 @@ func (p *Proxy) serverError(ctx *fasthttp.RequestCtx, err error) {
 	p.m.rejected.WithLabelValues(reason).Inc()
 	writeProblem(ctx, status, problemSlug(status), "", detail, nil)
 	ctx.SetConnectionClose()
+}
+
+// rejectBody answers a request whose body could not be read: 408 when the
+// client stopped sending it for body_idle_timeout, else 400 with detail.
+func (p *Proxy) rejectBody(st *reqState, err error, detail string) {
+	if !isTimeout(err) {
+		p.reject(st, "bad_body", detail)
+		return
+	}
+	st.reason = reasonRejected
+	p.m.rejected.WithLabelValues("body_timeout").Inc()
+	p.problem(st, fasthttp.StatusRequestTimeout, problemSlug(fasthttp.StatusRequestTimeout), "Request timeout",
+		"the request body stopped arriving for "+p.cfg.BodyIdleTimeout.String())
+	st.ctx.SetConnectionClose()
 }
 
 func isTimeout(err error) bool {
@@ -342,7 +384,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 	}
 	g.Go(func() error {
 		errc := make(chan error, 1)
-		go func() { errc <- p.server.Serve(&watchListener{Listener: p.ln, w: p.dog}) }()
+		go func() { errc <- p.server.Serve(p.listener(p.ln)) }()
 		select {
 		case err := <-errc:
 			return fmt.Errorf("proxy: %w", err)

@@ -435,17 +435,7 @@ func TestAmbiguousFraming(t *testing.T) {
 func TestPathNormalized(t *testing.T) {
 	legacy := proxytest.EchoBackend(t, "legacy")
 	svc := proxytest.EchoBackend(t, "svc")
-	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: `
-backends:
-  svc: {urls: ["` + svc.URL + `"]}
-modules:
-  - name: default
-    routes: [{id: default, prefix: /}]
-  - name: admin
-    candidate: svc
-    mode: extracted
-    routes: [{id: admin, prefix: /admin}]
-`})
+	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: adminExtracted(svc.URL, "{id: admin, prefix: /admin}")})
 	conn, err := net.Dial("tcp", p.Addr())
 	if err != nil {
 		t.Fatal(err)

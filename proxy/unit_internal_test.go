@@ -27,7 +27,7 @@ func TestScanHeaders(t *testing.T) {
 		"X-Strangler-Route: forged\r\nx-forwarded-prefix: /p\r\nX-Forwarded-For: 1.2.3.4\r\nX-Auth-User: bob\r\n" +
 		"Traceparent: 00-x\r\nTE: trailers\r\nProxy-Authorization: x\r\n\r\n"
 	var s headerScan
-	scanHeaders([]byte(raw), &s, [][]byte{[]byte("X-Auth-User")})
+	scanHeaders([]byte(raw), &s, newInternalHeaders([]string{"X-Auth-User"}, false))
 	for name, flag := range map[string]uint32{"connection": hConnection, "transfer-encoding": hTransferEncoding, "xff": hXFF,
 		"traceparent": hTraceparent, "te": hTE, "proxy-auth": hProxyAuth} {
 		if s.flags&flag == 0 {

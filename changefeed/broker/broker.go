@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/stranglerkit/strangler/httpx"
 )
 
 // Config is the "broker" section of the config.
@@ -102,7 +104,13 @@ func New(cfg Config, log *slog.Logger) (*Broker, error) {
 		// cluster default of 6 s is a floor that only slows rebalances.
 		kfake.GroupMinSessionTimeout(time.Second),
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
-			return net.Listen(network, cfg.Addr)
+			ln, err := net.Listen(network, cfg.Addr)
+			if err != nil {
+				return nil, err
+			}
+			// kfake stops accepting at the first accept error; out of
+			// file descriptors, the broker would serve no one again.
+			return httpx.RetryAccept(ln, log), nil
 		}),
 	}
 	if cfg.SyncWrites {
