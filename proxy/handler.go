@@ -203,6 +203,13 @@ func (p *Proxy) sanitize(st *reqState) bool {
 		p.reject(st, "ambiguous_framing", "request has more than one Content-Length")
 		return false
 	}
+	// A folded header line is read as part of the previous header by some
+	// parsers and as a header of its own by others; RFC 9112 §5.2 lets a
+	// server refuse it, which leaves no room for either reading.
+	if sc.flags&hObsFold != 0 {
+		p.reject(st, "obs_fold", "request has a header folded over two lines")
+		return false
+	}
 	raw := ctx.URI().PathOriginal()
 	var changed, ok bool
 	st.path, changed, ok = routes.NormalizePath(st.path[:0], raw)

@@ -29,6 +29,9 @@ const (
 	hXFF
 	hXFProto
 	hXFHost
+	// hObsFold is a header line continued on the next (obsolete line
+	// folding, RFC 9112 §5.2), which fasthttp joins into one value.
+	hObsFold
 )
 
 // maxDeletes bounds the internal headers collected in one pass; a request
@@ -108,7 +111,11 @@ func scanHeaders(raw []byte, s *headerScan, internal *internalHeaders) {
 		} else {
 			line, raw = raw[:end], raw[end+1:]
 		}
-		if len(line) == 0 || line[0] == ' ' || line[0] == '\t' {
+		if len(line) == 0 {
+			continue
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			s.flags |= hObsFold
 			continue
 		}
 		colon := bytes.IndexByte(line, ':')
