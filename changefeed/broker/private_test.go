@@ -2,8 +2,6 @@ package broker_test
 
 import (
 	"context"
-	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,43 +12,8 @@ import (
 
 	"github.com/stranglerkit/strangler/changefeed"
 	"github.com/stranglerkit/strangler/changefeed/broker"
+	"github.com/stranglerkit/strangler/internal/private"
 )
-
-// looseModes lists every file under dir that is not 0600 and every
-// directory that is not 0700.
-func looseModes(t *testing.T, dir string) (loose []string, files int) {
-	t.Helper()
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if os.IsNotExist(err) {
-				return nil
-			}
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			if os.IsNotExist(err) {
-				return nil
-			}
-			return err
-		}
-		want := fs.FileMode(0o600)
-		if d.IsDir() {
-			want = 0o700
-		} else {
-			files++
-		}
-		if fi.Mode().Perm() != want {
-			rel, _ := filepath.Rel(dir, path)
-			loose = append(loose, fmt.Sprintf("%s %v", rel, fi.Mode().Perm()))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return loose, files
-}
 
 // TestBrokerLogIsPrivate runs the broker on a data directory an older
 // version left at 0755, produces to a topic, and checks that the log's
@@ -81,15 +44,16 @@ func TestBrokerLogIsPrivate(t *testing.T) {
 	}
 	w.Close()
 
-	var loose []string
 	for {
-		var files int
-		loose, files = looseModes(t, dir)
-		if len(loose) == 0 && files > 0 {
+		files, loose, err := private.Loose(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(loose) == 0 && len(files) > 0 {
 			break
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("while the broker runs, %d files and these modes are loose: %s", files, strings.Join(loose, ", "))
+			t.Fatalf("while the broker runs, %d files and these modes are loose: %s", len(files), strings.Join(loose, ", "))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -99,7 +63,11 @@ func TestBrokerLogIsPrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	ran <- nil
-	if loose, files := looseModes(t, dir); len(loose) > 0 || files == 0 {
-		t.Fatalf("after the broker stopped, %d files and these modes are loose: %s", files, strings.Join(loose, ", "))
+	files, loose, err := private.Loose(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(loose) > 0 || len(files) == 0 {
+		t.Fatalf("after the broker stopped, %d files and these modes are loose: %s", len(files), strings.Join(loose, ", "))
 	}
 }

@@ -2,54 +2,28 @@ package main_test
 
 import (
 	"context"
-	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stranglerkit/strangler/internal/private"
 )
 
-// dataModes lists every file under dir, and the paths that are looser than
-// 0600 for a file or 0700 for a directory.
+// dataModes lists the files under dir and the paths whose modes are
+// looser than 0600 for a file or 0700 for a directory. It skips the proxy's
+// state (its route table and audit log, 0640 in 0750 for a log reader's
+// group), which is no customer data.
 func dataModes(t *testing.T, dir string) (files map[string]bool, loose []string) {
 	t.Helper()
-	files = map[string]bool{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if os.IsNotExist(err) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if os.IsNotExist(err) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		if rel == "proxy" && d.IsDir() {
-			// The proxy's state (its route table and audit log, 0640 in
-			// 0750 for a log reader's group) is no customer data.
-			return filepath.SkipDir
-		}
-		want := fs.FileMode(0o600)
-		if d.IsDir() {
-			want = 0o700
-		} else {
-			files[rel] = true
-		}
-		if fi.Mode().Perm() != want {
-			loose = append(loose, fmt.Sprintf("%s %v", rel, fi.Mode().Perm()))
-		}
-		return nil
-	})
+	list, loose, err := private.Loose(dir, "proxy")
 	if err != nil {
 		t.Fatal(err)
+	}
+	files = map[string]bool{}
+	for _, f := range list {
+		files[f] = true
 	}
 	return files, loose
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // The modes of data.
@@ -55,4 +56,45 @@ func RestrictTree(root string) error {
 		}
 		return err
 	})
+}
+
+// Loose walks root and returns its files, as paths relative to root, and
+// the entries whose modes allow more than File for a file or Dir for a
+// directory, each with its mode. The directories named in skip (relative
+// to root) are not walked. An entry that goes away during the walk is
+// passed over.
+func Loose(root string, skip ...string) (files, loose []string, err error) {
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && slices.Contains(skip, rel) {
+			return filepath.SkipDir
+		}
+		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		want := File
+		if d.IsDir() {
+			want = Dir
+		} else {
+			files = append(files, rel)
+		}
+		if fi.Mode().Perm()&^want != 0 {
+			loose = append(loose, fmt.Sprintf("%s %v", rel, fi.Mode().Perm()))
+		}
+		return nil
+	})
+	return files, loose, err
 }
