@@ -42,6 +42,9 @@ func hostileTexts() []hostileText {
 		}
 	}
 	cases = append(cases,
+		// SQLite cut the LIKE pattern at the NUL: "%" matched every row.
+		hostileText{method: http.MethodGet, path: "/api/catalog/products?q=%00", status: 400, slug: "bad-request"},
+		hostileText{method: http.MethodGet, path: "/api/customers?q=%00", status: 400, slug: "bad-request"},
 		hostileText{method: http.MethodGet, path: "/api/catalog/products?q=%ff", status: 400, slug: "bad-request"},
 		hostileText{method: http.MethodGet, path: "/api/customers?q=caf%C3", status: 400, slug: "bad-request"},
 		hostileText{method: http.MethodGet, path: "/api/catalog/products?sku=%zz", status: 400, slug: "bad-request"},
