@@ -3,6 +3,7 @@ package monolith_test
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -126,4 +127,60 @@ func TestChaosTextInput(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestHostileTextsCoverTheSpec checks that hostileTexts has a case for every
+// string query parameter and every request body in docs/api/
+// shop.openapi.yaml, so that an endpoint added to the API is attacked too.
+func TestHostileTextsCoverTheSpec(t *testing.T) {
+	s := loadSpec(t)
+	covered := map[string]bool{}
+	for _, c := range hostileTexts() {
+		path, query, _ := strings.Cut(c.path, "?")
+		for op := range s.operations() {
+			method, template, _ := strings.Cut(op, " ")
+			if method != c.method || !matchesTemplate(template, path) {
+				continue
+			}
+			if c.body != "" {
+				covered[op+" body"] = true
+			}
+			if name, _, ok := strings.Cut(query, "="); ok {
+				covered[op+" ?"+name] = true
+			}
+		}
+	}
+	for op, node := range s.operations() {
+		var want []string
+		if node["requestBody"] != nil {
+			want = append(want, op+" body")
+		}
+		for _, p := range asList(node["parameters"]) {
+			param := s.resolve(p.(map[string]any))
+			schema, _ := param["schema"].(map[string]any)
+			if param["in"] == "query" && schema != nil && slices.Contains(schemaTypes(s.resolve(schema)["type"]), "string") {
+				want = append(want, op+" ?"+param["name"].(string))
+			}
+		}
+		for _, w := range want {
+			if !covered[w] {
+				t.Errorf("no hostile text case for %s", w)
+			}
+		}
+	}
+}
+
+// matchesTemplate reports whether path fits an echo route template such as
+// /api/catalog/products/:id.
+func matchesTemplate(template, path string) bool {
+	ts, ps := strings.Split(template, "/"), strings.Split(path, "/")
+	if len(ts) != len(ps) {
+		return false
+	}
+	for i := range ts {
+		if !strings.HasPrefix(ts[i], ":") && ts[i] != ps[i] {
+			return false
+		}
+	}
+	return true
 }
