@@ -648,7 +648,8 @@ func (r *Relay) open(ctx context.Context) error {
 // Close releases what the relay holds: it waits for reads still running,
 // closes the Kafka writer and its connections, and closes the database Run
 // opened (never Options.DB). Run calls it as it returns; call it for a relay
-// that is never run. Calls after the first do nothing.
+// that is never run, not while Run runs (end Run's context instead). Calls
+// after the first do nothing.
 func (r *Relay) Close() error {
 	r.closeOnce.Do(func() {
 		r.reads.Wait()
