@@ -204,13 +204,13 @@ func (h *Health) readyz(c echo.Context) error {
 
 // NewEcho returns an echo instance with Strangler's defaults: problem
 // documents for errors, request IDs, a JSON access log, metrics in reg, a
-// body limit, /metrics, and no banner.
+// body limit, paths checked by CleanPath, /metrics, and no banner.
 func NewEcho(log *slog.Logger, reg *prometheus.Registry, bodyLimit int64) *echo.Echo {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = ErrorHandler(log)
-	e.Use(RequestID(), Metrics(reg), AccessLog(log), BodyLimit(bodyLimit))
+	e.Use(RequestID(), Metrics(reg), AccessLog(log), BodyLimit(bodyLimit), CleanPath())
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	return e
 }

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/stranglerkit/strangler/httpx"
+	"github.com/stranglerkit/strangler/internal/private"
 )
 
 // Config is the "broker" section of the config.
@@ -90,7 +90,14 @@ func New(cfg Config, log *slog.Logger) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("broker config: %w", err)
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+	// The log holds customer data. kfake creates its files 0644 and its
+	// directories 0755 and offers no say in it, so the broker's directory
+	// is 0700, which keeps everything in it to the owner, and its files are
+	// made 0600 after kfake writes them.
+	if err := private.MkdirAll(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("broker: data dir: %w", err)
+	}
+	if err := private.Restrict(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("broker: data dir: %w", err)
 	}
 	opts := []kfake.Opt{
@@ -122,19 +129,41 @@ func New(cfg Config, log *slog.Logger) (*Broker, error) {
 	}
 	addrs := c.ListenAddrs()
 	b := &Broker{cfg: cfg, log: log, cluster: c, addr: addrs[0]}
+	b.restrict()
 	log.Info("broker listening", "addr", b.addr, "dir", cfg.Dir)
 	return b, nil
+}
+
+// restrictEvery is how often Run makes the files kfake has written since
+// private: segments of new topics, state saved by renaming a new file into
+// place.
+const restrictEvery = 2 * time.Second
+
+// restrict makes every file under the broker's directory 0600 and every
+// directory 0700.
+func (b *Broker) restrict() {
+	if err := private.RestrictTree(b.cfg.Dir); err != nil {
+		b.log.Warn("broker: restrict data dir", "dir", b.cfg.Dir, "error", err)
+	}
 }
 
 // Addr is the host:port the broker listens on.
 func (b *Broker) Addr() string { return b.addr }
 
 // Run serves until ctx ends, then stops the broker, writing its state to
-// disk.
+// disk. While it serves, it makes new files private every restrictEvery.
 func (b *Broker) Run(ctx context.Context) error {
-	<-ctx.Done()
-	b.Close()
-	return nil
+	tick := time.NewTicker(restrictEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			b.Close()
+			return nil
+		case <-tick.C:
+			b.restrict()
+		}
+	}
 }
 
 // Close stops the broker and saves its state. It is safe to call more than
@@ -142,6 +171,7 @@ func (b *Broker) Run(ctx context.Context) error {
 func (b *Broker) Close() {
 	b.closeOnce.Do(func() {
 		b.cluster.Close()
+		b.restrict()
 		b.log.Info("broker stopped", "addr", b.addr)
 	})
 }

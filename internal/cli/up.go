@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sort"
 	"text/tabwriter"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stranglerkit/strangler/config"
+	"github.com/stranglerkit/strangler/internal/private"
 )
 
 // component is one running part of a process: it has a name, an address to
@@ -78,7 +78,9 @@ It needs no set-up: data goes to SQLite files under --data-dir.`,
 			if err != nil {
 				return err
 			}
-			if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			// The data dir holds customer data (SQLite files, the broker's
+			// log): it is created for its owner alone.
+			if err := private.MkdirAll(cfg.DataDir); err != nil {
 				return fmt.Errorf("data dir: %w", err)
 			}
 			log := a.Logger(cfg)
