@@ -14,6 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stranglerkit/strangler/internal/private"
 )
 
 // accessLog writes one JSON line per request without making requests wait
@@ -47,7 +49,7 @@ func newAccessLog(cfg AccessLogConfig, w io.Writer, drops prometheus.Counter) (*
 	case w != nil:
 		a.out = w
 	case cfg.Path != "":
-		f, err := os.OpenFile(cfg.Path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
+		f, err := os.OpenFile(cfg.Path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, private.File)
 		if err != nil {
 			return nil, fmt.Errorf("access log: %w", err)
 		}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stranglerkit/strangler/internal/private"
 	"github.com/stranglerkit/strangler/proxy/api"
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
@@ -567,7 +568,7 @@ const (
 )
 
 func openStore(dir string) (*store, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, private.Dir); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
 	return &store{dir: dir}, nil
@@ -597,7 +598,7 @@ func (s *store) save(ps *persisted) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(s.dir, stateFile), append(b, '\n'), 0o640)
+	return writeFileAtomic(filepath.Join(s.dir, stateFile), append(b, '\n'), private.File)
 }
 
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
@@ -640,7 +641,7 @@ func (s *store) appendAudit(e api.AuditEntry) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, err := os.OpenFile(filepath.Join(s.dir, auditFile), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
+	f, err := os.OpenFile(filepath.Join(s.dir, auditFile), os.O_APPEND|os.O_CREATE|os.O_WRONLY, private.File)
 	if err != nil {
 		return err
 	}
