@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/url"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stranglerkit/strangler/proxy/api"
+	"github.com/stranglerkit/strangler/proxy/balance"
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
 
@@ -27,8 +27,11 @@ import (
 type backend struct {
 	name      string
 	spec      *routes.BackendSpec
-	instances atomic.Pointer[[]*instance]
-	rr        atomic.Uint64
+	instances atomic.Pointer[instanceList]
+	selector  balance.Selector
+	// panicNext rotates the picks among unusable instances when none is
+	// usable.
+	panicNext atomic.Uint64
 	breaker   *gobreaker.CircuitBreaker[struct{}]
 	budget    *retryBudget
 	log       *slog.Logger
@@ -61,6 +64,18 @@ type instance struct {
 	ejections    atomic.Int32
 }
 
+// instanceList is a backend's instances as its Selector sees them.
+type instanceList []*instance
+
+// Len implements balance.Instances.
+func (l *instanceList) Len() int { return len(*l) }
+
+// Usable implements balance.Instances.
+func (l *instanceList) Usable(i int, now int64) bool { return (*l)[i].available(now) }
+
+// InFlight implements balance.Instances.
+func (l *instanceList) InFlight(i int) int64 { return (*l)[i].inflight.Load() }
+
 // dialError marks a failure to connect: the request was not sent, so any
 // method may go elsewhere.
 type dialError struct{ err error }
@@ -73,7 +88,14 @@ func (e *dialError) Unwrap() error { return e.err }
 var errNoInstance = errors.New("no instance available")
 
 func newBackend(spec *routes.BackendSpec, budgetRatio float64, log *slog.Logger, m *metrics, w *watchdog) *backend {
-	b := &backend{name: spec.Name, spec: spec, log: log, m: m, watch: w}
+	sel, err := balance.New(spec.Balance)
+	if err != nil {
+		// routes.Compile checks the name against the same registry, so
+		// only a spec built by hand gets here.
+		log.Error("unknown balance policy; using the default", "backend", spec.Name, "error", err)
+		sel, _ = balance.New(balance.Default)
+	}
+	b := &backend{name: spec.Name, spec: spec, log: log, m: m, watch: w, selector: sel}
 	ratio := spec.RetryBudget.Ratio
 	if budgetRatio > 0 && ratio == 0 {
 		ratio = budgetRatio
@@ -103,7 +125,7 @@ func newBackend(spec *routes.BackendSpec, budgetRatio float64, log *slog.Logger,
 		})
 		m.breakerState.WithLabelValues(spec.Name).Set(0)
 	}
-	empty := []*instance{}
+	empty := instanceList{}
 	b.instances.Store(&empty)
 	if len(spec.URLs) > 0 {
 		urls := make([]string, len(spec.URLs))
@@ -124,7 +146,7 @@ func (b *backend) setInstances(urls []string) {
 	for _, in := range *b.instances.Load() {
 		old[in.key] = in
 	}
-	next := make([]*instance, 0, len(urls))
+	next := make(instanceList, 0, len(urls))
 	for _, raw := range urls {
 		u, err := routes.ParseBackendURL(raw)
 		if err != nil {
@@ -261,12 +283,13 @@ func (in *instance) available(now int64) bool {
 	return in.healthy.Load() && in.ejectedUntil.Load() <= now
 }
 
-// pick chooses an instance, avoiding skip (the one that just failed) when
-// another is available. When no instance is available, it picks among all
-// of them rather than fail every request ("panic routing"), since health
-// checks can be wrong too.
+// pick chooses an instance with the backend's Selector, avoiding skip
+// (the one that just failed) when another is available. When no instance
+// is available, it picks among all of them rather than fail every request
+// ("panic routing"), since health checks can be wrong too.
 func (b *backend) pick(skip *instance) (*instance, error) {
-	list := *b.instances.Load()
+	lp := b.instances.Load()
+	list := *lp
 	n := len(list)
 	switch n {
 	case 0:
@@ -274,46 +297,20 @@ func (b *backend) pick(skip *instance) (*instance, error) {
 	case 1:
 		return list[0], nil
 	}
-	now := time.Now().UnixNano()
-	if b.spec.Balance == "least_requests" {
-		// Power of two choices: two distinct random instances, the one with
-		// fewer requests in flight wins.
-		i := rand.IntN(n)
-		j := rand.IntN(n - 1)
-		if j >= i {
-			j++
-		}
-		a, c := list[i], list[j]
-		okA := a != skip && a.available(now)
-		okC := c != skip && c.available(now)
-		switch {
-		case okA && okC:
-			if c.inflight.Load() < a.inflight.Load() {
-				return c, nil
-			}
-			return a, nil
-		case okA:
-			return a, nil
-		case okC:
-			return c, nil
-		}
-		for k := 0; k < n; k++ {
-			in := list[(i+k)%n]
-			if in != skip && in.available(now) {
-				return in, nil
-			}
-		}
-	} else {
-		start := b.rr.Add(1)
-		for i := 0; i < n; i++ {
-			in := list[(start+uint64(i))%uint64(n)]
-			if in != skip && in.available(now) {
-				return in, nil
+	skipAt := -1
+	if skip != nil {
+		for i, in := range list {
+			if in == skip {
+				skipAt = i
+				break
 			}
 		}
 	}
+	if i := b.selector.Select(lp, skipAt, time.Now().UnixNano()); i >= 0 {
+		return list[i], nil
+	}
 	for i := 0; i < n; i++ {
-		in := list[(b.rr.Add(1))%uint64(n)]
+		in := list[b.panicNext.Add(1)%uint64(n)]
 		if in != skip {
 			return in, nil
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stranglerkit/strangler/proxy/balance"
 	"github.com/stranglerkit/strangler/proxy/jsondiff"
 )
 
@@ -223,12 +224,11 @@ func (c *compiler) backends(opt Options) {
 			}
 			spec.URLs = append(spec.URLs, u)
 		}
-		switch b.Balance {
-		case "":
-			spec.Balance = "round_robin"
-		case "round_robin", "least_requests":
-		default:
-			c.errf(field+".balance", "want round_robin or least_requests, not %q", b.Balance)
+		if spec.Balance == "" {
+			spec.Balance = balance.Default
+		}
+		if err := balance.Check(spec.Balance); err != nil {
+			c.errf(field+".balance", "%v", err)
 		}
 		switch b.HostHeader {
 		case "", "preserve":

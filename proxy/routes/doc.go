@@ -63,8 +63,9 @@ type Backend struct {
 	// register themselves with a TTL heartbeat. Exactly one of URLs and
 	// Service is set.
 	Service string `yaml:"service,omitempty" json:"service,omitempty"`
-	// Balance spreads requests over instances: round_robin or
-	// least_requests. If empty, round_robin.
+	// Balance names the policy that spreads requests over instances, one
+	// of the balance package's registry: round_robin or least_requests.
+	// If empty, round_robin.
 	Balance string `yaml:"balance,omitempty" json:"balance,omitempty"`
 	// HostHeader is preserve (send the client's Host) or backend (send the
 	// instance's host:port). If empty, preserve.
