@@ -37,6 +37,7 @@ type backend struct {
 	log       *slog.Logger
 	m         *metrics
 	watch     *watchdog
+	dialer    Dialer
 
 	stopHealth context.CancelFunc // guarded by mu
 	mu         sync.Mutex         // guards instance list changes
@@ -87,7 +88,18 @@ func (e *dialError) Unwrap() error { return e.err }
 // service nobody registered.
 var errNoInstance = errors.New("no instance available")
 
-func newBackend(spec *routes.BackendSpec, budgetRatio float64, log *slog.Logger, m *metrics, w *watchdog) *backend {
+// backendEnv is what a backend takes from the proxy that runs it.
+type backendEnv struct {
+	// retryBudgetRatio is the proxy's default retry budget ratio.
+	retryBudgetRatio float64
+	log              *slog.Logger
+	m                *metrics
+	watch            *watchdog
+	dial             Dialer
+}
+
+func newBackend(spec *routes.BackendSpec, env backendEnv) *backend {
+	budgetRatio, log, m := env.retryBudgetRatio, env.log, env.m
 	sel, err := balance.New(spec.Balance)
 	if err != nil {
 		// routes.Compile checks the name against the same registry, so
@@ -95,7 +107,7 @@ func newBackend(spec *routes.BackendSpec, budgetRatio float64, log *slog.Logger,
 		log.Error("unknown balance policy; using the default", "backend", spec.Name, "error", err)
 		sel, _ = balance.New(balance.Default)
 	}
-	b := &backend{name: spec.Name, spec: spec, log: log, m: m, watch: w, selector: sel}
+	b := &backend{name: spec.Name, spec: spec, log: log, m: m, watch: env.watch, dialer: env.dial, selector: sel}
 	ratio := spec.RetryBudget.Ratio
 	if budgetRatio > 0 && ratio == 0 {
 		ratio = budgetRatio
@@ -243,14 +255,14 @@ func (in *instance) newClient(timeout time.Duration) *fasthttp.HostClient {
 }
 
 // dial connects to the instance as every backend connection is made:
-// through dialTCP, within the backend's connect timeout (or t, if
+// through the proxy's Dialer, within the backend's connect timeout (or t, if
 // shorter), without Nagle's delay, and watched by the watchdog. A failure
 // is a *dialError.
 func (in *instance) dial(t time.Duration) (net.Conn, error) {
 	if connect := in.b.spec.ConnectTimeout; t <= 0 || t > connect {
 		t = connect
 	}
-	c, err := dialTCP(in.addr, t)
+	c, err := in.b.dialer(in.addr, t)
 	if err != nil {
 		return nil, &dialError{err}
 	}
@@ -267,9 +279,13 @@ func (in *instance) closeIdle() {
 	}
 }
 
-// dialTCP connects to a backend; benchmarks replace it with in-memory
-// pipes.
-var dialTCP = func(addr string, timeout time.Duration) (net.Conn, error) {
+// Dialer opens a connection to a backend instance at addr (host:port)
+// within timeout. TLS, if the instance wants it, goes over the
+// connection it returns.
+type Dialer func(addr string, timeout time.Duration) (net.Conn, error)
+
+// dialTCP is the default Dialer.
+func dialTCP(addr string, timeout time.Duration) (net.Conn, error) {
 	return net.DialTimeout("tcp", addr, timeout)
 }
 

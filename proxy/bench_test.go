@@ -18,10 +18,10 @@ import (
 // benchBody is what the benchmark backend answers.
 var benchBody = []byte(`{"backend":"app","items":[{"id":1,"name":"widget","price":12.5},{"id":2,"name":"gadget","price":3}]}`)
 
-// benchSetup starts an in-memory backend and returns a client that reaches
-// it through handler h, served on an in-memory listener: the benchmark
-// measures the proxy's own CPU, without the kernel's TCP stack.
-func benchSetup(b *testing.B, serve func(ln net.Listener)) *fasthttp.HostClient {
+// benchBackend starts an in-memory backend and returns a Dialer that
+// reaches it: the benchmark measures the proxy's own CPU, without the
+// kernel's TCP stack.
+func benchBackend(b *testing.B) Dialer {
 	back := fasthttputil.NewInmemoryListener()
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.SetContentType("application/json")
@@ -29,10 +29,12 @@ func benchSetup(b *testing.B, serve func(ln net.Listener)) *fasthttp.HostClient 
 	}}
 	go srv.Serve(back) //nolint:errcheck
 	b.Cleanup(func() { back.Close() })
-	old := dialTCP
-	dialTCP = func(string, time.Duration) (net.Conn, error) { return back.Dial() }
-	b.Cleanup(func() { dialTCP = old })
+	return func(string, time.Duration) (net.Conn, error) { return back.Dial() }
+}
 
+// benchFront serves on an in-memory listener and returns a client that
+// reaches it.
+func benchFront(b *testing.B, serve func(ln net.Listener)) *fasthttp.HostClient {
 	front := fasthttputil.NewInmemoryListener()
 	b.Cleanup(func() { front.Close() })
 	go serve(front)
@@ -59,8 +61,9 @@ func runBench(b *testing.B, client *fasthttp.HostClient, path string) {
 // BenchmarkMinimalForwarder is the floor: a fasthttp forwarder that does
 // nothing but forward.
 func BenchmarkMinimalForwarder(b *testing.B) {
+	dial := benchBackend(b)
 	var hc *fasthttp.HostClient
-	client := benchSetup(b, func(ln net.Listener) {
+	client := benchFront(b, func(ln net.Listener) {
 		s := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
 			if err := hc.Do(&ctx.Request, &ctx.Response); err != nil {
 				ctx.Error("bad gateway", 502)
@@ -68,7 +71,7 @@ func BenchmarkMinimalForwarder(b *testing.B) {
 		}}
 		_ = s.Serve(ln)
 	})
-	hc = &fasthttp.HostClient{Addr: "backend", MaxConns: 1024, Dial: func(addr string) (net.Conn, error) { return dialTCP(addr, time.Second) }}
+	hc = &fasthttp.HostClient{Addr: "backend", MaxConns: 1024, Dial: func(addr string) (net.Conn, error) { return dial(addr, time.Second) }}
 	runBench(b, client, "/api/m25/items/42")
 }
 
@@ -93,12 +96,12 @@ func BenchmarkProxy(b *testing.B) {
 			cfg := Config{Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", AdminToken: "bench-token-0123456789", Legacy: "http://127.0.0.1:1", RoutesFile: file}
 			cfg.AccessLog.Path = filepath.Join(dir, "access.log")
 			cfg.SetDefaults(dir)
-			p, err := New(cfg, httpx.Discard)
+			p, err := New(cfg, httpx.Discard, WithDialer(benchBackend(b)))
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { _ = p.Close() })
-			client := benchSetup(b, func(ln net.Listener) { _ = p.server.Serve(p.listener(ln)) })
+			client := benchFront(b, func(ln net.Listener) { _ = p.server.Serve(p.listener(ln)) })
 			stop := make(chan struct{})
 			go func() {
 				// The background parts Run would start.

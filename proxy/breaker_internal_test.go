@@ -30,7 +30,7 @@ func TestBreakerIgnoresClientFaults(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newBackend(spec, 0, httpx.Discard, newMetrics(), newWatchdog())
+			b := newBackend(spec, backendEnv{log: httpx.Discard, m: newMetrics(), watch: newWatchdog(), dial: dialTCP})
 			for _, f := range tc.calls {
 				_, _ = b.breaker.Execute(f)
 			}

@@ -1,16 +1,13 @@
 package proxy
 
 import (
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stranglerkit/strangler/internal/chaostest"
 	"github.com/stranglerkit/strangler/proxy/api"
@@ -115,17 +112,4 @@ func (p *Proxy) ShadowGoroutines() int {
 		}
 	}
 	return n
-}
-
-// CountBackendDials counts the connections to backends dialled from now
-// on, until restore; call it before the proxy starts and restore after it
-// stopped.
-func CountBackendDials() (count func() int64, restore func()) {
-	var n atomic.Int64
-	prev := dialTCP
-	dialTCP = func(addr string, timeout time.Duration) (net.Conn, error) {
-		n.Add(1)
-		return prev(addr, timeout)
-	}
-	return n.Load, func() { dialTCP = prev }
 }

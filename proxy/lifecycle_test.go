@@ -223,8 +223,11 @@ func TestWebSocketEndsWithRun(t *testing.T) {
 // TestWebSocketDialsLikeBackends: the backend side of a WebSocket is
 // dialled the way every backend connection is, not around it.
 func TestWebSocketDialsLikeBackends(t *testing.T) {
-	dials, restore := proxy.CountBackendDials()
-	t.Cleanup(restore)
+	var dials atomic.Int64
+	count := proxy.WithDialer(func(addr string, timeout time.Duration) (net.Conn, error) {
+		dials.Add(1)
+		return net.DialTimeout("tcp", addr, timeout)
+	})
 	up := websocket.Upgrader{}
 	backend := proxytest.HandlerBackend(t, "ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c, err := up.Upgrade(w, r, nil); err == nil {
@@ -233,15 +236,16 @@ func TestWebSocketDialsLikeBackends(t *testing.T) {
 	}))
 	// The legacy check dials too: once at start, which readiness waits
 	// for, and then not for an hour.
-	p := proxytest.Start(t, proxytest.Config{Legacy: backend.URL, Routes: legacyOnly, Tune: func(c *proxy.Config) { c.LegacyCheckInterval = time.Hour }})
+	p := proxytest.Start(t, proxytest.Config{Legacy: backend.URL, Routes: legacyOnly, Tune: func(c *proxy.Config) { c.LegacyCheckInterval = time.Hour },
+		Options: []proxy.Option{count}})
 	_ = waitReadyz(t, p, http.StatusOK)
-	before := dials()
+	before := dials.Load()
 	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(p.URL, "http")+"/ws", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
-	if n := dials() - before; n != 1 {
+	if n := dials.Load() - before; n != 1 {
 		t.Fatalf("the upgrade made %d dials through the backends' dialer, want 1", n)
 	}
 }

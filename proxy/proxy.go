@@ -57,6 +57,7 @@ type Proxy struct {
 	trusted  trustedNets
 	internal *internalHeaders
 	unrouted [6]prometheus.Counter
+	dial     Dialer
 	// fbTotals counts fallbacks per module across table versions.
 	fbTotals sync.Map // module → *atomic.Int64
 
@@ -89,11 +90,24 @@ type Option func(*options)
 type options struct {
 	accessLog io.Writer
 	initial   *routes.Doc
+	dial      Dialer
 }
 
 // WithAccessLogWriter sends the access log to w instead of the configured
 // path or standard error.
 func WithAccessLogWriter(w io.Writer) Option { return func(o *options) { o.accessLog = w } }
+
+// WithDialer connects to backend instances with d instead of a plain TCP
+// dial, such as over in-memory pipes or through a counter. Every backend
+// connection goes through it: requests, shadow copies, WebSockets, health
+// and legacy checks. A nil d leaves the default.
+func WithDialer(d Dialer) Option {
+	return func(o *options) {
+		if d != nil {
+			o.dial = d
+		}
+	}
+}
 
 // WithInitialTable starts the proxy on doc when there is neither a routes
 // file nor a persisted table, instead of one catch-all route to legacy, so
@@ -110,7 +124,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	var o options
+	o := options{dial: dialTCP}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -123,7 +137,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	if cfg.AdminToken == "" {
 		return nil, errors.New("proxy: no admin token: set proxy.admin_token or let EnsureToken create one")
 	}
-	p := &Proxy{cfg: cfg, log: log, token: cfg.AdminToken, m: newMetrics(), trusted: parseTrusted(cfg.TrustedProxies), dog: newWatchdog(), initial: o.initial}
+	p := &Proxy{cfg: cfg, log: log, token: cfg.AdminToken, m: newMetrics(), trusted: parseTrusted(cfg.TrustedProxies), dog: newWatchdog(), initial: o.initial, dial: o.dial}
 	p.internal = newInternalHeaders(cfg.InternalHeaders, cfg.UnderscoresInHeaders)
 	for i, c := range statusClasses {
 		p.unrouted[i] = p.m.requests.WithLabelValues("none", "none", "none", c)
@@ -193,6 +207,10 @@ func (p *Proxy) stopBackends() {
 			b.stop()
 		}
 	}
+}
+
+func (p *Proxy) backendEnv() backendEnv {
+	return backendEnv{retryBudgetRatio: p.cfg.RetryBudgetRatio, log: p.log, m: p.m, watch: p.dog, dial: p.dial}
 }
 
 func (p *Proxy) fallbackCounter(module string) *atomic.Int64 {

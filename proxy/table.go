@@ -53,7 +53,7 @@ func (p *Proxy) buildTable(t *routes.Table, version int64, live map[string]*back
 			rt.backends[name] = old
 			continue
 		}
-		b := newBackend(spec, p.cfg.RetryBudgetRatio, p.log, p.m, p.dog)
+		b := newBackend(spec, p.backendEnv())
 		if spec.Service != "" {
 			b.setInstances(p.registry.urls(spec.Service))
 		}

@@ -43,6 +43,8 @@ type Config struct {
 	Dir string
 	// Tune adjusts the proxy config before it starts.
 	Tune func(*proxy.Config)
+	// Options are passed to proxy.New after the access log writer.
+	Options []proxy.Option
 }
 
 // Proxy is a running test proxy.
@@ -93,7 +95,7 @@ func Start(t testing.TB, c Config) *Proxy {
 	}
 	access, logs := &Buffer{}, &Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	p, err := proxy.New(cfg, log, proxy.WithAccessLogWriter(access))
+	p, err := proxy.New(cfg, log, append([]proxy.Option{proxy.WithAccessLogWriter(access)}, c.Options...)...)
 	if err != nil {
 		t.Fatalf("start proxy: %v", err)
 	}
