@@ -442,7 +442,9 @@ type connMetrics struct {
 
 // newConnMetrics registers the connection series on reg: the refused
 // count, the open connections of cl, and the accept errors ln retried.
-func newConnMetrics(reg prometheus.Registerer, cl *clientLimits, ln *httpx.RetryListener) *connMetrics {
+// retries reads the data plane listener's accept retries, zero before Run
+// opens it.
+func newConnMetrics(reg prometheus.Registerer, cl *clientLimits, retries func() int64) *connMetrics {
 	m := &connMetrics{refused: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "strangler_proxy_connections_refused_total",
 		Help: "Client connections refused with 503 because max_connections were open.",
@@ -455,7 +457,7 @@ func newConnMetrics(reg prometheus.Registerer, cl *clientLimits, ln *httpx.Retry
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "strangler_proxy_accept_retries_total",
 			Help: "Accepts on the data plane that failed with a temporary error (such as out of file descriptors) and were tried again.",
-		}, func() float64 { return float64(ln.Retries()) }))
+		}, func() float64 { return float64(retries()) }))
 	return m
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -42,6 +43,8 @@ func runProxy(t *testing.T, p *proxy.Proxy) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(cancel)
+	proxytest.WaitStarted(t, p, done)
 	proxytest.WaitReady(t, "http://"+p.AdminAddr()+"/healthz")
 	stopped := false
 	stop = func() {
@@ -132,29 +135,103 @@ func TestHealthChecksOnlyWhileRunning(t *testing.T) {
 	}
 }
 
-// TestCloseWithoutRun: Close releases the listeners of a proxy that never
-// ran, and a Run after it fails instead of serving.
+// TestCloseWithoutRun: New takes neither listener, so it builds while
+// both ports are taken; Close releases a proxy that never ran, and a Run
+// after it fails instead of serving.
 func TestCloseWithoutRun(t *testing.T) {
+	taken, takenAdmin := listenLoopback(t), listenLoopback(t)
 	cfg := bareConfig(t, "http://127.0.0.1:1", "")
+	cfg.Addr, cfg.AdminAddr = taken.Addr().String(), takenAdmin.Addr().String()
 	cfg.SetDefaults(t.TempDir())
 	p, err := proxy.New(cfg, httpx.Discard, proxy.WithAccessLogWriter(io.Discard))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("New with both ports taken: %v, want a proxy that has not listened yet", err)
+	}
+	select {
+	case <-p.Started():
+		t.Fatal("Started is closed before Run")
+	default:
 	}
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
-	}
-	for _, addr := range []string{p.Addr(), p.AdminAddr()} {
-		if c, err := net.DialTimeout("tcp", addr, 5*time.Second); err == nil {
-			c.Close()
-			t.Errorf("%s still accepts connections after Close", addr)
-		}
 	}
 	if err := p.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
 	if err := p.Run(context.Background()); err == nil {
 		t.Error("Run after Close returned nil, want an error")
+	}
+}
+
+// listenLoopback holds a loopback port until the test ends.
+func listenLoopback(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// freePort is a loopback address that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestRunPortInUse: a port in use fails Run at once with one line that
+// names the listener and the address, the other listener is not left
+// open, and Started never closes.
+func TestRunPortInUse(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		admin  bool
+		prefix string
+	}{
+		{"data plane", false, "proxy: listen on "},
+		{"admin", true, "proxy admin: listen on "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			taken := listenLoopback(t)
+			cfg := bareConfig(t, "http://127.0.0.1:1", "")
+			other := freePort(t)
+			if tt.admin {
+				cfg.Addr, cfg.AdminAddr = other, taken.Addr().String()
+			} else {
+				cfg.Addr, cfg.AdminAddr = taken.Addr().String(), other
+			}
+			p, err := proxy.New(cfg, httpx.Discard, proxy.WithAccessLogWriter(io.Discard))
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- p.Run(context.Background()) }()
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("Run with a port in use did not return within 30s")
+			}
+			want := tt.prefix + taken.Addr().String()
+			if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "\n") || !errors.Is(err, syscall.EADDRINUSE) {
+				t.Fatalf("Run = %v, want one line starting %q that wraps EADDRINUSE", err, want)
+			}
+			select {
+			case <-p.Started():
+				t.Fatal("Started closed though Run did not listen")
+			default:
+			}
+			ln, err := net.Listen("tcp", other)
+			if err != nil {
+				t.Fatalf("the other listener stayed open: %v", err)
+			}
+			ln.Close()
+		})
 	}
 }
 

@@ -36,11 +36,17 @@ import (
 // Proxy is a running proxy: the data plane, the admin API, and the
 // machinery behind them.
 type Proxy struct {
-	cfg      Config
-	log      *slog.Logger
-	token    string
-	ln       net.Listener
-	adminLn  net.Listener
+	cfg   Config
+	log   *slog.Logger
+	token string
+	// lnMu guards ln, adminLn and closed: Run opens the listeners and
+	// Close, from any goroutine, closes them.
+	lnMu    sync.Mutex
+	ln      *httpx.RetryListener
+	adminLn net.Listener
+	closed  bool
+	// started is closed once Run has opened both listeners.
+	started  chan struct{}
 	server   *fasthttp.Server
 	admin    *echo.Echo
 	m        *metrics
@@ -115,11 +121,12 @@ func WithDialer(d Dialer) Option {
 // table is persisted and audited on first start like any change.
 func WithInitialTable(doc *routes.Doc) Option { return func(o *options) { o.initial = doc } }
 
-// New checks cfg, loads the route table (routes file, else persisted state,
-// else a catch-all to legacy) and opens both listeners, so that a port in
-// use fails here. It starts no goroutine: health checks and the other
-// background work start in Run. Close releases what New took. The admin
-// token must be set: see EnsureToken.
+// New checks cfg and loads the route table (routes file, else persisted
+// state, else a catch-all to legacy). It opens no listener and starts no
+// goroutine: Run opens the listeners, so that a port in use fails there,
+// and starts the health checks and the other background work. Close
+// releases what New took (the access log file, the backends' pools). The
+// admin token must be set: see EnsureToken.
 func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	if log == nil {
 		log = slog.Default()
@@ -137,7 +144,8 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	if cfg.AdminToken == "" {
 		return nil, errors.New("proxy: no admin token: set proxy.admin_token or let EnsureToken create one")
 	}
-	p := &Proxy{cfg: cfg, log: log, token: cfg.AdminToken, m: newMetrics(), trusted: parseTrusted(cfg.TrustedProxies), dog: newWatchdog(), initial: o.initial, dial: o.dial}
+	p := &Proxy{cfg: cfg, log: log, token: cfg.AdminToken, m: newMetrics(), trusted: parseTrusted(cfg.TrustedProxies), dog: newWatchdog(), initial: o.initial, dial: o.dial,
+		started: make(chan struct{})}
 	p.internal = newInternalHeaders(cfg.InternalHeaders, cfg.UnderscoresInHeaders)
 	for i, c := range statusClasses {
 		p.unrouted[i] = p.m.requests.WithLabelValues("none", "none", "none", c)
@@ -165,34 +173,60 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	p.maxConns = connectionLimit(cfg.MaxConnections)
 	p.server = p.newServer()
 	p.admin = p.newAdmin()
-	ln, err := httpx.Listen(cfg.Addr)
-	if err != nil {
-		_ = p.Close()
-		return nil, fmt.Errorf("proxy: %w", err)
-	}
-	retrying := httpx.RetryAccept(ln, log)
-	p.ln = retrying
-	p.conns = newConnMetrics(p.m.reg, p.clients, retrying)
-	if p.adminLn, err = httpx.Listen(cfg.AdminAddr); err != nil {
-		_ = p.Close()
-		return nil, fmt.Errorf("proxy admin: %w", err)
-	}
+	p.conns = newConnMetrics(p.m.reg, p.clients, p.acceptRetries)
 	return p, nil
 }
 
-// Close releases what New took: the listeners, the access log file and
-// the backends' idle connections. It is for a proxy that will not Run, or
-// has run: Run releases the same when it ends, and a Run after Close
-// fails. Close may be called more than once.
+// listen opens both listeners for Run and then closes started. A port in
+// use is an error that names the listener and the address; neither
+// listener stays open then.
+func (p *Proxy) listen() error {
+	ln, err := httpx.Listen(p.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("proxy: %w", err)
+	}
+	adminLn, err := httpx.Listen(p.cfg.AdminAddr)
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("proxy admin: %w", err)
+	}
+	p.lnMu.Lock()
+	defer p.lnMu.Unlock()
+	if p.closed {
+		_ = ln.Close()
+		_ = adminLn.Close()
+		return errors.New("proxy: closed while starting")
+	}
+	p.ln, p.adminLn = httpx.RetryAccept(ln, p.log), adminLn
+	close(p.started)
+	return nil
+}
+
+func (p *Proxy) acceptRetries() int64 {
+	p.lnMu.Lock()
+	defer p.lnMu.Unlock()
+	if p.ln == nil {
+		return 0
+	}
+	return p.ln.Retries()
+}
+
+// Close releases what New took, the access log file and the backends'
+// idle connections, and the listeners of a Run in progress. It is for a
+// proxy that will not Run, or has run: Run releases the same when it
+// ends, and a Run after Close fails. Close may be called more than once.
 func (p *Proxy) Close() error {
 	p.closeOnce.Do(func() {
 		p.runOnce.Do(func() {}) // a later Run fails
+		p.lnMu.Lock()
+		p.closed = true
 		if p.ln != nil {
 			_ = p.ln.Close()
 		}
 		if p.adminLn != nil {
 			_ = p.adminLn.Close()
 		}
+		p.lnMu.Unlock()
 		if p.access != nil {
 			p.access.close()
 		}
@@ -220,11 +254,32 @@ func (p *Proxy) fallbackCounter(module string) *atomic.Int64 {
 
 func (p *Proxy) fallbackTotal(module string) int64 { return p.fallbackCounter(module).Load() }
 
-// Addr is the data plane's address.
-func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+// Started is closed once Run listens on both addresses, so that Addr and
+// AdminAddr are the bound ones (a port 0 resolved). It is never closed if
+// Run fails to listen or is not called.
+func (p *Proxy) Started() <-chan struct{} { return p.started }
 
-// AdminAddr is the admin API's address.
-func (p *Proxy) AdminAddr() string { return p.adminLn.Addr().String() }
+// Addr is the data plane's address: the bound one once Started is closed,
+// the configured one before.
+func (p *Proxy) Addr() string {
+	p.lnMu.Lock()
+	defer p.lnMu.Unlock()
+	if p.ln == nil {
+		return p.cfg.Addr
+	}
+	return p.ln.Addr().String()
+}
+
+// AdminAddr is the admin API's address: the bound one once Started is
+// closed, the configured one before.
+func (p *Proxy) AdminAddr() string {
+	p.lnMu.Lock()
+	defer p.lnMu.Unlock()
+	if p.adminLn == nil {
+		return p.cfg.AdminAddr
+	}
+	return p.adminLn.Addr().String()
+}
 
 // Registry is the proxy's Prometheus registry, served on the admin
 // listener's /metrics.
@@ -363,15 +418,20 @@ func writeProblem(ctx *fasthttp.RequestCtx, status int, slug, title, detail stri
 	resp.SetBody(body)
 }
 
-// Run serves until ctx ends, then stops: the listeners close, requests in
-// flight get up to httpx.ShutdownTimeout to finish, shadow workers stop
-// (a copy in flight gets up to shadow.timeout) and the access log is
-// flushed.
+// Run opens both listeners, closes Started, and serves until ctx ends,
+// then stops: the listeners close, requests in flight get up to
+// httpx.ShutdownTimeout to finish, shadow workers stop (a copy in flight
+// gets up to shadow.timeout) and the access log is flushed. A port in use
+// fails Run at once, with what New took released.
 func (p *Proxy) Run(ctx context.Context) error {
 	ran := false
 	p.runOnce.Do(func() { ran = true })
 	if !ran {
 		return errors.New("proxy: Run called twice, or after Close")
+	}
+	if err := p.listen(); err != nil {
+		_ = p.Close()
+		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

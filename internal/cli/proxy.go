@@ -53,12 +53,13 @@ func proxyComponents(env *upEnv, inUp bool) ([]component, error) {
 		note = "token in " + tokenPath
 	}
 	return []component{
-		{name: "proxy", addr: "http://" + p.Addr(), note: fmt.Sprintf("legacy %s, table v%d", cfg.Legacy, p.Version()), run: p.Run},
+		{name: "proxy", note: fmt.Sprintf("legacy %s, table v%d", cfg.Legacy, p.Version()), run: p.Run,
+			started: p.Started(), bound: func() string { return "http://" + p.Addr() }},
 		// The proxy's Run serves the admin listener too; this entry names it.
-		{name: "admin", addr: "http://" + p.AdminAddr(), note: note, run: func(ctx context.Context) error {
+		{name: "admin", note: note, run: func(ctx context.Context) error {
 			<-ctx.Done()
 			return nil
-		}},
+		}, started: p.Started(), bound: func() string { return "http://" + p.AdminAddr() }},
 	}, nil
 }
 
@@ -85,8 +86,7 @@ under the data dir, created on first start.`,
 			if err != nil {
 				return err
 			}
-			printComponents(a, comps)
-			return runComponents(cmd.Context(), log, comps)
+			return startComponents(cmd.Context(), log, comps, func(comps []component) { printComponents(a, comps) })
 		},
 	}
 	a.BindString(cmd, "addr", "proxy.addr", "listen address of the data plane (default 127.0.0.1:8080)")

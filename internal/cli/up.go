@@ -23,6 +23,11 @@ type component struct {
 	addr string
 	note string
 	run  func(ctx context.Context) error
+	// started, if set, is closed once run listens, and addr is then
+	// read from bound: a component that listens in run, not when it is
+	// built, learns a port 0's number only then.
+	started <-chan struct{}
+	bound   func() string
 }
 
 // upPart builds components for `strangler up`. Parts are built in order, so
@@ -95,9 +100,10 @@ It needs no set-up: data goes to SQLite files under --data-dir.`,
 				}
 				comps = append(comps, cs...)
 			}
-			fmt.Fprintf(a.Stdout, "strangler up: data in %s\n", cfg.DataDir)
-			printComponents(a, comps)
-			return runComponents(cmd.Context(), log, comps)
+			return startComponents(cmd.Context(), log, comps, func(comps []component) {
+				fmt.Fprintf(a.Stdout, "strangler up: data in %s\n", cfg.DataDir)
+				printComponents(a, comps)
+			})
 		},
 	}
 	a.BindBool(cmd, "seed", "monolith.seed", "load the demo data into an empty database (default true)")
@@ -141,6 +147,14 @@ func (a *App) runOne(cmd *cobra.Command, build func(env *upEnv) (component, erro
 // stops them all. A component that fails stops the others; a process that
 // does not stop within stopBudget is reported.
 func runComponents(ctx context.Context, log *slog.Logger, comps []component) error {
+	return startComponents(ctx, log, comps, nil)
+}
+
+// startComponents is runComponents that calls announce, if set, once
+// every component that says when it listens has started, with their bound
+// addresses filled in. A component that fails first ends it without an
+// announcement.
+func startComponents(ctx context.Context, log *slog.Logger, comps []component, announce func([]component)) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, c := range comps {
 		g.Go(func() error {
@@ -152,6 +166,22 @@ func runComponents(ctx context.Context, log *slog.Logger, comps []component) err
 	}
 	done := make(chan error, 1)
 	go func() { done <- g.Wait() }()
+	comps = append([]component(nil), comps...)
+	for i, c := range comps {
+		if c.started == nil {
+			continue
+		}
+		select {
+		case <-c.started:
+			comps[i].addr = c.bound()
+		case err := <-done:
+			return err
+		case <-gctx.Done():
+		}
+	}
+	if announce != nil && gctx.Err() == nil {
+		announce(comps)
+	}
 	select {
 	case err := <-done:
 		return err

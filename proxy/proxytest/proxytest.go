@@ -100,12 +100,29 @@ func Start(t testing.TB, c Config) *Proxy {
 		t.Fatalf("start proxy: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tp := &Proxy{Proxy: p, URL: "http://" + p.Addr(), AdminURL: "http://" + p.AdminAddr(), Dir: dir, RoutesFile: routesFile,
+	tp := &Proxy{Proxy: p, Dir: dir, RoutesFile: routesFile,
 		Access: access, Log: logs, cancel: cancel, done: make(chan error, 1)}
 	go func() { tp.done <- p.Run(ctx) }()
 	t.Cleanup(func() { tp.Stop(t) })
+	WaitStarted(t, p, tp.done)
+	tp.URL, tp.AdminURL = "http://"+p.Addr(), "http://"+p.AdminAddr()
 	WaitReady(t, tp.AdminURL+"/healthz")
 	return tp
+}
+
+// WaitStarted waits until p, whose Run sends its result to done, listens,
+// and fails the test if Run returns first or 30s pass. A Run that failed
+// sends its error to done again, for the caller's cleanup.
+func WaitStarted(t testing.TB, p *proxy.Proxy, done chan error) {
+	t.Helper()
+	select {
+	case <-p.Started():
+	case err := <-done:
+		done <- err
+		t.Fatalf("proxy did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("proxy did not start listening within 30s")
+	}
 }
 
 // Stop stops the proxy and waits for it, failing the test if Run failed.

@@ -76,7 +76,10 @@ func main() {
 			prev = ms
 		}
 	}()
-	log.Printf("proxy on %s", p.Addr())
+	go func() {
+		<-p.Started()
+		log.Printf("proxy on %s", p.Addr())
+	}()
 	if err := p.Run(ctx); err != nil {
 		log.Fatal(err)
 	}
