@@ -16,6 +16,7 @@ import (
 
 	"github.com/stranglerkit/strangler/httpx"
 	"github.com/stranglerkit/strangler/proxy/api"
+	"github.com/stranglerkit/strangler/proxy/control"
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
 
@@ -288,10 +289,11 @@ func (p *Proxy) getAudit(c echo.Context) error {
 	if q.String("before") != "" && before < 1 {
 		return httpx.BadRequest("before must be a cursor from the Link header of a previous page, not %q", q.String("before"))
 	}
-	entries, next, err := p.store.readAudit(module, limit, before)
+	page, err := p.store.Audit(c.Request().Context(), control.AuditQuery{Module: module, Limit: limit, Before: before})
 	if err != nil {
 		return err
 	}
+	entries, next := page.Entries, page.Next
 	if next > 0 {
 		v := url.Values{"limit": {strconv.Itoa(limit)}, "before": {strconv.FormatInt(next, 10)}}
 		if module != "" {
@@ -318,7 +320,11 @@ func (p *Proxy) listBackends(c echo.Context) error {
 }
 
 func (p *Proxy) listServices(c echo.Context) error {
-	return c.JSON(http.StatusOK, p.registry.list())
+	list, err := p.registry.list(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, list)
 }
 
 func (p *Proxy) registerInstance(c echo.Context) error {
@@ -341,7 +347,10 @@ func (p *Proxy) registerInstance(c echo.Context) error {
 	if req.TTLSeconds > 0 {
 		ttl = time.Duration(req.TTLSeconds) * time.Second
 	}
-	created := p.registry.register(service, u.String(), ttl)
+	created, err := p.registry.register(c.Request().Context(), service, u.String(), ttl)
+	if err != nil {
+		return err
+	}
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
@@ -356,7 +365,11 @@ func (p *Proxy) deregisterInstance(c echo.Context) error {
 	if err != nil {
 		return httpx.BadRequest("url: %v", err)
 	}
-	if !p.registry.deregister(c.Param("service"), u.String()) {
+	ok, err := p.registry.deregister(c.Request().Context(), c.Param("service"), u.String())
+	if err != nil {
+		return err
+	}
+	if !ok {
 		return httpx.NotFound("no instance %s registered for service %q", u, c.Param("service"))
 	}
 	p.log.Info("service instance deregistered", "service", c.Param("service"), "url", u.String())

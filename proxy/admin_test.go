@@ -14,6 +14,7 @@ import (
 	"github.com/stranglerkit/strangler/proxy"
 	"github.com/stranglerkit/strangler/proxy/adminclient"
 	"github.com/stranglerkit/strangler/proxy/api"
+	"github.com/stranglerkit/strangler/proxy/control/filestore"
 	"github.com/stranglerkit/strangler/proxy/proxytest"
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
@@ -302,5 +303,53 @@ func TestTokenFile(t *testing.T) {
 	third.SetDefaults(dir)
 	if _, _, err := proxy.EnsureToken(&third); err == nil {
 		t.Fatal("a world-readable token file was accepted")
+	}
+}
+
+// TestStoreConflictRefusesChange: when another writer of the proxy's
+// store saved after the proxy last did (another replica, say), a change
+// made on the proxy's older state is refused with 412, like a stale
+// If-Match, and neither the table that serves nor the store changes.
+func TestStoreConflictRefusesChange(t *testing.T) {
+	legacy := proxytest.EchoBackend(t, "legacy")
+	svc := proxytest.EchoBackend(t, "orders-svc")
+	store, err := filestore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Options: []proxy.Option{proxy.WithStore(store)}})
+	ctx := context.Background()
+	c := p.Admin(t)
+	if _, err := c.ReplaceTable(ctx, stateTable(svc.URL), 0); err != nil {
+		t.Fatal(err)
+	}
+	// The other writer: a phase change saved behind the proxy's back.
+	other, err := store.Load(ctx)
+	if err != nil || other == nil {
+		t.Fatalf("Load: %v %v", other, err)
+	}
+	other.Phases = map[string]api.PhaseState{"orders": {Module: "orders", Phase: 1, Name: "shadow"}}
+	if err := store.Save(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		call func() error
+	}{
+		{"flip", func() error { _, err := c.Flip(ctx, "orders"); return err }},
+		{"replace", func() error { _, err := c.ReplaceTable(ctx, stateTable(svc.URL), 0); return err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.call(); adminclient.StatusOf(err) != http.StatusPreconditionFailed {
+				t.Fatalf("got %v (status %d), want 412", err, adminclient.StatusOf(err))
+			}
+		})
+	}
+	if _, e := proxytest.Get(t, p.URL+"/api/orders/1", nil); e == nil || e.Backend != "legacy" {
+		t.Fatalf("after the refused flip, served by %+v, want legacy", e)
+	}
+	saved, err := store.Load(ctx)
+	if err != nil || saved.Revision != other.Revision || saved.Phases["orders"].Phase != 1 {
+		t.Fatalf("the store holds %+v, %v; want the other writer's revision %d untouched", saved, err, other.Revision)
 	}
 }

@@ -190,7 +190,7 @@ func TestTableWithoutCatchAllWarns(t *testing.T) {
 // disk is full answers 507 without the state dir's path, and neither the
 // table that serves nor the state on disk changes.
 func TestChaosDiskFull(t *testing.T) {
-	dir := proxy.MountTmpfs(t, "module flip, table replace and phase change with the state dir on a full 256 KiB tmpfs", "256k")
+	dir := chaostest.MountTmpfs(t, "module flip, table replace and phase change with the state dir on a full 256 KiB tmpfs", "256k")
 	p, c, svc := stateProxy(t, dir)
 	ctx := context.Background()
 	statePath := filepath.Join(dir, "state", "state.json")
@@ -198,7 +198,7 @@ func TestChaosDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	filler := proxy.FillDisk(t, dir, 0)
+	filler := chaostest.FillDisk(t, dir, 0)
 	before, _ := c.Table(ctx)
 	for _, tc := range []struct {
 		name string

@@ -93,13 +93,13 @@ func (p *Proxy) savePhase(st api.PhaseState, entry api.AuditEntry) error {
 		p.phases = map[string]api.PhaseState{}
 	}
 	p.phases[st.Module] = st
-	if err := p.store.save(p.persisted()); err != nil {
+	if err := p.save(); err != nil {
 		if had {
 			p.phases[st.Module] = prev
 		} else {
 			delete(p.phases, st.Module)
 		}
-		return &persistError{fmt.Errorf("phase of %s: %w", st.Module, err)}
+		return fmt.Errorf("phase of %s: %w", st.Module, err)
 	}
 	if entry.Action != "" {
 		entry.Version = p.ctl.version

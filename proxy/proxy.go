@@ -30,6 +30,8 @@ import (
 
 	"github.com/stranglerkit/strangler/httpx"
 	"github.com/stranglerkit/strangler/proxy/api"
+	"github.com/stranglerkit/strangler/proxy/control"
+	"github.com/stranglerkit/strangler/proxy/control/filestore"
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
 
@@ -59,7 +61,13 @@ type Proxy struct {
 	clients  *clientLimits
 	conns    *connMetrics
 	maxConns int
-	store    *store
+	// store keeps the control state; ownStore says that New opened it,
+	// so that Close closes it.
+	store    control.Store
+	ownStore bool
+	// revision is the store revision p.ctl and p.phases were loaded or
+	// last saved at. Guarded by mu.
+	revision int64
 	trusted  trustedNets
 	internal *internalHeaders
 	unrouted [6]prometheus.Counter
@@ -74,7 +82,7 @@ type Proxy struct {
 	mu sync.Mutex
 	// ctl is the control state behind the table: source, overrides and
 	// version. Guarded by mu.
-	ctl control
+	ctl tableControl
 	// phases are the modules' extraction phases. Guarded by mu.
 	phases map[string]api.PhaseState
 	// initial is the table to start on without a routes file or state.
@@ -97,6 +105,7 @@ type options struct {
 	accessLog io.Writer
 	initial   *routes.Doc
 	dial      Dialer
+	store     control.Store
 }
 
 // WithAccessLogWriter sends the access log to w instead of the configured
@@ -114,6 +123,11 @@ func WithDialer(d Dialer) Option {
 		}
 	}
 }
+
+// WithStore keeps the control state (table, overrides, phases, audit
+// log, service registrations) in s instead of the file store in
+// Config.StateDir. The caller closes s after the proxy.
+func WithStore(s control.Store) Option { return func(o *options) { o.store = s } }
 
 // WithInitialTable starts the proxy on doc when there is neither a routes
 // file nor a persisted table, instead of one catch-all route to legacy, so
@@ -150,21 +164,26 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	for i, c := range statusClasses {
 		p.unrouted[i] = p.m.requests.WithLabelValues("none", "none", "none", c)
 	}
-	p.registry = newRegistry(p.servicesChanged)
+	p.store = o.store
+	if p.store == nil {
+		fs, err := filestore.Open(cfg.StateDir)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: %w", err)
+		}
+		p.store, p.ownStore = fs, true
+	}
+	p.registry = newRegistry(p.store, log, p.servicesChanged)
 	p.legacy = newLegacyCheck(p, cfg.LegacyCheckInterval)
 	p.shadow = newShadower(p, cfg.Shadow)
-	st, err := openStore(cfg.StateDir)
-	if err != nil {
-		return nil, fmt.Errorf("proxy: %w", err)
-	}
-	p.store = st
 	if err := p.loadInitial(); err != nil {
+		p.closeStore()
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	if *cfg.AccessLog.Enabled {
 		al, err := newAccessLog(cfg.AccessLog, o.accessLog, p.m.accessDrops)
 		if err != nil {
 			p.stopBackends()
+			p.closeStore()
 			return nil, fmt.Errorf("proxy: %w", err)
 		}
 		p.access = al
@@ -227,12 +246,22 @@ func (p *Proxy) Close() error {
 			_ = p.adminLn.Close()
 		}
 		p.lnMu.Unlock()
+		p.closeStore()
 		if p.access != nil {
 			p.access.close()
 		}
 		p.stopBackends()
 	})
 	return nil
+}
+
+// closeStore closes the store if New opened it.
+func (p *Proxy) closeStore() {
+	if p.ownStore {
+		if err := p.store.Close(); err != nil {
+			p.log.Warn("closing the control store", "error", err)
+		}
+	}
 }
 
 func (p *Proxy) stopBackends() {

@@ -2,19 +2,17 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"reflect"
 	"sort"
-	"sync"
 	"time"
 
-	"github.com/stranglerkit/strangler/internal/private"
 	"github.com/stranglerkit/strangler/proxy/api"
+	"github.com/stranglerkit/strangler/proxy/control"
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
 
@@ -25,11 +23,11 @@ const (
 	sourceDefault = "default"
 )
 
-// control is what the table is computed from. Guarded by Proxy.mu.
-type control struct {
+// tableControl is what the table is computed from. Guarded by Proxy.mu.
+type tableControl struct {
 	source    string
 	base      *routes.Doc
-	overrides map[string]override
+	overrides map[string]control.Override
 	effective *routes.Doc
 	version   int64
 	updatedAt time.Time
@@ -39,27 +37,6 @@ type control struct {
 	fileRaw []byte
 }
 
-// override is a module-wide mode set through the admin API on top of a
-// routes file. It records the file's setting when it was made: a later
-// edit of that setting in the file wins over the override.
-type override struct {
-	Mode       routes.Mode `json:"mode"`
-	Weight     int         `json:"weight"`
-	BaseMode   routes.Mode `json:"base_mode"`
-	BaseWeight int         `json:"base_weight"`
-}
-
-// persisted is the state file.
-type persisted struct {
-	Version   int64               `json:"version"`
-	UpdatedAt time.Time           `json:"updated_at"`
-	UpdatedBy string              `json:"updated_by"`
-	Table     *routes.Doc         `json:"table,omitempty"`
-	Overrides map[string]override `json:"overrides,omitempty"`
-	// Phases are the modules' extraction phases (phases.go).
-	Phases map[string]api.PhaseState `json:"phases,omitempty"`
-}
-
 // Errors the admin API maps to statuses.
 var (
 	errModuleNotFound = errors.New("module not found")
@@ -67,9 +44,10 @@ var (
 	errVersion        = errors.New("the table version does not match")
 )
 
-// persistError is a change that could not be saved in the state dir: the
-// server's condition, not the client's. The admin API answers 507 when the
-// disk is full and 503 otherwise, without the path.
+// persistError is a change that the store could not save: the server's
+// condition, not the client's. The admin API answers 507 when the disk is
+// full and 503 otherwise, without the path. A save that lost a race
+// against another writer is not one: see save.
 type persistError struct{ err error }
 
 func (e *persistError) Error() string { return "persist the proxy state: " + e.err.Error() }
@@ -129,12 +107,13 @@ func explicitTimeout(doc *routes.Doc, r *routes.Route) bool {
 // loadInitial builds the first table: the routes file with the persisted
 // module overrides, else the persisted table, else the default.
 func (p *Proxy) loadInitial() error {
-	saved, err := p.store.load()
+	saved, err := p.store.Load(context.Background())
 	if err != nil {
 		return err
 	}
-	c := control{overrides: map[string]override{}, version: 1}
+	c := tableControl{overrides: map[string]control.Override{}, version: 1}
 	if saved != nil {
+		p.revision = saved.Revision
 		c.version = saved.Version
 		c.updatedAt, c.updatedBy = saved.UpdatedAt, saved.UpdatedBy
 		for k, v := range saved.Overrides {
@@ -156,7 +135,7 @@ func (p *Proxy) loadInitial() error {
 		}
 	case saved != nil && saved.Table != nil:
 		c.source, c.base, c.effective = sourceState, saved.Table, saved.Table
-		c.overrides = map[string]override{}
+		c.overrides = map[string]control.Override{}
 	case p.initial != nil:
 		c.source, c.base, c.effective = sourceState, p.initial.Clone(), p.initial.Clone()
 	default:
@@ -167,7 +146,7 @@ func (p *Proxy) loadInitial() error {
 		if c.source == sourceFile {
 			return fmt.Errorf("routes file %q: %w", p.cfg.RoutesFile, err)
 		}
-		return fmt.Errorf("persisted route table in %s: %w", p.store.dir, err)
+		return fmt.Errorf("persisted route table in %s: %w", p.cfg.StateDir, err)
 	}
 	changed := saved != nil && c.source == sourceFile && !reflect.DeepEqual(saved.Table, c.effective)
 	if changed {
@@ -184,14 +163,14 @@ func (p *Proxy) loadInitial() error {
 	if saved == nil && c.source == sourceState {
 		// The embedder's initial table: persist it so that later changes
 		// build on it and a restart keeps it.
-		if err := p.store.save(p.persisted()); err != nil {
+		if err := p.save(); err != nil {
 			return err
 		}
 		p.audit(api.AuditEntry{Actor: "initial", Action: "load", Version: c.version,
 			Detail: "initial route table", After: summary(c.effective)})
 	}
 	if changed || (saved == nil && c.source == sourceFile) {
-		if err := p.store.save(p.persisted()); err != nil {
+		if err := p.save(); err != nil {
 			return err
 		}
 		p.audit(api.AuditEntry{Actor: c.updatedBy, Action: "load", Version: c.version,
@@ -221,7 +200,7 @@ func readRoutesFile(path string) ([]byte, *routes.Doc, error) {
 // briefly without a module (an editor's save, a bad merge) must not lose
 // the operator's flip. It applies again when the module returns with the
 // setting it had.
-func applyOverrides(base *routes.Doc, ov map[string]override) (doc *routes.Doc, dropped, dormant []string) {
+func applyOverrides(base *routes.Doc, ov map[string]control.Override) (doc *routes.Doc, dropped, dormant []string) {
 	if len(ov) == 0 {
 		return base, nil, nil
 	}
@@ -248,7 +227,7 @@ func applyOverrides(base *routes.Doc, ov map[string]override) (doc *routes.Doc, 
 
 // dormantOverrides lists the overrides of modules the routes file does not
 // have, by module.
-func (c *control) dormantOverrides() map[string]api.ModeOverride {
+func (c *tableControl) dormantOverrides() map[string]api.ModeOverride {
 	if c.source != sourceFile {
 		return nil
 	}
@@ -309,16 +288,27 @@ func setModuleMode(m *routes.Module, mode routes.Mode, weight int) {
 	}
 }
 
-func (p *Proxy) persisted() *persisted {
+// save persists the control state, based on the revision it was loaded
+// or last saved at. It runs under p.mu. A save that another writer beat
+// is errVersion, as for a change made against an old table version; any
+// other failure is a *persistError.
+func (p *Proxy) save() error {
 	c := &p.ctl
-	ps := &persisted{Version: c.version, UpdatedAt: c.updatedAt, UpdatedBy: c.updatedBy, Table: c.effective}
+	st := &control.State{Revision: p.revision, Version: c.version, UpdatedAt: c.updatedAt, UpdatedBy: c.updatedBy, Table: c.effective}
 	if len(c.overrides) > 0 {
-		ps.Overrides = c.overrides
+		st.Overrides = c.overrides
 	}
 	if len(p.phases) > 0 {
-		ps.Phases = p.phases
+		st.Phases = p.phases
 	}
-	return ps
+	if err := p.store.Save(context.Background(), st); err != nil {
+		if errors.Is(err, control.ErrConflict) {
+			return fmt.Errorf("%w: %w", errVersion, err)
+		}
+		return &persistError{err}
+	}
+	p.revision = st.Revision
+	return nil
 }
 
 // publish binds a compiled table to backends and makes it serve. Requests
@@ -361,7 +351,7 @@ func warnings(t *runtimeTable) []string {
 
 // commit validates and applies a new control state: compile, persist,
 // publish, audit. It runs under p.mu.
-func (p *Proxy) commit(next control, entry api.AuditEntry) error {
+func (p *Proxy) commit(next tableControl, entry api.AuditEntry) error {
 	t, err := p.compile(next.effective)
 	if err != nil {
 		return err
@@ -371,9 +361,9 @@ func (p *Proxy) commit(next control, entry api.AuditEntry) error {
 	next.updatedBy = entry.Actor
 	prev := p.ctl
 	p.ctl = next
-	if err := p.store.save(p.persisted()); err != nil {
+	if err := p.save(); err != nil {
 		p.ctl = prev
-		return &persistError{err}
+		return err
 	}
 	p.publish(t, next.version)
 	entry.Version = next.version
@@ -387,7 +377,7 @@ func (p *Proxy) audit(e api.AuditEntry) {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
-	if err := p.store.appendAudit(e); err != nil {
+	if err := p.store.AppendAudit(context.Background(), e); err != nil {
 		p.log.Error("audit log write failed", "error", err)
 	}
 }
@@ -416,13 +406,13 @@ func (p *Proxy) SetModule(actor, module string, mode routes.Mode, weight int, if
 	}
 	before := modeJSON(effectiveMode(cur.Mode), cur.Weight)
 	next := p.ctl
-	next.overrides = map[string]override{}
+	next.overrides = map[string]control.Override{}
 	for k, v := range p.ctl.overrides {
 		next.overrides[k] = v
 	}
 	if next.source == sourceFile {
 		bm := next.base.Module(module)
-		next.overrides[module] = override{Mode: mode, Weight: weight, BaseMode: effectiveMode(bm.Mode), BaseWeight: bm.Weight}
+		next.overrides[module] = control.Override{Mode: mode, Weight: weight, BaseMode: effectiveMode(bm.Mode), BaseWeight: bm.Weight}
 		next.effective, _, _ = applyOverrides(next.base, next.overrides)
 	} else {
 		doc := p.ctl.effective.Clone()
@@ -464,7 +454,7 @@ func (p *Proxy) ReplaceTable(actor string, doc *routes.Doc, ifVersion int64) err
 	}
 	next := p.ctl
 	next.source, next.base, next.effective = sourceState, doc, doc
-	next.overrides = map[string]override{}
+	next.overrides = map[string]control.Override{}
 	return p.commit(next, api.AuditEntry{Actor: actor, Action: "replace", Before: summary(p.ctl.effective), After: summary(doc)})
 }
 
@@ -481,7 +471,7 @@ func (p *Proxy) reloadFile() error {
 	}
 	if err == nil {
 		next := p.ctl
-		next.overrides = map[string]override{}
+		next.overrides = map[string]control.Override{}
 		for k, v := range p.ctl.overrides {
 			next.overrides[k] = v
 		}
@@ -554,210 +544,4 @@ func summary(d *routes.Doc) json.RawMessage {
 	}
 	b, _ := json.Marshal(out)
 	return b
-}
-
-// store keeps the table state and the audit log under the state dir.
-type store struct {
-	dir string
-	mu  sync.Mutex
-}
-
-const (
-	stateFile = "state.json"
-	auditFile = "audit.jsonl"
-)
-
-func openStore(dir string) (*store, error) {
-	if err := os.MkdirAll(dir, private.Dir); err != nil {
-		return nil, fmt.Errorf("state dir: %w", err)
-	}
-	return &store{dir: dir}, nil
-}
-
-func (s *store) load() (*persisted, error) {
-	path := filepath.Join(s.dir, stateFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read proxy state: %w", err)
-	}
-	var ps persisted
-	if err := json.Unmarshal(b, &ps); err != nil {
-		return nil, fmt.Errorf("proxy state %s is corrupt (fix or remove it): %w", path, err)
-	}
-	return &ps, nil
-}
-
-// save writes the state atomically: a temporary file, fsync, rename, and
-// fsync of the directory, so that a crash leaves the old or the new state,
-// never half of one.
-func (s *store) save(ps *persisted) error {
-	b, err := json.MarshalIndent(ps, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(filepath.Join(s.dir, stateFile), append(b, '\n'), private.File)
-}
-
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) //nolint:errcheck // gone after the rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
-func (s *store) appendAudit(e api.AuditEntry) error {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f, err := os.OpenFile(filepath.Join(s.dir, auditFile), os.O_APPEND|os.O_CREATE|os.O_WRONLY, private.File)
-	if err != nil {
-		return err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		// A full disk may take part of the line: cut it off, or the next
-		// entry would continue the torn line and be lost with it.
-		_ = f.Truncate(fi.Size())
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// A page of the audit log is read backwards from its cursor in chunks, and
-// stops after auditScanBudget bytes once it holds an entry or has passed
-// one, so that no request reads the whole file however large it grows.
-const (
-	auditChunk      = 64 << 10
-	auditScanBudget = 1 << 20
-)
-
-// readAudit returns a page of the audit log, newest first, for one module
-// or all: up to limit entries that start before the byte offset before (0:
-// the end of the file), and the cursor of the next page (0: none).
-func (s *store) readAudit(module string, limit int, before int64) ([]api.AuditEntry, int64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f, err := os.Open(filepath.Join(s.dir, auditFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return []api.AuditEntry{}, 0, nil
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("read audit log: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, 0, fmt.Errorf("read audit log: %w", err)
-	}
-	return readAuditPage(f, fi.Size(), module, limit, before)
-}
-
-// readAuditPage reads a page of the audit log in r, size bytes long: see
-// readAudit. The cursor is the offset of the oldest line it looked at, so
-// the pages join up; a torn or corrupt line is skipped.
-func readAuditPage(r io.ReaderAt, size int64, module string, limit int, before int64) ([]api.AuditEntry, int64, error) {
-	end := size
-	if before > 0 && before < size {
-		end = before
-	}
-	out := []api.AuditEntry{}
-	boundary := end // every line from here to end is handled
-	pos := end      // bytes from pos on have been read
-	var carry []byte
-	scanned := int64(0)
-	for boundary > 0 && len(out) < limit && (scanned < auditScanBudget || boundary == end) {
-		if pos == 0 {
-			// The file's first line has no newline before it.
-			handleAuditLine(bytes.TrimSuffix(carry, []byte("\n")), module, &out)
-			boundary, carry = 0, nil
-			break
-		}
-		n := min(int64(auditChunk), pos)
-		buf := make([]byte, n, n+int64(len(carry)))
-		if _, err := r.ReadAt(buf, pos-n); err != nil && !errors.Is(err, io.EOF) {
-			return nil, 0, fmt.Errorf("read audit log: %w", err)
-		}
-		pos -= n
-		scanned += n
-		data := append(buf, carry...)
-		for len(out) < limit {
-			line := bytes.TrimSuffix(data, []byte("\n"))
-			i := bytes.LastIndexByte(line, '\n')
-			if i < 0 {
-				break
-			}
-			handleAuditLine(line[i+1:], module, &out)
-			data = data[:i+1]
-			boundary = pos + int64(i+1)
-		}
-		carry = data
-	}
-	return out, boundary, nil
-}
-
-// handleAuditLine adds the entry of one line to out if it is for module.
-func handleAuditLine(line []byte, module string, out *[]api.AuditEntry) {
-	if len(line) == 0 {
-		return
-	}
-	var e api.AuditEntry
-	if err := json.Unmarshal(line, &e); err != nil {
-		return // a torn last line after a crash
-	}
-	if module != "" && e.Module != module && !touches(e, module) {
-		return
-	}
-	*out = append(*out, e)
-}
-
-// touches reports whether a table-wide entry changed the module.
-func touches(e api.AuditEntry, module string) bool {
-	if e.Module != "" {
-		return false
-	}
-	var before, after map[string]json.RawMessage
-	_ = json.Unmarshal(e.Before, &before)
-	_ = json.Unmarshal(e.After, &after)
-	return !bytes.Equal(before[module], after[module])
 }

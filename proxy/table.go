@@ -55,7 +55,7 @@ func (p *Proxy) buildTable(t *routes.Table, version int64, live map[string]*back
 		}
 		b := newBackend(spec, p.backendEnv())
 		if spec.Service != "" {
-			b.setInstances(p.registry.urls(spec.Service))
+			p.setServiceInstances(b)
 		}
 		if p.health != nil {
 			b.startHealth(p.health, &p.healthWG)

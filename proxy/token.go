@@ -47,7 +47,7 @@ func EnsureToken(cfg *Config) (path string, created bool, err error) {
 	if err := os.MkdirAll(filepath.Dir(path), private.Dir); err != nil {
 		return "", false, fmt.Errorf("admin token dir: %w", err)
 	}
-	if err := writeFileAtomic(path, []byte(tok+"\n"), private.File); err != nil {
+	if err := private.WriteFileAtomic(path, []byte(tok+"\n")); err != nil {
 		return "", false, fmt.Errorf("write admin token: %w", err)
 	}
 	cfg.AdminToken = tok
