@@ -67,19 +67,8 @@ func actor(c echo.Context) string {
 	return a + " (admin-token)"
 }
 
-func (p *Proxy) tableView() api.Table {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	t := api.Table{Version: p.ctl.version, Source: p.ctl.source, UpdatedAt: p.ctl.updatedAt, UpdatedBy: p.ctl.updatedBy, Table: p.ctl.effective,
-		Warnings: warnings(p.table.Load()), DormantOverrides: p.ctl.dormantOverrides()}
-	if t.Source == sourceFile {
-		t.File = p.cfg.RoutesFile
-	}
-	return t
-}
-
 func (p *Proxy) getTable(c echo.Context) error {
-	t := p.tableView()
+	t := p.ctl.Table()
 	c.Response().Header().Set("ETag", strconv.Quote(strconv.FormatInt(t.Version, 10)))
 	return c.JSON(http.StatusOK, t)
 }
@@ -110,7 +99,7 @@ func (p *Proxy) putTable(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := p.ReplaceTable(actor(c), doc, ifVersion); err != nil {
+	if err := p.ctl.ReplaceTable(actor(c), doc, ifVersion); err != nil {
 		return p.changeProblem(err)
 	}
 	return p.getTable(c)
@@ -134,7 +123,7 @@ func ifMatch(c echo.Context) (int64, error) {
 // changeProblem maps a change's error to its problem and logs the cause
 // of a change that could not be saved, which the problem leaves out.
 func (p *Proxy) changeProblem(err error) error {
-	var pe *persistError
+	var pe *control.PersistError
 	if errors.As(err, &pe) {
 		p.log.Error("change not saved; the table that serves is unchanged", "error", err)
 	}
@@ -145,9 +134,9 @@ func (p *Proxy) changeProblem(err error) error {
 // Errors of no known type are returned as they are: a 500.
 func changeProblem(err error) error {
 	var te *routes.Error
-	var ce *changeError
+	var ce *control.ChangeError
 	var pe *routes.ParseError
-	var se *persistError
+	var se *control.PersistError
 	switch {
 	case errors.As(err, &se):
 		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
@@ -169,13 +158,13 @@ func changeProblem(err error) error {
 		}
 		return httpx.Invalid(fe...)
 	case errors.As(err, &ce):
-		return httpx.Invalid(httpx.FieldError{Field: ce.field, Message: ce.msg})
-	case errors.Is(err, errModuleNotFound):
+		return httpx.Invalid(httpx.FieldError{Field: ce.Field, Message: ce.Msg})
+	case errors.Is(err, control.ErrModuleNotFound):
 		return httpx.NotFound("no module of that name in the route table")
-	case errors.Is(err, errFileManaged):
+	case errors.Is(err, control.ErrFileManaged):
 		return httpx.Conflict("file-managed", "Table managed by a file",
 			"the route table comes from a routes file; edit the file, or use the module operations (shadow, canary, flip, rollback)")
-	case errors.Is(err, errVersion):
+	case errors.Is(err, control.ErrVersion):
 		return httpx.NewProblem(http.StatusPreconditionFailed, "version-mismatch", "Version mismatch",
 			"the table changed since you read it; read it again and retry")
 	}
@@ -222,11 +211,7 @@ func (p *Proxy) moduleStatus(t *runtimeTable, m *routes.ModuleInfo) api.Module {
 		out.Shadow.Add(t.routes[r.Index].shadow.stats())
 	}
 	out.Fallbacks = p.fallbackTotal(m.Name)
-	p.mu.Lock()
-	if o, ok := p.ctl.overrides[m.Name]; ok {
-		out.Override = &api.ModeOverride{Mode: o.Mode, Weight: o.Weight}
-	}
-	p.mu.Unlock()
+	out.Override = p.ctl.Override(m.Name)
 	return out
 }
 
@@ -248,8 +233,8 @@ func (p *Proxy) moduleOp(mode routes.Mode) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if err := p.SetModule(actor(c), c.Param("module"), mode, weight, ifVersion); err != nil {
-			if errors.Is(err, errModuleNotFound) {
+		if err := p.ctl.SetModule(actor(c), c.Param("module"), mode, weight, ifVersion); err != nil {
+			if errors.Is(err, control.ErrModuleNotFound) {
 				return httpx.NotFound("no module %q in the route table", c.Param("module"))
 			}
 			return p.changeProblem(err)
@@ -289,7 +274,7 @@ func (p *Proxy) getAudit(c echo.Context) error {
 	if q.String("before") != "" && before < 1 {
 		return httpx.BadRequest("before must be a cursor from the Link header of a previous page, not %q", q.String("before"))
 	}
-	page, err := p.store.Audit(c.Request().Context(), control.AuditQuery{Module: module, Limit: limit, Before: before})
+	page, err := p.ctl.Audit(c.Request().Context(), control.AuditQuery{Module: module, Limit: limit, Before: before})
 	if err != nil {
 		return err
 	}
@@ -320,7 +305,7 @@ func (p *Proxy) listBackends(c echo.Context) error {
 }
 
 func (p *Proxy) listServices(c echo.Context) error {
-	list, err := p.registry.list(c.Request().Context())
+	list, err := p.registry.List(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -343,11 +328,11 @@ func (p *Proxy) registerInstance(c echo.Context) error {
 	if err := v.Err(); err != nil {
 		return err
 	}
-	ttl := DefaultTTL
+	ttl := control.DefaultTTL
 	if req.TTLSeconds > 0 {
 		ttl = time.Duration(req.TTLSeconds) * time.Second
 	}
-	created, err := p.registry.register(c.Request().Context(), service, u.String(), ttl)
+	created, err := p.registry.Register(c.Request().Context(), service, u.String(), ttl)
 	if err != nil {
 		return err
 	}
@@ -365,7 +350,7 @@ func (p *Proxy) deregisterInstance(c echo.Context) error {
 	if err != nil {
 		return httpx.BadRequest("url: %v", err)
 	}
-	ok, err := p.registry.deregister(c.Request().Context(), c.Param("service"), u.String())
+	ok, err := p.registry.Deregister(c.Request().Context(), c.Param("service"), u.String())
 	if err != nil {
 		return err
 	}

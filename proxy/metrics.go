@@ -26,8 +26,6 @@ type metrics struct {
 	rejected     *prometheus.CounterVec
 	tableVersion prometheus.Gauge
 	catchAll     prometheus.Gauge
-	reloads      *prometheus.CounterVec
-	reloadFailed prometheus.Gauge
 	accessDrops  prometheus.Counter
 	wsActive     prometheus.Gauge
 }
@@ -101,14 +99,6 @@ func newMetrics() *metrics {
 			Name: "strangler_proxy_table_catch_all",
 			Help: "1 when the route table has a catch-all route (prefix / without conditions); 0 when requests outside its routes get 404.",
 		}),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "strangler_proxy_routes_file_reloads_total",
-			Help: "Reloads of the routes file, by result (ok, error).",
-		}, []string{"result"}),
-		reloadFailed: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "strangler_proxy_routes_file_invalid",
-			Help: "1 while the routes file on disk is invalid and the previous table keeps serving.",
-		}),
 		accessDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strangler_proxy_access_log_dropped_total",
 			Help: "Access log lines dropped because the writer fell behind.",
@@ -119,7 +109,7 @@ func newMetrics() *metrics {
 		}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.fallbacks, m.retries, m.budgetOut, m.breakerState, m.instances,
-		m.ejections, m.shadow, m.shadowDrop, m.rejected, m.tableVersion, m.catchAll, m.reloads, m.reloadFailed, m.accessDrops, m.wsActive)
+		m.ejections, m.shadow, m.shadowDrop, m.rejected, m.tableVersion, m.catchAll, m.accessDrops, m.wsActive)
 	return m
 }
 

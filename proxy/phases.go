@@ -1,11 +1,9 @@
 package proxy
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
-	"sort"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -32,30 +30,6 @@ func (p *Proxy) registerPhases(v1 *echo.Group) {
 	v1.PUT("/phases/:module/verify", p.putVerify)
 }
 
-// phaseOf returns module's state; a module never set is in phase 0.
-// It runs under p.mu.
-func (p *Proxy) phaseOf(module string) api.PhaseState {
-	if st, ok := p.phases[module]; ok {
-		return clonePhase(st)
-	}
-	return api.PhaseState{Module: module, Phase: int(phase.Legacy), Name: phase.Legacy.String()}
-}
-
-func clonePhase(st api.PhaseState) api.PhaseState {
-	if st.Acks != nil {
-		acks := make(map[string]int, len(st.Acks))
-		for k, v := range st.Acks {
-			acks[k] = v
-		}
-		st.Acks = acks
-	}
-	if st.Verify != nil {
-		v := *st.Verify
-		st.Verify = &v
-	}
-	return st
-}
-
 func moduleParam(c echo.Context, name string) (string, error) {
 	m := c.Param(name)
 	if !phaseName.MatchString(m) {
@@ -65,14 +39,7 @@ func moduleParam(c echo.Context, name string) (string, error) {
 }
 
 func (p *Proxy) listPhases(c echo.Context) error {
-	p.mu.Lock()
-	out := make([]api.PhaseState, 0, len(p.phases))
-	for m := range p.phases {
-		out = append(out, p.phaseOf(m))
-	}
-	p.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Module < out[j].Module })
-	return c.JSON(http.StatusOK, out)
+	return c.JSON(http.StatusOK, p.ctl.Phases())
 }
 
 func (p *Proxy) getPhase(c echo.Context) error {
@@ -80,32 +47,7 @@ func (p *Proxy) getPhase(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p.mu.Lock()
-	st := p.phaseOf(m)
-	p.mu.Unlock()
-	return c.JSON(http.StatusOK, st)
-}
-
-// savePhase stores st, persists and audits. It runs under p.mu.
-func (p *Proxy) savePhase(st api.PhaseState, entry api.AuditEntry) error {
-	prev, had := p.phases[st.Module]
-	if p.phases == nil {
-		p.phases = map[string]api.PhaseState{}
-	}
-	p.phases[st.Module] = st
-	if err := p.save(); err != nil {
-		if had {
-			p.phases[st.Module] = prev
-		} else {
-			delete(p.phases, st.Module)
-		}
-		return fmt.Errorf("phase of %s: %w", st.Module, err)
-	}
-	if entry.Action != "" {
-		entry.Version = p.ctl.version
-		p.audit(entry)
-	}
-	return nil
+	return c.JSON(http.StatusOK, p.ctl.Phase(m))
 }
 
 func (p *Proxy) putPhase(c echo.Context) error {
@@ -128,17 +70,8 @@ func (p *Proxy) putPhase(c echo.Context) error {
 	if len(bad) > 0 {
 		return httpx.Invalid(bad...)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	cur := p.phaseOf(m)
-	next := cur
-	next.Phase, next.Name, next.Weight = int(ph), ph.String(), in.Weight
-	if cur.Phase != next.Phase || cur.Weight != next.Weight {
-		next.Since, next.By = time.Now().UTC(), actor(c)
-	}
-	before, _ := json.Marshal(map[string]any{"phase": cur.Name, "weight": cur.Weight})
-	after, _ := json.Marshal(map[string]any{"phase": next.Name, "weight": next.Weight})
-	if err := p.savePhase(next, api.AuditEntry{Time: time.Now().UTC(), Actor: actor(c), Action: "phase", Module: m, Before: before, After: after}); err != nil {
+	cur, next, err := p.ctl.SetPhase(actor(c), m, ph, in.Weight)
+	if err != nil {
 		return p.changeProblem(err)
 	}
 	p.log.Info("phase changed", "module", m, "from", cur.Name, "to", next.Name, "weight", next.Weight, "actor", actor(c))
@@ -161,18 +94,12 @@ func (p *Proxy) putAck(c echo.Context) error {
 	if !phase.Phase(in.Phase).Valid() {
 		return httpx.Invalid(httpx.FieldError{Field: "phase", Message: fmt.Sprintf("must be 0 to 5, not %d", in.Phase)})
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	st := p.phaseOf(m)
-	if st.Acks[comp] == in.Phase {
-		return c.JSON(http.StatusOK, st)
-	}
-	if st.Acks == nil {
-		st.Acks = map[string]int{}
-	}
-	st.Acks[comp] = in.Phase
-	if err := p.savePhase(st, api.AuditEntry{}); err != nil {
+	st, changed, err := p.ctl.Ack(m, comp, in.Phase)
+	if err != nil {
 		return p.changeProblem(err)
+	}
+	if !changed {
+		return c.JSON(http.StatusOK, st)
 	}
 	p.log.Info("phase acknowledged", "module", m, "component", comp, "phase", in.Phase)
 	return c.JSON(http.StatusOK, st)
@@ -193,11 +120,8 @@ func (p *Proxy) putVerify(c echo.Context) error {
 	if in.Time.IsZero() {
 		in.Time = time.Now().UTC()
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	st := p.phaseOf(m)
-	st.Verify = &in
-	if err := p.savePhase(st, api.AuditEntry{}); err != nil {
+	st, err := p.ctl.SetVerify(m, in)
+	if err != nil {
 		return p.changeProblem(err)
 	}
 	return c.JSON(http.StatusOK, st)

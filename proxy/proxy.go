@@ -29,7 +29,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stranglerkit/strangler/httpx"
-	"github.com/stranglerkit/strangler/proxy/api"
 	"github.com/stranglerkit/strangler/proxy/control"
 	"github.com/stranglerkit/strangler/proxy/control/filestore"
 	"github.com/stranglerkit/strangler/proxy/routes"
@@ -54,7 +53,10 @@ type Proxy struct {
 	m        *metrics
 	access   *accessLog
 	shadow   *shadower
-	registry *registry
+	registry *control.Registry
+	// ctl is the control plane: the table's sources, the phases, the
+	// audit log.
+	ctl      *control.Plane
 	dog      *watchdog
 	splices  spliceSet
 	legacy   *legacyCheck
@@ -65,9 +67,6 @@ type Proxy struct {
 	// so that Close closes it.
 	store    control.Store
 	ownStore bool
-	// revision is the store revision p.ctl and p.phases were loaded or
-	// last saved at. Guarded by mu.
-	revision int64
 	trusted  trustedNets
 	internal *internalHeaders
 	unrouted [6]prometheus.Counter
@@ -77,16 +76,9 @@ type Proxy struct {
 
 	table atomic.Pointer[runtimeTable]
 
-	// mu serializes table changes: admin calls, reloads and registry
-	// updates of backends.
+	// mu serializes the publication of tables with the start and end of
+	// the health checks.
 	mu sync.Mutex
-	// ctl is the control state behind the table: source, overrides and
-	// version. Guarded by mu.
-	ctl tableControl
-	// phases are the modules' extraction phases. Guarded by mu.
-	phases map[string]api.PhaseState
-	// initial is the table to start on without a routes file or state.
-	initial *routes.Doc
 	// health is the context of the backends' health checks while Run
 	// runs, and nil before and after, so that no check runs outside Run.
 	// Guarded by mu.
@@ -158,27 +150,31 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	if cfg.AdminToken == "" {
 		return nil, errors.New("proxy: no admin token: set proxy.admin_token or let EnsureToken create one")
 	}
-	p := &Proxy{cfg: cfg, log: log, token: cfg.AdminToken, m: newMetrics(), trusted: parseTrusted(cfg.TrustedProxies), dog: newWatchdog(), initial: o.initial, dial: o.dial,
+	p := &Proxy{cfg: cfg, log: log, token: cfg.AdminToken, m: newMetrics(), trusted: parseTrusted(cfg.TrustedProxies), dog: newWatchdog(), dial: o.dial,
 		started: make(chan struct{})}
 	p.internal = newInternalHeaders(cfg.InternalHeaders, cfg.UnderscoresInHeaders)
 	for i, c := range statusClasses {
 		p.unrouted[i] = p.m.requests.WithLabelValues("none", "none", "none", c)
 	}
 	p.store = o.store
+	storeName := "the control store"
 	if p.store == nil {
 		fs, err := filestore.Open(cfg.StateDir)
 		if err != nil {
 			return nil, fmt.Errorf("proxy: %w", err)
 		}
-		p.store, p.ownStore = fs, true
+		p.store, p.ownStore, storeName = fs, true, cfg.StateDir
 	}
-	p.registry = newRegistry(p.store, log, p.servicesChanged)
+	p.registry = control.NewRegistry(p.store, log, p.servicesChanged)
 	p.legacy = newLegacyCheck(p, cfg.LegacyCheckInterval)
 	p.shadow = newShadower(p, cfg.Shadow)
-	if err := p.loadInitial(); err != nil {
+	ctl, err := control.New(control.Config{RoutesFile: cfg.RoutesFile, Legacy: cfg.Legacy, Timeout: cfg.Timeout, Initial: o.initial, StoreName: storeName},
+		p.store, p, p.m.reg, log)
+	if err != nil {
 		p.closeStore()
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
+	p.ctl = ctl
 	if *cfg.AccessLog.Enabled {
 		al, err := newAccessLog(cfg.AccessLog, o.accessLog, p.m.accessDrops)
 		if err != nil {
@@ -470,7 +466,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 	bgWG.Add(3)
 	go func() { defer bgWG.Done(); p.legacy.run(bg) }()
 	go func() { defer bgWG.Done(); p.dog.run(bg) }()
-	go func() { defer bgWG.Done(); p.registry.run(bg) }()
+	go func() { defer bgWG.Done(); p.registry.Run(bg) }()
 	// The shadow workers stop before the watchdog, which times out the
 	// copies they have in flight.
 	shadowCtx, shadowStop := context.WithCancel(context.Background())
@@ -486,9 +482,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 		bgWG.Add(1)
 		go func() { defer bgWG.Done(); p.access.run(bg) }()
 	}
-	if p.cfg.RoutesFile != "" {
-		g.Go(func() error { return p.watch(gctx) })
-	}
+	g.Go(func() error { return p.ctl.WatchFile(gctx) })
 	g.Go(func() error {
 		errc := make(chan error, 1)
 		go func() { errc <- p.server.Serve(p.listener(p.ln)) }()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stranglerkit/strangler/proxy/control"
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
 
@@ -87,6 +88,35 @@ func (p *Proxy) buildTable(t *routes.Table, version int64, live map[string]*back
 	return rt, retired
 }
 
+// Publish binds a compiled table to backends and makes it serve: the
+// control plane calls it with each new table. Requests in flight finish
+// on the table they loaded.
+func (p *Proxy) Publish(t *routes.Table, version int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	live := map[string]*backend{}
+	old := p.table.Load()
+	if old != nil {
+		live = old.backends
+	}
+	rt, retired := p.buildTable(t, version, live)
+	p.table.Store(rt)
+	for _, b := range retired {
+		b.stop()
+	}
+	if old != nil {
+		p.forget(old, rt)
+	}
+	p.syncServices()
+	p.m.tableVersion.Set(float64(version))
+	if t.CatchAll() {
+		p.m.catchAll.Set(1)
+	} else {
+		p.m.catchAll.Set(0)
+		p.log.Warn("route table has no catch-all route: "+control.WarnNoCatchAll, "version", version)
+	}
+}
+
 // forget drops what the routes, modules and backends of old that t no
 // longer has left behind: their metric series, the shadow results of their
 // routes and their modules' fallback totals. Without it every table ever
@@ -143,4 +173,38 @@ func (s *shadower) forget(id, module string) {
 		delete(s.routes, id)
 		sr.unregister(s.p.m)
 	}
+}
+
+// servicesChanged points the backends of a service at its instances.
+func (p *Proxy) servicesChanged(service string) {
+	t := p.table.Load()
+	if t == nil {
+		return
+	}
+	for _, b := range t.backends {
+		if b.spec.Service == service {
+			p.setServiceInstances(b)
+		}
+	}
+}
+
+// syncServices refreshes every service backend, after a table swap.
+func (p *Proxy) syncServices() {
+	t := p.table.Load()
+	for _, b := range t.backends {
+		if b.spec.Service != "" {
+			p.setServiceInstances(b)
+		}
+	}
+}
+
+// setServiceInstances points b at its service's live instances. If the
+// registry cannot be read, b keeps the instances it has.
+func (p *Proxy) setServiceInstances(b *backend) {
+	urls, err := p.registry.URLs(b.spec.Service)
+	if err != nil {
+		p.log.Warn("service registry not read; the backend keeps its instances", "backend", b.name, "error", err)
+		return
+	}
+	b.setInstances(urls)
 }

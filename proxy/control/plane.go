@@ -1,4 +1,4 @@
-package proxy
+package control
 
 import (
 	"bytes"
@@ -6,15 +6,117 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"reflect"
 	"sort"
+	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/stranglerkit/strangler/proxy/api"
-	"github.com/stranglerkit/strangler/proxy/control"
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
+
+// Plane is the control plane of one proxy: it computes the route table
+// from its sources (a routes file with module overrides, or the table
+// saved in the store, or an initial one), keeps it in the Store with the
+// phases and audits every change, and hands each new table to a
+// Publisher, the data plane. Its methods are safe for concurrent use.
+type Plane struct {
+	cfg   Config
+	log   *slog.Logger
+	store Store
+	pub   Publisher
+
+	reloads      *prometheus.CounterVec
+	reloadFailed prometheus.Gauge
+
+	// mu serializes changes: admin calls and reloads.
+	mu sync.Mutex
+	// ctl is the state behind the table: source, overrides and version.
+	// Guarded by mu.
+	ctl tableControl
+	// compiled is the table ctl compiles to. Guarded by mu.
+	compiled *routes.Table
+	// phases are the modules' extraction phases. Guarded by mu.
+	phases map[string]api.PhaseState
+	// revision is the store revision ctl and phases were loaded or last
+	// saved at. Guarded by mu.
+	revision int64
+}
+
+// Publisher makes a compiled table serve: the data plane.
+type Publisher interface {
+	Publish(t *routes.Table, version int64)
+}
+
+// Config says where a Plane's table comes from.
+type Config struct {
+	// RoutesFile is the YAML route table to load and watch. If empty,
+	// the table saved in the store, else Initial, else a catch-all route
+	// to legacy.
+	RoutesFile string
+	// Legacy is the base URL of the default legacy backend.
+	Legacy string
+	// Timeout is the routes' timeout where the table sets none.
+	Timeout time.Duration
+	// Initial is the table to start on when there is neither a routes
+	// file nor a saved table. If nil, a catch-all route to legacy.
+	Initial *routes.Doc
+	// StoreName names the store in errors about what it holds, such as
+	// the state dir.
+	StoreName string
+}
+
+// New loads the state from store, computes the table and publishes it
+// through pub. It registers its metrics with reg and starts nothing: see
+// WatchFile.
+func New(cfg Config, store Store, pub Publisher, reg prometheus.Registerer, log *slog.Logger) (*Plane, error) {
+	p := &Plane{cfg: cfg, log: log, store: store, pub: pub,
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_proxy_routes_file_reloads_total",
+			Help: "Reloads of the routes file, by result (ok, error).",
+		}, []string{"result"}),
+		reloadFailed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strangler_proxy_routes_file_invalid",
+			Help: "1 while the routes file on disk is invalid and the previous table keeps serving.",
+		}),
+	}
+	reg.MustRegister(p.reloads, p.reloadFailed)
+	if err := p.loadInitial(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Audit reads a page of the audit log.
+func (p *Plane) Audit(ctx context.Context, q AuditQuery) (AuditPage, error) {
+	return p.store.Audit(ctx, q)
+}
+
+// Table is the table's view for the admin API.
+func (p *Plane) Table() api.Table {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := api.Table{Version: p.ctl.version, Source: p.ctl.source, UpdatedAt: p.ctl.updatedAt, UpdatedBy: p.ctl.updatedBy, Table: p.ctl.effective,
+		Warnings: warnings(p.compiled), DormantOverrides: p.ctl.dormantOverrides()}
+	if t.Source == sourceFile {
+		t.File = p.cfg.RoutesFile
+	}
+	return t
+}
+
+// Override is the module's override on top of the routes file, or nil.
+func (p *Plane) Override(module string) *api.ModeOverride {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if o, ok := p.ctl.overrides[module]; ok {
+		return &api.ModeOverride{Mode: o.Mode, Weight: o.Weight}
+	}
+	return nil
+}
 
 // Table sources.
 const (
@@ -23,11 +125,11 @@ const (
 	sourceDefault = "default"
 )
 
-// tableControl is what the table is computed from. Guarded by Proxy.mu.
+// tableControl is what the table is computed from. Guarded by Plane.mu.
 type tableControl struct {
 	source    string
 	base      *routes.Doc
-	overrides map[string]control.Override
+	overrides map[string]Override
 	effective *routes.Doc
 	version   int64
 	updatedAt time.Time
@@ -37,29 +139,34 @@ type tableControl struct {
 	fileRaw []byte
 }
 
-// Errors the admin API maps to statuses.
+// Errors of a change, that the admin API maps to statuses.
 var (
-	errModuleNotFound = errors.New("module not found")
-	errFileManaged    = errors.New("the table is managed by a routes file")
-	errVersion        = errors.New("the table version does not match")
+	// ErrModuleNotFound is a change to a module the table does not have.
+	ErrModuleNotFound = errors.New("module not found")
+	// ErrFileManaged is a replacement of a table that a routes file holds.
+	ErrFileManaged = errors.New("the table is managed by a routes file")
+	// ErrVersion is a change made against an older table version, or
+	// that another writer of the store beat.
+	ErrVersion = errors.New("the table version does not match")
 )
 
-// persistError is a change that the store could not save: the server's
+// PersistError is a change that the store could not save: the server's
 // condition, not the client's. The admin API answers 507 when the disk is
 // full and 503 otherwise, without the path. A save that lost a race
 // against another writer is not one: see save.
-type persistError struct{ err error }
+type PersistError struct{ Err error }
 
-func (e *persistError) Error() string { return "persist the proxy state: " + e.err.Error() }
+func (e *PersistError) Error() string { return "persist the proxy state: " + e.Err.Error() }
 
-func (e *persistError) Unwrap() error { return e.err }
+func (e *PersistError) Unwrap() error { return e.Err }
 
-// changeError is a change that is not valid; the admin API answers 422.
-type changeError struct {
-	field, msg string
+// ChangeError is a change that is not valid, in Field; the admin API
+// answers 422.
+type ChangeError struct {
+	Field, Msg string
 }
 
-func (e *changeError) Error() string { return e.field + ": " + e.msg }
+func (e *ChangeError) Error() string { return e.Field + ": " + e.Msg }
 
 // defaultDoc is the table used when there is neither a routes file nor
 // persisted state: everything to legacy.
@@ -70,12 +177,12 @@ func defaultDoc() *routes.Doc {
 	}}}
 }
 
-func (p *Proxy) compileOptions() routes.Options {
+func (p *Plane) compileOptions() routes.Options {
 	return routes.Options{Backends: map[string]routes.Backend{routes.DefaultLegacy: {URLs: []string{p.cfg.Legacy}}}}
 }
 
 // compile applies the proxy's defaults to a document and compiles it.
-func (p *Proxy) compile(doc *routes.Doc) (*routes.Table, error) {
+func (p *Plane) compile(doc *routes.Doc) (*routes.Table, error) {
 	t, err := routes.Compile(doc, p.compileOptions())
 	if err != nil {
 		return nil, err
@@ -106,12 +213,12 @@ func explicitTimeout(doc *routes.Doc, r *routes.Route) bool {
 
 // loadInitial builds the first table: the routes file with the persisted
 // module overrides, else the persisted table, else the default.
-func (p *Proxy) loadInitial() error {
+func (p *Plane) loadInitial() error {
 	saved, err := p.store.Load(context.Background())
 	if err != nil {
 		return err
 	}
-	c := tableControl{overrides: map[string]control.Override{}, version: 1}
+	c := tableControl{overrides: map[string]Override{}, version: 1}
 	if saved != nil {
 		p.revision = saved.Revision
 		c.version = saved.Version
@@ -135,9 +242,9 @@ func (p *Proxy) loadInitial() error {
 		}
 	case saved != nil && saved.Table != nil:
 		c.source, c.base, c.effective = sourceState, saved.Table, saved.Table
-		c.overrides = map[string]control.Override{}
-	case p.initial != nil:
-		c.source, c.base, c.effective = sourceState, p.initial.Clone(), p.initial.Clone()
+		c.overrides = map[string]Override{}
+	case p.cfg.Initial != nil:
+		c.source, c.base, c.effective = sourceState, p.cfg.Initial.Clone(), p.cfg.Initial.Clone()
 	default:
 		c.source, c.base, c.effective = sourceDefault, defaultDoc(), defaultDoc()
 	}
@@ -146,7 +253,7 @@ func (p *Proxy) loadInitial() error {
 		if c.source == sourceFile {
 			return fmt.Errorf("routes file %q: %w", p.cfg.RoutesFile, err)
 		}
-		return fmt.Errorf("persisted route table in %s: %w", p.cfg.StateDir, err)
+		return fmt.Errorf("persisted route table in %s: %w", p.cfg.StoreName, err)
 	}
 	changed := saved != nil && c.source == sourceFile && !reflect.DeepEqual(saved.Table, c.effective)
 	if changed {
@@ -177,7 +284,8 @@ func (p *Proxy) loadInitial() error {
 			Detail: fmt.Sprintf("loaded routes file %s at start", p.cfg.RoutesFile), After: summary(c.effective)})
 	}
 	p.logOverrides(dormant, nil, dropped)
-	p.publish(t, c.version)
+	p.pub.Publish(t, c.version)
+	p.compiled = t
 	return nil
 }
 
@@ -200,7 +308,7 @@ func readRoutesFile(path string) ([]byte, *routes.Doc, error) {
 // briefly without a module (an editor's save, a bad merge) must not lose
 // the operator's flip. It applies again when the module returns with the
 // setting it had.
-func applyOverrides(base *routes.Doc, ov map[string]control.Override) (doc *routes.Doc, dropped, dormant []string) {
+func applyOverrides(base *routes.Doc, ov map[string]Override) (doc *routes.Doc, dropped, dormant []string) {
 	if len(ov) == 0 {
 		return base, nil, nil
 	}
@@ -257,7 +365,7 @@ func newlyDormant(dormant []string, before map[string]api.ModeOverride) []string
 
 // logOverrides logs the overrides that a routes file made dormant, brought
 // back or dropped.
-func (p *Proxy) logOverrides(dormant, restored, dropped []string) {
+func (p *Plane) logOverrides(dormant, restored, dropped []string) {
 	for _, m := range dormant {
 		o := p.ctl.overrides[m]
 		p.log.Warn("module override dormant: the routes file does not have the module; the override applies again when the module returns with the same mode",
@@ -290,11 +398,11 @@ func setModuleMode(m *routes.Module, mode routes.Mode, weight int) {
 
 // save persists the control state, based on the revision it was loaded
 // or last saved at. It runs under p.mu. A save that another writer beat
-// is errVersion, as for a change made against an old table version; any
+// is ErrVersion, as for a change made against an old table version; any
 // other failure is a *persistError.
-func (p *Proxy) save() error {
+func (p *Plane) save() error {
 	c := &p.ctl
-	st := &control.State{Revision: p.revision, Version: c.version, UpdatedAt: c.updatedAt, UpdatedBy: c.updatedBy, Table: c.effective}
+	st := &State{Revision: p.revision, Version: c.version, UpdatedAt: c.updatedAt, UpdatedBy: c.updatedBy, Table: c.effective}
 	if len(c.overrides) > 0 {
 		st.Overrides = c.overrides
 	}
@@ -302,56 +410,30 @@ func (p *Proxy) save() error {
 		st.Phases = p.phases
 	}
 	if err := p.store.Save(context.Background(), st); err != nil {
-		if errors.Is(err, control.ErrConflict) {
-			return fmt.Errorf("%w: %w", errVersion, err)
+		if errors.Is(err, ErrConflict) {
+			return fmt.Errorf("%w: %w", ErrVersion, err)
 		}
-		return &persistError{err}
+		return &PersistError{Err: err}
 	}
 	p.revision = st.Revision
 	return nil
 }
 
-// publish binds a compiled table to backends and makes it serve. Requests
-// in flight finish on the table they loaded.
-func (p *Proxy) publish(t *routes.Table, version int64) {
-	live := map[string]*backend{}
-	old := p.table.Load()
-	if old != nil {
-		live = old.backends
-	}
-	rt, retired := p.buildTable(t, version, live)
-	p.table.Store(rt)
-	for _, b := range retired {
-		b.stop()
-	}
-	if old != nil {
-		p.forget(old, rt)
-	}
-	p.syncServices()
-	p.m.tableVersion.Set(float64(version))
-	if t.CatchAll() {
-		p.m.catchAll.Set(1)
-	} else {
-		p.m.catchAll.Set(0)
-		p.log.Warn("route table has no catch-all route: "+warnNoCatchAll, "version", version)
-	}
-}
-
-// warnNoCatchAll is the warning about a table without a catch-all route,
+// WarnNoCatchAll is the warning about a table without a catch-all route,
 // in the log and the admin API's answer.
-const warnNoCatchAll = "no route takes prefix / without conditions, so requests outside the table's routes get 404 no-route"
+const WarnNoCatchAll = "no route takes prefix / without conditions, so requests outside the table's routes get 404 no-route"
 
 // warnings are the table's valid but likely mistaken parts.
-func warnings(t *runtimeTable) []string {
-	if t == nil || t.t.CatchAll() {
+func warnings(t *routes.Table) []string {
+	if t == nil || t.CatchAll() {
 		return nil
 	}
-	return []string{warnNoCatchAll}
+	return []string{WarnNoCatchAll}
 }
 
 // commit validates and applies a new control state: compile, persist,
 // publish, audit. It runs under p.mu.
-func (p *Proxy) commit(next tableControl, entry api.AuditEntry) error {
+func (p *Plane) commit(next tableControl, entry api.AuditEntry) error {
 	t, err := p.compile(next.effective)
 	if err != nil {
 		return err
@@ -365,7 +447,8 @@ func (p *Proxy) commit(next tableControl, entry api.AuditEntry) error {
 		p.ctl = prev
 		return err
 	}
-	p.publish(t, next.version)
+	p.pub.Publish(t, next.version)
+	p.compiled = t
 	entry.Version = next.version
 	entry.Time = next.updatedAt
 	p.audit(entry)
@@ -373,7 +456,7 @@ func (p *Proxy) commit(next tableControl, entry api.AuditEntry) error {
 	return nil
 }
 
-func (p *Proxy) audit(e api.AuditEntry) {
+func (p *Plane) audit(e api.AuditEntry) {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
@@ -385,34 +468,34 @@ func (p *Proxy) audit(e api.AuditEntry) {
 // SetModule changes a module's mode: shadow, canary with a weight, flip
 // (extracted) or rollback (legacy). ifVersion, when not zero, must be the
 // current table version, as for ReplaceTable.
-func (p *Proxy) SetModule(actor, module string, mode routes.Mode, weight int, ifVersion int64) error {
+func (p *Plane) SetModule(actor, module string, mode routes.Mode, weight int, ifVersion int64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	cur := p.ctl.effective.Module(module)
 	if cur == nil {
-		return errModuleNotFound
+		return ErrModuleNotFound
 	}
 	if ifVersion != 0 && ifVersion != p.ctl.version {
-		return errVersion
+		return ErrVersion
 	}
 	if mode != routes.ModeCanary {
 		weight = 0
 	}
 	if weight < 0 || weight > 100 {
-		return &changeError{"weight", fmt.Sprintf("must be 0 to 100, not %d", weight)}
+		return &ChangeError{Field: "weight", Msg: fmt.Sprintf("must be 0 to 100, not %d", weight)}
 	}
 	if mode != routes.ModeLegacy && cur.Candidate == "" {
-		return &changeError{"mode", fmt.Sprintf("module %s has no candidate backend, so it can only serve from legacy", module)}
+		return &ChangeError{Field: "mode", Msg: fmt.Sprintf("module %s has no candidate backend, so it can only serve from legacy", module)}
 	}
 	before := modeJSON(effectiveMode(cur.Mode), cur.Weight)
 	next := p.ctl
-	next.overrides = map[string]control.Override{}
+	next.overrides = map[string]Override{}
 	for k, v := range p.ctl.overrides {
 		next.overrides[k] = v
 	}
 	if next.source == sourceFile {
 		bm := next.base.Module(module)
-		next.overrides[module] = control.Override{Mode: mode, Weight: weight, BaseMode: effectiveMode(bm.Mode), BaseWeight: bm.Weight}
+		next.overrides[module] = Override{Mode: mode, Weight: weight, BaseMode: effectiveMode(bm.Mode), BaseWeight: bm.Weight}
 		next.effective, _, _ = applyOverrides(next.base, next.overrides)
 	} else {
 		doc := p.ctl.effective.Clone()
@@ -443,35 +526,35 @@ func modeJSON(mode routes.Mode, weight int) json.RawMessage {
 // ReplaceTable replaces the whole table. ifVersion, when not zero, must be
 // the current version (optimistic concurrency). A table that comes from a
 // routes file cannot be replaced through the API.
-func (p *Proxy) ReplaceTable(actor string, doc *routes.Doc, ifVersion int64) error {
+func (p *Plane) ReplaceTable(actor string, doc *routes.Doc, ifVersion int64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ctl.source == sourceFile {
-		return errFileManaged
+		return ErrFileManaged
 	}
 	if ifVersion != 0 && ifVersion != p.ctl.version {
-		return errVersion
+		return ErrVersion
 	}
 	next := p.ctl
 	next.source, next.base, next.effective = sourceState, doc, doc
-	next.overrides = map[string]control.Override{}
+	next.overrides = map[string]Override{}
 	return p.commit(next, api.AuditEntry{Actor: actor, Action: "replace", Before: summary(p.ctl.effective), After: summary(doc)})
 }
 
-// reloadFile reads the routes file again. An invalid file is refused and
+// Reload reads the routes file again. An invalid file is refused and
 // the table that serves stays.
-func (p *Proxy) reloadFile() error {
+func (p *Plane) Reload() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	raw, doc, err := readRoutesFile(p.cfg.RoutesFile)
 	if err == nil && bytes.Equal(raw, p.ctl.fileRaw) {
 		// Back to the content that serves, after an invalid edit say.
-		p.m.reloadFailed.Set(0)
+		p.reloadFailed.Set(0)
 		return nil
 	}
 	if err == nil {
 		next := p.ctl
-		next.overrides = map[string]control.Override{}
+		next.overrides = map[string]Override{}
 		for k, v := range p.ctl.overrides {
 			next.overrides[k] = v
 		}
@@ -491,8 +574,8 @@ func (p *Proxy) reloadFile() error {
 		if reflect.DeepEqual(next.effective, p.ctl.effective) && len(dropped) == 0 {
 			// Comments or formatting: nothing to publish.
 			p.ctl.base, p.ctl.fileRaw = doc, raw
-			p.m.reloads.WithLabelValues("ok").Inc()
-			p.m.reloadFailed.Set(0)
+			p.reloads.WithLabelValues("ok").Inc()
+			p.reloadFailed.Set(0)
 			return nil
 		}
 		detail := "routes file changed"
@@ -514,13 +597,13 @@ func (p *Proxy) reloadFile() error {
 		}
 	}
 	if err != nil {
-		p.m.reloads.WithLabelValues("error").Inc()
-		p.m.reloadFailed.Set(1)
+		p.reloads.WithLabelValues("error").Inc()
+		p.reloadFailed.Set(1)
 		p.log.Error("routes file refused; the previous table keeps serving", "file", p.cfg.RoutesFile, "error", err)
 		return err
 	}
-	p.m.reloads.WithLabelValues("ok").Inc()
-	p.m.reloadFailed.Set(0)
+	p.reloads.WithLabelValues("ok").Inc()
+	p.reloadFailed.Set(0)
 	return nil
 }
 

@@ -1,4 +1,4 @@
-package proxy
+package control
 
 import (
 	"context"
@@ -10,7 +10,8 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// watch reloads the routes file when it changes on disk. It watches the
+// WatchFile reloads the routes file when it changes on disk, until ctx
+// ends; without a routes file it returns at once. It watches the
 // directory, since editors and config managers replace files by renaming
 // a new one over them, and waits for changes to settle before reading.
 // A change that names the file rereads it, and so does one that names a
@@ -20,7 +21,10 @@ import (
 // otherwise keep the file from ever settling. The settle delay runs from
 // the first change, not the last, for the same reason. A reread that finds
 // the same bytes changes nothing.
-func (p *Proxy) watch(ctx context.Context) error {
+func (p *Plane) WatchFile(ctx context.Context) error {
+	if p.cfg.RoutesFile == "" {
+		return nil
+	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watch routes file: %w", err)
@@ -56,7 +60,7 @@ func (p *Proxy) watch(ctx context.Context) error {
 			p.log.Warn("routes file watcher", "error", err)
 		case <-timer.C:
 			pending = false
-			_ = p.reloadFile() // logged and counted inside
+			_ = p.Reload() // logged and counted inside
 		}
 	}
 }
