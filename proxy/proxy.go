@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stranglerkit/strangler/httpx"
+	"github.com/stranglerkit/strangler/proxy/admin"
 	"github.com/stranglerkit/strangler/proxy/control"
 	"github.com/stranglerkit/strangler/proxy/control/filestore"
 	"github.com/stranglerkit/strangler/proxy/routes"
@@ -187,7 +188,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	p.clients = &clientLimits{header: cfg.ReadHeaderTimeout, bodyIdle: cfg.BodyIdleTimeout}
 	p.maxConns = connectionLimit(cfg.MaxConnections)
 	p.server = p.newServer()
-	p.admin = p.newAdmin()
+	p.admin = admin.New(admin.Config{Token: p.token, Log: log, Metrics: p.m.reg}, p.ctl, p.registry, views{p})
 	p.conns = newConnMetrics(p.m.reg, p.clients, p.acceptRetries)
 	return p, nil
 }

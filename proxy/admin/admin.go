@@ -1,18 +1,25 @@
-package proxy
+// Package admin is the proxy's admin API, on its own listener: the route
+// table and module operations, phases, the audit log and the service
+// registry over the control plane, and the data plane's read-only views
+// (modules with their shadow results, diffs, backends), behind a bearer
+// token; /healthz, /readyz and /metrics open.
+package admin
 
 import (
+	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stranglerkit/strangler/httpx"
 	"github.com/stranglerkit/strangler/proxy/api"
@@ -20,18 +27,55 @@ import (
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
 
-// adminBodyLimit caps admin request bodies; a route table is the largest.
-const adminBodyLimit = routes.MaxDocSize
+// bodyLimit caps admin request bodies; a route table is the largest.
+const bodyLimit = routes.MaxDocSize
 
-// newAdmin builds the admin API: /v1 behind the bearer token, and /healthz,
+// DataPlane is what the admin API reads of the data plane. Each view is
+// of one table, the one that serves when it is called.
+type DataPlane interface {
+	// Modules are the serving table's modules with their routes, shadow
+	// results and fallbacks, in table order; Override is left to the
+	// control plane.
+	Modules() []api.Module
+	// Diffs are a module's shadow diffs, and false when the serving table
+	// has no such module.
+	Diffs(module string) (api.Diffs, bool)
+	// Backends are the serving table's backends with their instances,
+	// by name.
+	Backends() []api.Backend
+	// LegacyReachable is the readiness check: nil once legacy answered.
+	LegacyReachable(ctx context.Context) error
+}
+
+// Config is what the admin API needs besides the planes.
+type Config struct {
+	// Token is the bearer token of /v1; it must be set.
+	Token string
+	// Log gets the API's request log and what it reports.
+	Log *slog.Logger
+	// Metrics is served on /metrics, with the API's own metrics.
+	Metrics *prometheus.Registry
+}
+
+// server is the admin API's handlers.
+type server struct {
+	log      *slog.Logger
+	ctl      *control.Plane
+	registry *control.Registry
+	data     DataPlane
+}
+
+// New builds the admin API: /v1 behind the bearer token, and /healthz,
 // /readyz and /metrics open, like the other components' listeners.
-func (p *Proxy) newAdmin() *echo.Echo {
-	e := httpx.NewEcho(p.log.With("listener", "admin"), p.m.reg, adminBodyLimit)
+func New(cfg Config, ctl *control.Plane, registry *control.Registry, data DataPlane) *echo.Echo {
+	p := &server{log: cfg.Log, ctl: ctl, registry: registry, data: data}
+	e := httpx.NewEcho(cfg.Log.With("listener", "admin"), cfg.Metrics, bodyLimit)
 	h := &httpx.Health{}
 	h.SetReady(true)
-	h.AddCheck("legacy_reachable", p.legacy.ready)
+	h.AddCheck("legacy_reachable", data.LegacyReachable)
 	h.Register(e)
-	v1 := e.Group("/v1", httpx.BearerAuth("strangler-admin", func() string { return p.token }))
+	token := cfg.Token
+	v1 := e.Group("/v1", httpx.BearerAuth("strangler-admin", func() string { return token }))
 	v1.GET("/table", p.getTable)
 	v1.PUT("/table", p.putTable)
 	v1.GET("/modules", p.listModules)
@@ -67,13 +111,13 @@ func actor(c echo.Context) string {
 	return a + " (admin-token)"
 }
 
-func (p *Proxy) getTable(c echo.Context) error {
+func (p *server) getTable(c echo.Context) error {
 	t := p.ctl.Table()
 	c.Response().Header().Set("ETag", strconv.Quote(strconv.FormatInt(t.Version, 10)))
 	return c.JSON(http.StatusOK, t)
 }
 
-func (p *Proxy) putTable(c echo.Context) error {
+func (p *server) putTable(c echo.Context) error {
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
 		return err
@@ -122,7 +166,7 @@ func ifMatch(c echo.Context) (int64, error) {
 
 // changeProblem maps a change's error to its problem and logs the cause
 // of a change that could not be saved, which the problem leaves out.
-func (p *Proxy) changeProblem(err error) error {
+func (p *server) changeProblem(err error) error {
 	var pe *control.PersistError
 	if errors.As(err, &pe) {
 		p.log.Error("change not saved; the table that serves is unchanged", "error", err)
@@ -171,51 +215,39 @@ func changeProblem(err error) error {
 	return err
 }
 
-func (p *Proxy) listModules(c echo.Context) error {
-	t := p.table.Load()
-	out := make([]api.Module, 0, len(t.t.Modules))
-	for _, m := range t.t.Modules {
-		out = append(out, p.moduleStatus(t, m))
+func (p *server) listModules(c echo.Context) error {
+	out := p.data.Modules()
+	for i := range out {
+		out[i].Override = p.ctl.Override(out[i].Name)
 	}
 	return c.JSON(http.StatusOK, out)
 }
 
-func (p *Proxy) getModule(c echo.Context) error {
-	t := p.table.Load()
-	for _, m := range t.t.Modules {
+func (p *server) getModule(c echo.Context) error {
+	for _, m := range p.data.Modules() {
 		if m.Name == c.Param("module") {
-			c.Response().Header().Set("ETag", strconv.Quote(strconv.FormatInt(t.version, 10)))
-			return c.JSON(http.StatusOK, p.moduleStatus(t, m))
+			m.Override = p.ctl.Override(m.Name)
+			c.Response().Header().Set("ETag", strconv.Quote(strconv.FormatInt(m.Version, 10)))
+			return c.JSON(http.StatusOK, m)
 		}
 	}
 	return httpx.NotFound("no module %q in the route table", c.Param("module"))
 }
 
-func (p *Proxy) moduleStatus(t *runtimeTable, m *routes.ModuleInfo) api.Module {
-	out := api.Module{Name: m.Name, Mode: m.Mode, Weight: m.Weight, Legacy: m.Legacy, Candidate: m.Candidate, Version: t.version, Routes: []api.Route{}}
-	for _, r := range m.Routes {
-		match := r.Pattern.Raw
-		if r.Pattern.Prefix {
-			match = "prefix " + match
-		}
-		if len(r.Methods) > 0 {
-			match = strings.Join(r.Methods, ",") + " " + match
-		}
-		if r.Host != "" {
-			match += " host " + r.Host
-		}
-		if n := len(r.Headers) + len(r.Query) + len(r.Cookies); n > 0 {
-			match += " +" + strconv.Itoa(n) + " conditions"
-		}
-		out.Routes = append(out.Routes, api.Route{ID: r.ID, Match: match, Mode: r.Mode, Weight: r.Weight})
-		out.Shadow.Add(t.routes[r.Index].shadow.stats())
+func (p *server) getDiffs(c echo.Context) error {
+	name := c.Param("module")
+	out, ok := p.data.Diffs(name)
+	if !ok {
+		return httpx.NotFound("no module %q in the route table", name)
 	}
-	out.Fallbacks = p.fallbackTotal(m.Name)
-	out.Override = p.ctl.Override(m.Name)
-	return out
+	return c.JSON(http.StatusOK, out)
 }
 
-func (p *Proxy) moduleOp(mode routes.Mode) echo.HandlerFunc {
+func (p *server) listBackends(c echo.Context) error {
+	return c.JSON(http.StatusOK, p.data.Backends())
+}
+
+func (p *server) moduleOp(mode routes.Mode) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		weight := 0
 		if mode == routes.ModeCanary {
@@ -243,26 +275,10 @@ func (p *Proxy) moduleOp(mode routes.Mode) echo.HandlerFunc {
 	}
 }
 
-func (p *Proxy) getDiffs(c echo.Context) error {
-	t := p.table.Load()
-	name := c.Param("module")
-	for _, m := range t.t.Modules {
-		if m.Name != name {
-			continue
-		}
-		out := api.Diffs{Module: name, Routes: []api.RouteDiffs{}}
-		for _, r := range m.Routes {
-			out.Routes = append(out.Routes, t.routes[r.Index].shadow.report())
-		}
-		return c.JSON(http.StatusOK, out)
-	}
-	return httpx.NotFound("no module %q in the route table", name)
-}
-
 // getAudit answers a page of the audit log, newest first. The Link header
 // (rel="next") names the next page while there is one; a page may hold
 // fewer entries than its limit when a module filter skips many.
-func (p *Proxy) getAudit(c echo.Context) error {
+func (p *server) getAudit(c echo.Context) error {
 	q := httpx.NewQuery(c, "module", "limit", "before")
 	module, limit, before := q.String("module"), q.Limit(10000), q.Int64("before")
 	if err := q.Err(); err != nil {
@@ -289,22 +305,7 @@ func (p *Proxy) getAudit(c echo.Context) error {
 	return c.JSON(http.StatusOK, entries)
 }
 
-func (p *Proxy) listBackends(c echo.Context) error {
-	t := p.table.Load()
-	out := []api.Backend{}
-	for name, b := range t.backends {
-		out = append(out, api.Backend{Name: name, Service: b.spec.Service, Breaker: b.breakerState(), Instances: b.describeInstances()})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	for i := range out {
-		if out[i].Instances == nil {
-			out[i].Instances = []api.InstanceStatus{}
-		}
-	}
-	return c.JSON(http.StatusOK, out)
-}
-
-func (p *Proxy) listServices(c echo.Context) error {
+func (p *server) listServices(c echo.Context) error {
 	list, err := p.registry.List(c.Request().Context())
 	if err != nil {
 		return err
@@ -312,7 +313,7 @@ func (p *Proxy) listServices(c echo.Context) error {
 	return c.JSON(http.StatusOK, list)
 }
 
-func (p *Proxy) registerInstance(c echo.Context) error {
+func (p *server) registerInstance(c echo.Context) error {
 	service := c.Param("service")
 	var v httpx.Validator
 	v.Check(validServiceName(service), "service", "must be lower-case letters, digits, '.', '_' and '-'")
@@ -344,7 +345,7 @@ func (p *Proxy) registerInstance(c echo.Context) error {
 	return c.JSON(status, api.RegisteredInstance{URL: u.String(), ExpiresAt: time.Now().Add(ttl).UTC()})
 }
 
-func (p *Proxy) deregisterInstance(c echo.Context) error {
+func (p *server) deregisterInstance(c echo.Context) error {
 	raw := c.QueryParam("url")
 	u, err := routes.ParseBackendURL(raw)
 	if err != nil {

@@ -1,4 +1,4 @@
-package proxy
+package admin
 
 import (
 	"fmt"
@@ -20,7 +20,7 @@ import (
 
 var phaseName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 
-func (p *Proxy) registerPhases(v1 *echo.Group) {
+func (p *server) registerPhases(v1 *echo.Group) {
 	// Components poll their phase and acknowledge it several times a
 	// second; those requests log at debug. Changes log at info.
 	v1.GET("/phases", p.listPhases, httpx.Quiet())
@@ -38,11 +38,11 @@ func moduleParam(c echo.Context, name string) (string, error) {
 	return m, nil
 }
 
-func (p *Proxy) listPhases(c echo.Context) error {
+func (p *server) listPhases(c echo.Context) error {
 	return c.JSON(http.StatusOK, p.ctl.Phases())
 }
 
-func (p *Proxy) getPhase(c echo.Context) error {
+func (p *server) getPhase(c echo.Context) error {
 	m, err := moduleParam(c, "module")
 	if err != nil {
 		return err
@@ -50,7 +50,7 @@ func (p *Proxy) getPhase(c echo.Context) error {
 	return c.JSON(http.StatusOK, p.ctl.Phase(m))
 }
 
-func (p *Proxy) putPhase(c echo.Context) error {
+func (p *server) putPhase(c echo.Context) error {
 	m, err := moduleParam(c, "module")
 	if err != nil {
 		return err
@@ -78,7 +78,7 @@ func (p *Proxy) putPhase(c echo.Context) error {
 	return c.JSON(http.StatusOK, next)
 }
 
-func (p *Proxy) putAck(c echo.Context) error {
+func (p *server) putAck(c echo.Context) error {
 	m, err := moduleParam(c, "module")
 	if err != nil {
 		return err
@@ -105,7 +105,7 @@ func (p *Proxy) putAck(c echo.Context) error {
 	return c.JSON(http.StatusOK, st)
 }
 
-func (p *Proxy) putVerify(c echo.Context) error {
+func (p *server) putVerify(c echo.Context) error {
 	m, err := moduleParam(c, "module")
 	if err != nil {
 		return err
