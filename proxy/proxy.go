@@ -5,21 +5,24 @@
 // candidate with legacy as the fallback. An admin API on its own listener
 // changes the table atomically, persists and audits every change.
 //
-// The data plane is built on fasthttp for throughput: an immutable route
-// table behind an atomic pointer, a precompiled trie matcher that does not
-// allocate, metric children resolved per route when a table is built, and
-// an access log written by its own goroutine. See docs/proxy.md.
+// The data plane, in this package, is built on fasthttp for throughput:
+// an immutable route table behind an atomic pointer, a precompiled trie
+// matcher that does not allocate, metric children resolved per route when
+// a table is built, and an access log written by its own goroutine. The
+// control plane (proxy/control) computes the table and keeps it, with the
+// phases, the audit log and the service registry, in a control.Store; the
+// admin API (proxy/admin) serves both; balancing policies are
+// balance.Selectors (proxy/balance). Proxy wires them: New builds, Run
+// listens and serves, Close releases. See docs/proxy.md.
 package proxy
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -287,24 +290,23 @@ func (p *Proxy) Started() <-chan struct{} { return p.started }
 
 // Addr is the data plane's address: the bound one once Started is closed,
 // the configured one before.
-func (p *Proxy) Addr() string {
-	p.lnMu.Lock()
-	defer p.lnMu.Unlock()
-	if p.ln == nil {
-		return p.cfg.Addr
-	}
-	return p.ln.Addr().String()
-}
+func (p *Proxy) Addr() string { a, _ := p.addrs(); return a }
 
 // AdminAddr is the admin API's address: the bound one once Started is
 // closed, the configured one before.
-func (p *Proxy) AdminAddr() string {
+func (p *Proxy) AdminAddr() string { _, a := p.addrs(); return a }
+
+func (p *Proxy) addrs() (data, admin string) {
 	p.lnMu.Lock()
 	defer p.lnMu.Unlock()
-	if p.adminLn == nil {
-		return p.cfg.AdminAddr
+	data, admin = p.cfg.Addr, p.cfg.AdminAddr
+	if p.ln != nil {
+		data = p.ln.Addr().String()
 	}
-	return p.adminLn.Addr().String()
+	if p.adminLn != nil {
+		admin = p.adminLn.Addr().String()
+	}
+	return data, admin
 }
 
 // Registry is the proxy's Prometheus registry, served on the admin
@@ -313,136 +315,6 @@ func (p *Proxy) Registry() *prometheus.Registry { return p.m.reg }
 
 // Version is the version of the table that serves.
 func (p *Proxy) Version() int64 { return p.table.Load().version }
-
-func (p *Proxy) newServer() *fasthttp.Server {
-	return &fasthttp.Server{
-		Handler:                      p.serve,
-		ErrorHandler:                 p.serverError,
-		NoDefaultServerHeader:        true,
-		NoDefaultDate:                true,
-		NoDefaultContentType:         true,
-		StreamRequestBody:            true,
-		LazyRequestTime:              true,
-		DisablePreParseMultipartForm: true,
-		MaxRequestBodySize:           p.cfg.BufferBodyBytes,
-		// The header timeout is the watchdog's, from a request's first
-		// byte (see requestBegins); a ReadTimeout here would restart
-		// deadlines the phases are told apart by.
-		IdleTimeout: p.cfg.IdleTimeout,
-		// The listener refuses connections over max_connections with a
-		// problem; fasthttp's own limit, which answers in plain text, stays
-		// out of its way.
-		Concurrency:           max(fasthttp.DefaultConcurrency, 2*p.maxConns),
-		ReadBufferSize:        16 << 10,
-		WriteBufferSize:       16 << 10,
-		CloseOnShutdown:       true,
-		SecureErrorLogMessage: true,
-		Logger:                fasthttpLogger{p.log},
-		ConnState:             connState,
-		ExpectHandler:         p.expect,
-		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-			// A request without a Content-Type is forwarded without one.
-			h.SetNoDefaultContentType(true)
-			// The deadline set for this ends the header phase: the body
-			// is read under body_idle_timeout (see SetReadDeadline).
-			return fasthttp.RequestConfig{ReadTimeout: bodyTimeout}
-		},
-	}
-}
-
-// expect answers Expect: 100-continue. A body that its Content-Length
-// already puts over max_body_bytes is refused with 413 at once, instead of
-// being invited and then refused.
-func (p *Proxy) expect(ctx *fasthttp.RequestCtx) int {
-	if int64(ctx.Request.Header.ContentLength()) <= p.cfg.MaxBodyBytes {
-		return fasthttp.StatusContinue
-	}
-	p.m.rejected.WithLabelValues("too_large").Inc()
-	writeProblem(ctx, fasthttp.StatusRequestEntityTooLarge, problemSlug(fasthttp.StatusRequestEntityTooLarge), "",
-		"the body exceeds the limit of "+strconv.FormatInt(p.cfg.MaxBodyBytes, 10)+" bytes", nil)
-	return fasthttp.StatusRequestEntityTooLarge
-}
-
-// fasthttpLogger sends fasthttp's own messages to the structured log.
-type fasthttpLogger struct{ log *slog.Logger }
-
-func (l fasthttpLogger) Printf(format string, args ...any) {
-	l.log.Debug("fasthttp: " + fmt.Sprintf(format, args...))
-}
-
-// serverError answers requests that fasthttp could not parse.
-func (p *Proxy) serverError(ctx *fasthttp.RequestCtx, err error) {
-	reason, status, detail := "malformed", fasthttp.StatusBadRequest, "the request could not be parsed"
-	var small *fasthttp.ErrSmallBuffer
-	switch {
-	case errors.Is(err, errBareLF):
-		reason, detail = "bare_lf", "a header line ends in a bare LF; HTTP/1.1 lines end in CRLF"
-	case errors.Is(err, fasthttp.ErrDuplicateContentLength):
-		reason, detail = "ambiguous_framing", "request has more than one Content-Length"
-	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		reason, status, detail = "too_large", fasthttp.StatusRequestEntityTooLarge, "the request body is too large"
-	case errors.As(err, &small):
-		reason, status, detail = "headers_too_large", fasthttp.StatusRequestHeaderFieldsTooLarge, "the request headers are too large"
-	case isTimeout(err):
-		reason, status, detail = "timeout", fasthttp.StatusRequestTimeout, "the request was not received in time"
-	}
-	p.m.rejected.WithLabelValues(reason).Inc()
-	writeProblem(ctx, status, problemSlug(status), "", detail, nil)
-	ctx.SetConnectionClose()
-}
-
-// rejectBody answers a request whose body could not be read: 408 when the
-// client stopped sending it for body_idle_timeout, else 400 with detail.
-func (p *Proxy) rejectBody(st *reqState, err error, detail string) {
-	if !isTimeout(err) {
-		p.reject(st, "bad_body", detail)
-		return
-	}
-	st.reason = reasonRejected
-	p.m.rejected.WithLabelValues("body_timeout").Inc()
-	p.problem(st, fasthttp.StatusRequestTimeout, problemSlug(fasthttp.StatusRequestTimeout), "Request timeout",
-		"the request body stopped arriving for "+p.cfg.BodyIdleTimeout.String())
-	st.ctx.SetConnectionClose()
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-func problemSlug(status int) string {
-	switch status {
-	case fasthttp.StatusRequestEntityTooLarge:
-		return "too-large"
-	case fasthttp.StatusRequestTimeout:
-		return "timeout"
-	}
-	return "bad-request"
-}
-
-// problem writes an RFC 9457 problem as the answer to st.
-func (p *Proxy) problem(st *reqState, status int, slug, title, detail string) {
-	writeProblem(st.ctx, status, slug, title, detail, st.reqID)
-}
-
-func writeProblem(ctx *fasthttp.RequestCtx, status int, slug, title, detail string, reqID []byte) {
-	pr := httpx.NewProblem(status, slug, title, detail)
-	pr.Instance = string(ctx.URI().PathOriginal())
-	pr.RequestID = string(reqID)
-	body, err := json.Marshal(pr)
-	if err != nil {
-		body = []byte(`{"title":"error"}`)
-	}
-	resp := &ctx.Response
-	resp.Reset()
-	resp.SetStatusCode(status)
-	resp.Header.SetContentType(httpx.ContentTypeProblem)
-	resp.Header.Set("X-Content-Type-Options", "nosniff")
-	if len(reqID) > 0 {
-		resp.Header.SetBytesV("X-Request-Id", reqID)
-	}
-	resp.SetBody(body)
-}
 
 // Run opens both listeners, closes Started, and serves until ctx ends,
 // then stops: the listeners close, requests in flight get up to
