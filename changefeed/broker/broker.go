@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/stranglerkit/strangler/httpx"
 )
 
 // Config is the "broker" section of the config.
@@ -66,18 +68,22 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Broker is a running embedded broker.
+// Broker is an embedded broker: New builds it, Run loads its state and
+// serves, Close releases it.
 type Broker struct {
-	cfg     Config
-	log     *slog.Logger
-	cluster *kfake.Cluster
-	addr    string
+	cfg  Config
+	log  *slog.Logger
+	opts []kfake.Opt
+	ep   *httpx.Endpoint
 
-	closeOnce sync.Once
+	runOnce sync.Once
+	// mu guards closed, which Run's start and Close share.
+	mu     sync.Mutex
+	closed bool
 }
 
-// New starts the broker: it loads the state under cfg.Dir, if any, and
-// listens on cfg.Addr. Run waits for the end of a context and stops it.
+// New validates cfg and builds the broker. It opens nothing and starts
+// nothing: Run loads the state under cfg.Dir and listens on cfg.Addr.
 func New(cfg Config, log *slog.Logger) (*Broker, error) {
 	if log == nil {
 		log = slog.Default()
@@ -88,10 +94,8 @@ func New(cfg Config, log *slog.Logger) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("broker config: %w", err)
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("broker: data dir: %w", err)
-	}
-	opts := []kfake.Opt{
+	b := &Broker{cfg: cfg, log: log, ep: httpx.NewEndpoint(cfg.Addr)}
+	b.opts = []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.ClusterID("strangler"),
 		kfake.DataDir(cfg.Dir),
@@ -101,41 +105,58 @@ func New(cfg Config, log *slog.Logger) (*Broker, error) {
 		// kafka-go's consumer groups and tests stop members quickly; the
 		// cluster default of 6 s is a floor that only slows rebalances.
 		kfake.GroupMinSessionTimeout(time.Second),
-		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
-			return net.Listen(network, cfg.Addr)
-		}),
+		kfake.ListenFn(func(string, string) (net.Listener, error) { return b.ep.Listen() }),
 	}
 	if cfg.SyncWrites {
-		opts = append(opts, kfake.SyncWrites())
+		b.opts = append(b.opts, kfake.SyncWrites())
 	}
-	c, err := kfake.NewCluster(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("broker on %s (data %s): %w", cfg.Addr, cfg.Dir, err)
-	}
-	addrs := c.ListenAddrs()
-	b := &Broker{cfg: cfg, log: log, cluster: c, addr: addrs[0]}
-	log.Info("broker listening", "addr", b.addr, "dir", cfg.Dir)
 	return b, nil
 }
 
-// Addr is the host:port the broker listens on.
-func (b *Broker) Addr() string { return b.addr }
+// Addr is the host:port the broker listens on once Started is closed, the
+// configured one before.
+func (b *Broker) Addr() string { return b.ep.Addr() }
 
-// Run serves until ctx ends, then stops the broker, writing its state to
-// disk.
+// Started is closed once Run listens.
+func (b *Broker) Started() <-chan struct{} { return b.ep.Started() }
+
+// Run loads the broker's state, listens and serves until ctx ends, then
+// stops the broker, writing its state to disk. A port in use fails it at
+// once.
 func (b *Broker) Run(ctx context.Context) error {
+	ran := false
+	b.runOnce.Do(func() { ran = true })
+	if !ran {
+		return errors.New("broker: Run called twice")
+	}
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		return errors.New("broker: Run after Close")
+	}
+	if err := os.MkdirAll(b.cfg.Dir, 0o755); err != nil {
+		return fmt.Errorf("broker: data dir: %w", err)
+	}
+	c, err := kfake.NewCluster(b.opts...)
+	if err != nil {
+		return fmt.Errorf("broker on %s (data %s): %w", b.cfg.Addr, b.cfg.Dir, err)
+	}
+	b.log.Info("broker listening", "addr", b.Addr(), "dir", b.cfg.Dir)
 	<-ctx.Done()
-	b.Close()
+	c.Close()
+	b.log.Info("broker stopped", "addr", b.Addr())
 	return nil
 }
 
-// Close stops the broker and saves its state. It is safe to call more than
-// once.
-func (b *Broker) Close() {
-	b.closeOnce.Do(func() {
-		b.cluster.Close()
-		b.log.Info("broker stopped", "addr", b.addr)
-	})
+// Close releases the broker. New takes nothing that Run does not release
+// as it returns, so Close only makes a later Run fail; it is safe to call
+// more than once, and after Run.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	return nil
 }
 
 // kfakeLogger passes kfake's warnings and errors to slog. Its info and debug

@@ -2,9 +2,14 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,17 +17,39 @@ import (
 
 	"github.com/stranglerkit/strangler/changefeed"
 	"github.com/stranglerkit/strangler/changefeed/broker"
+	"github.com/stranglerkit/strangler/internal/lifecycletest"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-func start(t *testing.T, cfg broker.Config) *broker.Broker {
+// start runs a broker on cfg until the returned stop, which waits for Run
+// to return; the test's end stops it too.
+func start(t *testing.T, cfg broker.Config) (b *broker.Broker, stop func()) {
 	t.Helper()
 	b, err := broker.New(cfg, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	select {
+	case <-b.Started():
+	case err := <-done:
+		cancel()
+		t.Fatalf("broker Run: %v", err)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("broker Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return b, stop
 }
 
 // TestKafkaGoAgainstBroker checks what the relay and the consumers rely on,
@@ -33,7 +60,7 @@ func TestKafkaGoAgainstBroker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	b := start(t, broker.Config{Addr: "127.0.0.1:0", Dir: dir})
+	b, stop := start(t, broker.Config{Addr: "127.0.0.1:0", Dir: dir})
 	addr := b.Addr()
 
 	topics := changefeed.NewTopics([]string{addr}, 3, 0, nil)
@@ -90,9 +117,8 @@ func TestKafkaGoAgainstBroker(t *testing.T) {
 	}
 	first := read(15)
 
-	b.Close()
-	b = start(t, broker.Config{Addr: addr, Dir: dir})
-	defer b.Close()
+	stop()
+	start(t, broker.Config{Addr: addr, Dir: dir})
 
 	second := read(15)
 	// Every key's values arrive once, in the order written.
@@ -137,5 +163,75 @@ func TestConfig(t *testing.T) {
 				t.Fatalf("Validate = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestLifecycle checks that New opens and starts nothing, that Run listens
+// on the configured address and leaves nothing running or open when it
+// returns, that a port in use fails Run at once, and that Close is safe to
+// call twice and after Run.
+func TestLifecycle(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "broker")
+	addr := lifecycletest.FreeAddr(t)
+	kfake := lifecycletest.Watch("kfake")
+	b, err := broker.New(broker.Config{Addr: addr, Dir: dir}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lifecycletest.PortFree(t, addr)
+	kfake.None(t, "after New")
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("New made the data dir: %v", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	select {
+	case <-b.Started():
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	if b.Addr() != addr {
+		t.Fatalf("Addr = %s, want %s", b.Addr(), addr)
+	}
+	conn, err := kafka.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatalf("dial the running broker: %v", err)
+	}
+	conn.Close()
+
+	// A second broker on the same port fails in Run, naming the address.
+	other, err := broker.New(broker.Config{Addr: addr, Dir: t.TempDir()}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Run(ctx); err == nil || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("Run on a port in use = %v, want an error naming %s", err, addr)
+	}
+	if err := b.Run(ctx); err == nil {
+		t.Fatal("a second Run did not fail")
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	kfake.WaitNone(t, "after Run")
+	lifecycletest.WaitFilesClosed(t, dir, "after Run")
+	lifecycletest.PortFree(t, addr)
+	for range 2 {
+		if err := b.Close(); err != nil {
+			t.Fatalf("Close = %v", err)
+		}
+	}
+	closed, err := broker.New(broker.Config{Addr: addr, Dir: dir}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = closed.Close()
+	if err := closed.Run(context.Background()); err == nil {
+		t.Fatal("Run after Close did not fail")
 	}
 }
