@@ -368,6 +368,11 @@ func TestRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- shop.Run(ctx) }()
+	select {
+	case <-shop.Started():
+	case err := <-done:
+		t.Fatalf("Run = %v", err)
+	}
 	base := "http://" + shop.Addr()
 	poll(t, "/readyz", func() bool {
 		resp, err := http.Get(base + "/readyz")

@@ -166,72 +166,18 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-// TestLifecycle checks that New opens and starts nothing, that Run listens
-// on the configured address and leaves nothing running or open when it
-// returns, that a port in use fails Run at once, and that Close is safe to
-// call twice and after Run.
+// TestLifecycle checks the lifecycle rule (lifecycletest.Check) on the
+// broker, which also leaves its data dir alone until Run.
 func TestLifecycle(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "broker")
-	addr := lifecycletest.FreeAddr(t)
-	kfake := lifecycletest.Watch("kfake")
-	b, err := broker.New(broker.Config{Addr: addr, Dir: dir}, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	lifecycletest.PortFree(t, addr)
-	kfake.None(t, "after New")
-	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("New made the data dir: %v", err)
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	select {
-	case <-b.Started():
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	}
-	if b.Addr() != addr {
-		t.Fatalf("Addr = %s, want %s", b.Addr(), addr)
-	}
-	conn, err := kafka.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		t.Fatalf("dial the running broker: %v", err)
-	}
-	conn.Close()
-
-	// A second broker on the same port fails in Run, naming the address.
-	other, err := broker.New(broker.Config{Addr: addr, Dir: t.TempDir()}, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := other.Run(ctx); err == nil || !strings.Contains(err.Error(), addr) {
-		t.Fatalf("Run on a port in use = %v, want an error naming %s", err, addr)
-	}
-	if err := b.Run(ctx); err == nil {
-		t.Fatal("a second Run did not fail")
-	}
-
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run = %v", err)
-	}
-	kfake.WaitNone(t, "after Run")
-	lifecycletest.WaitFilesClosed(t, dir, "after Run")
-	lifecycletest.PortFree(t, addr)
-	for range 2 {
-		if err := b.Close(); err != nil {
-			t.Fatalf("Close = %v", err)
+	lifecycletest.Check(t, func(t *testing.T, addr string) (lifecycletest.Component, string) {
+		dir := filepath.Join(t.TempDir(), "broker")
+		b, err := broker.New(broker.Config{Addr: addr, Dir: dir}, quiet())
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	closed, err := broker.New(broker.Config{Addr: addr, Dir: dir}, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = closed.Close()
-	if err := closed.Run(context.Background()); err == nil {
-		t.Fatal("Run after Close did not fail")
-	}
+		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("New made the data dir: %v", err)
+		}
+		return b, filepath.Dir(dir)
+	}, "kfake")
 }

@@ -5,6 +5,7 @@ package lifecycletest
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -155,4 +156,87 @@ func WaitFilesClosed(t testing.TB, dir, after string) {
 	if open := OpenFiles(t, dir); len(open) > 0 {
 		t.Fatalf("%s: files still open: %v", after, open)
 	}
+}
+
+// Component is what the rule applies to: built by New, run by Run until its
+// context ends, released by Close, with the address Run listens on.
+type Component interface {
+	Run(ctx context.Context) error
+	Close() error
+	// Started is closed once Run listens; Addr is the bound address from
+	// then on.
+	Started() <-chan struct{}
+	Addr() string
+}
+
+// Build builds a component that listens on addr and keeps its files under
+// the directory it returns, which is new at each call.
+type Build func(t *testing.T, addr string) (c Component, dir string)
+
+// Check builds components with build and checks the rule: New opens no
+// listener and starts no goroutine that mentions one of match; Run listens
+// on the configured address, fails at once naming it when the port is in
+// use (having released its files), refuses to run twice, and when its
+// context ends returns nil with every goroutine it started ended, its files
+// closed and its port free; Close is safe twice and after Run, and a Run
+// after Close fails.
+func Check(t *testing.T, build Build, match ...string) {
+	t.Helper()
+	addr := FreeAddr(t)
+	g := Watch(match...)
+	c, dir := build(t, addr)
+	PortFree(t, addr)
+	g.None(t, "after New")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	select {
+	case <-c.Started():
+	case err := <-done:
+		t.Fatalf("Run = %v before it listened", err)
+	}
+	if c.Addr() != addr {
+		t.Fatalf("Addr = %s, want %s", c.Addr(), addr)
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial the running component: %v", err)
+	}
+	_ = conn.Close()
+
+	other, otherDir := build(t, addr)
+	if err := other.Run(ctx); err == nil || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("Run on a port in use = %v, want an error naming %s", err, addr)
+	}
+	WaitFilesClosed(t, otherDir, "after a Run that failed")
+	if err := c.Run(ctx); err == nil {
+		t.Fatal("a second Run did not fail")
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	g.WaitNone(t, "after Run")
+	WaitFilesClosed(t, dir, "after Run")
+	PortFree(t, addr)
+	for i := range 2 {
+		if err := c.Close(); err != nil {
+			t.Fatalf("Close #%d after Run = %v", i+1, err)
+		}
+	}
+
+	unrun, unrunDir := build(t, addr)
+	for i := range 2 {
+		if err := unrun.Close(); err != nil {
+			t.Fatalf("Close #%d = %v", i+1, err)
+		}
+	}
+	WaitFilesClosed(t, unrunDir, "after Close")
+	if err := unrun.Run(context.Background()); err == nil {
+		t.Fatal("Run after Close did not fail")
+	}
+	PortFree(t, addr)
 }
