@@ -200,6 +200,15 @@ func Check(t *testing.T, build Build, match ...string) {
 	if c.Addr() != addr {
 		t.Fatalf("Addr = %s, want %s", c.Addr(), addr)
 	}
+	// A component that tells when it has prepared runs its background
+	// parts from then on: the checks below then cover them too.
+	if r, ok := c.(interface{ Ready() <-chan struct{} }); ok {
+		select {
+		case <-r.Ready():
+		case err := <-done:
+			t.Fatalf("Run = %v before it was ready", err)
+		}
+	}
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatalf("dial the running component: %v", err)
