@@ -53,9 +53,9 @@ func proxyComponents(env *upEnv, inUp bool) ([]component, error) {
 		note = "token in " + tokenPath
 	}
 	return []component{
-		{name: "proxy", addr: "http://" + p.Addr(), note: fmt.Sprintf("legacy %s, table v%d", cfg.Legacy, p.Version()), run: p.Run},
+		{name: "proxy", addr: fixed("http://" + p.Addr()), note: fmt.Sprintf("legacy %s, table v%d", cfg.Legacy, p.Version()), run: p.Run},
 		// The proxy's Run serves the admin listener too; this entry names it.
-		{name: "admin", addr: "http://" + p.AdminAddr(), note: note, run: func(ctx context.Context) error {
+		{name: "admin", addr: fixed("http://" + p.AdminAddr()), note: note, run: func(ctx context.Context) error {
 			<-ctx.Done()
 			return nil
 		}},
@@ -80,13 +80,8 @@ under the data dir, created on first start.`,
 			if err != nil {
 				return err
 			}
-			log := a.Logger(cfg)
-			comps, err := proxyComponents(&upEnv{cfg: cfg, log: log}, false)
-			if err != nil {
-				return err
-			}
-			printComponents(a, comps)
-			return runComponents(cmd.Context(), log, comps)
+			part := upPart{build: func(_ context.Context, env *upEnv) ([]component, error) { return proxyComponents(env, false) }}
+			return serve(cmd.Context(), &upEnv{cfg: cfg, log: a.Logger(cfg)}, []upPart{part}, func(comps []component) { printComponents(a, comps) })
 		},
 	}
 	a.BindString(cmd, "addr", "proxy.addr", "listen address of the data plane (default 127.0.0.1:8080)")
