@@ -39,8 +39,9 @@ const EnvConfigFile = "STRANGLER_CONFIG"
 // reads only its own section.
 type Config struct {
 	// DataDir holds everything the embedded defaults write: SQLite files,
-	// the broker's log, the admin token and the persisted route table. If
-	// empty, "./.strangler" is used.
+	// the broker's log, the admin token and the persisted route table. It
+	// is created 0700, and the SQLite files and the broker's log in it are
+	// 0600: they hold customer data. If empty, "./.strangler" is used.
 	DataDir string `yaml:"data_dir"`
 	// Log configures the process's structured log.
 	Log logging.Config `yaml:"log"`

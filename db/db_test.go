@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/db/dbtest"
@@ -56,6 +57,20 @@ func TestRedact(t *testing.T) {
 		{"postgres://u@h/db?password=secret&sslmode=disable", "postgres://u@h/db?password=xxxxx&sslmode=disable"},
 		{"postgres://h/db", "postgres://h/db"},
 		{"sqlite:/tmp/a.db", "sqlite:/tmp/a.db"},
+		{"postgres://u@h/db?sslmode=require&sslpassword=secret", "postgres://u@h/db?sslmode=require&sslpassword=xxxxx"},
+		// url.ParseQuery drops a part it cannot unescape.
+		{"postgres://u@h/db?password=sec%zzret", "postgres://u@h/db?password=xxxxx"},
+		{"postgres://u:secret@h:5432/db?password=secret%zz&x=1", "postgres://u:xxxxx@h:5432/db?password=xxxxx&x=1"},
+		// Unparsable URLs.
+		{"postgres://u:secret@h b/db?password=secret", "postgres://xxxxx@h b/db?password=xxxxx"},
+		// libpq keyword/value DSNs.
+		{"host=db user=u password=secret dbname=x", "host=db user=u password=xxxxx dbname=x"},
+		{"host=db password = secret", "host=db password = xxxxx"},
+		{"password='se cret' host=db", "password=xxxxx host=db"},
+		{`host=db password='it\'s secret' dbname=x`, "host=db password=xxxxx dbname=x"},
+		{"host=db password='secret unterminated", "host=db password=xxxxx"},
+		{"host=db\tPASSWORD=secret sslpassword=secret", "host=db\tPASSWORD=xxxxx sslpassword=xxxxx"},
+		{"host=db user=u", "host=db user=u"},
 	}
 	for _, tt := range tests {
 		if got := db.Redact(tt.in); got != tt.want {
@@ -63,6 +78,28 @@ func TestRedact(t *testing.T) {
 		}
 		if strings.Contains(db.Redact(tt.in), "secret") {
 			t.Errorf("Redact(%q) leaks the secret", tt.in)
+		}
+	}
+}
+
+// TestParseDSNErrorsHideThePassword feeds ParseDSN DSNs that fail
+// validation, and checks that the error names the DSN without its password.
+func TestParseDSNErrorsHideThePassword(t *testing.T) {
+	for _, dsn := range []string{
+		"host=db user=u password=secret dbname=x",
+		"host=db password='se cret'",
+		"mysql://root:secret@localhost/test",
+		"postgres://u:secret@/test",
+		"postgres://u:secret@h/test?search_path=a,b&password=secret",
+		"postgres://u:secret@h b/test",
+		"postgres://u@h/test?password=secret%zz&search_path=a,b",
+	} {
+		_, err := db.ParseDSN(dsn)
+		if err == nil {
+			t.Fatalf("ParseDSN(%q) passed, want an error", dsn)
+		}
+		if strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), "se cret") {
+			t.Errorf("ParseDSN(%q) error leaks the password: %v", dsn, err)
 		}
 	}
 }
@@ -216,4 +253,34 @@ func TestTransact(t *testing.T) {
 			t.Fatalf("rows = %d, want 40", n)
 		}
 	})
+}
+
+// TestOpenErrorsHideThePassword opens DSNs that pass ParseDSN but fail in
+// the driver (a parameter pgx cannot read, a server that refuses the
+// connection or the password), and checks that no error repeats the
+// password.
+func TestOpenErrorsHideThePassword(t *testing.T) {
+	dsns := []string{
+		"postgres://u:secret@127.0.0.1:1/test?sslmode=disable",
+		"postgres://u:secret@127.0.0.1:1/test?connect_timeout=soon",
+		"postgres://u@127.0.0.1:1/test?sslmode=disable&password=secret",
+		"postgres://u:secret@127.0.0.1:1/test?search_path=svc&sslmode=disable",
+	}
+	for _, dsn := range dsns {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		gdb, err := db.Open(ctx, dsn, db.Options{})
+		cancel()
+		if err == nil {
+			_ = db.Close(gdb)
+			t.Fatalf("Open(%q) passed, want an error", db.Redact(dsn))
+		}
+		if strings.Contains(err.Error(), "secret") {
+			t.Errorf("Open(%q) error leaks the password: %v", db.Redact(dsn), err)
+		}
+	}
+	for _, dsn := range dsns {
+		if err := db.MigrateUp(context.Background(), dsn, widgets); err == nil || strings.Contains(err.Error(), "secret") {
+			t.Errorf("MigrateUp(%q) error = %v, want one without the password", db.Redact(dsn), err)
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -50,7 +51,7 @@ func ParseDSN(s string) (DSN, error) {
 			return DSN{}, fmt.Errorf("%w: %q: SQLite DSNs take no parameters, Strangler sets them", ErrBadDSN, Redact(s))
 		}
 		if p == "" {
-			return DSN{}, fmt.Errorf("%w: %q: a file path must follow the sqlite: prefix", ErrBadDSN, s)
+			return DSN{}, fmt.Errorf("%w: %q: a file path must follow the sqlite: prefix", ErrBadDSN, Redact(s))
 		}
 		return DSN{Dialect: SQLite, Path: filepath.Clean(p)}, nil
 	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
@@ -85,28 +86,71 @@ func redactURLError(err error) error {
 }
 
 // Redact returns s with any password replaced by "xxxxx", so that a DSN can be
-// logged or printed.
+// logged or printed: the password of a URL's user info, its password and
+// sslpassword parameters, and the password and sslpassword of a libpq
+// keyword/value DSN ("host=db password='s3 cret'"), which ParseDSN refuses
+// but an error message would otherwise repeat.
 func Redact(s string) string {
-	if !strings.Contains(s, "://") || strings.HasPrefix(s, "sqlite:") {
+	if strings.HasPrefix(s, "sqlite:") {
 		return s
+	}
+	if !strings.Contains(s, "://") {
+		return redactKeywords(s)
 	}
 	u, err := url.Parse(s)
 	if err != nil {
 		// An unparsable URL may still hold a password between "//" and "@".
 		if i, j := strings.Index(s, "://"), strings.LastIndex(s, "@"); i >= 0 && j > i {
-			return s[:i+3] + "xxxxx" + s[j:]
+			s = s[:i+3] + "xxxxx" + s[j:]
+		}
+		if i := strings.IndexByte(s, '?'); i >= 0 {
+			s = s[:i+1] + redactQuery(s[i+1:])
 		}
 		return s
 	}
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
-	q := u.Query()
-	if q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
-	}
+	u.RawQuery = redactQuery(u.RawQuery)
 	return u.String()
+}
+
+// secretParam reports whether a connection parameter holds a secret.
+func secretParam(name string) bool {
+	return strings.EqualFold(name, "password") || strings.EqualFold(name, "sslpassword")
+}
+
+// redactQuery replaces the values of the secret parameters of a raw query
+// string. It works on the raw text, part by part, because url.ParseQuery
+// drops a part it cannot unescape, which would leave a malformed password
+// in place.
+func redactQuery(raw string) string {
+	parts := strings.Split(raw, "&")
+	for i, part := range parts {
+		name, _, ok := strings.Cut(part, "=")
+		if !ok {
+			continue
+		}
+		if un, err := url.QueryUnescape(name); err == nil {
+			name = un
+		}
+		if secretParam(name) {
+			parts[i] = part[:strings.IndexByte(part, '=')] + "=xxxxx"
+		}
+	}
+	return strings.Join(parts, "&")
+}
+
+// keywordSecret matches a secret pair of a libpq keyword/value connection
+// string: "key = value" pairs separated by white space, where a value may be
+// single-quoted with backslash escapes (an unterminated quote runs to the
+// end).
+var keywordSecret = regexp.MustCompile(`(?i)(^|\s)((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.?)*(?:'|$)|\S*)`)
+
+// redactKeywords replaces the secret values of a libpq keyword/value
+// connection string.
+func redactKeywords(s string) string {
+	return keywordSecret.ReplaceAllString(s, "${1}${2}xxxxx")
 }
 
 // String returns the DSN in its redacted form.

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -36,9 +34,10 @@ var writeLocks sync.Map // *sql.DB -> chan struct{}
 
 // Open opens the database that dsn names and checks that it answers.
 //
-// SQLite files are created with their parent directory, in WAL mode, with
-// foreign keys on, a 10 s busy timeout and BEGIN IMMEDIATE transactions, so
-// that a write transaction never fails half-way on a lock upgrade. Postgres
+// SQLite files are created with their parent directory, private to their
+// owner (0600 in a 0700 directory), in WAL mode, with foreign keys on, a
+// 10 s busy timeout and BEGIN IMMEDIATE transactions, so that a write
+// transaction never fails half-way on a lock upgrade. Postgres
 // URLs that carry search_path get their schema created if it is missing.
 func Open(ctx context.Context, dsn string, opt Options) (*gorm.DB, error) {
 	d, err := ParseDSN(dsn)
@@ -57,7 +56,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*gorm.DB, error) {
 	)
 	switch d.Dialect {
 	case SQLite:
-		if err := os.MkdirAll(filepath.Dir(d.Path), 0o755); err != nil {
+		if err := prepareSQLiteFile(d.Path); err != nil {
 			return nil, fmt.Errorf("open %s: %w", d, err)
 		}
 		gdb, err = gorm.Open(sqlite.Open(sqliteDriverDSN(d.Path)), cfg)
@@ -127,7 +126,7 @@ func sqliteDriverDSN(path string) string {
 func openSQL(d DSN) (*sql.DB, error) {
 	switch d.Dialect {
 	case SQLite:
-		if err := os.MkdirAll(filepath.Dir(d.Path), 0o755); err != nil {
+		if err := prepareSQLiteFile(d.Path); err != nil {
 			return nil, err
 		}
 		return sql.Open("sqlite3", sqliteDriverDSN(d.Path))

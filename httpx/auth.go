@@ -9,11 +9,12 @@ import (
 )
 
 // BearerAuth returns a middleware that lets a request through only with
-// "Authorization: Bearer <token>", compared in constant time; others get a
-// 401 problem with a WWW-Authenticate challenge for realm. token is called
-// for each request, so that a token file written after start counts. When
-// it returns "", every request gets 403: an endpoint whose token is not
-// configured is closed, never open.
+// "Authorization: Bearer <token>" (the scheme in any case), the token
+// compared in constant time; others get a 401 problem with a
+// WWW-Authenticate challenge for realm. token is called for each request,
+// so that a token file written after start counts. When it returns "",
+// every request gets 403: an endpoint whose token is not configured is
+// closed, never open.
 func BearerAuth(realm string, token func() string) echo.MiddlewareFunc {
 	challenge := `Bearer realm="` + realm + `"`
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
@@ -24,8 +25,8 @@ func BearerAuth(realm string, token func() string) echo.MiddlewareFunc {
 					"this endpoint needs a bearer token, and none is configured")
 			}
 			auth := c.Request().Header.Get("Authorization")
-			got, ok := strings.CutPrefix(auth, "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) != 1 {
+			got, ok := bearerToken(auth)
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 				c.Response().Header().Set("WWW-Authenticate", challenge)
 				if auth == "" {
 					return Unauthorized("this endpoint needs an Authorization: Bearer token")
@@ -35,4 +36,15 @@ func BearerAuth(realm string, token func() string) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// bearerToken returns the token of a Bearer Authorization header. The
+// scheme is case-insensitive and may be followed by more than one space
+// (RFC 7235, section 2.1), so "bearer <token>" counts as well.
+func bearerToken(auth string) (string, bool) {
+	scheme, token, ok := strings.Cut(auth, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
 }

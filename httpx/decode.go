@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -8,15 +9,17 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 )
 
 // DecodeJSON reads the request body into v and turns every way it can be
 // wrong into a problem with a precise message: a body over the limit (413), a
-// content type that is not JSON (415), malformed JSON, a value of the wrong
-// type, a missing body or trailing data (400). Unknown fields are accepted,
-// so that clients may send more than this version reads.
+// content type that is not JSON (415), malformed JSON, invalid UTF-8, a value
+// of the wrong type, a missing body or trailing data (400), and a string
+// holding a NUL character (422, naming each such field). Unknown fields are
+// accepted, so that clients may send more than this version reads.
 func DecodeJSON(c echo.Context, v any) error {
 	r := c.Request()
 	if ct := r.Header.Get("Content-Type"); ct != "" {
@@ -26,16 +29,24 @@ func DecodeJSON(c echo.Context, v any) error {
 				"the body must be application/json, not "+strconv.Quote(ct))
 		}
 	}
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return decodeError(err)
+	}
+	// encoding/json would put U+FFFD in place of invalid UTF-8 and store a
+	// string the client never sent; JSON text is UTF-8 (RFC 8259).
+	if !utf8.Valid(body) {
+		return BadRequest("the body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err)
 	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return TooLarge(tooLarge.Limit)
-		}
 		return BadRequest("the body must hold a single JSON value")
+	}
+	if errs := nulFields(body); len(errs) > 0 {
+		return Invalid(errs...)
 	}
 	return nil
 }

@@ -104,6 +104,9 @@ func AccessLog(log *slog.Logger) echo.MiddlewareFunc {
 			r := c.Request()
 			status := c.Response().Status
 			level := serverLevel(err, status)
+			if quiet, _ := c.Get(quietKey).(bool); quiet && status < 400 {
+				level = slog.LevelDebug
+			}
 			attrs := []slog.Attr{
 				slog.String("request_id", RequestIDFrom(r.Context())),
 				slog.String("module", ModuleOf(c.Path())),
@@ -119,6 +122,20 @@ func AccessLog(log *slog.Logger) echo.MiddlewareFunc {
 			}
 			log.LogAttrs(r.Context(), level, "request", attrs...)
 			return nil
+		}
+	}
+}
+
+const quietKey = "httpx.quiet"
+
+// Quiet marks a route's requests as routine polling, which AccessLog logs
+// at debug level when they succeed: components that poll several times a
+// second would otherwise fill the log. A failed poll keeps its level.
+func Quiet() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			c.Set(quietKey, true)
+			return next(c)
 		}
 	}
 }

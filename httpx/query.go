@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -20,8 +21,16 @@ type Query struct {
 }
 
 // NewQuery checks the query string of c against the known parameter names.
+// It parses the raw query itself: echo's QueryParams drops a part it cannot
+// read (a malformed escape such as %zz, a semicolon) without a word, and
+// this reports it. A value holding a NUL character or invalid UTF-8 is an
+// error too (a name holding either is unknown).
 func NewQuery(c echo.Context, known ...string) *Query {
-	q := &Query{vals: c.QueryParams()}
+	vals, err := url.ParseQuery(c.Request().URL.RawQuery)
+	q := &Query{vals: vals}
+	if err != nil {
+		q.errs = append(q.errs, "malformed query string: "+err.Error())
+	}
 	var unknown []string
 	for name, vs := range q.vals {
 		if !slices.Contains(known, name) {
@@ -30,6 +39,12 @@ func NewQuery(c echo.Context, known ...string) *Query {
 		}
 		if len(vs) > 1 {
 			q.errs = append(q.errs, strconv.Quote(name)+" is given more than once")
+		}
+		for _, v := range vs {
+			if msg := textProblem(v); msg != "" {
+				q.errs = append(q.errs, strconv.Quote(name)+" "+msg)
+				break
+			}
 		}
 	}
 	if len(unknown) > 0 {

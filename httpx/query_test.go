@@ -40,11 +40,16 @@ func TestQuery(t *testing.T) {
 		{target: "/x?customer_id=1.5", wantErr: `"customer_id" must be an integer`},
 		{target: "/x?active=yes", wantErr: `"active" must be true or false, not "yes"`},
 		{target: "/x?limit=1&limit=2", wantErr: `"limit" is given more than once`},
+		{target: "/x?q=%zz", wantErr: `malformed query string: invalid URL escape "%zz"`},
+		{target: "/x?q=mug&cursor=%%%", wantErr: `malformed query string`},
+		{target: "/x?q=a;b", wantErr: `malformed query string`},
+		{target: "/x?q=a%00b", wantErr: `"q" must not contain a NUL character`},
+		{target: "/x?q=%ff", wantErr: `"q" must be valid UTF-8`},
 		{target: "/x?limit=x&active=1", wantErr: `"limit" must be an integer between 1 and 100, not "x"; "active" must be true or false`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
-			q := httpx.NewQuery(queryContext(tt.target), "limit", "active", "q", "customer_id")
+			q := httpx.NewQuery(queryContext(tt.target), "limit", "active", "q", "customer_id", "cursor")
 			q.Limit(100)
 			q.Bool("active")
 			q.Int64("customer_id")

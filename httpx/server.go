@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -27,6 +29,88 @@ func Listen(addr string) (net.Listener, error) {
 	}
 	return ln, nil
 }
+
+// RetryListener is a listener whose Accept waits and tries again after a
+// temporary error, such as a process out of file descriptors (EMFILE),
+// instead of returning it. fasthttp and kfake end their accept loops on any
+// error that is not a timeout, which ended the proxy, and with it every
+// component of `strangler up`, or left the broker deaf.
+type RetryListener struct {
+	net.Listener
+	log     *slog.Logger
+	retries atomic.Int64
+	logged  atomic.Int64 // when the last warning was logged
+	done    chan struct{}
+	once    sync.Once
+}
+
+// Accept back-off bounds: the first wait after a temporary error, and the
+// longest, as net/http's Server waits.
+const (
+	acceptRetryMin = 5 * time.Millisecond
+	acceptRetryMax = time.Second
+	// acceptLogEvery spaces the warnings of a listener that keeps failing.
+	acceptLogEvery = 10 * time.Second
+)
+
+// RetryAccept wraps ln. log, if not nil, is told when a run of temporary
+// errors begins, at most every 10 s.
+func RetryAccept(ln net.Listener, log *slog.Logger) *RetryListener {
+	return &RetryListener{Listener: ln, log: log, done: make(chan struct{})}
+}
+
+// Accept returns the next connection, or a permanent error.
+func (l *RetryListener) Accept() (net.Conn, error) {
+	var wait time.Duration
+	for {
+		c, err := l.Listener.Accept()
+		if err == nil || !TemporaryAcceptError(err) {
+			return c, err
+		}
+		l.retries.Add(1)
+		if wait == 0 {
+			wait = acceptRetryMin
+			if now := time.Now().UnixNano(); l.log != nil && now-l.logged.Load() > int64(acceptLogEvery) {
+				l.logged.Store(now)
+				l.log.Warn("accept failed; retrying", "addr", l.Addr().String(), "error", err, "retries", l.retries.Load())
+			}
+		} else {
+			wait = min(2*wait, acceptRetryMax)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-l.done:
+			t.Stop()
+			return nil, net.ErrClosed
+		case <-t.C:
+		}
+	}
+}
+
+// Close closes the listener and ends a wait between retries.
+func (l *RetryListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+// Retries is how many accepts failed with a temporary error.
+func (l *RetryListener) Retries() int64 { return l.retries.Load() }
+
+// TemporaryAcceptError reports whether an accept error passes: the process
+// or the system is out of descriptors, buffers or memory, or the
+// connection was aborted or reset before it was accepted.
+func TemporaryAcceptError(err error) bool {
+	for _, e := range temporaryAccept {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+var temporaryAccept = []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
+	syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EINTR, syscall.EAGAIN, syscall.EPROTO}
 
 // Serve serves h on ln until ctx ends, then shuts down gracefully: it stops
 // accepting, lets requests in flight finish for up to ShutdownTimeout, and
@@ -120,13 +204,13 @@ func (h *Health) readyz(c echo.Context) error {
 
 // NewEcho returns an echo instance with Strangler's defaults: problem
 // documents for errors, request IDs, a JSON access log, metrics in reg, a
-// body limit, /metrics, and no banner.
+// body limit, paths checked by CleanPath, /metrics, and no banner.
 func NewEcho(log *slog.Logger, reg *prometheus.Registry, bodyLimit int64) *echo.Echo {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = ErrorHandler(log)
-	e.Use(RequestID(), Metrics(reg), AccessLog(log), BodyLimit(bodyLimit))
+	e.Use(RequestID(), Metrics(reg), AccessLog(log), BodyLimit(bodyLimit), CleanPath())
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	return e
 }

@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strconv"
 	"sync"
@@ -12,6 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stranglerkit/strangler/internal/private"
 )
 
 // accessLog writes one JSON line per request without making requests wait
@@ -26,12 +30,13 @@ type accessLog struct {
 	mu  sync.Mutex
 	cur []byte
 
-	full  chan []byte // batches waiting for the writer
-	free  chan []byte // written batches, for reuse
-	out   io.Writer
-	file  *os.File
-	drops prometheus.Counter
-	once  sync.Once
+	full   chan []byte // batches waiting for the writer
+	free   chan []byte // written batches, for reuse
+	out    io.Writer
+	file   *os.File
+	drops  prometheus.Counter
+	redact queryRedactor
+	once   sync.Once
 }
 
 // batchSize is the size of one batch of lines.
@@ -39,12 +44,12 @@ const batchSize = 256 << 10
 
 func newAccessLog(cfg AccessLogConfig, w io.Writer, drops prometheus.Counter) (*accessLog, error) {
 	pending := max(cfg.BufferBytes/batchSize, 1)
-	a := &accessLog{cur: make([]byte, 0, batchSize), full: make(chan []byte, pending), free: make(chan []byte, 4), drops: drops}
+	a := &accessLog{cur: make([]byte, 0, batchSize), full: make(chan []byte, pending), free: make(chan []byte, 4), drops: drops, redact: newQueryRedactor(cfg.RedactQuery)}
 	switch {
 	case w != nil:
 		a.out = w
 	case cfg.Path != "":
-		f, err := os.OpenFile(cfg.Path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
+		f, err := os.OpenFile(cfg.Path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, private.File)
 		if err != nil {
 			return nil, fmt.Errorf("access log: %w", err)
 		}
@@ -158,6 +163,9 @@ func (a *accessLog) log(st *reqState, status int, now time.Time) {
 	} else {
 		b = appendJSONString(b, st.ctx.URI().PathOriginal())
 	}
+	b = append(b, `,"query":`...)
+	st.query = a.redact.append(st.query[:0], st.ctx.URI().QueryString())
+	b = appendJSONString(b, st.query)
 	b = append(b, `,"host":`...)
 	b = appendJSONString(b, st.host)
 	b = append(b, `,"route":`...)
@@ -183,6 +191,72 @@ func (a *accessLog) log(st *reqState, status int, now time.Time) {
 	b = append(b, "\"}\n"...)
 	st.line = b
 	a.append(b)
+}
+
+// maxRedactName is the longest query parameter name that can be redacted.
+const maxRedactName = 64
+
+// queryRedactor replaces the values of named query parameters, so that
+// credentials in URLs stay out of the access log.
+type queryRedactor struct {
+	names [][]byte
+}
+
+func newQueryRedactor(names []string) queryRedactor {
+	r := queryRedactor{names: make([][]byte, len(names))}
+	for i, n := range names {
+		r.names[i] = []byte(n)
+	}
+	return r
+}
+
+// append appends the query q to b with the values of the redacted
+// parameters replaced by REDACTED. Parameters end at '&' or ';', since
+// some servers take either, so that "a=1;token=x" cannot slip a token by.
+func (r queryRedactor) append(b, q []byte) []byte {
+	for len(q) > 0 {
+		end := bytes.IndexAny(q, "&;")
+		pair := q
+		if end >= 0 {
+			pair = q[:end]
+		}
+		if eq := bytes.IndexByte(pair, '='); eq >= 0 && r.redacts(pair[:eq]) {
+			b = append(b, pair[:eq+1]...)
+			b = append(b, "REDACTED"...)
+		} else {
+			b = append(b, pair...)
+		}
+		if end < 0 {
+			break
+		}
+		b = append(b, q[end])
+		q = q[end+1:]
+	}
+	return b
+}
+
+// redacts reports whether a raw parameter name is one to redact. It
+// compares without regard to case, after percent-decoding (rare, so the
+// allocation is too), and without a trailing "[...]" (PHP's and Rails'
+// arrays): %74oken, TOKEN and token[] are all token.
+func (r queryRedactor) redacts(name []byte) bool {
+	if len(name) > 3*maxRedactName {
+		return false
+	}
+	if bytes.IndexAny(name, "%+") >= 0 {
+		if s, err := url.QueryUnescape(string(name)); err == nil {
+			name = []byte(s)
+		}
+	}
+	if i := bytes.IndexByte(name, '['); i > 0 && name[len(name)-1] == ']' {
+		name = name[:i]
+	}
+	for _, n := range r.names {
+		if bytes.EqualFold(name, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // appendMillis appends d in milliseconds with three decimals.

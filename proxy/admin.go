@@ -5,9 +5,11 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -26,6 +28,7 @@ func (p *Proxy) newAdmin() *echo.Echo {
 	e := httpx.NewEcho(p.log.With("listener", "admin"), p.m.reg, adminBodyLimit)
 	h := &httpx.Health{}
 	h.SetReady(true)
+	h.AddCheck("legacy_reachable", p.legacy.ready)
 	h.Register(e)
 	v1 := e.Group("/v1", httpx.BearerAuth("strangler-admin", func() string { return p.token }))
 	v1.GET("/table", p.getTable)
@@ -41,7 +44,9 @@ func (p *Proxy) newAdmin() *echo.Echo {
 	p.registerPhases(v1)
 	v1.GET("/backends", p.listBackends)
 	v1.GET("/services", p.listServices)
-	v1.PUT("/services/:service/instances", p.registerInstance)
+	// Instances renew their registration every few seconds; a new one is
+	// logged by registerInstance.
+	v1.PUT("/services/:service/instances", p.registerInstance, httpx.Quiet())
 	v1.DELETE("/services/:service/instances", p.deregisterInstance)
 	return e
 }
@@ -64,7 +69,8 @@ func actor(c echo.Context) string {
 func (p *Proxy) tableView() api.Table {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	t := api.Table{Version: p.ctl.version, Source: p.ctl.source, UpdatedAt: p.ctl.updatedAt, UpdatedBy: p.ctl.updatedBy, Table: p.ctl.effective}
+	t := api.Table{Version: p.ctl.version, Source: p.ctl.source, UpdatedAt: p.ctl.updatedAt, UpdatedBy: p.ctl.updatedBy, Table: p.ctl.effective,
+		Warnings: warnings(p.table.Load()), DormantOverrides: p.ctl.dormantOverrides()}
 	if t.Source == sourceFile {
 		t.File = p.cfg.RoutesFile
 	}
@@ -97,27 +103,60 @@ func (p *Proxy) putTable(c echo.Context) error {
 			"send the table as application/json or application/yaml")
 	}
 	if err != nil {
-		return tableProblem(err)
+		return p.changeProblem(err)
 	}
-	var ifVersion int64
-	if im := c.Request().Header.Get("If-Match"); im != "" {
-		v, err := strconv.ParseInt(strings.Trim(im, `"`), 10, 64)
-		if err != nil || v <= 0 {
-			return httpx.BadRequest("If-Match must be a table version, such as \"12\"")
-		}
-		ifVersion = v
+	ifVersion, err := ifMatch(c)
+	if err != nil {
+		return err
 	}
 	if err := p.ReplaceTable(actor(c), doc, ifVersion); err != nil {
-		return tableProblem(err)
+		return p.changeProblem(err)
 	}
 	return p.getTable(c)
 }
 
-// tableProblem maps a change's error to its problem.
-func tableProblem(err error) error {
+// ifMatch reads the If-Match header of a change: the table version it
+// was made against (the ETag of GET /v1/table and /v1/modules/{m}), or 0
+// when the change is unconditional.
+func ifMatch(c echo.Context) (int64, error) {
+	im := c.Request().Header.Get("If-Match")
+	if im == "" {
+		return 0, nil
+	}
+	v, err := strconv.ParseInt(strings.Trim(im, `"`), 10, 64)
+	if err != nil || v <= 0 {
+		return 0, httpx.BadRequest("If-Match must be a table version, such as \"12\"")
+	}
+	return v, nil
+}
+
+// changeProblem maps a change's error to its problem and logs the cause
+// of a change that could not be saved, which the problem leaves out.
+func (p *Proxy) changeProblem(err error) error {
+	var pe *persistError
+	if errors.As(err, &pe) {
+		p.log.Error("change not saved; the table that serves is unchanged", "error", err)
+	}
+	return changeProblem(err)
+}
+
+// changeProblem maps a change's error to its problem by the error's type.
+// Errors of no known type are returned as they are: a 500.
+func changeProblem(err error) error {
 	var te *routes.Error
 	var ce *changeError
+	var pe *routes.ParseError
+	var se *persistError
 	switch {
+	case errors.As(err, &se):
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			return httpx.NewProblem(http.StatusInsufficientStorage, "insufficient-storage", "Insufficient storage",
+				"the proxy's state disk is full, so the change was not saved; the table that serves is unchanged")
+		}
+		return httpx.NewProblem(http.StatusServiceUnavailable, "state-not-saved", "State not saved",
+			"the proxy could not write its state dir, so the change was not saved; the table that serves is unchanged")
+	case errors.As(err, &pe):
+		return httpx.BadRequest("%s", pe.Error())
 	case errors.As(err, &te):
 		var fe []httpx.FieldError
 		for _, prob := range te.Problems {
@@ -139,9 +178,6 @@ func tableProblem(err error) error {
 		return httpx.NewProblem(http.StatusPreconditionFailed, "version-mismatch", "Version mismatch",
 			"the table changed since you read it; read it again and retry")
 	}
-	if strings.Contains(err.Error(), "not valid") || strings.Contains(err.Error(), "route table") {
-		return httpx.BadRequest("%s", err.Error())
-	}
 	return err
 }
 
@@ -158,6 +194,7 @@ func (p *Proxy) getModule(c echo.Context) error {
 	t := p.table.Load()
 	for _, m := range t.t.Modules {
 		if m.Name == c.Param("module") {
+			c.Response().Header().Set("ETag", strconv.Quote(strconv.FormatInt(t.version, 10)))
 			return c.JSON(http.StatusOK, p.moduleStatus(t, m))
 		}
 	}
@@ -181,17 +218,7 @@ func (p *Proxy) moduleStatus(t *runtimeTable, m *routes.ModuleInfo) api.Module {
 			match += " +" + strconv.Itoa(n) + " conditions"
 		}
 		out.Routes = append(out.Routes, api.Route{ID: r.ID, Match: match, Mode: r.Mode, Weight: r.Weight})
-		rt := t.routes[r.Index]
-		s := rt.shadow.stats()
-		out.Shadow.Compared += s.Compared
-		out.Shadow.Matches += s.Matches
-		out.Shadow.Mismatches += s.Mismatches
-		out.Shadow.Noise += s.Noise
-		out.Shadow.Errors += s.Errors
-		out.Shadow.Dropped += s.Dropped
-	}
-	if out.Shadow.Compared > 0 {
-		out.Shadow.MismatchRate = float64(out.Shadow.Mismatches) / float64(out.Shadow.Compared)
+		out.Shadow.Add(t.routes[r.Index].shadow.stats())
 	}
 	out.Fallbacks = p.fallbackTotal(m.Name)
 	p.mu.Lock()
@@ -216,11 +243,15 @@ func (p *Proxy) moduleOp(mode routes.Mode) echo.HandlerFunc {
 			}
 			weight = w
 		}
-		if err := p.SetModule(actor(c), c.Param("module"), mode, weight); err != nil {
+		ifVersion, err := ifMatch(c)
+		if err != nil {
+			return err
+		}
+		if err := p.SetModule(actor(c), c.Param("module"), mode, weight, ifVersion); err != nil {
 			if errors.Is(err, errModuleNotFound) {
 				return httpx.NotFound("no module %q in the route table", c.Param("module"))
 			}
-			return tableProblem(err)
+			return p.changeProblem(err)
 		}
 		return p.getModule(c)
 	}
@@ -242,18 +273,31 @@ func (p *Proxy) getDiffs(c echo.Context) error {
 	return httpx.NotFound("no module %q in the route table", name)
 }
 
+// getAudit answers a page of the audit log, newest first. The Link header
+// (rel="next") names the next page while there is one; a page may hold
+// fewer entries than its limit when a module filter skips many.
 func (p *Proxy) getAudit(c echo.Context) error {
-	limit := 50
-	if raw := c.QueryParam("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > 10000 {
-			return httpx.BadRequest("limit must be 1 to 10000, not %q", raw)
-		}
-		limit = n
+	q := httpx.NewQuery(c, "module", "limit", "before")
+	module, limit, before := q.String("module"), q.Limit(10000), q.Int64("before")
+	if err := q.Err(); err != nil {
+		return err
 	}
-	entries, err := p.store.readAudit(c.QueryParam("module"), limit)
+	if limit == 0 {
+		limit = 50
+	}
+	if q.String("before") != "" && before < 1 {
+		return httpx.BadRequest("before must be a cursor from the Link header of a previous page, not %q", q.String("before"))
+	}
+	entries, next, err := p.store.readAudit(module, limit, before)
 	if err != nil {
 		return err
+	}
+	if next > 0 {
+		v := url.Values{"limit": {strconv.Itoa(limit)}, "before": {strconv.FormatInt(next, 10)}}
+		if module != "" {
+			v.Set("module", module)
+		}
+		c.Response().Header().Set("Link", "</v1/audit?"+v.Encode()+`>; rel="next"`)
 	}
 	return c.JSON(http.StatusOK, entries)
 }

@@ -35,8 +35,8 @@ type backend struct {
 	m         *metrics
 	watch     *watchdog
 
-	stopHealth context.CancelFunc
-	mu         sync.Mutex // guards instance list changes
+	stopHealth context.CancelFunc // guarded by mu
+	mu         sync.Mutex         // guards instance list changes
 }
 
 // instance is one upstream address with its connection pools: one per
@@ -86,11 +86,15 @@ func newBackend(spec *routes.BackendSpec, budgetRatio float64, log *slog.Logger,
 			MaxRequests: uint32(bs.HalfOpenRequests),
 			Interval:    bs.Interval.D(),
 			Timeout:     bs.OpenFor.D(),
+			// A client's fault says nothing of the backend.
+			IsExcluded: isClientError,
 			ReadyToTrip: func(c gobreaker.Counts) bool {
 				if int(c.ConsecutiveFailures) >= bs.ConsecutiveFailures {
 					return true
 				}
-				return int(c.Requests) >= bs.MinRequests && float64(c.TotalFailures)/float64(c.Requests) >= bs.FailureRatio
+				// Excluded requests count neither way, nor in the ratio.
+				n := int(c.Requests) - int(c.TotalExclusions)
+				return n > 0 && n >= bs.MinRequests && float64(c.TotalFailures)/float64(n) >= bs.FailureRatio
 			},
 			OnStateChange: func(name string, from, to gobreaker.State) {
 				log.Warn("circuit breaker changed state", "backend", name, "from", from.String(), "to", to.String())
@@ -195,7 +199,6 @@ func (in *instance) client(timeout time.Duration) *fasthttp.HostClient {
 
 func (in *instance) newClient(timeout time.Duration) *fasthttp.HostClient {
 	b := in.b
-	connect := b.spec.ConnectTimeout
 	return &fasthttp.HostClient{
 		Addr:                      in.addr,
 		NoDefaultUserAgentHeader:  true,
@@ -213,20 +216,26 @@ func (in *instance) newClient(timeout time.Duration) *fasthttp.HostClient {
 			// sent again, for a pooled connection the server closed.
 			return false, attempts < 2 && !req.IsBodyStream() && routes.IsIdempotent(req.Header.Method()) && !isDialError(err) && !isTimeout(err)
 		},
-		DialTimeout: func(addr string, t time.Duration) (net.Conn, error) {
-			if t <= 0 || t > connect {
-				t = connect
-			}
-			c, err := dialTCP(addr, t)
-			if err != nil {
-				return nil, &dialError{err}
-			}
-			if tc, ok := c.(*net.TCPConn); ok {
-				_ = tc.SetNoDelay(true)
-			}
-			return b.watch.wrap(c, true), nil
-		},
+		DialTimeout: func(_ string, t time.Duration) (net.Conn, error) { return in.dial(t) },
 	}
+}
+
+// dial connects to the instance as every backend connection is made:
+// through dialTCP, within the backend's connect timeout (or t, if
+// shorter), without Nagle's delay, and watched by the watchdog. A failure
+// is a *dialError.
+func (in *instance) dial(t time.Duration) (net.Conn, error) {
+	if connect := in.b.spec.ConnectTimeout; t <= 0 || t > connect {
+		t = connect
+	}
+	c, err := dialTCP(in.addr, t)
+	if err != nil {
+		return nil, &dialError{err}
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	return in.b.watch.wrap(c, true), nil
 }
 
 // closeIdle closes the idle connections of every pool.
@@ -369,15 +378,23 @@ func (b *backend) publishInstances() {
 	b.m.instances.WithLabelValues(b.name, "ejected").Set(ejected)
 }
 
-// startHealth runs the active health checker until stop.
-func (b *backend) startHealth() {
+// startHealth runs the active health checker until ctx ends or stop; wg
+// counts it, so that Run can wait for it. A backend's checker starts once.
+func (b *backend) startHealth(ctx context.Context, wg *sync.WaitGroup) {
 	hc := b.spec.HealthCheck
 	if hc == nil {
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopHealth != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
 	b.stopHealth = cancel
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		t := time.NewTicker(hc.Interval.D())
 		defer t.Stop()
 		for {
@@ -394,9 +411,11 @@ func (b *backend) startHealth() {
 // stop ends the health checker and closes idle pooled connections; requests
 // still using the backend finish normally.
 func (b *backend) stop() {
+	b.mu.Lock()
 	if b.stopHealth != nil {
 		b.stopHealth()
 	}
+	b.mu.Unlock()
 	for _, in := range *b.instances.Load() {
 		in.closeIdle()
 	}

@@ -97,8 +97,8 @@ func BenchmarkProxy(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.Cleanup(func() { p.closeEarly() })
-			client := benchSetup(b, func(ln net.Listener) { _ = p.server.Serve(&watchListener{Listener: ln, w: p.dog}) })
+			b.Cleanup(func() { _ = p.Close() })
+			client := benchSetup(b, func(ln net.Listener) { _ = p.server.Serve(p.listener(ln)) })
 			stop := make(chan struct{})
 			go func() {
 				// The background parts Run would start.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/stranglerkit/strangler/proxy/jsondiff"
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
 
@@ -29,6 +30,10 @@ type Config struct {
 	// Legacy is the monolith's base URL, the backend named "legacy" unless
 	// the route table defines one. If empty, "http://127.0.0.1:9001".
 	Legacy string `yaml:"legacy"`
+	// LegacyCheckInterval is how often the proxy checks that its legacy
+	// backends accept connections, for its warning log, /readyz and the
+	// strangler_proxy_legacy_reachable gauge. If zero, 5s.
+	LegacyCheckInterval time.Duration `yaml:"legacy_check_interval"`
 	// RoutesFile is a route table in YAML, watched and reloaded when it
 	// changes. If empty, the table persisted in StateDir is used, and
 	// failing that one catch-all route to legacy.
@@ -44,6 +49,12 @@ type Config struct {
 	// X-Strangler-*, X-Forwarded-*, Forwarded and X-Real-IP, because the
 	// backends trust them. If empty, none.
 	InternalHeaders []string `yaml:"internal_headers"`
+	// UnderscoresInHeaders passes request header names that contain an
+	// underscore. Many backends (CGI, PHP, Rails, Django) read X_User_Id as
+	// X-User-Id, so such a name could slip an internal header past the
+	// stripping. If false, they are dropped, as nginx does; even when true,
+	// a name that reads as an internal header with dashes is dropped.
+	UnderscoresInHeaders bool `yaml:"underscores_in_headers"`
 	// MaxBodyBytes caps request bodies; larger ones get 413. If zero,
 	// 1 GiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
@@ -54,6 +65,19 @@ type Config struct {
 	// ReadHeaderTimeout bounds reading a client's request line and
 	// headers. If zero, 10s.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// BodyIdleTimeout bounds each wait for the next bytes of a request
+	// body, like nginx's client_body_timeout, so that a body promised and
+	// not sent is answered 408 without holding the connection; a body that
+	// keeps arriving may take up to 10 minutes. If zero, 60s.
+	BodyIdleTimeout time.Duration `yaml:"body_idle_timeout"`
+	// MaxConnections is the most client connections open at once; a
+	// connection over it is answered 503 and closed, and counted in
+	// strangler_proxy_connections_refused_total, so that the process never
+	// runs out of file descriptors for its backends. If zero, half of the
+	// open-file limit left after 128 descriptors for the proxy's own use,
+	// since each client connection may hold a backend connection too (at
+	// least 16); -1 removes the limit.
+	MaxConnections int `yaml:"max_connections"`
 	// IdleTimeout closes client connections idle this long. If zero, 90s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// Timeout is the default backend timeout of routes that set none: how
@@ -75,6 +99,16 @@ type ShadowConfig struct {
 	Queue int `yaml:"queue"`
 	// Workers send copies concurrently. If zero, 4.
 	Workers int `yaml:"workers"`
+	// CandidateQueue is how many of the waiting copies may be for one
+	// candidate, so that a candidate that hangs fills its own share of
+	// the queue and not the others'; more are dropped and counted. At
+	// most Queue. If zero, a quarter of Queue, at least 1.
+	CandidateQueue int `yaml:"candidate_queue"`
+	// CandidateWorkers is how many workers may send copies to one
+	// candidate at once, so that copies to a candidate that hangs hold
+	// these, up to Timeout each, while the other workers serve the other
+	// candidates. At most Workers. If zero, half of Workers, at least 1.
+	CandidateWorkers int `yaml:"candidate_workers"`
 	// MaxBodyBytes caps the request and response bodies a copy keeps;
 	// a larger exchange is not shadowed and is counted. If zero, 256 KiB.
 	MaxBodyBytes int `yaml:"max_body_bytes"`
@@ -95,6 +129,30 @@ type ShadowConfig struct {
 	// candidate's data comes through a sync. If zero, mismatches are
 	// final.
 	Recheck time.Duration `yaml:"recheck"`
+	// Redact says what the mismatch samples hide.
+	Redact ShadowRedact `yaml:"redact"`
+}
+
+// ShadowRedact says what the shadow samples hide. Samples are redacted
+// before they are stored, so that what is hidden never reaches the admin
+// API or the CLI.
+type ShadowRedact struct {
+	// Disabled keeps samples as the backends answered, secrets and all,
+	// for a test setup without real users' data. If false, samples hide
+	// the values of the headers Authorization, Cookie, Set-Cookie,
+	// Proxy-Authorization and X-Api-Key; of JSON members and query
+	// parameters whose names contain password, passwd, secret, token,
+	// email, api_key, authorization, credential, private_key, cookie,
+	// session, card_number or cvv; and JWT-, bearer- and e-mail-shaped
+	// strings anywhere.
+	Disabled bool `yaml:"disabled"`
+	// Headers are more compared headers whose values samples hide. If
+	// empty, none.
+	Headers []string `yaml:"headers"`
+	// Paths are more JSON paths whose values, and everything under them,
+	// samples hide, such as "$..phone" or "$.customer.address". If
+	// empty, none.
+	Paths []string `yaml:"paths"`
 }
 
 // AccessLogConfig configures the access log.
@@ -106,10 +164,35 @@ type AccessLogConfig struct {
 	// BufferBytes is how much of the log may wait for the writer; lines
 	// beyond are dropped and counted. If zero, 4 MiB.
 	BufferBytes int `yaml:"buffer_bytes"`
+	// RedactQuery names the query parameters whose values the log
+	// replaces with REDACTED, keeping the names; names compare without
+	// regard to case or percent-encoding, and "name[]" counts as name. If
+	// empty, DefaultRedactQuery.
+	RedactQuery []string `yaml:"redact_query"`
 }
 
-// SetDefaults fills the empty fields; dataDir anchors the files.
+// DefaultRedactQuery returns the query parameters whose values the access
+// log redacts by default: the usual names of credentials and one-time
+// codes in URLs.
+func DefaultRedactQuery() []string {
+	return []string{"access_token", "api_key", "apikey", "auth", "client_secret", "code", "id_token", "key",
+		"passwd", "password", "refresh_token", "secret", "session", "sig", "signature", "token"}
+}
+
+// defaultDataDir anchors the files of SetDefaults("") where the binary's
+// default data_dir does, so that an embedded proxy with a zero config keeps
+// its state where `strangler proxy` would.
+const defaultDataDir = ".strangler"
+
+// SetDefaults fills the empty fields; dataDir anchors the files. An empty
+// dataDir is ".strangler" in the working directory, the binary's default
+// data_dir: the state is then in .strangler/proxy and the token file is
+// .strangler/admin.token. New applies the defaults itself, with dataDir
+// "", so the zero Config works; set StateDir to keep the state elsewhere.
 func (c *Config) SetDefaults(dataDir string) {
+	if dataDir == "" {
+		dataDir = defaultDataDir
+	}
 	if c.Addr == "" {
 		c.Addr = "127.0.0.1:8080"
 	}
@@ -122,6 +205,9 @@ func (c *Config) SetDefaults(dataDir string) {
 	if c.Legacy == "" {
 		c.Legacy = "http://127.0.0.1:9001"
 	}
+	if c.LegacyCheckInterval == 0 {
+		c.LegacyCheckInterval = 5 * time.Second
+	}
 	if c.StateDir == "" {
 		c.StateDir = filepath.Join(dataDir, "proxy")
 	}
@@ -133,6 +219,9 @@ func (c *Config) SetDefaults(dataDir string) {
 	}
 	if c.ReadHeaderTimeout == 0 {
 		c.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.BodyIdleTimeout == 0 {
+		c.BodyIdleTimeout = 60 * time.Second
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 90 * time.Second
@@ -168,6 +257,9 @@ func (c *Config) SetDefaults(dataDir string) {
 	if c.AccessLog.BufferBytes == 0 {
 		c.AccessLog.BufferBytes = 4 << 20
 	}
+	if len(c.AccessLog.RedactQuery) == 0 {
+		c.AccessLog.RedactQuery = DefaultRedactQuery()
+	}
 }
 
 // Validate reports every invalid field.
@@ -196,7 +288,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for i, h := range c.InternalHeaders {
-		if !validHeaderName(h) {
+		if !routes.ValidHeaderName(h) {
 			errs = append(errs, fmt.Errorf("internal_headers[%d]: %q is not a header name", i, h))
 		}
 	}
@@ -206,15 +298,18 @@ func (c Config) Validate() error {
 	if c.BufferBodyBytes < 0 || c.BufferBodyBytes > 16<<20 {
 		errs = append(errs, errors.New("buffer_body_bytes: must be 0 to 16 MiB"))
 	}
-	for name, d := range map[string]time.Duration{"read_header_timeout": c.ReadHeaderTimeout, "idle_timeout": c.IdleTimeout, "timeout": c.Timeout, "shadow.timeout": c.Shadow.Timeout, "shadow.recheck": c.Shadow.Recheck} {
+	for name, d := range map[string]time.Duration{"read_header_timeout": c.ReadHeaderTimeout, "body_idle_timeout": c.BodyIdleTimeout, "idle_timeout": c.IdleTimeout, "timeout": c.Timeout, "shadow.timeout": c.Shadow.Timeout, "shadow.recheck": c.Shadow.Recheck, "legacy_check_interval": c.LegacyCheckInterval} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
 		}
 	}
+	if c.MaxConnections < -1 {
+		errs = append(errs, errors.New("max_connections: must be positive, or -1 for no limit"))
+	}
 	if c.RetryBudgetRatio < 0 || c.RetryBudgetRatio > 1 {
 		errs = append(errs, errors.New("retry_budget_ratio: must be between 0 and 1"))
 	}
-	if c.Shadow.Queue < 0 || c.Shadow.Workers < 0 || c.Shadow.MaxBodyBytes < 0 || c.Shadow.Samples < 0 {
+	if c.Shadow.Queue < 0 || c.Shadow.Workers < 0 || c.Shadow.CandidateQueue < 0 || c.Shadow.CandidateWorkers < 0 || c.Shadow.MaxBodyBytes < 0 || c.Shadow.Samples < 0 {
 		errs = append(errs, errors.New("shadow: sizes must not be negative"))
 	}
 	if c.Shadow.MaxPerSecond < -1 {
@@ -223,11 +318,32 @@ func (c Config) Validate() error {
 	if c.Shadow.Workers > 256 {
 		errs = append(errs, errors.New("shadow.workers: at most 256"))
 	}
+	if c.Shadow.CandidateQueue > c.Shadow.Queue {
+		errs = append(errs, errors.New("shadow.candidate_queue: at most shadow.queue"))
+	}
+	if c.Shadow.CandidateWorkers > c.Shadow.Workers {
+		errs = append(errs, errors.New("shadow.candidate_workers: at most shadow.workers"))
+	}
 	if c.Shadow.Recheck > time.Minute {
 		errs = append(errs, errors.New("shadow.recheck: at most 1m"))
 	}
+	for i, h := range c.Shadow.Redact.Headers {
+		if !routes.ValidHeaderName(h) {
+			errs = append(errs, fmt.Errorf("shadow.redact.headers[%d]: %q is not a header name", i, h))
+		}
+	}
+	for i, s := range c.Shadow.Redact.Paths {
+		if _, err := jsondiff.ParsePath(s); err != nil {
+			errs = append(errs, fmt.Errorf("shadow.redact.paths[%d]: %w", i, err))
+		}
+	}
 	if c.AccessLog.BufferBytes < 0 {
 		errs = append(errs, errors.New("access_log.buffer_bytes: must not be negative"))
+	}
+	for i, n := range c.AccessLog.RedactQuery {
+		if n == "" || len(n) > maxRedactName {
+			errs = append(errs, fmt.Errorf("access_log.redact_query[%d]: want a parameter name of 1 to %d bytes", i, maxRedactName))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -235,18 +351,4 @@ func (c Config) Validate() error {
 func hasZeroPort(addr string) bool {
 	_, port, err := net.SplitHostPort(addr)
 	return err == nil && port == "0"
-}
-
-func validHeaderName(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
-			continue
-		}
-		return false
-	}
-	return true
 }

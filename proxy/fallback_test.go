@@ -42,19 +42,26 @@ modules:
 `
 }
 
-// metric returns the value of the first series of name whose labels
-// contain every fragment.
+// metric returns the sum of the series of name whose labels contain
+// every fragment, 0 when there is none.
 func metric(t *testing.T, p *proxytest.Proxy, name string, fragments ...string) float64 {
 	t.Helper()
-	resp, err := http.Get(p.AdminURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	total := 0.0
+	for _, l := range metricLines(t, p, name, fragments...) {
+		var v float64
+		fmt.Sscanf(l[strings.LastIndexByte(l, ' ')+1:], "%g", &v)
+		total += v
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	total, found := 0.0, false
+	return total
+}
+
+// metricLines returns the exposition lines of the series of name whose
+// labels contain every fragment.
+func metricLines(t *testing.T, p *proxytest.Proxy, name string, fragments ...string) []string {
+	t.Helper()
+	var out []string
 lines:
-	for _, l := range strings.Split(string(b), "\n") {
+	for _, l := range strings.Split(scrape(t, p), "\n") {
 		if !strings.HasPrefix(l, name+"{") && !strings.HasPrefix(l, name+" ") {
 			continue
 		}
@@ -63,15 +70,9 @@ lines:
 				continue lines
 			}
 		}
-		var v float64
-		fmt.Sscanf(l[strings.LastIndexByte(l, ' ')+1:], "%g", &v)
-		total += v
-		found = true
+		out = append(out, l)
 	}
-	if !found {
-		return 0
-	}
-	return total
+	return out
 }
 
 // TestFallbackDeadCandidate: a module flipped to a candidate that is down
@@ -324,5 +325,40 @@ modules:
 	}
 	if bad.Hits()+also.Hits() != n+int(retries) {
 		t.Fatalf("backends saw %d requests, want %d", bad.Hits()+also.Hits(), n+int(retries))
+	}
+}
+
+// TestFallbackCountsCandidateAnswer: when legacy serves a request the
+// candidate failed, the candidate's answer (or its failure to give one) is
+// still counted under the candidate, and legacy's under legacy.
+func TestFallbackCountsCandidateAnswer(t *testing.T) {
+	cases := []struct {
+		name, code string
+		candidate  func(t *testing.T) string
+	}{
+		{"status_500", "5xx", func(t *testing.T) string {
+			return proxytest.HandlerBackend(t, "orders-svc", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, `{"error":"boom"}`, http.StatusInternalServerError)
+			})).URL
+		}},
+		{"unreachable", "error", deadURL},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			legacy := proxytest.EchoBackend(t, "legacy")
+			p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: extractedTable(tc.candidate(t), "    breaker: {disabled: true}")})
+			const n = 3
+			for range n {
+				if resp, e := proxytest.Get(t, p.URL+"/api/orders/1", nil); resp.StatusCode != http.StatusOK || e == nil || e.Backend != "legacy" {
+					t.Fatalf("GET: %d %+v, want legacy's 200", resp.StatusCode, e)
+				}
+			}
+			if got := metric(t, p, "strangler_proxy_requests_total", `backend="orders-svc"`, `code="`+tc.code+`"`); got != n {
+				t.Errorf("candidate's %s counted %v times, want %d", tc.code, got, n)
+			}
+			if got := metric(t, p, "strangler_proxy_requests_total", `route="orders"`, `backend="legacy"`, `code="2xx"`); got != n {
+				t.Errorf("legacy's 2xx counted %v times, want %d", got, n)
+			}
+		})
 	}
 }

@@ -52,6 +52,7 @@ type reqState struct {
 	trace    []byte
 	scratch  []byte
 	line     []byte
+	query    []byte // the access log's redacted query
 	client   netip.Addr
 	peer     netip.Addr
 	close    bool
@@ -70,7 +71,7 @@ type reqState struct {
 }
 
 var statePool = sync.Pool{New: func() any {
-	return &reqState{path: make([]byte, 0, 256), scratch: make([]byte, 0, 256), reqID: make([]byte, 0, 64), trace: make([]byte, 0, 64), line: make([]byte, 0, 512)}
+	return &reqState{path: make([]byte, 0, 256), scratch: make([]byte, 0, 256), reqID: make([]byte, 0, 64), trace: make([]byte, 0, 64), line: make([]byte, 0, 512), query: make([]byte, 0, 128)}
 }}
 
 func (s *reqState) reset(ctx *fasthttp.RequestCtx) {
@@ -147,6 +148,12 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 			if res.err == nil {
 				_ = ctx.Response.CloseBodyStream()
 			}
+			if !res.breakerOpen && !errors.Is(res.err, errNoInstance) {
+				// The candidate was tried: its answer, or its failure to
+				// give one, counts under it as legacy's counts under
+				// legacy.
+				rt.mCandidate.count(res.status, st.upstream)
+			}
 			rt.fallbacks[fb].Inc()
 			rt.fbTotal.Add(1)
 			st.reason = fallbackDecision[fb]
@@ -167,6 +174,11 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 	}
 	st.status = ctx.Response.StatusCode()
 	p.cleanResponse(st)
+	if st.bodyErr != nil && !st.bodyErr.complete() {
+		// The backend answered before it read the whole body; the client
+		// may still be sending it, and must get the answer first.
+		lingerClose(ctx)
+	}
 	p.finish(st)
 }
 
@@ -189,6 +201,13 @@ func (p *Proxy) sanitize(st *reqState) bool {
 	}
 	if sc.contentLengths > 1 {
 		p.reject(st, "ambiguous_framing", "request has more than one Content-Length")
+		return false
+	}
+	// A folded header line is read as part of the previous header by some
+	// parsers and as a header of its own by others; RFC 9112 §5.2 lets a
+	// server refuse it, which leaves no room for either reading.
+	if sc.flags&hObsFold != 0 {
+		p.reject(st, "obs_fold", "request has a header folded over two lines")
 		return false
 	}
 	raw := ctx.URI().PathOriginal()
@@ -297,7 +316,7 @@ func (p *Proxy) sanitize(st *reqState) bool {
 func (p *Proxy) sweepInternal(h *fasthttp.RequestHeader) {
 	var names [][]byte
 	for k := range h.All() {
-		if len(k) > 12 && (fold(k[:12], "x-strangler-") || fold(k[:12], "x-forwarded-")) {
+		if p.internal.dropped(k) {
 			names = append(names, append([]byte(nil), k...))
 		}
 	}
@@ -306,28 +325,64 @@ func (p *Proxy) sweepInternal(h *fasthttp.RequestHeader) {
 	}
 }
 
+// clientError is a failure on the client's side of an exchange: its
+// streamed body broke off, was malformed, timed out or went over
+// max_body_bytes. It wraps the cause. A client error never counts against
+// a backend: its breaker excludes it, outlier ejection does not see it and
+// it neither retries nor falls back.
+type clientError struct{ err error }
+
+func (e *clientError) Error() string { return "client request body: " + e.err.Error() }
+func (e *clientError) Unwrap() error { return e.err }
+
+// isClientError reports whether err is a client's fault. The breaker asks
+// after every exchange, mostly with nil, which must not allocate.
+func isClientError(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ce *clientError
+	return errors.As(err, &ce)
+}
+
 // bodyReader wraps a streamed request body to cap it and to tell a broken
-// client body (400, 413) from a broken backend (502).
+// client body (400, 413) from a broken backend (502): every error it
+// returns is a *clientError.
 type bodyReader struct {
-	r     io.Reader
-	left  int64
-	err   error
-	limit int64
+	r    io.Reader
+	left int64
+	// known is set for a body with a Content-Length, which the client
+	// must send whole: an end before it is the client's fault.
+	known bool
+	done  bool  // read to its end
+	err   error // the *clientError, once the body broke
 }
 
 var errBodyTooLarge = errors.New("request body over the limit")
 
+func (b *bodyReader) fail(err error) error {
+	b.err = &clientError{err}
+	return b.err
+}
+
+// complete reports whether the whole body was read.
+func (b *bodyReader) complete() bool { return b.done || b.known && b.left == 0 }
+
 func (b *bodyReader) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
 	if b.left <= 0 {
 		// Read one byte more to tell "exactly at the limit" from "over".
 		var one [1]byte
 		n, err := b.r.Read(one[:])
-		if n > 0 {
-			b.err = errBodyTooLarge
-			return 0, b.err
-		}
-		if err != nil && err != io.EOF {
-			b.err = err
+		switch {
+		case n > 0:
+			return 0, b.fail(errBodyTooLarge)
+		case err == io.EOF:
+			b.done = true
+		case err != nil:
+			return 0, b.fail(err)
 		}
 		return 0, err
 	}
@@ -336,10 +391,31 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	}
 	n, err := b.r.Read(p)
 	b.left -= int64(n)
-	if err != nil && err != io.EOF {
-		b.err = err
+	switch {
+	case err == io.EOF && b.known && b.left > 0:
+		return n, b.fail(io.ErrUnexpectedEOF)
+	case err == io.EOF:
+		b.done = true
+	case err != nil:
+		return n, b.fail(err)
 	}
 	return n, err
+}
+
+// fault returns the *clientError behind err, a failed exchange that sent
+// b, or nil when the backend's side failed. b keeps its error, so that it
+// is found even where the writer lost it. b may be nil: a body in memory
+// cannot break.
+func (b *bodyReader) fault(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case b != nil && b.err != nil:
+		return b.err
+	case isClientError(err):
+		return err
+	}
+	return nil
 }
 
 // readBody reads small bodies whole, so that they can be sent again, and
@@ -372,7 +448,7 @@ func (p *Proxy) readBody(st *reqState) bool {
 		}
 		st.body = st.body[:cl]
 		if _, err := io.ReadFull(stream, st.body); err != nil {
-			p.reject(st, "bad_body", "the request body ended before its Content-Length")
+			p.rejectBody(st, err, "the request body ended before its Content-Length")
 			return false
 		}
 		ctx.Request.SetBodyRaw(st.body)
@@ -383,6 +459,7 @@ func (p *Proxy) readBody(st *reqState) bool {
 		// Chunked: read up to the buffer limit; a body that ends within it
 		// is sent with a Content-Length, and a bad chunk is refused before
 		// anything is forwarded.
+		stream = &noTrailers{r: stream, h: &ctx.Request.Header}
 		if cap(st.body) < limit+1 {
 			st.body = make([]byte, limit+1)
 		}
@@ -396,16 +473,16 @@ func (p *Proxy) readBody(st *reqState) bool {
 			st.replay = true
 			return true
 		case err != nil:
-			p.reject(st, "bad_body", "the request body's chunked encoding is malformed")
+			p.rejectBody(st, err, "the request body's chunked encoding is malformed")
 			return false
 		}
 		st.body = buf[:n]
-		rest := &bodyReader{r: io.MultiReader(bytes.NewReader(st.body), stream), left: p.cfg.MaxBodyBytes, limit: p.cfg.MaxBodyBytes}
+		rest := &bodyReader{r: io.MultiReader(bytes.NewReader(st.body), stream), left: p.cfg.MaxBodyBytes}
 		st.bodyErr = rest
 		ctx.Request.SetBodyStream(rest, -1)
 		return true
 	}
-	rest := &bodyReader{r: stream, left: int64(cl), limit: int64(cl)}
+	rest := &bodyReader{r: stream, left: int64(cl), known: true}
 	st.bodyErr = rest
 	ctx.Request.SetBodyStream(rest, cl)
 	return true
@@ -416,7 +493,10 @@ type attemptResult struct {
 	err         error
 	sent        bool // the request may have reached the backend
 	breakerOpen bool
-	status      int
+	// client is set when the exchange failed on the client's side: err
+	// is then its *clientError.
+	client bool
+	status int
 }
 
 var (
@@ -456,6 +536,12 @@ func (p *Proxy) tryBackend(st *reqState, be *backend, idem bool) attemptResult {
 			st.upstream = st.end.Sub(t0)
 			in.inflight.Add(-1)
 			res = attemptResult{err: err, sent: err == nil || !isDialError(err)}
+			if ce := st.bodyErr.fault(err); ce != nil {
+				// The client's body broke while it was sent; the breaker
+				// excludes the error.
+				res.err, res.client = ce, true
+				return struct{}{}, ce
+			}
 			failed = err != nil
 			if err == nil {
 				res.status = resp.StatusCode()
@@ -474,12 +560,12 @@ func (p *Proxy) tryBackend(st *reqState, be *backend, idem bool) attemptResult {
 			_, _ = attempt()
 		}
 		err = res.err
+		if res.client {
+			return res // the client's body broke, not the backend
+		}
 		be.record(in, failed)
 		if !failed || try >= rt.Retries {
 			return res
-		}
-		if st.bodyErr != nil && st.bodyErr.err != nil {
-			return res // the client's body broke, not the backend
 		}
 		if res.sent && !(idem && st.replay) {
 			return res
@@ -525,6 +611,8 @@ func (p *Proxy) prepareAttempt(st *reqState, be *backend, in *instance) {
 // sent again.
 func fallbackReason(res attemptResult, resendable bool) int {
 	switch {
+	case res.client:
+		return -1
 	case res.breakerOpen:
 		return fbBreakerOpen
 	case errors.Is(res.err, errNoInstance):
@@ -587,14 +675,16 @@ func (p *Proxy) cleanResponse(st *reqState) {
 
 // backendError answers for a backend that gave no answer.
 func (p *Proxy) backendError(st *reqState, err error) {
-	if st.bodyErr != nil && st.bodyErr.err != nil {
-		if errors.Is(st.bodyErr.err, errBodyTooLarge) {
+	var ce *clientError
+	if errors.As(err, &ce) {
+		// The client's fault, answered by the proxy: counted under its
+		// status, not as the backend's error.
+		if errors.Is(ce, errBodyTooLarge) {
 			p.reject413(st)
-			return
+		} else {
+			p.rejectBody(st, ce, "the request body broke off or was malformed")
 		}
-		st.reason = reasonRejected
-		p.problem(st, fasthttp.StatusBadRequest, "bad-body", "Bad request body", "the request body could not be read: "+st.bodyErr.err.Error())
-		st.ctx.SetConnectionClose()
+		st.status = st.ctx.Response.StatusCode()
 		return
 	}
 	switch {
@@ -649,9 +739,7 @@ func (p *Proxy) finish(st *reqState) {
 		if rt.candidate != nil && st.backend == rt.candidate.name {
 			rm = rt.mCandidate
 		}
-		cls := classOf(st.status)
-		rm.requests[cls].Inc()
-		rm.duration[cls].Observe(st.upstream.Seconds())
+		rm.count(st.status, st.upstream)
 	} else {
 		p.unrouted[classOf(status)].Inc()
 	}
@@ -664,6 +752,14 @@ func (p *Proxy) finish(st *reqState) {
 		}
 		p.access.log(st, status, st.end)
 	}
+}
+
+// count records one exchange with a route's backend: its status, 0 when it
+// gave no answer, and the time to its answer.
+func (rm *routeMetrics) count(status int, upstream time.Duration) {
+	cls := classOf(status)
+	rm.requests[cls].Inc()
+	rm.duration[cls].Observe(upstream.Seconds())
 }
 
 // decide picks the backend that serves a request.

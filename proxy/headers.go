@@ -2,9 +2,11 @@ package proxy
 
 import (
 	"bytes"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 )
@@ -27,6 +29,9 @@ const (
 	hXFF
 	hXFProto
 	hXFHost
+	// hObsFold is a header line continued on the next (obsolete line
+	// folding, RFC 9112 §5.2), which fasthttp joins into one value.
+	hObsFold
 )
 
 // maxDeletes bounds the internal headers collected in one pass; a request
@@ -45,9 +50,59 @@ type headerScan struct {
 	overflow bool
 }
 
+// internalHeaders says which client request headers are internal and
+// removed: X-Strangler-*, X-Forwarded-* other than For, Proto and Host
+// (which the proxy rewrites), the configured names, and names with an
+// underscore unless they are allowed. Many backends read an underscore as a
+// dash, so with underscores allowed a name is still internal when it reads
+// as one with dashes (X-Strangler_Shadow, X_Forwarded_For).
+type internalHeaders struct {
+	// names are the configured ones in lower case, with dashes for
+	// underscores, as foldDash compares them.
+	names       []string
+	underscores bool
+}
+
+func newInternalHeaders(names []string, underscores bool) *internalHeaders {
+	ih := &internalHeaders{underscores: underscores}
+	for _, n := range names {
+		ih.names = append(ih.names, strings.ReplaceAll(strings.ToLower(n), "_", "-"))
+	}
+	return ih
+}
+
+// dropped reports whether the header named key is internal. A nil ih is
+// the zero config: no configured names, underscores dropped.
+func (ih *internalHeaders) dropped(key []byte) bool {
+	under := bytes.IndexByte(key, '_') >= 0
+	if under && (ih == nil || !ih.underscores) {
+		return true
+	}
+	if len(key) > 12 && key[0]|0x20 == 'x' {
+		if foldDash(key[:12], "x-strangler-") {
+			return true
+		}
+		if foldDash(key[:12], "x-forwarded-") {
+			return under || !(fold(key, "x-forwarded-for") || fold(key, "x-forwarded-proto") || fold(key, "x-forwarded-host"))
+		}
+	}
+	if under && (foldDash(key, "forwarded") || foldDash(key, "x-real-ip")) {
+		return true
+	}
+	if ih == nil {
+		return false
+	}
+	for _, h := range ih.names {
+		if foldDash(key, h) {
+			return true
+		}
+	}
+	return false
+}
+
 // scanHeaders classifies the request's headers in one pass over the raw
 // block as received, without touching fasthttp's parsed view.
-func scanHeaders(raw []byte, s *headerScan, internal [][]byte) {
+func scanHeaders(raw []byte, s *headerScan, internal *internalHeaders) {
 	for len(raw) > 0 {
 		end := bytes.IndexByte(raw, '\n')
 		var line []byte
@@ -56,7 +111,11 @@ func scanHeaders(raw []byte, s *headerScan, internal [][]byte) {
 		} else {
 			line, raw = raw[:end], raw[end+1:]
 		}
-		if len(line) == 0 || line[0] == ' ' || line[0] == '\t' {
+		if len(line) == 0 {
+			continue
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			s.flags |= hObsFold
 			continue
 		}
 		colon := bytes.IndexByte(line, ':')
@@ -132,21 +191,12 @@ func scanHeaders(raw []byte, s *headerScan, internal [][]byte) {
 				s.flags |= hProxyAuth
 			}
 		}
-		if key[0] == 'x' || key[0] == 'X' {
-			if len(key) == 16 && fold(key, "x-forwarded-host") {
-				s.flags |= hXFHost
-				continue
-			}
-			if len(key) > 12 && fold(key[:12], "x-strangler-") || len(key) > 12 && fold(key[:12], "x-forwarded-") {
-				s.addDelete(key)
-				continue
-			}
+		if len(key) == 16 && fold(key, "x-forwarded-host") {
+			s.flags |= hXFHost
+			continue
 		}
-		for _, h := range internal {
-			if len(h) == len(key) && bytes.EqualFold(h, key) {
-				s.addDelete(key)
-				break
-			}
+		if internal.dropped(key) {
+			s.addDelete(key)
 		}
 	}
 }
@@ -161,7 +211,12 @@ func (s *headerScan) addDelete(key []byte) {
 }
 
 // fold compares b with the lower-case ASCII string s, ignoring case.
-func fold(b []byte, s string) bool {
+func fold(b []byte, s string) bool { return foldAs(b, s, false) }
+
+// foldDash is fold with an underscore in b matching a dash in s.
+func foldDash(b []byte, s string) bool { return foldAs(b, s, true) }
+
+func foldAs(b []byte, s string, dash bool) bool {
 	if len(b) != len(s) {
 		return false
 	}
@@ -169,6 +224,8 @@ func fold(b []byte, s string) bool {
 		c := b[i]
 		if c >= 'A' && c <= 'Z' {
 			c += 'a' - 'A'
+		} else if dash && c == '_' {
+			c = '-'
 		}
 		if c != s[i] {
 			return false
@@ -215,6 +272,56 @@ func stripConnectionListed(h interface {
 	if keepUpgrade && upgrade {
 		h.Set("Connection", "Upgrade")
 	}
+}
+
+// dropTrailers removes the trailer section that fasthttp parsed at the end
+// of a chunked request body, and the names it announced. Trailers arrive
+// after the header hygiene ran, so they could carry internal headers
+// (X-Strangler-*, the configured ones, Forwarded) to the backend; the proxy
+// forwards none, as HTTP lets a proxy do (RFC 9110 §6.5.1). Values of the
+// same names in the header section are kept.
+func dropTrailers(h *fasthttp.RequestHeader) {
+	var names [][]byte
+	for k := range h.Trailers() {
+		names = append(names, append([]byte(nil), k...))
+	}
+	if len(names) == 0 {
+		return
+	}
+	// Del removes a name from both sections; the header section's values
+	// go back after.
+	var keep [][2][]byte
+	for k, v := range h.All() {
+		for _, n := range names {
+			if bytes.EqualFold(k, n) {
+				keep = append(keep, [2][]byte{append([]byte(nil), k...), append([]byte(nil), v...)})
+				break
+			}
+		}
+	}
+	for _, n := range names {
+		h.DelBytes(n)
+	}
+	h.Del("Trailer")
+	for _, kv := range keep {
+		h.AddBytesKV(kv[0], kv[1])
+	}
+}
+
+// noTrailers reads a chunked request body and drops its trailers when the
+// body ends: fasthttp parses them into the request's header as the last
+// chunk is read, before the forwarded request writes its trailer section.
+type noTrailers struct {
+	r io.Reader
+	h *fasthttp.RequestHeader
+}
+
+func (n *noTrailers) Read(p []byte) (int, error) {
+	k, err := n.r.Read(p)
+	if err == io.EOF {
+		dropTrailers(n.h)
+	}
+	return k, err
 }
 
 // trustedNets is the parsed list of trusted proxies.

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -23,6 +25,7 @@ type metrics struct {
 	shadowDrop   *prometheus.CounterVec
 	rejected     *prometheus.CounterVec
 	tableVersion prometheus.Gauge
+	catchAll     prometheus.Gauge
 	reloads      *prometheus.CounterVec
 	reloadFailed prometheus.Gauge
 	accessDrops  prometheus.Counter
@@ -80,11 +83,11 @@ func newMetrics() *metrics {
 		}, []string{"backend"}),
 		shadow: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strangler_proxy_shadow_comparisons_total",
-			Help: "Shadow copies compared, by route, module and result (match, mismatch, noise, settled, error).",
+			Help: "Shadow copies compared, by route, module and result (match, mismatch, noise, settled, inconclusive, error).",
 		}, []string{"route", "module", "result"}),
 		shadowDrop: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strangler_proxy_shadow_dropped_total",
-			Help: "Shadow copies not sent, by route, module and reason (queue_full, body_too_large, not_replayable, rate_limited).",
+			Help: "Shadow copies not sent, by route, module and reason (queue_full, candidate_queue_full, breaker_open, body_too_large, not_replayable, rate_limited, shutdown).",
 		}, []string{"route", "module", "reason"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strangler_proxy_rejected_total",
@@ -93,6 +96,10 @@ func newMetrics() *metrics {
 		tableVersion: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "strangler_proxy_table_version",
 			Help: "Version of the route table that serves.",
+		}),
+		catchAll: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strangler_proxy_table_catch_all",
+			Help: "1 when the route table has a catch-all route (prefix / without conditions); 0 when requests outside its routes get 404.",
 		}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strangler_proxy_routes_file_reloads_total",
@@ -112,23 +119,111 @@ func newMetrics() *metrics {
 		}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.fallbacks, m.retries, m.budgetOut, m.breakerState, m.instances,
-		m.ejections, m.shadow, m.shadowDrop, m.rejected, m.tableVersion, m.reloads, m.reloadFailed, m.accessDrops, m.wsActive)
+		m.ejections, m.shadow, m.shadowDrop, m.rejected, m.tableVersion, m.catchAll, m.reloads, m.reloadFailed, m.accessDrops, m.wsActive)
 	return m
 }
 
-// routeMetrics are one route's children for one backend, resolved once.
+// routeMetrics are one route's children for one backend. Each is resolved
+// on its first use, not when the table is built, so that a large table's
+// routes cost /metrics nothing until they serve, and resolved once.
 type routeMetrics struct {
-	requests [6]prometheus.Counter
-	duration [6]prometheus.Observer
+	requests [6]lazyCounter
+	duration [6]lazyObserver
 }
 
-func (m *metrics) forRoute(route, module, backend string) *routeMetrics {
+func (m *metrics) forRoute(key *seriesKey) *routeMetrics {
 	rm := &routeMetrics{}
 	for i, c := range statusClasses {
-		rm.requests[i] = m.requests.WithLabelValues(route, module, backend, c)
-		rm.duration[i] = m.duration.WithLabelValues(route, module, backend, c)
+		rm.requests[i] = lazyCounter{lazy[prometheus.Counter]{vec: m.requests, key: key, last: c}}
+		rm.duration[i] = lazyObserver{lazy[prometheus.Observer]{vec: m.duration, key: key, last: c}}
 	}
 	return rm
+}
+
+// seriesKey names the series of one route (and backend): the labels before
+// the last one. Dead is set when the route leaves the table, so that a
+// request still in flight on the old table does not bring its series back.
+type seriesKey struct {
+	route, module, backend string
+	dead                   atomic.Bool
+}
+
+func (k *seriesKey) values(last string) []string {
+	if k.backend == "" {
+		return []string{k.route, k.module, last}
+	}
+	return []string{k.route, k.module, k.backend, last}
+}
+
+// vecOf is a metric vector whose children are T.
+type vecOf[T any] interface {
+	WithLabelValues(lvs ...string) T
+	DeleteLabelValues(lvs ...string) bool
+}
+
+// lazy is a child of a vector resolved on its first use.
+type lazy[T any] struct {
+	child atomic.Pointer[T]
+	vec   vecOf[T]
+	key   *seriesKey
+	last  string
+}
+
+func (l *lazy[T]) get() T {
+	if c := l.child.Load(); c != nil {
+		return *c
+	}
+	lv := l.key.values(l.last)
+	c := l.vec.WithLabelValues(lv...)
+	if l.key.dead.Load() {
+		// forget ran meanwhile: drop the series again.
+		l.vec.DeleteLabelValues(lv...)
+	}
+	l.child.Store(&c)
+	return c
+}
+
+// lazyCounter is a counter child resolved on its first use.
+type lazyCounter struct{ lazy[prometheus.Counter] }
+
+// Inc adds one to the child.
+func (l *lazyCounter) Inc() { l.get().Inc() }
+
+// lazyObserver is a histogram child resolved on its first use.
+type lazyObserver struct{ lazy[prometheus.Observer] }
+
+// Observe records v in the child.
+func (l *lazyObserver) Observe(v float64) { l.get().Observe(v) }
+
+// forgetRoute deletes the series of a route and backend that left the
+// table, after marking them dead.
+func (m *metrics) forgetRoute(key *seriesKey) {
+	key.dead.Store(true)
+	for _, c := range statusClasses {
+		lv := key.values(c)
+		m.requests.DeleteLabelValues(lv...)
+		m.duration.DeleteLabelValues(lv...)
+	}
+}
+
+// forgetRoutes deletes the fallback series of the routes that left the
+// table, after marking them dead. Their shadow series go with their shadow
+// results (shadower.forget).
+func (m *metrics) forgetRoutes(dead []*seriesKey) {
+	for _, key := range dead {
+		key.dead.Store(true)
+		for _, r := range fallbackReasons {
+			m.fallbacks.DeleteLabelValues(key.values(r)...)
+		}
+	}
+}
+
+// forgetBackend deletes the series of a backend that left the table.
+func (m *metrics) forgetBackend(name string) {
+	l := prometheus.Labels{"backend": name}
+	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{m.retries, m.budgetOut, m.breakerState, m.instances, m.ejections} {
+		v.DeletePartialMatch(l)
+	}
 }
 
 // fallback reasons, in the order of routeRT.fallbacks.

@@ -23,10 +23,12 @@ import (
 var phaseName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 
 func (p *Proxy) registerPhases(v1 *echo.Group) {
-	v1.GET("/phases", p.listPhases)
-	v1.GET("/phases/:module", p.getPhase)
+	// Components poll their phase and acknowledge it several times a
+	// second; those requests log at debug. Changes log at info.
+	v1.GET("/phases", p.listPhases, httpx.Quiet())
+	v1.GET("/phases/:module", p.getPhase, httpx.Quiet())
 	v1.PUT("/phases/:module", p.putPhase)
-	v1.PUT("/phases/:module/acks/:component", p.putAck)
+	v1.PUT("/phases/:module/acks/:component", p.putAck, httpx.Quiet())
 	v1.PUT("/phases/:module/verify", p.putVerify)
 }
 
@@ -97,7 +99,7 @@ func (p *Proxy) savePhase(st api.PhaseState, entry api.AuditEntry) error {
 		} else {
 			delete(p.phases, st.Module)
 		}
-		return fmt.Errorf("persist phase of %s: %w", st.Module, err)
+		return &persistError{fmt.Errorf("phase of %s: %w", st.Module, err)}
 	}
 	if entry.Action != "" {
 		entry.Version = p.ctl.version
@@ -137,7 +139,7 @@ func (p *Proxy) putPhase(c echo.Context) error {
 	before, _ := json.Marshal(map[string]any{"phase": cur.Name, "weight": cur.Weight})
 	after, _ := json.Marshal(map[string]any{"phase": next.Name, "weight": next.Weight})
 	if err := p.savePhase(next, api.AuditEntry{Time: time.Now().UTC(), Actor: actor(c), Action: "phase", Module: m, Before: before, After: after}); err != nil {
-		return err
+		return p.changeProblem(err)
 	}
 	p.log.Info("phase changed", "module", m, "from", cur.Name, "to", next.Name, "weight", next.Weight, "actor", actor(c))
 	return c.JSON(http.StatusOK, next)
@@ -170,7 +172,7 @@ func (p *Proxy) putAck(c echo.Context) error {
 	}
 	st.Acks[comp] = in.Phase
 	if err := p.savePhase(st, api.AuditEntry{}); err != nil {
-		return err
+		return p.changeProblem(err)
 	}
 	p.log.Info("phase acknowledged", "module", m, "component", comp, "phase", in.Phase)
 	return c.JSON(http.StatusOK, st)
@@ -196,7 +198,7 @@ func (p *Proxy) putVerify(c echo.Context) error {
 	st := p.phaseOf(m)
 	st.Verify = &in
 	if err := p.savePhase(st, api.AuditEntry{}); err != nil {
-		return err
+		return p.changeProblem(err)
 	}
 	return c.JSON(http.StatusOK, st)
 }

@@ -19,9 +19,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,9 +48,14 @@ type Proxy struct {
 	shadow   *shadower
 	registry *registry
 	dog      *watchdog
+	splices  spliceSet
+	legacy   *legacyCheck
+	clients  *clientLimits
+	conns    *connMetrics
+	maxConns int
 	store    *store
 	trusted  trustedNets
-	internal [][]byte
+	internal *internalHeaders
 	unrouted [6]prometheus.Counter
 	// fbTotals counts fallbacks per module across table versions.
 	fbTotals sync.Map // module → *atomic.Int64
@@ -67,8 +72,15 @@ type Proxy struct {
 	phases map[string]api.PhaseState
 	// initial is the table to start on without a routes file or state.
 	initial *routes.Doc
+	// health is the context of the backends' health checks while Run
+	// runs, and nil before and after, so that no check runs outside Run.
+	// Guarded by mu.
+	health context.Context
+	// healthWG counts the running health checkers.
+	healthWG sync.WaitGroup
 
-	runOnce sync.Once
+	runOnce   sync.Once
+	closeOnce sync.Once
 }
 
 // Option adjusts a proxy for embedding and tests.
@@ -91,7 +103,9 @@ func WithInitialTable(doc *routes.Doc) Option { return func(o *options) { o.init
 
 // New checks cfg, loads the route table (routes file, else persisted state,
 // else a catch-all to legacy) and opens both listeners, so that a port in
-// use fails here. The admin token must be set: see EnsureToken.
+// use fails here. It starts no goroutine: health checks and the other
+// background work start in Run. Close releases what New took. The admin
+// token must be set: see EnsureToken.
 func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	if log == nil {
 		log = slog.Default()
@@ -100,6 +114,9 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	for _, f := range opts {
 		f(&o)
 	}
+	// A config the caller defaulted stays as it is; the zero fields of
+	// one it did not get their defaults here.
+	cfg.SetDefaults("")
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("proxy config: %w", err)
 	}
@@ -107,13 +124,12 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 		return nil, errors.New("proxy: no admin token: set proxy.admin_token or let EnsureToken create one")
 	}
 	p := &Proxy{cfg: cfg, log: log, token: cfg.AdminToken, m: newMetrics(), trusted: parseTrusted(cfg.TrustedProxies), dog: newWatchdog(), initial: o.initial}
-	for _, h := range cfg.InternalHeaders {
-		p.internal = append(p.internal, []byte(h))
-	}
+	p.internal = newInternalHeaders(cfg.InternalHeaders, cfg.UnderscoresInHeaders)
 	for i, c := range statusClasses {
 		p.unrouted[i] = p.m.requests.WithLabelValues("none", "none", "none", c)
 	}
 	p.registry = newRegistry(p.servicesChanged)
+	p.legacy = newLegacyCheck(p, cfg.LegacyCheckInterval)
 	p.shadow = newShadower(p, cfg.Shadow)
 	st, err := openStore(cfg.StateDir)
 	if err != nil {
@@ -131,30 +147,44 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 		}
 		p.access = al
 	}
+	p.clients = &clientLimits{header: cfg.ReadHeaderTimeout, bodyIdle: cfg.BodyIdleTimeout}
+	p.maxConns = connectionLimit(cfg.MaxConnections)
 	p.server = p.newServer()
 	p.admin = p.newAdmin()
-	if p.ln, err = httpx.Listen(cfg.Addr); err != nil {
-		p.closeEarly()
+	ln, err := httpx.Listen(cfg.Addr)
+	if err != nil {
+		_ = p.Close()
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
+	retrying := httpx.RetryAccept(ln, log)
+	p.ln = retrying
+	p.conns = newConnMetrics(p.m.reg, p.clients, retrying)
 	if p.adminLn, err = httpx.Listen(cfg.AdminAddr); err != nil {
-		p.closeEarly()
+		_ = p.Close()
 		return nil, fmt.Errorf("proxy admin: %w", err)
 	}
 	return p, nil
 }
 
-func (p *Proxy) closeEarly() {
-	if p.ln != nil {
-		_ = p.ln.Close()
-	}
-	if p.adminLn != nil {
-		_ = p.adminLn.Close()
-	}
-	if p.access != nil {
-		p.access.close()
-	}
-	p.stopBackends()
+// Close releases what New took: the listeners, the access log file and
+// the backends' idle connections. It is for a proxy that will not Run, or
+// has run: Run releases the same when it ends, and a Run after Close
+// fails. Close may be called more than once.
+func (p *Proxy) Close() error {
+	p.closeOnce.Do(func() {
+		p.runOnce.Do(func() {}) // a later Run fails
+		if p.ln != nil {
+			_ = p.ln.Close()
+		}
+		if p.adminLn != nil {
+			_ = p.adminLn.Close()
+		}
+		if p.access != nil {
+			p.access.close()
+		}
+		p.stopBackends()
+	})
+	return nil
 }
 
 func (p *Proxy) stopBackends() {
@@ -186,7 +216,6 @@ func (p *Proxy) Registry() *prometheus.Registry { return p.m.reg }
 func (p *Proxy) Version() int64 { return p.table.Load().version }
 
 func (p *Proxy) newServer() *fasthttp.Server {
-	bodyTimeout := 10 * time.Minute
 	return &fasthttp.Server{
 		Handler:                      p.serve,
 		ErrorHandler:                 p.serverError,
@@ -197,22 +226,42 @@ func (p *Proxy) newServer() *fasthttp.Server {
 		LazyRequestTime:              true,
 		DisablePreParseMultipartForm: true,
 		MaxRequestBodySize:           p.cfg.BufferBodyBytes,
-		ReadTimeout:                  p.cfg.ReadHeaderTimeout,
-		IdleTimeout:                  p.cfg.IdleTimeout,
-		ReadBufferSize:               16 << 10,
-		WriteBufferSize:              16 << 10,
-		CloseOnShutdown:              true,
-		SecureErrorLogMessage:        true,
-		Logger:                       fasthttpLogger{p.log},
+		// The header timeout is the watchdog's, from a request's first
+		// byte (see requestBegins); a ReadTimeout here would restart
+		// deadlines the phases are told apart by.
+		IdleTimeout: p.cfg.IdleTimeout,
+		// The listener refuses connections over max_connections with a
+		// problem; fasthttp's own limit, which answers in plain text, stays
+		// out of its way.
+		Concurrency:           max(fasthttp.DefaultConcurrency, 2*p.maxConns),
+		ReadBufferSize:        16 << 10,
+		WriteBufferSize:       16 << 10,
+		CloseOnShutdown:       true,
+		SecureErrorLogMessage: true,
+		Logger:                fasthttpLogger{p.log},
+		ConnState:             connState,
+		ExpectHandler:         p.expect,
 		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-			if h.ContentLength() != 0 {
-				// A body may take long to upload; the header timeout
-				// stays for requests without one.
-				return fasthttp.RequestConfig{ReadTimeout: bodyTimeout}
-			}
-			return fasthttp.RequestConfig{}
+			// A request without a Content-Type is forwarded without one.
+			h.SetNoDefaultContentType(true)
+			// The deadline set for this ends the header phase: the body
+			// is read under body_idle_timeout (see SetReadDeadline).
+			return fasthttp.RequestConfig{ReadTimeout: bodyTimeout}
 		},
 	}
+}
+
+// expect answers Expect: 100-continue. A body that its Content-Length
+// already puts over max_body_bytes is refused with 413 at once, instead of
+// being invited and then refused.
+func (p *Proxy) expect(ctx *fasthttp.RequestCtx) int {
+	if int64(ctx.Request.Header.ContentLength()) <= p.cfg.MaxBodyBytes {
+		return fasthttp.StatusContinue
+	}
+	p.m.rejected.WithLabelValues("too_large").Inc()
+	writeProblem(ctx, fasthttp.StatusRequestEntityTooLarge, problemSlug(fasthttp.StatusRequestEntityTooLarge), "",
+		"the body exceeds the limit of "+strconv.FormatInt(p.cfg.MaxBodyBytes, 10)+" bytes", nil)
+	return fasthttp.StatusRequestEntityTooLarge
 }
 
 // fasthttpLogger sends fasthttp's own messages to the structured log.
@@ -227,6 +276,8 @@ func (p *Proxy) serverError(ctx *fasthttp.RequestCtx, err error) {
 	reason, status, detail := "malformed", fasthttp.StatusBadRequest, "the request could not be parsed"
 	var small *fasthttp.ErrSmallBuffer
 	switch {
+	case errors.Is(err, errBareLF):
+		reason, detail = "bare_lf", "a header line ends in a bare LF; HTTP/1.1 lines end in CRLF"
 	case errors.Is(err, fasthttp.ErrDuplicateContentLength):
 		reason, detail = "ambiguous_framing", "request has more than one Content-Length"
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
@@ -239,6 +290,20 @@ func (p *Proxy) serverError(ctx *fasthttp.RequestCtx, err error) {
 	p.m.rejected.WithLabelValues(reason).Inc()
 	writeProblem(ctx, status, problemSlug(status), "", detail, nil)
 	ctx.SetConnectionClose()
+}
+
+// rejectBody answers a request whose body could not be read: 408 when the
+// client stopped sending it for body_idle_timeout, else 400 with detail.
+func (p *Proxy) rejectBody(st *reqState, err error, detail string) {
+	if !isTimeout(err) {
+		p.reject(st, "bad_body", detail)
+		return
+	}
+	st.reason = reasonRejected
+	p.m.rejected.WithLabelValues("body_timeout").Inc()
+	p.problem(st, fasthttp.StatusRequestTimeout, problemSlug(fasthttp.StatusRequestTimeout), "Request timeout",
+		"the request body stopped arriving for "+p.cfg.BodyIdleTimeout.String())
+	st.ctx.SetConnectionClose()
 }
 
 func isTimeout(err error) bool {
@@ -281,13 +346,14 @@ func writeProblem(ctx *fasthttp.RequestCtx, status int, slug, title, detail stri
 }
 
 // Run serves until ctx ends, then stops: the listeners close, requests in
-// flight get up to httpx.ShutdownTimeout to finish, shadow workers stop and
-// the access log is flushed.
+// flight get up to httpx.ShutdownTimeout to finish, shadow workers stop
+// (a copy in flight gets up to shadow.timeout) and the access log is
+// flushed.
 func (p *Proxy) Run(ctx context.Context) error {
 	ran := false
 	p.runOnce.Do(func() { ran = true })
 	if !ran {
-		return errors.New("proxy: Run called twice")
+		return errors.New("proxy: Run called twice, or after Close")
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -295,9 +361,20 @@ func (p *Proxy) Run(ctx context.Context) error {
 	bg, bgCancel := context.WithCancel(context.Background())
 	var bgWG sync.WaitGroup
 	bgWG.Add(3)
+	go func() { defer bgWG.Done(); p.legacy.run(bg) }()
 	go func() { defer bgWG.Done(); p.dog.run(bg) }()
-	go func() { defer bgWG.Done(); p.shadow.run(bg) }()
 	go func() { defer bgWG.Done(); p.registry.run(bg) }()
+	// The shadow workers stop before the watchdog, which times out the
+	// copies they have in flight.
+	shadowCtx, shadowStop := context.WithCancel(context.Background())
+	shadowDone := make(chan struct{})
+	go func() { defer close(shadowDone); p.shadow.run(shadowCtx) }()
+	p.mu.Lock()
+	p.health = bg
+	for _, b := range p.table.Load().backends {
+		b.startHealth(bg, &p.healthWG)
+	}
+	p.mu.Unlock()
 	if p.access != nil {
 		bgWG.Add(1)
 		go func() { defer bgWG.Done(); p.access.run(bg) }()
@@ -307,12 +384,15 @@ func (p *Proxy) Run(ctx context.Context) error {
 	}
 	g.Go(func() error {
 		errc := make(chan error, 1)
-		go func() { errc <- p.server.Serve(&watchListener{Listener: p.ln, w: p.dog}) }()
+		go func() { errc <- p.server.Serve(p.listener(p.ln)) }()
 		select {
 		case err := <-errc:
 			return fmt.Errorf("proxy: %w", err)
 		case <-gctx.Done():
 		}
+		// WebSocket splices are long-lived, and no client would end one
+		// within the shutdown timeout: they close now.
+		p.splices.closeAll()
 		sctx, scancel := context.WithTimeout(context.Background(), httpx.ShutdownTimeout)
 		defer scancel()
 		if err := p.server.ShutdownWithContext(sctx); err != nil {
@@ -327,12 +407,15 @@ func (p *Proxy) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { return httpx.Serve(gctx, p.adminLn, p.admin) })
 	err := g.Wait()
+	shadowStop()
+	<-shadowDone
 	bgCancel()
 	bgWG.Wait()
-	if p.access != nil {
-		p.access.close()
-	}
-	p.stopBackends()
+	p.mu.Lock()
+	p.health = nil
+	p.mu.Unlock()
+	p.healthWG.Wait()
+	_ = p.Close()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

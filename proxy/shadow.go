@@ -3,8 +3,10 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
 	"github.com/valyala/fasthttp"
 
 	"github.com/stranglerkit/strangler/proxy/api"
@@ -25,17 +28,37 @@ import (
 // not commit.
 const HeaderShadow = "X-Strangler-Shadow"
 
-// shadower sends shadow copies from a bounded queue with a fixed pool of
-// workers, compares the answers and keeps the results per route. The data
-// plane only ever does a non-blocking send: a full queue drops the copy.
+// shadower sends shadow copies with a fixed pool of workers, compares the
+// answers and keeps the results per route. Copies wait in one bounded FIFO
+// lane per candidate, and the workers take the lanes in turn, so that a
+// candidate that hangs fills only its share of the queue
+// (ShadowConfig.CandidateQueue) and holds only its share of the workers
+// (CandidateWorkers) while the others go on. Within a lane, the write
+// copies of one key (the sticky key, else the client) go one at a time and
+// in order. The data plane only ever queues without waiting: a full lane
+// or queue drops the copy.
 type shadower struct {
-	p     *Proxy
-	cfg   ShadowConfig
-	queue chan *shadowJob
-	pool  sync.Pool
+	p    *Proxy
+	cfg  ShadowConfig
+	pool sync.Pool
+	red  *sampleRedactor
 
 	mu     sync.Mutex
 	routes map[string]*shadowRoute
+
+	// qmu guards the lanes, the rechecks waiting and closed; ready wakes
+	// the workers when a copy may be taken or the shadower closes.
+	qmu      sync.Mutex
+	ready    *sync.Cond
+	lanes    map[*backend]*shadowLane
+	turn     []*shadowLane // the lanes with copies waiting, in turn
+	next     int           // the index in turn whose turn is next
+	queued   atomic.Int64  // copies waiting in all lanes
+	rechecks map[*shadowJob]*time.Timer
+	closed   bool
+	// timers counts the recheck timers armed and not yet done, so that
+	// none runs after run returns.
+	timers sync.WaitGroup
 
 	// pause holds the workers, for tests that fill the queue.
 	pause sync.RWMutex
@@ -45,14 +68,57 @@ type shadower struct {
 	taken  atomic.Int64
 }
 
-// shadowRoute is one route's comparison results; it survives table changes.
+// shadowLane is the copies waiting for one candidate.
+type shadowLane struct {
+	be       *backend
+	jobs     []*shadowJob
+	inflight int
+	// busy holds the write keys with a copy in flight.
+	busy map[uint64]bool
+}
+
+// The results a comparison counts under, in the order of shadowResults.
+const (
+	resMatch = iota
+	resMismatch
+	resNoise
+	resSettled
+	resInconclusive
+	resError
+	resCount
+)
+
+// shadowResults are the result labels of strangler_proxy_shadow_comparisons_total.
+var shadowResults = [resCount]string{"match", "mismatch", "noise", "settled", "inconclusive", "error"}
+
+// The reasons a copy is not sent, in the order of shadowDropReasons.
+const (
+	dropQueueFull = iota
+	dropCandidateFull
+	dropBreakerOpen
+	dropBodyTooLarge
+	dropNotReplayable
+	dropRateLimited
+	dropShutdown
+	dropCount
+)
+
+// shadowDropReasons are the reason labels of strangler_proxy_shadow_dropped_total.
+var shadowDropReasons = [dropCount]string{"queue_full", "candidate_queue_full", "breaker_open", "body_too_large", "not_replayable", "rate_limited", "shutdown"}
+
+// errShadowBreakerOpen is a copy not sent because the candidate's breaker
+// is open: a drop, not an error of the candidate.
+var errShadowBreakerOpen = errors.New("shadow: candidate's circuit breaker open")
+
+// shadowRoute is one route's comparison results; it survives table changes
+// that keep the route and its module.
 type shadowRoute struct {
 	id, module string
 
-	compared, matches, mismatches, noise, settled, errors, dropped atomic.Int64
-
-	mMatch, mMismatch, mNoise, mSettled, mError         prometheus.Counter
-	dropQueue, dropBody, dropNotReplayable, rateLimited prometheus.Counter
+	counts  [resCount]atomic.Int64
+	dropped atomic.Int64
+	results [resCount]prometheus.Counter
+	drops   [dropCount]prometheus.Counter
 
 	mu      sync.Mutex
 	learned map[string]bool
@@ -73,6 +139,9 @@ type shadowJob struct {
 	host   []byte
 	uri    string
 	method string
+	// key orders write copies: copies with the same non-zero key go to
+	// the candidate one at a time, in the order they were queued.
+	key uint64
 
 	legacyStatus  int
 	legacyHeaders []string
@@ -80,61 +149,237 @@ type shadowJob struct {
 	over          bool
 	tee           teeBody
 	// recheck marks a job queued again after a mismatch, to ask both
-	// sides once more.
-	recheck bool
+	// sides once more; candStatus and diffs are that mismatch, counted as
+	// it is when the recheck cannot happen.
+	recheck    bool
+	candStatus int
+	diffs      []jsondiff.Difference
 }
 
 func newShadower(p *Proxy, cfg ShadowConfig) *shadower {
-	s := &shadower{p: p, cfg: cfg, queue: make(chan *shadowJob, cfg.Queue), routes: map[string]*shadowRoute{}}
+	if cfg.CandidateQueue == 0 {
+		cfg.CandidateQueue = max(1, cfg.Queue/4)
+	}
+	if cfg.CandidateWorkers == 0 {
+		cfg.CandidateWorkers = max(1, cfg.Workers/2)
+	}
+	s := &shadower{p: p, cfg: cfg, red: newSampleRedactor(cfg.Redact), routes: map[string]*shadowRoute{}, lanes: map[*backend]*shadowLane{}, rechecks: map[*shadowJob]*time.Timer{}}
+	s.ready = sync.NewCond(&s.qmu)
 	s.pool.New = func() any { return &shadowJob{s: s} }
 	return s
 }
 
-// run works the queue until ctx ends.
+// run works the lanes until ctx ends. Then the copies still waiting are
+// dropped, the rechecks still waiting count as the mismatches they are,
+// and run returns when no worker and no recheck timer is left.
 func (s *shadower) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for range s.cfg.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case job := <-s.queue:
-					s.pause.RLock()
-					if !s.work(job) {
-						job.release()
-					}
-					s.pause.RUnlock()
-				}
-			}
+			s.worker()
 		}()
 	}
+	<-ctx.Done()
+	s.close()
 	wg.Wait()
+	s.timers.Wait()
+}
+
+// worker sends the copies it takes until the shadower closes.
+func (s *shadower) worker() {
+	for {
+		job, lane := s.take()
+		if job == nil {
+			return
+		}
+		s.pause.RLock()
+		kept := s.work(job)
+		s.pause.RUnlock()
+		s.done(lane, job)
+		if kept {
+			s.later(job)
+		} else {
+			job.release()
+		}
+	}
+}
+
+// take waits for a copy that may go: the first of a lane in turn whose
+// candidate has a worker to spare and whose key has no copy in flight. It
+// returns nil once the shadower closes.
+func (s *shadower) take() (*shadowJob, *shadowLane) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	for !s.closed {
+		for i := range len(s.turn) {
+			k := (s.next + i) % len(s.turn)
+			l := s.turn[k]
+			if l.inflight >= s.cfg.CandidateWorkers {
+				continue
+			}
+			for j, job := range l.jobs {
+				if job.key != 0 && l.busy[job.key] {
+					continue
+				}
+				l.jobs = slices.Delete(l.jobs, j, j+1)
+				l.inflight++
+				if job.key != 0 {
+					l.busy[job.key] = true
+				}
+				s.queued.Add(-1)
+				s.next = k + 1
+				if len(l.jobs) == 0 {
+					s.turn = slices.Delete(s.turn, k, k+1)
+					s.next = k
+				}
+				if s.next >= len(s.turn) {
+					s.next = 0
+				}
+				return job, l
+			}
+		}
+		s.ready.Wait()
+	}
+	return nil, nil
+}
+
+// done gives back a worker's hold on its lane and on the job's key.
+func (s *shadower) done(l *shadowLane, job *shadowJob) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	l.inflight--
+	delete(l.busy, job.key)
+	if l.inflight == 0 && len(l.jobs) == 0 && s.lanes[l.be] == l {
+		delete(s.lanes, l.be)
+	}
+	if len(l.jobs) > 0 {
+		s.ready.Broadcast()
+	}
+}
+
+// enqueue puts a job at the end of its candidate's lane, or returns the
+// reason it cannot. It runs under qmu.
+func (s *shadower) enqueue(job *shadowJob) (drop int, ok bool) {
+	switch {
+	case s.closed:
+		return dropShutdown, false
+	case s.queued.Load() >= int64(s.cfg.Queue):
+		return dropQueueFull, false
+	}
+	be := job.rt.candidate
+	l := s.lanes[be]
+	if l == nil {
+		l = &shadowLane{be: be, busy: map[uint64]bool{}}
+		s.lanes[be] = l
+	}
+	if len(l.jobs) >= s.cfg.CandidateQueue {
+		return dropCandidateFull, false
+	}
+	if len(l.jobs) == 0 {
+		s.turn = append(s.turn, l)
+	}
+	l.jobs = append(l.jobs, job)
+	s.queued.Add(1)
+	s.ready.Signal()
+	return 0, true
+}
+
+// later arms a job's recheck, or counts its mismatch as it is when the
+// shadower has closed.
+func (s *shadower) later(job *shadowJob) {
+	s.qmu.Lock()
+	if s.closed {
+		s.qmu.Unlock()
+		s.final(job)
+		return
+	}
+	s.timers.Add(1)
+	s.rechecks[job] = time.AfterFunc(s.cfg.Recheck, func() {
+		defer s.timers.Done()
+		s.qmu.Lock()
+		delete(s.rechecks, job)
+		_, ok := s.enqueue(job)
+		s.qmu.Unlock()
+		if !ok {
+			s.final(job)
+		}
+	})
+	s.qmu.Unlock()
+}
+
+// final counts a recheck that cannot happen as the mismatch it found.
+func (s *shadower) final(job *shadowJob) {
+	s.mismatch(job, job.candStatus, job.diffs)
+	job.release()
+}
+
+// close stops the workers, drops the copies still waiting and counts the
+// rechecks still waiting as mismatches.
+func (s *shadower) close() {
+	s.qmu.Lock()
+	s.closed = true
+	var pending []*shadowJob
+	for job, tm := range s.rechecks {
+		if tm.Stop() {
+			s.timers.Done()
+			pending = append(pending, job)
+		}
+		delete(s.rechecks, job)
+	}
+	var waiting []*shadowJob
+	for _, l := range s.turn {
+		waiting = append(waiting, l.jobs...)
+		l.jobs = nil
+	}
+	s.turn = nil
+	s.queued.Store(0)
+	s.ready.Broadcast()
+	s.qmu.Unlock()
+	for _, job := range waiting {
+		if job.recheck {
+			pending = append(pending, job)
+			continue
+		}
+		job.sr.drop(dropShutdown)
+		job.release()
+	}
+	for _, job := range pending {
+		s.final(job)
+	}
 }
 
 func (s *shadower) route(r *routes.Route) *shadowRoute {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if sr, ok := s.routes[r.ID]; ok && sr.module == r.Module {
-		return sr
+	old, ok := s.routes[r.ID]
+	if ok && old.module == r.Module {
+		return old
+	}
+	if ok {
+		old.unregister(s.p.m)
 	}
 	m := s.p.m
-	sr := &shadowRoute{
-		id: r.ID, module: r.Module, learned: map[string]bool{},
-		mMatch:            m.shadow.WithLabelValues(r.ID, r.Module, "match"),
-		mMismatch:         m.shadow.WithLabelValues(r.ID, r.Module, "mismatch"),
-		mNoise:            m.shadow.WithLabelValues(r.ID, r.Module, "noise"),
-		mSettled:          m.shadow.WithLabelValues(r.ID, r.Module, "settled"),
-		mError:            m.shadow.WithLabelValues(r.ID, r.Module, "error"),
-		dropQueue:         m.shadowDrop.WithLabelValues(r.ID, r.Module, "queue_full"),
-		dropBody:          m.shadowDrop.WithLabelValues(r.ID, r.Module, "body_too_large"),
-		dropNotReplayable: m.shadowDrop.WithLabelValues(r.ID, r.Module, "not_replayable"),
-		rateLimited:       m.shadowDrop.WithLabelValues(r.ID, r.Module, "rate_limited"),
+	sr := &shadowRoute{id: r.ID, module: r.Module, learned: map[string]bool{}}
+	for i, res := range shadowResults {
+		sr.results[i] = m.shadow.WithLabelValues(r.ID, r.Module, res)
+	}
+	for i, reason := range shadowDropReasons {
+		sr.drops[i] = m.shadowDrop.WithLabelValues(r.ID, r.Module, reason)
 	}
 	s.routes[r.ID] = sr
 	return sr
+}
+
+// unregister deletes the route's metric series.
+func (sr *shadowRoute) unregister(m *metrics) {
+	for _, res := range shadowResults {
+		m.shadow.DeleteLabelValues(sr.id, sr.module, res)
+	}
+	for _, reason := range shadowDropReasons {
+		m.shadowDrop.DeleteLabelValues(sr.id, sr.module, reason)
+	}
 }
 
 // prepare decides whether this request gets a shadow copy and, if so,
@@ -153,23 +398,21 @@ func (s *shadower) prepare(st *reqState) *shadowJob {
 	if rt.Shadow.SamplePercent < 100 && rand.IntN(100) >= rt.Shadow.SamplePercent {
 		return nil
 	}
-	if !st.replay {
-		sr.dropped.Add(1)
-		sr.dropNotReplayable.Inc()
+	switch {
+	case !st.replay:
+		sr.drop(dropNotReplayable)
 		return nil
-	}
-	if len(st.ctx.Request.Body()) > s.cfg.MaxBodyBytes {
-		sr.dropped.Add(1)
-		sr.dropBody.Inc()
+	case len(st.ctx.Request.Body()) > s.cfg.MaxBodyBytes:
+		sr.drop(dropBodyTooLarge)
 		return nil
-	}
-	if len(s.queue) == cap(s.queue) {
-		sr.dropped.Add(1)
-		sr.dropQueue.Inc()
+	case s.queued.Load() >= int64(s.cfg.Queue):
+		sr.drop(dropQueueFull)
 		return nil
-	}
-	if !s.allow() {
-		sr.rateLimited.Inc()
+	case rt.candidate.breaker != nil && rt.candidate.breaker.State() == gobreaker.StateOpen:
+		sr.drop(dropBreakerOpen)
+		return nil
+	case !s.allow():
+		sr.drop(dropRateLimited)
 		return nil
 	}
 	job := s.pool.Get().(*shadowJob)
@@ -219,6 +462,7 @@ func (j *shadowJob) release() {
 	}
 	j.over = false
 	j.recheck = false
+	j.key, j.candStatus, j.diffs = 0, 0, nil
 	j.tee = teeBody{}
 	j.s.pool.Put(j)
 }
@@ -230,6 +474,11 @@ func (s *shadower) attach(st *reqState) {
 	job := st.shadow
 	ctx := st.ctx
 	rt := job.rt
+	if !routes.IsSafe(ctx.Request.Header.Method()) {
+		// Zero means unordered; the bucket's 10,000 values put two keys in
+		// one order now and then, which only costs them some concurrency.
+		job.key = uint64(bucket(rt.salt, rt.stickyKey(st))) + 1
+	}
 	ctx.Request.Header.CopyTo(&job.req.Header)
 	job.req.SetBody(ctx.Request.Body())
 	b := append(st.scratch[:0], st.path...)
@@ -267,25 +516,23 @@ func (s *shadower) attach(st *reqState) {
 	st.shadow = nil
 }
 
-// submit queues a finished job, or drops it when the queue is full or the
-// exchange was incomplete or too large.
+// submit queues a finished job, or drops it when the queue or the
+// candidate's lane is full or the exchange was incomplete or too large.
 func (s *shadower) submit(job *shadowJob, complete bool) {
-	sr := job.sr
 	if !complete {
 		job.release()
 		return
 	}
 	if job.over {
-		sr.dropped.Add(1)
-		sr.dropBody.Inc()
+		job.sr.drop(dropBodyTooLarge)
 		job.release()
 		return
 	}
-	select {
-	case s.queue <- job:
-	default:
-		sr.dropped.Add(1)
-		sr.dropQueue.Inc()
+	s.qmu.Lock()
+	reason, ok := s.enqueue(job)
+	s.qmu.Unlock()
+	if !ok {
+		job.sr.drop(reason)
 		job.release()
 	}
 }
@@ -340,18 +587,17 @@ func (s *shadower) work(job *shadowJob) bool {
 		return false
 	}
 	sr, rt := job.sr, job.rt
-	status, headers, body, err := s.send(job, rt.candidate)
+	cand, err := s.send(job, rt.candidate)
 	if err != nil {
-		sr.failed()
+		sr.lost(err)
 		s.p.log.Debug("shadow copy failed", "route", rt.ID, "request_id", job.reqID, "error", err)
 		return false
 	}
-	legacy := answer{status: job.legacyStatus, headers: job.legacyHeaders, body: job.legacyBody}
-	cand := answer{status: status, headers: headers, body: body}
+	legacy := job.legacyAnswer()
 	noise := sr.noiseSet()
-	diffs := compareAnswers(legacy, cand, rt.Shadow, noise)
+	diffs := compareAnswers(legacy, cand, rt.Shadow, noise, s.red)
 	if len(diffs) == 0 {
-		sr.tally(&sr.matches, sr.mMatch)
+		sr.count(resMatch)
 		return false
 	}
 	// Diffy's noise cancelling: ask legacy again; whatever differs between
@@ -359,9 +605,7 @@ func (s *shadower) work(job *shadowJob) bool {
 	// route. Only for safe methods: a write is never sent twice.
 	safe := routes.IsSafe([]byte(job.method))
 	if safe {
-		s2, h2, b2, err := s.send(job, rt.legacy)
-		if err == nil {
-			second := answer{status: s2, headers: h2, body: b2}
+		if second, err := s.send(job, rt.legacy); err == nil {
 			learned := noiseLocations(legacy, second, rt.Shadow)
 			if len(learned) > 0 {
 				sr.mu.Lock()
@@ -370,77 +614,95 @@ func (s *shadower) work(job *shadowJob) bool {
 					noise[l] = true
 				}
 				sr.mu.Unlock()
-				diffs = compareAnswers(legacy, cand, rt.Shadow, noise)
+				diffs = compareAnswers(legacy, cand, rt.Shadow, noise, s.red)
 			}
 		}
 	}
 	if len(diffs) == 0 {
-		sr.tally(&sr.noise, sr.mNoise)
+		sr.count(resNoise)
 		return false
 	}
 	if safe && s.cfg.Recheck > 0 && s.allow() {
 		// A lagging candidate: ask both again a little later.
-		job.recheck = true
-		time.AfterFunc(s.cfg.Recheck, func() {
-			select {
-			case s.queue <- job:
-			default:
-				s.mismatch(job, status, diffs)
-				job.release()
-			}
-		})
+		job.recheck, job.candStatus, job.diffs = true, cand.status, diffs
 		return true
 	}
-	s.mismatch(job, status, diffs)
+	s.mismatch(job, cand.status, diffs)
 	return false
 }
 
-// recheckJob asks legacy and the candidate again after a mismatch; when
-// their fresh answers agree, the mismatch was the candidate lagging.
+// recheckJob asks legacy and the candidate again after a mismatch. The
+// mismatch settles, as the candidate lagging, only when legacy's fresh
+// answer is its first one and the candidate's fresh answer agrees with it.
+// When legacy's own answer changed meanwhile (the resource was deleted,
+// and both now say 404), the recheck proves nothing: inconclusive.
 func (s *shadower) recheckJob(job *shadowJob) {
 	sr, rt := job.sr, job.rt
-	ls, lh, lb, err := s.send(job, rt.legacy)
+	legacy, err := s.send(job, rt.legacy)
 	if err != nil {
-		sr.failed()
+		sr.lost(err)
 		return
 	}
-	legacy := answer{status: ls, headers: lh, body: lb}
-	cs, ch, cb, err := s.send(job, rt.candidate)
+	cand, err := s.send(job, rt.candidate)
 	if err != nil {
-		sr.failed()
+		sr.lost(err)
 		return
 	}
-	diffs := compareAnswers(legacy, answer{status: cs, headers: ch, body: cb}, rt.Shadow, sr.noiseSet())
+	noise := sr.noiseSet()
+	if len(compareAnswers(job.legacyAnswer(), legacy, rt.Shadow, noise, nil)) > 0 {
+		sr.count(resInconclusive)
+		return
+	}
+	diffs := compareAnswers(legacy, cand, rt.Shadow, noise, s.red)
 	if len(diffs) == 0 {
-		sr.tally(&sr.settled, sr.mSettled)
+		sr.count(resSettled)
 		return
 	}
-	job.legacyStatus = ls
-	s.mismatch(job, cs, diffs)
+	s.mismatch(job, cand.status, diffs)
+}
+
+// legacyAnswer is legacy's first answer, the one the client got.
+func (j *shadowJob) legacyAnswer() answer {
+	return answer{status: j.legacyStatus, headers: j.legacyHeaders, body: j.legacyBody}
 }
 
 // mismatch records a comparison that differed, with a sample.
 func (s *shadower) mismatch(job *shadowJob, candStatus int, diffs []jsondiff.Difference) {
 	sr := job.sr
-	// The sample first, so that a reader who sees the count sees it too.
-	sr.addSample(api.Sample{
+	// The sample first, so that a reader who sees the count sees it too;
+	// redacted before it is stored, so that no secret is ever served.
+	smp := api.Sample{
 		Time: time.Now().UTC(), RequestID: job.reqID, Method: job.method, URI: job.uri,
 		LegacyStatus: job.legacyStatus, CandidateStatus: candStatus, Differences: diffs,
-	}, s.cfg.Samples)
-	sr.tally(&sr.mismatches, sr.mMismatch)
+	}
+	s.red.sample(&smp)
+	sr.addSample(smp, s.cfg.Samples)
+	sr.count(resMismatch)
 }
 
-// tally counts a finished comparison under its result.
-func (sr *shadowRoute) tally(n *atomic.Int64, m prometheus.Counter) {
-	n.Add(1)
-	m.Inc()
-	sr.compared.Add(1)
+// count counts a finished comparison, or an error, under its result.
+func (sr *shadowRoute) count(res int) {
+	sr.counts[res].Add(1)
+	sr.results[res].Inc()
 }
 
-// failed counts a copy the backends did not answer.
-func (sr *shadowRoute) failed() {
-	sr.errors.Add(1)
-	sr.mError.Inc()
+// drop counts a copy not sent. Rate-limited copies are skipped by design,
+// not dropped, so they count in the metric only.
+func (sr *shadowRoute) drop(reason int) {
+	if reason != dropRateLimited {
+		sr.dropped.Add(1)
+	}
+	sr.drops[reason].Inc()
+}
+
+// lost counts a copy that failed: dropped when the candidate's breaker
+// held it back, else an error of the backends.
+func (sr *shadowRoute) lost(err error) {
+	if errors.Is(err, errShadowBreakerOpen) {
+		sr.drop(dropBreakerOpen)
+		return
+	}
+	sr.count(resError)
 }
 
 // noiseSet is a copy of the locations the route learned are noise.
@@ -454,12 +716,46 @@ func (sr *shadowRoute) noiseSet() map[string]bool {
 	return noise
 }
 
-// send sends the job's request to an instance of be and reads the answer,
-// body capped.
-func (s *shadower) send(job *shadowJob, be *backend) (int, []string, []byte, error) {
+// send asks be for the job's answer. A copy to the candidate goes through
+// its circuit breaker, which it feeds, so that a candidate that hangs or
+// fails trips its breaker and its copies stop holding workers; a second
+// question to legacy only looks at legacy's breaker, since legacy's breaker
+// guards the clients and shadowing must not trip it.
+func (s *shadower) send(job *shadowJob, be *backend) (answer, error) {
+	cb := be.breaker
+	switch {
+	case cb == nil:
+		return s.exchange(job, be)
+	case be != job.rt.candidate:
+		if cb.State() == gobreaker.StateOpen {
+			return answer{}, errShadowBreakerOpen
+		}
+		return s.exchange(job, be)
+	}
+	var a answer
+	_, err := cb.Execute(func() (struct{}, error) {
+		var err error
+		a, err = s.exchange(job, be)
+		if err == nil && (a.status == 502 || a.status == 503 || a.status == 504) {
+			return struct{}{}, errFailed
+		}
+		return struct{}{}, err
+	})
+	switch {
+	case errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests):
+		return answer{}, errShadowBreakerOpen
+	case errors.Is(err, errFailed):
+		return a, nil // an answer to compare; the breaker counted it failed
+	}
+	return a, err
+}
+
+// exchange sends the job's request to an instance of be and reads the
+// answer, body capped.
+func (s *shadower) exchange(job *shadowJob, be *backend) (answer, error) {
 	in, err := be.pick(nil)
 	if err != nil {
-		return 0, nil, nil, err
+		return answer{}, err
 	}
 	req, resp := &job.req, &job.other
 	if be.spec.PreserveHost && len(job.host) > 0 {
@@ -478,24 +774,23 @@ func (s *shadower) send(job *shadowJob, be *backend) (int, []string, []byte, err
 	resp.Reset()
 	resp.StreamBody = true
 	if err := in.client(s.cfg.Timeout).Do(req, resp); err != nil {
-		return 0, nil, nil, err
+		return answer{}, err
 	}
 	defer resp.CloseBodyStream() //nolint:errcheck
-	var headers []string
+	a := answer{status: resp.StatusCode()}
 	for _, h := range job.rt.Shadow.CompareHeaders {
-		headers = append(headers, string(resp.Header.Peek(h)))
+		a.headers = append(a.headers, string(resp.Header.Peek(h)))
 	}
-	var body []byte
 	if r := resp.BodyStream(); r != nil {
 		b, err := io.ReadAll(io.LimitReader(r, int64(s.cfg.MaxBodyBytes)+1))
 		if err != nil {
-			return 0, nil, nil, err
+			return answer{}, err
 		}
-		body = b
+		a.body = b
 	} else {
-		body = append([]byte(nil), resp.Body()...)
+		a.body = append([]byte(nil), resp.Body()...)
 	}
-	return resp.StatusCode(), headers, body, nil
+	return a, nil
 }
 
 // answer is one backend's answer, reduced to what is compared.
@@ -507,8 +802,8 @@ type answer struct {
 
 // compareAnswers lists the differences between legacy's and the
 // candidate's answers: status, the chosen headers, and the body, as JSON
-// when both are JSON.
-func compareAnswers(a, b answer, pol routes.ShadowPolicy, noise map[string]bool) []jsondiff.Difference {
+// when both are JSON. red, if set, hides the secret values in the list.
+func compareAnswers(a, b answer, pol routes.ShadowPolicy, noise map[string]bool, red *sampleRedactor) []jsondiff.Difference {
 	var out []jsondiff.Difference
 	if a.status != b.status && !noise["status"] {
 		out = append(out, jsondiff.Difference{Path: "status", Legacy: strconv.Itoa(a.status), Candidate: strconv.Itoa(b.status)})
@@ -516,7 +811,11 @@ func compareAnswers(a, b answer, pol routes.ShadowPolicy, noise map[string]bool)
 	for i, h := range pol.CompareHeaders {
 		key := "header " + h
 		if i < len(a.headers) && i < len(b.headers) && a.headers[i] != b.headers[i] && !noise[key] {
-			out = append(out, jsondiff.Difference{Path: key, Legacy: quoteOrAbsent(a.headers[i]), Candidate: quoteOrAbsent(b.headers[i])})
+			d := jsondiff.Difference{Path: key, Legacy: quoteOrAbsent(a.headers[i]), Candidate: quoteOrAbsent(b.headers[i])}
+			if red.header(h) {
+				d.Legacy, d.Candidate = redactPresent(d.Legacy), redactPresent(d.Candidate)
+			}
+			out = append(out, d)
 		}
 	}
 	if bytes.Equal(a.body, b.body) {
@@ -525,7 +824,7 @@ func compareAnswers(a, b answer, pol routes.ShadowPolicy, noise map[string]bool)
 	av, errA := jsondiff.Decode(a.body)
 	bv, errB := jsondiff.Decode(b.body)
 	if errA == nil && errB == nil {
-		return append(out, jsondiff.Compare(av, bv, jsondiff.Options{Ignore: pol.Ignore, Noise: noise})...)
+		return append(out, jsondiff.Compare(av, bv, jsondiff.Options{Ignore: pol.Ignore, Noise: noise, Redact: red.jsonRedact()})...)
 	}
 	if !noise["body"] {
 		out = append(out, jsondiff.Difference{Path: "body", Legacy: excerpt(a.body), Candidate: excerpt(b.body)})
@@ -553,6 +852,14 @@ func noiseLocations(a, b answer, pol routes.ShadowPolicy) []string {
 		return append(out, jsondiff.Locations(av, bv, jsondiff.Options{Ignore: pol.Ignore})...)
 	}
 	return append(out, "body")
+}
+
+// redactPresent hides a rendered header value, unless it is absent.
+func redactPresent(v string) string {
+	if v == jsondiff.Absent {
+		return v
+	}
+	return jsondiff.Redacted
 }
 
 func quoteOrAbsent(s string) string {
@@ -587,13 +894,15 @@ func (sr *shadowRoute) addSample(s api.Sample, keep int) {
 }
 
 func (sr *shadowRoute) stats() api.ShadowStats {
-	st := api.ShadowStats{
-		Compared: sr.compared.Load(), Matches: sr.matches.Load(), Mismatches: sr.mismatches.Load(),
-		Noise: sr.noise.Load(), Settled: sr.settled.Load(), Errors: sr.errors.Load(), Dropped: sr.dropped.Load(),
+	// Every result but an error is a comparison.
+	one := api.ShadowStats{
+		Matches: sr.counts[resMatch].Load(), Mismatches: sr.counts[resMismatch].Load(), Noise: sr.counts[resNoise].Load(),
+		Settled: sr.counts[resSettled].Load(), Inconclusive: sr.counts[resInconclusive].Load(),
+		Errors: sr.counts[resError].Load(), Dropped: sr.dropped.Load(),
 	}
-	if st.Compared > 0 {
-		st.MismatchRate = float64(st.Mismatches) / float64(st.Compared)
-	}
+	one.Compared = one.Matches + one.Mismatches + one.Noise + one.Settled + one.Inconclusive
+	var st api.ShadowStats
+	st.Add(one)
 	return st
 }
 

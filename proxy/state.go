@@ -1,11 +1,11 @@
 package proxy
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stranglerkit/strangler/internal/private"
 	"github.com/stranglerkit/strangler/proxy/api"
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
@@ -65,6 +66,15 @@ var (
 	errFileManaged    = errors.New("the table is managed by a routes file")
 	errVersion        = errors.New("the table version does not match")
 )
+
+// persistError is a change that could not be saved in the state dir: the
+// server's condition, not the client's. The admin API answers 507 when the
+// disk is full and 503 otherwise, without the path.
+type persistError struct{ err error }
+
+func (e *persistError) Error() string { return "persist the proxy state: " + e.err.Error() }
+
+func (e *persistError) Unwrap() error { return e.err }
 
 // changeError is a change that is not valid; the admin API answers 422.
 type changeError struct {
@@ -132,7 +142,7 @@ func (p *Proxy) loadInitial() error {
 		}
 		p.phases = saved.Phases
 	}
-	var dropped []string
+	var dropped, dormant []string
 	switch {
 	case p.cfg.RoutesFile != "":
 		raw, doc, err := readRoutesFile(p.cfg.RoutesFile)
@@ -140,7 +150,7 @@ func (p *Proxy) loadInitial() error {
 			return err
 		}
 		c.source, c.base, c.fileRaw = sourceFile, doc, raw
-		c.effective, dropped = applyOverrides(doc, c.overrides)
+		c.effective, dropped, dormant = applyOverrides(doc, c.overrides)
 		for _, m := range dropped {
 			delete(c.overrides, m)
 		}
@@ -187,9 +197,7 @@ func (p *Proxy) loadInitial() error {
 		p.audit(api.AuditEntry{Actor: c.updatedBy, Action: "load", Version: c.version,
 			Detail: fmt.Sprintf("loaded routes file %s at start", p.cfg.RoutesFile), After: summary(c.effective)})
 	}
-	for _, m := range dropped {
-		p.log.Info("module override dropped: the routes file changed the module's mode", "module", m)
-	}
+	p.logOverrides(dormant, nil, dropped)
 	p.publish(t, c.version)
 	return nil
 }
@@ -206,15 +214,18 @@ func readRoutesFile(path string) ([]byte, *routes.Doc, error) {
 	return raw, doc, nil
 }
 
-// applyOverrides returns base with the module overrides applied, and the
+// applyOverrides returns base with the module overrides applied, the
 // modules whose override no longer applies because the file changed the
-// module's own setting (or dropped the module).
-func applyOverrides(base *routes.Doc, ov map[string]override) (*routes.Doc, []string) {
+// module's own setting, and the modules whose override is dormant because
+// the file does not have them. A dormant override is kept: a file written
+// briefly without a module (an editor's save, a bad merge) must not lose
+// the operator's flip. It applies again when the module returns with the
+// setting it had.
+func applyOverrides(base *routes.Doc, ov map[string]override) (doc *routes.Doc, dropped, dormant []string) {
 	if len(ov) == 0 {
-		return base, nil
+		return base, nil, nil
 	}
-	doc := base.Clone()
-	var dropped []string
+	doc = base.Clone()
 	names := make([]string, 0, len(ov))
 	for n := range ov {
 		names = append(names, n)
@@ -223,13 +234,62 @@ func applyOverrides(base *routes.Doc, ov map[string]override) (*routes.Doc, []st
 	for _, name := range names {
 		o := ov[name]
 		m := doc.Module(name)
-		if m == nil || effectiveMode(m.Mode) != o.BaseMode || m.Weight != o.BaseWeight {
+		switch {
+		case m == nil:
+			dormant = append(dormant, name)
+		case effectiveMode(m.Mode) != o.BaseMode || m.Weight != o.BaseWeight:
 			dropped = append(dropped, name)
-			continue
+		default:
+			setModuleMode(m, o.Mode, o.Weight)
 		}
-		setModuleMode(m, o.Mode, o.Weight)
 	}
-	return doc, dropped
+	return doc, dropped, dormant
+}
+
+// dormantOverrides lists the overrides of modules the routes file does not
+// have, by module.
+func (c *control) dormantOverrides() map[string]api.ModeOverride {
+	if c.source != sourceFile {
+		return nil
+	}
+	var out map[string]api.ModeOverride
+	for name, o := range c.overrides {
+		if c.base.Module(name) == nil {
+			if out == nil {
+				out = map[string]api.ModeOverride{}
+			}
+			out[name] = api.ModeOverride{Mode: o.Mode, Weight: o.Weight}
+		}
+	}
+	return out
+}
+
+// newlyDormant are the dormant overrides that were not dormant before,
+// so that each is logged once, when its module leaves the file.
+func newlyDormant(dormant []string, before map[string]api.ModeOverride) []string {
+	var out []string
+	for _, m := range dormant {
+		if _, ok := before[m]; !ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// logOverrides logs the overrides that a routes file made dormant, brought
+// back or dropped.
+func (p *Proxy) logOverrides(dormant, restored, dropped []string) {
+	for _, m := range dormant {
+		o := p.ctl.overrides[m]
+		p.log.Warn("module override dormant: the routes file does not have the module; the override applies again when the module returns with the same mode",
+			"module", m, "mode", o.Mode, "weight", o.Weight)
+	}
+	for _, m := range restored {
+		p.log.Info("module override applies again: the module is back in the routes file", "module", m)
+	}
+	for _, m := range dropped {
+		p.log.Info("module override dropped: the routes file changed the module's mode", "module", m)
+	}
 }
 
 func effectiveMode(m routes.Mode) routes.Mode {
@@ -265,7 +325,8 @@ func (p *Proxy) persisted() *persisted {
 // in flight finish on the table they loaded.
 func (p *Proxy) publish(t *routes.Table, version int64) {
 	live := map[string]*backend{}
-	if old := p.table.Load(); old != nil {
+	old := p.table.Load()
+	if old != nil {
 		live = old.backends
 	}
 	rt, retired := p.buildTable(t, version, live)
@@ -273,8 +334,29 @@ func (p *Proxy) publish(t *routes.Table, version int64) {
 	for _, b := range retired {
 		b.stop()
 	}
+	if old != nil {
+		p.forget(old, rt)
+	}
 	p.syncServices()
 	p.m.tableVersion.Set(float64(version))
+	if t.CatchAll() {
+		p.m.catchAll.Set(1)
+	} else {
+		p.m.catchAll.Set(0)
+		p.log.Warn("route table has no catch-all route: "+warnNoCatchAll, "version", version)
+	}
+}
+
+// warnNoCatchAll is the warning about a table without a catch-all route,
+// in the log and the admin API's answer.
+const warnNoCatchAll = "no route takes prefix / without conditions, so requests outside the table's routes get 404 no-route"
+
+// warnings are the table's valid but likely mistaken parts.
+func warnings(t *runtimeTable) []string {
+	if t == nil || t.t.CatchAll() {
+		return nil
+	}
+	return []string{warnNoCatchAll}
 }
 
 // commit validates and applies a new control state: compile, persist,
@@ -291,7 +373,7 @@ func (p *Proxy) commit(next control, entry api.AuditEntry) error {
 	p.ctl = next
 	if err := p.store.save(p.persisted()); err != nil {
 		p.ctl = prev
-		return fmt.Errorf("persist the route table: %w", err)
+		return &persistError{err}
 	}
 	p.publish(t, next.version)
 	entry.Version = next.version
@@ -311,13 +393,17 @@ func (p *Proxy) audit(e api.AuditEntry) {
 }
 
 // SetModule changes a module's mode: shadow, canary with a weight, flip
-// (extracted) or rollback (legacy). It returns the module's new state.
-func (p *Proxy) SetModule(actor, module string, mode routes.Mode, weight int) error {
+// (extracted) or rollback (legacy). ifVersion, when not zero, must be the
+// current table version, as for ReplaceTable.
+func (p *Proxy) SetModule(actor, module string, mode routes.Mode, weight int, ifVersion int64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	cur := p.ctl.effective.Module(module)
 	if cur == nil {
 		return errModuleNotFound
+	}
+	if ifVersion != 0 && ifVersion != p.ctl.version {
+		return errVersion
 	}
 	if mode != routes.ModeCanary {
 		weight = 0
@@ -337,7 +423,7 @@ func (p *Proxy) SetModule(actor, module string, mode routes.Mode, weight int) er
 	if next.source == sourceFile {
 		bm := next.base.Module(module)
 		next.overrides[module] = override{Mode: mode, Weight: weight, BaseMode: effectiveMode(bm.Mode), BaseWeight: bm.Weight}
-		next.effective, _ = applyOverrides(next.base, next.overrides)
+		next.effective, _, _ = applyOverrides(next.base, next.overrides)
 	} else {
 		doc := p.ctl.effective.Clone()
 		setModuleMode(doc.Module(module), mode, weight)
@@ -399,12 +485,19 @@ func (p *Proxy) reloadFile() error {
 		for k, v := range p.ctl.overrides {
 			next.overrides[k] = v
 		}
-		var dropped []string
+		wasDormant := p.ctl.dormantOverrides()
+		var dropped, dormant, restored []string
 		next.base, next.fileRaw = doc, raw
-		next.effective, dropped = applyOverrides(doc, next.overrides)
+		next.effective, dropped, dormant = applyOverrides(doc, next.overrides)
 		for _, m := range dropped {
 			delete(next.overrides, m)
 		}
+		for m := range wasDormant {
+			if _, ok := next.overrides[m]; ok && doc.Module(m) != nil {
+				restored = append(restored, m)
+			}
+		}
+		sort.Strings(restored)
 		if reflect.DeepEqual(next.effective, p.ctl.effective) && len(dropped) == 0 {
 			// Comments or formatting: nothing to publish.
 			p.ctl.base, p.ctl.fileRaw = doc, raw
@@ -416,10 +509,18 @@ func (p *Proxy) reloadFile() error {
 		if len(dropped) > 0 {
 			detail += fmt.Sprintf("; overrides dropped for %v because the file changed their mode", dropped)
 		}
+		if len(dormant) > 0 {
+			detail += fmt.Sprintf("; overrides dormant for %v because the file does not have them", dormant)
+		}
+		if len(restored) > 0 {
+			detail += fmt.Sprintf("; overrides apply again for %v", restored)
+		}
 		err = p.commit(next, api.AuditEntry{Actor: "file:" + p.cfg.RoutesFile, Action: "reload",
 			Before: summary(p.ctl.effective), After: summary(next.effective), Detail: detail})
 		if err != nil {
 			err = fmt.Errorf("routes file %q: %w", p.cfg.RoutesFile, err)
+		} else {
+			p.logOverrides(newlyDormant(dormant, wasDormant), restored, dropped)
 		}
 	}
 	if err != nil {
@@ -467,7 +568,7 @@ const (
 )
 
 func openStore(dir string) (*store, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, private.Dir); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
 	return &store{dir: dir}, nil
@@ -497,7 +598,7 @@ func (s *store) save(ps *persisted) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(s.dir, stateFile), append(b, '\n'), 0o640)
+	return writeFileAtomic(filepath.Join(s.dir, stateFile), append(b, '\n'), private.File)
 }
 
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
@@ -540,11 +641,19 @@ func (s *store) appendAudit(e api.AuditEntry) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, err := os.OpenFile(filepath.Join(s.dir, auditFile), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
+	f, err := os.OpenFile(filepath.Join(s.dir, auditFile), os.O_APPEND|os.O_CREATE|os.O_WRONLY, private.File)
 	if err != nil {
 		return err
 	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
 	if _, err := f.Write(append(b, '\n')); err != nil {
+		// A full disk may take part of the line: cut it off, or the next
+		// entry would continue the torn line and be lost with it.
+		_ = f.Truncate(fi.Size())
 		f.Close()
 		return err
 	}
@@ -555,39 +664,91 @@ func (s *store) appendAudit(e api.AuditEntry) error {
 	return f.Close()
 }
 
-// readAudit returns the newest entries first, for one module or all.
-func (s *store) readAudit(module string, limit int) ([]api.AuditEntry, error) {
+// A page of the audit log is read backwards from its cursor in chunks, and
+// stops after auditScanBudget bytes once it holds an entry or has passed
+// one, so that no request reads the whole file however large it grows.
+const (
+	auditChunk      = 64 << 10
+	auditScanBudget = 1 << 20
+)
+
+// readAudit returns a page of the audit log, newest first, for one module
+// or all: up to limit entries that start before the byte offset before (0:
+// the end of the file), and the cursor of the next page (0: none).
+func (s *store) readAudit(module string, limit int, before int64) ([]api.AuditEntry, int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f, err := os.Open(filepath.Join(s.dir, auditFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return []api.AuditEntry{}, nil
+		return []api.AuditEntry{}, 0, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, fmt.Errorf("read audit log: %w", err)
 	}
 	defer f.Close()
-	var all []api.AuditEntry
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 64<<20)
-	for sc.Scan() {
-		var e api.AuditEntry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			continue // a torn last line after a crash
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, fmt.Errorf("read audit log: %w", err)
+	}
+	return readAuditPage(f, fi.Size(), module, limit, before)
+}
+
+// readAuditPage reads a page of the audit log in r, size bytes long: see
+// readAudit. The cursor is the offset of the oldest line it looked at, so
+// the pages join up; a torn or corrupt line is skipped.
+func readAuditPage(r io.ReaderAt, size int64, module string, limit int, before int64) ([]api.AuditEntry, int64, error) {
+	end := size
+	if before > 0 && before < size {
+		end = before
+	}
+	out := []api.AuditEntry{}
+	boundary := end // every line from here to end is handled
+	pos := end      // bytes from pos on have been read
+	var carry []byte
+	scanned := int64(0)
+	for boundary > 0 && len(out) < limit && (scanned < auditScanBudget || boundary == end) {
+		if pos == 0 {
+			// The file's first line has no newline before it.
+			handleAuditLine(bytes.TrimSuffix(carry, []byte("\n")), module, &out)
+			boundary, carry = 0, nil
+			break
 		}
-		if module != "" && e.Module != module && !touches(e, module) {
-			continue
+		n := min(int64(auditChunk), pos)
+		buf := make([]byte, n, n+int64(len(carry)))
+		if _, err := r.ReadAt(buf, pos-n); err != nil && !errors.Is(err, io.EOF) {
+			return nil, 0, fmt.Errorf("read audit log: %w", err)
 		}
-		all = append(all, e)
+		pos -= n
+		scanned += n
+		data := append(buf, carry...)
+		for len(out) < limit {
+			line := bytes.TrimSuffix(data, []byte("\n"))
+			i := bytes.LastIndexByte(line, '\n')
+			if i < 0 {
+				break
+			}
+			handleAuditLine(line[i+1:], module, &out)
+			data = data[:i+1]
+			boundary = pos + int64(i+1)
+		}
+		carry = data
 	}
-	if err := sc.Err(); err != nil {
-		return nil, err
+	return out, boundary, nil
+}
+
+// handleAuditLine adds the entry of one line to out if it is for module.
+func handleAuditLine(line []byte, module string, out *[]api.AuditEntry) {
+	if len(line) == 0 {
+		return
 	}
-	out := make([]api.AuditEntry, 0, min(len(all), limit))
-	for i := len(all) - 1; i >= 0 && len(out) < limit; i-- {
-		out = append(out, all[i])
+	var e api.AuditEntry
+	if err := json.Unmarshal(line, &e); err != nil {
+		return // a torn last line after a crash
 	}
-	return out, nil
+	if module != "" && e.Module != module && !touches(e, module) {
+		return
+	}
+	*out = append(*out, e)
 }
 
 // touches reports whether a table-wide entry changed the module.

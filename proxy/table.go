@@ -26,10 +26,13 @@ type routeRT struct {
 	candidate  *backend
 	mLegacy    *routeMetrics
 	mCandidate *routeMetrics
-	fallbacks  [fbCount]prometheus.Counter
-	salt       uint64
-	shadow     *shadowRoute
-	fbTotal    *atomic.Int64
+	fallbacks  [fbCount]lazyCounter
+	// keys name the route's series: by route and module (fallbacks,
+	// shadow), and by legacy and candidate backend (requests).
+	key, keyLegacy, keyCandidate *seriesKey
+	salt                         uint64
+	shadow                       *shadowRoute
+	fbTotal                      *atomic.Int64
 }
 
 func (t *runtimeTable) match(st *reqState) *routeRT {
@@ -54,7 +57,9 @@ func (p *Proxy) buildTable(t *routes.Table, version int64, live map[string]*back
 		if spec.Service != "" {
 			b.setInstances(p.registry.urls(spec.Service))
 		}
-		b.startHealth()
+		if p.health != nil {
+			b.startHealth(p.health, &p.healthWG)
+		}
 		rt.backends[name] = b
 	}
 	var retired []*backend
@@ -65,17 +70,77 @@ func (p *Proxy) buildTable(t *routes.Table, version int64, live map[string]*back
 	}
 	for _, r := range t.Routes {
 		x := &routeRT{Route: r, legacy: rt.backends[r.Legacy], salt: saltFor(r.Module)}
-		x.mLegacy = p.m.forRoute(r.ID, r.Module, r.Legacy)
+		x.key, x.keyLegacy = &seriesKey{route: r.ID, module: r.Module}, &seriesKey{route: r.ID, module: r.Module, backend: r.Legacy}
+		x.mLegacy = p.m.forRoute(x.keyLegacy)
 		if r.Candidate != "" {
 			x.candidate = rt.backends[r.Candidate]
-			x.mCandidate = p.m.forRoute(r.ID, r.Module, r.Candidate)
+			x.keyCandidate = &seriesKey{route: r.ID, module: r.Module, backend: r.Candidate}
+			x.mCandidate = p.m.forRoute(x.keyCandidate)
 		}
 		for i, reason := range fallbackReasons {
-			x.fallbacks[i] = p.m.fallbacks.WithLabelValues(r.ID, r.Module, reason)
+			x.fallbacks[i] = lazyCounter{lazy[prometheus.Counter]{vec: p.m.fallbacks, key: x.key, last: reason}}
 		}
 		x.shadow = p.shadow.route(r)
 		x.fbTotal = p.fallbackCounter(r.Module)
 		rt.routes = append(rt.routes, x)
 	}
 	return rt, retired
+}
+
+// forget drops what the routes, modules and backends of old that t no
+// longer has left behind: their metric series, the shadow results of their
+// routes and their modules' fallback totals. Without it every table ever
+// published stays in /metrics and the heap.
+func (p *Proxy) forget(old, t *runtimeTable) {
+	type routeKey struct{ route, module, backend string }
+	live := map[routeKey]bool{}
+	for _, r := range t.routes {
+		live[routeKey{r.ID, r.Module, ""}] = true
+		live[routeKey{r.ID, r.Module, r.Legacy}] = true
+		if r.Candidate != "" {
+			live[routeKey{r.ID, r.Module, r.Candidate}] = true
+		}
+	}
+	var dead []*seriesKey
+	for _, r := range old.routes {
+		for _, k := range []*seriesKey{r.keyLegacy, r.keyCandidate} {
+			if k != nil && !live[routeKey{k.route, k.module, k.backend}] {
+				p.m.forgetRoute(k)
+			}
+		}
+		if !live[routeKey{r.ID, r.Module, ""}] {
+			dead = append(dead, r.key)
+			p.shadow.forget(r.ID, r.Module)
+		}
+	}
+	if len(dead) > 0 {
+		p.m.forgetRoutes(dead)
+	}
+	for name := range old.backends {
+		if _, ok := t.backends[name]; !ok {
+			p.m.forgetBackend(name)
+		}
+	}
+	modules := map[string]bool{}
+	for _, m := range t.t.Modules {
+		modules[m.Name] = true
+	}
+	p.fbTotals.Range(func(k, _ any) bool {
+		if !modules[k.(string)] {
+			p.fbTotals.Delete(k)
+		}
+		return true
+	})
+}
+
+// forget drops the shadow results, and their metric series, of a route
+// that left the table. A route whose id now belongs to another module has
+// new results, which stay.
+func (s *shadower) forget(id, module string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sr, ok := s.routes[id]; ok && sr.module == module {
+		delete(s.routes, id)
+		sr.unregister(s.p.m)
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/stranglerkit/strangler/internal/private"
 )
 
 // EnsureToken fills cfg.AdminToken when it is empty: from AdminTokenFile if
@@ -42,10 +44,10 @@ func EnsureToken(cfg *Config) (path string, created bool, err error) {
 		return "", false, fmt.Errorf("generate admin token: %w", err)
 	}
 	tok := hex.EncodeToString(raw[:])
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), private.Dir); err != nil {
 		return "", false, fmt.Errorf("admin token dir: %w", err)
 	}
-	if err := writeFileAtomic(path, []byte(tok+"\n"), 0o600); err != nil {
+	if err := writeFileAtomic(path, []byte(tok+"\n"), private.File); err != nil {
 		return "", false, fmt.Errorf("write admin token: %w", err)
 	}
 	cfg.AdminToken = tok

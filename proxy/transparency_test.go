@@ -109,26 +109,13 @@ func TestChunkedResponse(t *testing.T) {
 
 // TestWebSocketUpgrade relays a WebSocket conversation both ways.
 func TestWebSocketUpgrade(t *testing.T) {
-	up := websocket.Upgrader{}
+	echo := wsEcho("echo: ", http.Header{"X-Upgraded-By": {"backend"}}, nil)
 	backend := proxytest.HandlerBackend(t, "ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Strangler-Secret") != "" {
 			http.Error(w, "internal header leaked", http.StatusBadRequest)
 			return
 		}
-		c, err := up.Upgrade(w, r, http.Header{"X-Upgraded-By": {"backend"}})
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		for {
-			mt, msg, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			if err := c.WriteMessage(mt, append([]byte("echo: "), msg...)); err != nil {
-				return
-			}
-		}
+		echo(w, r)
 	}))
 	// Timeouts short enough that a relay which kept them would cut the
 	// conversation below.
@@ -395,70 +382,12 @@ func TestResponseHopByHop(t *testing.T) {
 	}
 }
 
-// TestAmbiguousFraming refuses requests whose body framing two servers
-// could read differently, before anything is forwarded.
-func TestAmbiguousFraming(t *testing.T) {
-	backend := proxytest.EchoBackend(t, "legacy")
-	p := proxytest.Start(t, proxytest.Config{Legacy: backend.URL, Routes: legacyOnly})
-	tests := []struct {
-		name, raw string
-	}{
-		{"content-length and transfer-encoding", "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
-		{"transfer-encoding then content-length", "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n"},
-		{"two content-lengths", "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde"},
-		{"two equal content-lengths", "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\nabcd"},
-		{"unknown transfer coding", "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"},
-		{"bad chunk size", "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"},
-		{"chunk longer than declared", "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabcdef\r\n0\r\n\r\n"},
-		{"negative content-length", "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n"},
-		{"bad path escape", "GET /a%zz HTTP/1.1\r\nHost: a\r\n\r\n"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			conn, err := net.Dial("tcp", p.Addr())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			if _, err := io.WriteString(conn, tt.raw); err != nil {
-				t.Fatal(err)
-			}
-			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusBadRequest {
-				t.Fatalf("status %d %s, want 400", resp.StatusCode, body)
-			}
-			if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
-				t.Errorf("content type %q, want a problem", ct)
-			}
-		})
-	}
-	if backend.Hits() != 0 {
-		t.Fatalf("the backend received %d of the refused requests", backend.Hits())
-	}
-}
-
 // TestPathNormalized checks that the backend gets the path the proxy
 // routed on.
 func TestPathNormalized(t *testing.T) {
 	legacy := proxytest.EchoBackend(t, "legacy")
 	svc := proxytest.EchoBackend(t, "svc")
-	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: `
-backends:
-  svc: {urls: ["` + svc.URL + `"]}
-modules:
-  - name: default
-    routes: [{id: default, prefix: /}]
-  - name: admin
-    candidate: svc
-    mode: extracted
-    routes: [{id: admin, prefix: /admin}]
-`})
+	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: adminExtracted(svc.URL, "{id: admin, prefix: /admin}")})
 	conn, err := net.Dial("tcp", p.Addr())
 	if err != nil {
 		t.Fatal(err)

@@ -44,24 +44,37 @@ func (t *transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, re
 	conn := cc.Conn()
 	t.arm(conn)
 
+	// The request lets go of its body stream once written; its error tells
+	// a broken client body from a broken backend.
+	body, _ := req.BodyStream().(*bodyReader)
 	bw := hc.AcquireWriter(conn)
 	err = req.Write(bw)
 	if err == nil {
 		err = bw.Flush()
 	}
 	hc.ReleaseWriter(bw)
-	if err != nil {
-		hc.CloseConn(cc)
-		return true, err
+	writeErr := err
+	if writeErr != nil {
+		if ce := body.fault(writeErr); ce != nil {
+			// The client's body broke: there is nothing to wait for.
+			hc.CloseConn(cc)
+			return false, ce
+		}
 	}
 
+	// After a failed write the answer is still read: a backend may answer
+	// before it has read the whole body, such as a 413 for an upload over
+	// its limit, and close; that answer is relayed as it was sent.
 	br := hc.AcquireReader(conn)
 	if err = readHeader(br, resp); err != nil {
 		hc.ReleaseReader(br)
 		hc.CloseConn(cc)
+		if writeErr != nil {
+			return true, writeErr
+		}
 		return true, err
 	}
-	closeConn := req.ConnectionClose() || resp.ConnectionClose()
+	closeConn := writeErr != nil || req.ConnectionClose() || resp.ConnectionClose()
 	cl := resp.Header.ContentLength()
 	if noBody(req, resp) {
 		resp.SkipBody = true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -12,6 +13,13 @@ import (
 // watch reloads the routes file when it changes on disk. It watches the
 // directory, since editors and config managers replace files by renaming
 // a new one over them, and waits for changes to settle before reading.
+// A change that names the file rereads it, and so does one that names a
+// "..*" entry: a Kubernetes ConfigMap volume updates the file, a symlink,
+// by swapping the ..data link it points through. Other files in the
+// directory (state, audit, an access log) are ignored: their writes would
+// otherwise keep the file from ever settling. The settle delay runs from
+// the first change, not the last, for the same reason. A reread that finds
+// the same bytes changes nothing.
 func (p *Proxy) watch(ctx context.Context) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -28,6 +36,7 @@ func (p *Proxy) watch(ctx context.Context) error {
 	const settle = 150 * time.Millisecond
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	pending := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -36,10 +45,8 @@ func (p *Proxy) watch(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			if filepath.Clean(ev.Name) != file {
-				continue
-			}
-			if ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0 {
+			if ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0 && !pending && concerns(file, ev.Name) {
+				pending = true
 				timer.Reset(settle)
 			}
 		case err, ok := <-w.Errors:
@@ -48,7 +55,14 @@ func (p *Proxy) watch(ctx context.Context) error {
 			}
 			p.log.Warn("routes file watcher", "error", err)
 		case <-timer.C:
+			pending = false
 			_ = p.reloadFile() // logged and counted inside
 		}
 	}
+}
+
+// concerns reports whether a change to name, in the routes file's
+// directory, may change what file reads as.
+func concerns(file, name string) bool {
+	return filepath.Clean(name) == file || strings.HasPrefix(filepath.Base(name), "..")
 }

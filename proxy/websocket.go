@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -26,7 +27,7 @@ func (p *Proxy) serveUpgrade(st *reqState) {
 		return
 	}
 	t0 := time.Now()
-	conn, err := dialInstance(in, be.spec.ConnectTimeout)
+	conn, err := dialInstance(in)
 	if err != nil {
 		p.backendError(st, err)
 		return
@@ -80,8 +81,14 @@ func (p *Proxy) serveUpgrade(st *reqState) {
 	}
 	handshakeDone = true
 	ctx.HijackSetNoResponse(true)
-	ctx.Hijack(func(client net.Conn) {
+	raw := ctx.Conn()
+	ctx.Hijack(func(hj net.Conn) {
 		defer conn.Close()
+		client := &hijacked{Conn: hj, raw: raw}
+		if !p.splices.add(client, conn) {
+			return // Run is ending
+		}
+		defer p.splices.done(client, conn)
 		p.m.wsActive.Inc()
 		defer p.m.wsActive.Dec()
 		if _, err := client.Write(head); err != nil {
@@ -125,14 +132,83 @@ func splice(a, b net.Conn) {
 	<-done
 }
 
-func dialInstance(in *instance, timeout time.Duration) (net.Conn, error) {
-	c, err := net.DialTimeout("tcp", in.addr, timeout)
+// hijacked is a hijacked client connection whose Close closes the
+// connection under it: fasthttp's own Close does nothing until the hijack
+// handler returns, which would leave a splice blocked reading the client
+// after the backend's side ended. Reads still go through fasthttp's
+// buffered reader.
+type hijacked struct {
+	net.Conn
+	raw net.Conn
+}
+
+func (h *hijacked) Close() error { return h.raw.Close() }
+
+// CloseWrite half-closes the client's connection, for the splice.
+func (h *hijacked) CloseWrite() error {
+	if cw, ok := h.raw.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// spliceSet tracks the upgraded connections being relayed, so that Run
+// closes them when it ends: fasthttp's shutdown does not wait for
+// hijacked connections, and a splice would outlive the proxy.
+type spliceSet struct {
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// add registers a splice's two connections, and reports false once the
+// set is closed, when the splice must not start.
+func (s *spliceSet) add(a, b net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if s.conns == nil {
+		s.conns = map[net.Conn]struct{}{}
+	}
+	s.conns[a], s.conns[b] = struct{}{}, struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+// done removes a splice that ended.
+func (s *spliceSet) done(a, b net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, a)
+	delete(s.conns, b)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// closeAll closes every splice's connections, refuses new splices and
+// waits for the splices to end.
+func (s *spliceSet) closeAll() {
+	s.mu.Lock()
+	s.closed = true
+	for c := range s.conns {
+		_ = c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// dialInstance connects to an instance for an upgrade, as the pools do,
+// and makes the TLS handshake within the connect timeout.
+func dialInstance(in *instance) (net.Conn, error) {
+	c, err := in.dial(0)
 	if err != nil {
-		return nil, &dialError{err}
+		return nil, err
 	}
 	if in.tls {
 		tc := tls.Client(c, in.tlsConfig)
-		_ = tc.SetDeadline(time.Now().Add(timeout))
+		_ = tc.SetDeadline(time.Now().Add(in.b.spec.ConnectTimeout))
 		if err := tc.Handshake(); err != nil {
 			_ = c.Close()
 			return nil, &dialError{err}

@@ -43,6 +43,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/stranglerkit/strangler/changefeed"
+	"github.com/stranglerkit/strangler/changefeed/internal/sqltext"
 	"github.com/stranglerkit/strangler/changefeed/outbox"
 	"github.com/stranglerkit/strangler/db"
 )
@@ -58,7 +59,9 @@ type Job struct {
 	// Table is the table to snapshot, optionally schema-qualified.
 	Table string `yaml:"table"`
 	// Key is the table's key column: chunks are taken in its order, and its
-	// value as text is each event's aggregate id. If empty, "id" is used.
+	// text as the database renders it (CAST AS TEXT) is each event's
+	// aggregate id, the key verify reports the row by. If empty, "id" is
+	// used.
 	Key string `yaml:"key"`
 	// Columns lists the columns that go into the payload. If empty, all.
 	Columns []string `yaml:"columns"`
@@ -346,8 +349,12 @@ func (b *run) readChunk(ctx context.Context, after any) ([]chunkRow, error) {
 		}
 		cols = strings.Join(list, ", ")
 	}
-	q := "SELECT " + cols + ", CAST(t." + key + " AS TEXT) AS cf_backfill_id, " +
-		"(SELECT MAX(o.seq) FROM outbox o WHERE o.aggregatetype = ? AND o.aggregateid = CAST(t." + key + " AS TEXT)) AS cf_backfill_low " +
+	// The aggregate id is the key as the database renders it, the text
+	// verify reports the row's key by, and the low watermark matches it
+	// in the same statement.
+	id := sqltext.KeyExpr("t." + key)
+	q := "SELECT " + cols + ", " + id + " AS " + sqltext.KeyColumn + ", " +
+		"(SELECT MAX(o.seq) FROM outbox o WHERE o.aggregatetype = ? AND o.aggregateid = " + id + ") AS cf_backfill_low " +
 		"FROM " + quote(b.job.Table) + " t"
 	args := []any{b.job.AggregateType}
 	if after != nil {
@@ -379,8 +386,8 @@ func (b *run) readChunk(ctx context.Context, after any) ([]chunkRow, error) {
 		var cr chunkRow
 		for i, n := range names {
 			switch n {
-			case "cf_backfill_id":
-				cr.id = text(vals[i])
+			case sqltext.KeyColumn:
+				cr.id = sqltext.Text(vals[i])
 			case "cf_backfill_low":
 				if vals[i] != nil {
 					v, err := toInt(vals[i])
@@ -477,7 +484,7 @@ func (b *run) writeChunk(ctx context.Context, rows []chunkRow, p *progress, last
 				}
 			}
 			written, dropped = len(rows)-len(drop), len(drop)
-			lastKey := text(rows[len(rows)-1].key)
+			lastKey := rows[len(rows)-1].id
 			next.LastKey = &lastKey
 			if _, isInt := rows[len(rows)-1].key.(int64); isInt {
 				next.KeyKind = "int"
@@ -558,22 +565,6 @@ func normalize(v any) any {
 		return x.UTC().Format(time.RFC3339Nano)
 	}
 	return v
-}
-
-func text(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case []byte:
-		return string(x)
-	case int64:
-		return strconv.FormatInt(x, 10)
-	case time.Time:
-		return x.UTC().Format(time.RFC3339Nano)
-	}
-	return fmt.Sprint(v)
 }
 
 func toInt(v any) (int64, error) {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/stranglerkit/strangler/changefeed/consumer"
 	"github.com/stranglerkit/strangler/changefeed/outbox"
 	"github.com/stranglerkit/strangler/changefeed/relay"
+	"github.com/stranglerkit/strangler/changefeed/verify"
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/db/dbtest"
 )
@@ -333,4 +336,67 @@ func TestJobValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBackfillIDsAreVerifyKeys backfills tables keyed by floats, booleans,
+// times and text, and checks that each row's aggregate id is the key verify
+// reports for the same row: a consumer's replica keyed by aggregate id
+// must verify against its source. Backfill named a row as the database
+// renders its key (SQLite's 1.0, Postgres' 1e+21) and verify as Go does
+// (1, 1000000000000000000000), so every such row showed as missing.
+func TestBackfillIDsAreVerifyKeys(t *testing.T) {
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	tables := []struct {
+		name           string
+		sqlite, pgType string
+		keys           []any
+	}{
+		{name: "floats", sqlite: "REAL", pgType: "DOUBLE PRECISION", keys: []any{1.0, 2.5, 1e21, 1e-7, -3.0}},
+		{name: "flags", sqlite: "BOOLEAN", pgType: "BOOLEAN", keys: []any{true, false}},
+		{name: "times", sqlite: "TIMESTAMP", pgType: "TIMESTAMPTZ", keys: []any{at("2024-01-02T03:04:05Z"), at("2024-06-30T23:59:59.5Z")}},
+		{name: "words", sqlite: "TEXT", pgType: "TEXT", keys: []any{"a", "b c", "10"}},
+	}
+	dbtest.Dialects(t, func(t *testing.T, dsn string) {
+		gdb := changefeedtest.Open(t, dsn, outbox.Migrations())
+		pg := db.DialectOf(gdb) == db.Postgres
+		for _, tb := range tables {
+			t.Run(tb.name, func(t *testing.T) {
+				typ := tb.sqlite
+				if pg {
+					typ = tb.pgType
+				}
+				for _, table := range []string{tb.name, tb.name + "_replica"} {
+					changefeedtest.Must(t, gdb.Exec("CREATE TABLE "+table+" (k "+typ+" PRIMARY KEY, v TEXT NOT NULL)").Error)
+				}
+				for i, k := range tb.keys {
+					changefeedtest.Must(t, gdb.Exec("INSERT INTO "+tb.name+" (k, v) VALUES (?, ?)", k, fmt.Sprint(i)).Error)
+				}
+				j := backfill.Job{Name: tb.name, Table: tb.name, Key: "k", AggregateType: tb.name}
+				res, err := backfill.Run(context.Background(), j, backfill.Options{DB: gdb})
+				changefeedtest.Must(t, err)
+				if res.Events != int64(len(tb.keys)) {
+					t.Fatalf("backfill wrote %d events, want %d", res.Events, len(tb.keys))
+				}
+				var ids []string
+				changefeedtest.Must(t, gdb.Raw("SELECT aggregateid FROM outbox WHERE aggregatetype = ?", tb.name).Scan(&ids).Error)
+
+				rep, err := verify.Compare(context.Background(),
+					verify.Side{DB: gdb, Table: tb.name, Key: "k"}, verify.Side{DB: gdb, Table: tb.name + "_replica", Key: "k"},
+					verify.Mapping{}, verify.Options{Limit: 100})
+				changefeedtest.Must(t, err)
+				sort.Strings(ids)
+				missing := append([]string(nil), rep.Missing...)
+				sort.Strings(missing)
+				if !slices.Equal(ids, missing) {
+					t.Fatalf("aggregate ids %q, verify keys of the same rows %q", ids, missing)
+				}
+			})
+		}
+	})
 }

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/stranglerkit/strangler/httpx"
+	"github.com/stranglerkit/strangler/internal/private"
 )
 
 // Config is the "broker" section of the config.
@@ -105,7 +105,15 @@ func New(cfg Config, log *slog.Logger) (*Broker, error) {
 		// kafka-go's consumer groups and tests stop members quickly; the
 		// cluster default of 6 s is a floor that only slows rebalances.
 		kfake.GroupMinSessionTimeout(time.Second),
-		kfake.ListenFn(func(string, string) (net.Listener, error) { return b.ep.Listen() }),
+		kfake.ListenFn(func(string, string) (net.Listener, error) {
+			ln, err := b.ep.Listen()
+			if err != nil {
+				return nil, err
+			}
+			// kfake stops accepting at the first accept error; out of
+			// file descriptors, the broker would serve no one again.
+			return httpx.RetryAccept(ln, log), nil
+		}),
 	}
 	if cfg.SyncWrites {
 		b.opts = append(b.opts, kfake.SyncWrites())
@@ -122,7 +130,7 @@ func (b *Broker) Started() <-chan struct{} { return b.ep.Started() }
 
 // Run loads the broker's state, listens and serves until ctx ends, then
 // stops the broker, writing its state to disk. A port in use fails it at
-// once.
+// once. While it serves, it makes new files private every restrictEvery.
 func (b *Broker) Run(ctx context.Context) error {
 	ran := false
 	b.runOnce.Do(func() { ran = true })
@@ -135,18 +143,48 @@ func (b *Broker) Run(ctx context.Context) error {
 	if closed {
 		return errors.New("broker: Run after Close")
 	}
-	if err := os.MkdirAll(b.cfg.Dir, 0o755); err != nil {
+	// The log holds customer data. kfake creates its files 0644 and its
+	// directories 0755 and offers no say in it, so the broker's directory
+	// is 0700, which keeps everything in it to the owner, and its files are
+	// made 0600 after kfake writes them.
+	if err := private.MkdirAll(b.cfg.Dir); err != nil {
+		return fmt.Errorf("broker: data dir: %w", err)
+	}
+	if err := private.Restrict(b.cfg.Dir); err != nil {
 		return fmt.Errorf("broker: data dir: %w", err)
 	}
 	c, err := kfake.NewCluster(b.opts...)
 	if err != nil {
 		return fmt.Errorf("broker on %s (data %s): %w", b.cfg.Addr, b.cfg.Dir, err)
 	}
+	b.restrict()
 	b.log.Info("broker listening", "addr", b.Addr(), "dir", b.cfg.Dir)
-	<-ctx.Done()
-	c.Close()
-	b.log.Info("broker stopped", "addr", b.Addr())
-	return nil
+	tick := time.NewTicker(restrictEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			c.Close()
+			b.restrict()
+			b.log.Info("broker stopped", "addr", b.Addr())
+			return nil
+		case <-tick.C:
+			b.restrict()
+		}
+	}
+}
+
+// restrictEvery is how often Run makes the files kfake has written since
+// private: segments of new topics, state saved by renaming a new file into
+// place.
+const restrictEvery = 2 * time.Second
+
+// restrict makes every file under the broker's directory 0600 and every
+// directory 0700.
+func (b *Broker) restrict() {
+	if err := private.RestrictTree(b.cfg.Dir); err != nil {
+		b.log.Warn("broker: restrict data dir", "dir", b.cfg.Dir, "error", err)
+	}
 }
 
 // Close releases the broker. New takes nothing that Run does not release

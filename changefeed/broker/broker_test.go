@@ -18,6 +18,7 @@ import (
 	"github.com/stranglerkit/strangler/changefeed"
 	"github.com/stranglerkit/strangler/changefeed/broker"
 	"github.com/stranglerkit/strangler/internal/lifecycletest"
+	"github.com/stranglerkit/strangler/internal/private"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -180,4 +181,53 @@ func TestLifecycle(t *testing.T) {
 		}
 		return b, filepath.Dir(dir)
 	}, "kfake")
+}
+
+// TestBrokerLogIsPrivate runs the broker on a data directory an older
+// version left at 0755, produces to a topic, and checks that the log's
+// files become 0600 and its directories 0700 while it runs and after it
+// stops: the log holds customer data.
+func TestBrokerLogIsPrivate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := filepath.Join(t.TempDir(), "broker")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, stop := start(t, broker.Config{Addr: "127.0.0.1:0", Dir: dir})
+
+	if err := changefeed.NewTopics([]string{b.Addr()}, 2, 0, nil).Ensure(ctx, "t.private"); err != nil {
+		t.Fatal(err)
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(b.Addr()), RequiredAcks: kafka.RequireAll, BatchTimeout: 2 * time.Millisecond}
+	if err := w.WriteMessages(ctx, kafka.Message{Topic: "t.private", Key: []byte("k"), Value: []byte("customer data")}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+
+	for {
+		files, loose, err := private.Loose(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(loose) == 0 && len(files) > 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("while the broker runs, %d files and these modes are loose: %s", len(files), strings.Join(loose, ", "))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	stop()
+	files, loose, err := private.Loose(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(loose) > 0 || len(files) == 0 {
+		t.Fatalf("after the broker stopped, %d files and these modes are loose: %s", len(files), strings.Join(loose, ", "))
+	}
 }

@@ -44,6 +44,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,8 +59,9 @@ import (
 
 // Options are what a relay needs besides its config.
 type Options struct {
-	// DB is the database that holds the outbox. If nil, New opens
-	// Config.DSN and Run closes it.
+	// DB is the database that holds the outbox. If nil, Run opens
+	// Config.DSN, and Run (or Close) closes it; a DB given here is the
+	// caller's to close, after Run has returned.
 	DB *gorm.DB
 	// Brokers are the Kafka bootstrap brokers (host:port).
 	Brokers []string
@@ -77,15 +79,29 @@ type Options struct {
 
 // Relay publishes one database's outbox to Kafka.
 type Relay struct {
-	cfg    Config
-	opt    Options
-	log    *slog.Logger
+	cfg       Config
+	opt       Options
+	log       *slog.Logger
+	instance  string
+	writer    *kafka.Writer
+	transport *kafka.Transport
+	topics    *changefeed.Topics
+	m         *metrics
+
+	// mu guards gdb, ownDB and closed, which Run's start and Close share.
+	mu     sync.Mutex
 	gdb    *gorm.DB
 	ownDB  bool
-	store  *store
-	writer *kafka.Writer
-	topics *changefeed.Topics
-	m      *metrics
+	closed bool
+	// store is set by Run before it starts its loop.
+	store *store
+	// reads counts the prefetches in flight; Close waits for them, so
+	// that none uses the database after it.
+	reads sync.WaitGroup
+
+	runOnce   sync.Once
+	closeOnce sync.Once
+	closeErr  error
 
 	published atomic.Int64
 	leading   atomic.Bool
@@ -109,7 +125,9 @@ type prefetch struct {
 func (r *Relay) startPrefetch(ctx context.Context, after int64) {
 	pf := &prefetch{after: after, done: make(chan struct{})}
 	r.pf = pf
+	r.reads.Add(1)
 	go func() {
+		defer r.reads.Done()
 		defer close(pf.done)
 		pf.rows, pf.err = r.store.readAfter(ctx, after, r.cfg.BatchSize)
 	}()
@@ -130,8 +148,8 @@ func (r *Relay) takePrefetch(position int64) ([]row, bool) {
 	return pf.rows, true
 }
 
-// New builds a relay. It opens the database when opt.DB is nil, but does not
-// touch the outbox or the broker until Run.
+// New builds a relay. It starts nothing and opens nothing: Run opens the
+// database (when opt.DB is nil) and talks to the broker.
 func New(cfg Config, opt Options) (*Relay, error) {
 	cfg.SetDefaults("")
 	opt.Kafka.SetDefaults("")
@@ -157,16 +175,8 @@ func New(cfg Config, opt Options) (*Relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay metrics: %w", err)
 	}
-	gdb, ownDB := opt.DB, false
-	if gdb == nil {
-		if cfg.DSN == "" {
-			return nil, errors.New("relay: no database: set relay.dsn or monolith.dsn")
-		}
-		gdb, err = db.Open(context.Background(), cfg.DSN, db.Options{Logger: log})
-		if err != nil {
-			return nil, fmt.Errorf("relay: %w", err)
-		}
-		ownDB = true
+	if opt.DB == nil && cfg.DSN == "" {
+		return nil, errors.New("relay: no database: set relay.dsn or monolith.dsn")
 	}
 	instance := opt.Instance
 	if instance == "" {
@@ -174,12 +184,12 @@ func New(cfg Config, opt Options) (*Relay, error) {
 	}
 	transport := &kafka.Transport{ClientID: opt.Kafka.ClientID, MetadataTTL: 30 * time.Second}
 	r := &Relay{
-		cfg:   cfg,
-		opt:   opt,
-		log:   log,
-		gdb:   gdb,
-		ownDB: ownDB,
-		store: &store{gdb: gdb, d: dialects[db.DialectOf(gdb)], name: cfg.Name, owner: instance},
+		cfg:       cfg,
+		opt:       opt,
+		log:       log,
+		instance:  instance,
+		gdb:       opt.DB,
+		transport: transport,
 		writer: &kafka.Writer{
 			Addr:         kafka.TCP(opt.Brokers...),
 			Balancer:     opt.Kafka.Balancer(),
@@ -224,10 +234,20 @@ func (r *Relay) Leading() bool { return r.leading.Load() }
 // Position is the highest sequence number this instance has published past.
 func (r *Relay) Position() int64 { return r.position.Load() }
 
-// Run publishes until ctx ends. Database and broker failures are logged and
-// retried with backoff; Run returns an error only if it cannot start.
+// Run opens the database unless Options.DB gave one, and publishes until ctx
+// ends. Database and broker failures are logged and retried with backoff;
+// Run returns an error only if it cannot start. It returns once nothing it
+// started uses the database any more, having called Close.
 func (r *Relay) Run(ctx context.Context) error {
-	defer r.close()
+	ran := false
+	r.runOnce.Do(func() { ran = true })
+	if !ran {
+		return errors.New("relay: Run called twice")
+	}
+	defer r.Close()
+	if err := r.open(ctx); err != nil {
+		return err
+	}
 	bo := retry.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		err := r.store.ensureGroup(ctx)
@@ -578,28 +598,23 @@ func (r *Relay) updateBacklog(ctx context.Context, position int64) {
 }
 
 // stop records the position and gives the lease up, so that a standby
-// carries on at once and publishes nothing twice. It waits at most two
-// seconds: a SQLite write that waits for the lock does not heed its
-// context, and a lease that is not released only expires (a position not
-// recorded only republishes events).
+// carries on at once and publishes nothing twice. It gives the database two
+// seconds, and a lease that is not released only expires (a position not
+// recorded only republishes events). It waits for its writes to end even so,
+// so that none uses the database after Run has returned: a SQLite write
+// that waits for another connection's lock heeds its context only when the
+// busy timeout (10 s) ends.
 func (r *Relay) stop(st *state, lastRenew *time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		if err := r.flush(ctx, st, lastRenew); err != nil {
-			done <- fmt.Errorf("record position: %w", err)
-			return
-		}
-		done <- r.store.release(ctx)
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			r.log.Warn("relay stop", "error", err)
-		}
-	case <-ctx.Done():
-		r.log.Warn("relay stop: the database did not answer in time; the lease will expire")
+	err := r.flush(ctx, st, lastRenew)
+	if err != nil {
+		err = fmt.Errorf("record position: %w", err)
+	} else {
+		err = r.store.release(ctx)
+	}
+	if err != nil {
+		r.log.Warn("relay stop; the lease will expire", "error", err)
 	}
 }
 
@@ -612,13 +627,43 @@ func (r *Relay) setLeading(ok bool) {
 	}
 }
 
-func (r *Relay) close() {
-	if err := r.writer.Close(); err != nil {
-		r.log.Warn("relay close writer", "error", err)
+// open opens the database when the relay owns it and builds the store.
+func (r *Relay) open(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return errors.New("relay: Run after Close")
 	}
-	if r.ownDB {
-		_ = db.Close(r.gdb)
+	if r.gdb == nil {
+		gdb, err := db.Open(ctx, r.cfg.DSN, db.Options{Logger: r.log})
+		if err != nil {
+			return fmt.Errorf("relay: %w", err)
+		}
+		r.gdb, r.ownDB = gdb, true
 	}
+	r.store = &store{gdb: r.gdb, d: dialects[db.DialectOf(r.gdb)], name: r.cfg.Name, owner: r.instance}
+	return nil
+}
+
+// Close releases what the relay holds: it waits for reads still running,
+// closes the Kafka writer and its connections, and closes the database Run
+// opened (never Options.DB). Run calls it as it returns; call it for a relay
+// that is never run, not while Run runs (end Run's context instead). Calls
+// after the first do nothing.
+func (r *Relay) Close() error {
+	r.closeOnce.Do(func() {
+		r.reads.Wait()
+		err := r.writer.Close()
+		r.transport.CloseIdleConnections()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.closed = true
+		if r.ownDB {
+			err = errors.Join(err, db.Close(r.gdb))
+		}
+		r.closeErr = err
+	})
+	return r.closeErr
 }
 
 func sameGaps(a, b []gap) bool {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/stranglerkit/strangler/changefeed/internal/sqltext"
 )
 
 // Row is one row, by column name.
@@ -81,7 +83,7 @@ func (c Column) transform(v any) (any, error) {
 	if v == nil || c.Transform == "" {
 		return v, nil
 	}
-	s := text(v)
+	s := sqltext.Text(v)
 	switch {
 	case c.Transform == "trim":
 		return strings.TrimSpace(s), nil
@@ -112,9 +114,9 @@ func canonical(v any, typ string) (string, error) {
 	}
 	switch typ {
 	case "text":
-		return text(v), nil
+		return sqltext.Text(v), nil
 	case "int":
-		s := strings.TrimSpace(text(v))
+		s := strings.TrimSpace(sqltext.Text(v))
 		if f, ok := v.(float64); ok && f == math.Trunc(f) {
 			return strconv.FormatInt(int64(f), 10), nil
 		}
@@ -124,20 +126,20 @@ func canonical(v any, typ string) (string, error) {
 		}
 		return strconv.FormatInt(n, 10), nil
 	case "decimal":
-		s := strings.TrimSpace(text(v))
+		s := strings.TrimSpace(sqltext.Text(v))
 		r, ok := new(big.Rat).SetString(s)
 		if !ok {
 			return "", fmt.Errorf("%q is not a number", s)
 		}
 		return r.RatString(), nil
 	case "bool":
-		switch strings.ToLower(strings.TrimSpace(text(v))) {
+		switch strings.ToLower(strings.TrimSpace(sqltext.Text(v))) {
 		case "1", "t", "true", "y", "yes":
 			return "true", nil
 		case "0", "f", "false", "n", "no":
 			return "false", nil
 		}
-		return "", fmt.Errorf("%q is not a boolean", text(v))
+		return "", fmt.Errorf("%q is not a boolean", sqltext.Text(v))
 	case "time":
 		t, err := toTime(v)
 		if err != nil {
@@ -161,7 +163,7 @@ func canonical(v any, typ string) (string, error) {
 	case time.Time:
 		return x.UTC().Format(time.RFC3339Nano), nil
 	}
-	return text(v), nil
+	return sqltext.Text(v), nil
 }
 
 var timeLayouts = []string{
@@ -177,35 +179,11 @@ func toTime(v any) (time.Time, error) {
 	if t, ok := v.(time.Time); ok {
 		return t, nil
 	}
-	s := strings.TrimSpace(text(v))
+	s := strings.TrimSpace(sqltext.Text(v))
 	for _, l := range timeLayouts {
 		if t, err := time.Parse(l, s); err == nil {
 			return t, nil
 		}
 	}
 	return time.Time{}, fmt.Errorf("%q is not a time", s)
-}
-
-func text(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case []byte:
-		return string(x)
-	case int64:
-		return strconv.FormatInt(x, 10)
-	case int32:
-		return strconv.FormatInt(int64(x), 10)
-	case int:
-		return strconv.Itoa(x)
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case bool:
-		return strconv.FormatBool(x)
-	case time.Time:
-		return x.UTC().Format(time.RFC3339Nano)
-	}
-	return fmt.Sprint(v)
 }

@@ -38,6 +38,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/stranglerkit/strangler/changefeed/internal/sqltext"
 	"github.com/stranglerkit/strangler/db"
 )
 
@@ -163,7 +164,10 @@ func (s *Side) validate(name string) error {
 
 // entry is one row reduced to its key and hash.
 type entry struct {
-	key   string
+	// key is the key as text; for a source row, the target key it maps to.
+	key string
+	// own is the key as text on the entry's own side.
+	own   string
 	num   int64
 	isNum bool
 	hash  uint64
@@ -355,6 +359,7 @@ func (c *comparison) scan(ctx context.Context, s Side, source bool) ([]entry, er
 		}
 		sel = strings.Join(q, ", ")
 	}
+	sel += ", " + keySelect(s)
 	var out []entry
 	var after any
 	for {
@@ -407,11 +412,12 @@ func (c *comparison) page(ctx context.Context, s Side, source bool, q string, ar
 		}
 		n++
 		last = row[s.Key]
-		e, err := c.reduce(row, s, source)
+		key := takeKey(row)
+		e, err := c.reduce(row, key, s, source)
 		if err != nil {
 			c.rep.ErrorCount++
 			if len(c.rep.Errors) < c.opt.Limit {
-				c.rep.Errors = append(c.rep.Errors, KeyError{Key: text(row[s.Key]), Error: err.Error()})
+				c.rep.Errors = append(c.rep.Errors, KeyError{Key: key, Error: err.Error()})
 			}
 			continue
 		}
@@ -469,9 +475,22 @@ func (c *comparison) targetKey(srcKey string) (string, error) {
 	return srcKey, nil
 }
 
-func (c *comparison) reduce(row Row, s Side, source bool) (entry, error) {
-	key := text(row[s.Key])
-	e := entry{key: key, raw: row[s.Key]}
+// keySelect is the select list item that reads a side's key as text: as the
+// database renders it, which is how backfill names the row's aggregate.
+func keySelect(s Side) string {
+	return sqltext.KeyExpr(quote(s.Key)) + " AS " + sqltext.KeyColumn
+}
+
+// takeKey removes the key text that keySelect read from row and returns it.
+func takeKey(row Row) string {
+	k := sqltext.Text(row[sqltext.KeyColumn])
+	delete(row, sqltext.KeyColumn)
+	return k
+}
+
+// reduce turns a row whose key reads key into an entry.
+func (c *comparison) reduce(row Row, key string, s Side, source bool) (entry, error) {
+	e := entry{key: key, own: key, raw: row[s.Key]}
 	if source {
 		tk, err := c.targetKey(key)
 		if err != nil {
@@ -510,7 +529,7 @@ func rowHash(key string, vals []string) uint64 {
 func (c *comparison) checkDuplicates(src []entry) error {
 	for i := 1; i < len(src); i++ {
 		if src[i].key == src[i-1].key {
-			return fmt.Errorf("source keys %s and %s both map to target key %s", text(src[i-1].raw), text(src[i].raw), src[i].key)
+			return fmt.Errorf("source keys %s and %s both map to target key %s", src[i-1].own, src[i].own, src[i].key)
 		}
 	}
 	return nil
@@ -721,8 +740,8 @@ func (c *comparison) entries(ctx context.Context, s Side, keys []any, source boo
 	for len(keys) > 0 {
 		batch := keys[:min(len(keys), 1000)]
 		keys = keys[len(batch):]
-		err := c.rows(ctx, s, batch, func(row Row) {
-			if e, err := c.reduce(row, s, source); err == nil {
+		err := c.rows(ctx, s, batch, func(key string, row Row) {
+			if e, err := c.reduce(row, key, s, source); err == nil {
 				out[e.key] = &e
 			}
 		})
@@ -757,7 +776,7 @@ func (c *comparison) describe(ctx context.Context, changed []*slot) error {
 	}
 	for _, sl := range changed {
 		ch := Change{Key: sl.key()}
-		sv, dv := srcRows[text(sl.src.raw)], dstRows[text(sl.dst.raw)]
+		sv, dv := srcRows[sl.src.own], dstRows[sl.dst.own]
 		for i, col := range c.cols {
 			if i < len(sv) && i < len(dv) && sv[i] != dv[i] {
 				ch.Columns = append(ch.Columns, ColumnDiff{Column: col.Target, Source: display(sv[i]), Target: display(dv[i])})
@@ -778,17 +797,18 @@ func display(s string) string {
 // fetch reads rows by key and returns their canonical values by key text.
 func (c *comparison) fetch(ctx context.Context, s Side, keys []any, source bool) (map[string][]string, error) {
 	out := map[string][]string{}
-	err := c.rows(ctx, s, keys, func(row Row) {
+	err := c.rows(ctx, s, keys, func(key string, row Row) {
 		if v, err := c.values(row, source); err == nil {
-			out[text(row[s.Key])] = v
+			out[key] = v
 		}
 	})
 	return out, err
 }
 
-// rows reads the rows of keys from a side and calls fn with each.
-func (c *comparison) rows(ctx context.Context, s Side, keys []any, fn func(Row)) error {
-	rs, err := s.DB.WithContext(ctx).Raw("SELECT * FROM "+quote(s.Table)+" WHERE "+quote(s.Key)+" IN ?", keys).Rows()
+// rows reads the rows of keys from a side and calls fn with each and its key
+// as text.
+func (c *comparison) rows(ctx context.Context, s Side, keys []any, fn func(key string, row Row)) error {
+	rs, err := s.DB.WithContext(ctx).Raw("SELECT *, "+keySelect(s)+" FROM "+quote(s.Table)+" WHERE "+quote(s.Key)+" IN ?", keys).Rows()
 	if err != nil {
 		return fmt.Errorf("read %s: %w", s.Table, err)
 	}
@@ -813,7 +833,7 @@ func (c *comparison) rows(ctx context.Context, s Side, keys []any, fn func(Row))
 			}
 			row[n] = vals[i]
 		}
-		fn(row)
+		fn(takeKey(row), row)
 	}
 	return rs.Err()
 }

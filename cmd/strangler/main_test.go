@@ -194,7 +194,15 @@ var componentLine = regexp.MustCompile(`^\s+(\S+)\s+(\S+)`)
 // startUp runs `strangler up` and waits for the component lines it prints.
 func startUp(t *testing.T, env []string, args ...string) *upProcess {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"up"}, args...)...)
+	return startUpUnder(t, env, nil, args...)
+}
+
+// startUpUnder is startUp with the binary run under a wrapper command, such
+// as prlimit and its options.
+func startUpUnder(t *testing.T, env, wrapper []string, args ...string) *upProcess {
+	t.Helper()
+	argv := append(append(append([]string(nil), wrapper...), binary, "up"), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -53,7 +53,7 @@ func proxyComponents(env *upEnv, inUp bool) ([]component, error) {
 		note = "token in " + tokenPath
 	}
 	return []component{
-		{name: "proxy", addr: fixed("http://" + p.Addr()), note: fmt.Sprintf("legacy %s, table v%d", cfg.Legacy, p.Version()), run: p.Run},
+		{name: "proxy", addr: fixed("http://" + p.Addr()), note: fmt.Sprintf("legacy %s, table v%d", cfg.Legacy, p.Version()), run: p.Run, close: p.Close},
 		// The proxy's Run serves the admin listener too; this entry names it.
 		{name: "admin", addr: fixed("http://" + p.AdminAddr()), note: note, run: func(ctx context.Context) error {
 			<-ctx.Done()

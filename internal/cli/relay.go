@@ -38,22 +38,15 @@ func relayDSN(cfg *config.Config) string {
 
 // relayComponent builds the relay with its metrics and health endpoint. Its
 // run listens, then migrates the outbox set, so that the relay works on a
-// fresh database. The component opens the relay's database itself and
-// closes it once the run has returned, so that a run that fails or is
-// stopped before the relay's own Run leaves nothing open.
+// fresh database.
 func relayComponent(env *upEnv) (component, error) {
 	cfg := env.cfg.Relay
 	cfg.DSN = relayDSN(env.cfg)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	log := env.log.With("component", "relay")
-	gdb, err := db.Open(context.Background(), cfg.DSN, db.Options{Logger: log})
+	r, err := relay.New(cfg, relay.Options{Brokers: kafkaBrokers(env.cfg), Kafka: env.cfg.Kafka, Logger: log, Registerer: reg})
 	if err != nil {
-		return component{}, fmt.Errorf("relay: %w", err)
-	}
-	r, err := relay.New(cfg, relay.Options{DB: gdb, Brokers: kafkaBrokers(env.cfg), Kafka: env.cfg.Kafka, Logger: log, Registerer: reg})
-	if err != nil {
-		_ = db.Close(gdb)
 		return component{}, err
 	}
 	ep := httpx.NewEndpoint(cfg.MetricsAddr)
@@ -83,7 +76,7 @@ func relayComponent(env *upEnv) (component, error) {
 	}
 	note := fmt.Sprintf("outbox of %s to %v", db.Redact(cfg.DSN), kafkaBrokers(env.cfg))
 	addr := func() string { return "http://" + ep.Addr() + "/metrics" }
-	return component{name: "relay", addr: addr, note: note, run: run, started: ep.Started(), close: func() error { return db.Close(gdb) }}, nil
+	return component{name: "relay", addr: addr, note: note, run: run, started: ep.Started(), close: r.Close}, nil
 }
 
 func newRelayCmd(a *App) *cobra.Command {

@@ -293,6 +293,9 @@ func shadowSummary(s api.ShadowStats) string {
 	if s.Settled > 0 {
 		out += fmt.Sprintf(", %d settled on recheck", s.Settled)
 	}
+	if s.Inconclusive > 0 {
+		out += fmt.Sprintf(", %d inconclusive (legacy changed before the recheck)", s.Inconclusive)
+	}
 	if s.Errors > 0 {
 		out += fmt.Sprintf(", %d errors", s.Errors)
 	}

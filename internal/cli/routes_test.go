@@ -154,3 +154,23 @@ modules:
 		t.Fatalf("history after apply: %d %s", code, out)
 	}
 }
+
+// TestShadowSummary: the one-line shadow result of `routes list`, `show`
+// and `diffs` names every count that is not zero, inconclusive rechecks
+// among them.
+func TestShadowSummary(t *testing.T) {
+	tests := []struct {
+		stats api.ShadowStats
+		want  string
+	}{
+		{api.ShadowStats{}, "-"},
+		{api.ShadowStats{Compared: 4, Matches: 4}, "4 compared, 0 mismatched (0.0%)"},
+		{api.ShadowStats{Compared: 10, Matches: 5, Mismatches: 1, Settled: 2, Inconclusive: 2, MismatchRate: 0.1, Dropped: 3},
+			"10 compared, 1 mismatched (10.0%), 2 settled on recheck, 2 inconclusive (legacy changed before the recheck), 3 dropped"},
+	}
+	for _, tt := range tests {
+		if got := shadowSummary(tt.stats); got != tt.want {
+			t.Errorf("shadowSummary(%+v) = %q, want %q", tt.stats, got, tt.want)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sort"
 	"text/tabwriter"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stranglerkit/strangler/config"
+	"github.com/stranglerkit/strangler/internal/private"
 )
 
 // component is one part of a process: its name, the address to print, and
@@ -94,7 +94,9 @@ It needs no set-up: data goes to SQLite files under --data-dir.`,
 			if err != nil {
 				return err
 			}
-			if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			// The data dir holds customer data (SQLite files, the broker's
+			// log): it is created for its owner alone.
+			if err := private.MkdirAll(cfg.DataDir); err != nil {
 				return fmt.Errorf("data dir: %w", err)
 			}
 			log := a.Logger(cfg)

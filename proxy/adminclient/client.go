@@ -89,6 +89,12 @@ func StatusOf(err error) int {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body []byte, contentType string, hdr http.Header, out any) error {
+	_, err := c.doHeader(ctx, method, path, query, body, contentType, hdr, out)
+	return err
+}
+
+// doHeader is do that also returns the answer's header.
+func (c *Client) doHeader(ctx context.Context, method, path string, query url.Values, body []byte, contentType string, hdr http.Header, out any) (http.Header, error) {
 	u := *c.base
 	u.Path += path
 	u.RawQuery = query.Encode()
@@ -98,7 +104,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
@@ -113,27 +119,27 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("admin API at %s: %w", c.base.Host, err)
+		return nil, fmt.Errorf("admin API at %s: %w", c.base.Host, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("admin API at %s: %w", c.base.Host, err)
+		return nil, fmt.Errorf("admin API at %s: %w", c.base.Host, err)
 	}
 	if resp.StatusCode >= 400 {
 		p := &httpx.Problem{}
 		if json.Unmarshal(b, p) != nil || p.Title == "" {
 			p = httpx.NewProblem(resp.StatusCode, "", "", strings.TrimSpace(string(b)))
 		}
-		return &Error{Status: resp.StatusCode, Problem: p}
+		return nil, &Error{Status: resp.StatusCode, Problem: p}
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
-		return nil
+		return resp.Header, nil
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("admin API at %s: unexpected answer: %w", c.base.Host, err)
+		return nil, fmt.Errorf("admin API at %s: unexpected answer: %w", c.base.Host, err)
 	}
-	return nil
+	return resp.Header, nil
 }
 
 // Table returns the route table that serves.
@@ -158,12 +164,8 @@ func (c *Client) ReplaceTableYAML(ctx context.Context, yaml []byte, ifVersion in
 }
 
 func (c *Client) replace(ctx context.Context, body []byte, ct string, ifVersion int64) (*api.Table, error) {
-	h := http.Header{}
-	if ifVersion > 0 {
-		h.Set("If-Match", strconv.Quote(strconv.FormatInt(ifVersion, 10)))
-	}
 	var t api.Table
-	return &t, c.do(ctx, http.MethodPut, "/v1/table", nil, body, ct, h, &t)
+	return &t, c.do(ctx, http.MethodPut, "/v1/table", nil, body, ct, ifMatch(ifVersion), &t)
 }
 
 // Modules lists every module's state.
@@ -179,29 +181,53 @@ func (c *Client) Module(ctx context.Context, name string) (*api.Module, error) {
 	return &m, c.do(ctx, http.MethodGet, "/v1/modules/"+url.PathEscape(name), nil, nil, "", nil, &m)
 }
 
-func (c *Client) op(ctx context.Context, name, op string, q url.Values) (*api.Module, error) {
+// ops are the module operations' paths by the mode they set.
+var ops = map[routes.Mode]string{routes.ModeShadow: "shadow", routes.ModeCanary: "canary", routes.ModeExtracted: "flip", routes.ModeLegacy: "rollback"}
+
+// SetMode sets a module's mode (and the canary weight). ifVersion, when
+// not zero, makes the change fail with 412 if the table changed since that
+// version (the module's Version).
+func (c *Client) SetMode(ctx context.Context, module string, mode routes.Mode, weight int, ifVersion int64) (*api.Module, error) {
+	op, ok := ops[mode]
+	if !ok {
+		return nil, fmt.Errorf("mode %q: want legacy, shadow, canary or extracted", mode)
+	}
+	var q url.Values
+	if mode == routes.ModeCanary {
+		q = url.Values{"weight": {strconv.Itoa(weight)}}
+	}
 	var m api.Module
-	return &m, c.do(ctx, http.MethodPost, "/v1/modules/"+url.PathEscape(name)+"/"+op, q, nil, "", nil, &m)
+	return &m, c.do(ctx, http.MethodPost, "/v1/modules/"+url.PathEscape(module)+"/"+op, q, nil, "", ifMatch(ifVersion), &m)
+}
+
+// ifMatch is the If-Match header of a change made against ifVersion, or
+// none when ifVersion is 0.
+func ifMatch(ifVersion int64) http.Header {
+	h := http.Header{}
+	if ifVersion > 0 {
+		h.Set("If-Match", strconv.Quote(strconv.FormatInt(ifVersion, 10)))
+	}
+	return h
 }
 
 // Shadow serves the module from legacy and shadows it to the candidate.
 func (c *Client) Shadow(ctx context.Context, module string) (*api.Module, error) {
-	return c.op(ctx, module, "shadow", nil)
+	return c.SetMode(ctx, module, routes.ModeShadow, 0, 0)
 }
 
 // Canary sends weight percent of the module's users to the candidate.
 func (c *Client) Canary(ctx context.Context, module string, weight int) (*api.Module, error) {
-	return c.op(ctx, module, "canary", url.Values{"weight": {strconv.Itoa(weight)}})
+	return c.SetMode(ctx, module, routes.ModeCanary, weight, 0)
 }
 
 // Flip sends the whole module to the candidate, with legacy as fallback.
 func (c *Client) Flip(ctx context.Context, module string) (*api.Module, error) {
-	return c.op(ctx, module, "flip", nil)
+	return c.SetMode(ctx, module, routes.ModeExtracted, 0, 0)
 }
 
 // Rollback sends the whole module back to legacy.
 func (c *Client) Rollback(ctx context.Context, module string) (*api.Module, error) {
-	return c.op(ctx, module, "rollback", nil)
+	return c.SetMode(ctx, module, routes.ModeLegacy, 0, 0)
 }
 
 // Diffs returns the module's shadow comparisons.
@@ -211,8 +237,17 @@ func (c *Client) Diffs(ctx context.Context, module string) (*api.Diffs, error) {
 }
 
 // Audit returns the latest changes, newest first, for one module or, with
-// module "", all of them.
+// module "", all of them: the first page of AuditPage.
 func (c *Client) Audit(ctx context.Context, module string, limit int) ([]api.AuditEntry, error) {
+	out, _, err := c.AuditPage(ctx, module, limit, "")
+	return out, err
+}
+
+// AuditPage returns a page of changes, newest first, that come before the
+// cursor (from the end with ""), and the cursor of the next page ("" when
+// there is none). A page may hold fewer than limit entries when a module
+// filter skips many: follow the cursor until it is "".
+func (c *Client) AuditPage(ctx context.Context, module string, limit int, cursor string) ([]api.AuditEntry, string, error) {
 	q := url.Values{}
 	if module != "" {
 		q.Set("module", module)
@@ -220,8 +255,28 @@ func (c *Client) Audit(ctx context.Context, module string, limit int) ([]api.Aud
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
+	if cursor != "" {
+		q.Set("before", cursor)
+	}
 	var out []api.AuditEntry
-	return out, c.do(ctx, http.MethodGet, "/v1/audit", q, nil, "", nil, &out)
+	h, err := c.doHeader(ctx, http.MethodGet, "/v1/audit", q, nil, "", nil, &out)
+	if err != nil {
+		return nil, "", err
+	}
+	return out, nextCursor(h.Get("Link")), nil
+}
+
+// nextCursor is the before parameter of a Link header's rel="next" target.
+func nextCursor(link string) string {
+	target, params, ok := strings.Cut(link, ";")
+	if !ok || !strings.Contains(params, `rel="next"`) {
+		return ""
+	}
+	u, err := url.Parse(strings.Trim(strings.TrimSpace(target), "<>"))
+	if err != nil {
+		return ""
+	}
+	return u.Query().Get("before")
 }
 
 // Backends lists the backends with their breaker and instances.

@@ -29,6 +29,13 @@ type Table struct {
 	UpdatedBy string    `json:"updated_by"`
 	// Table is the effective table.
 	Table *routes.Doc `json:"table"`
+	// Warnings name what in the table is valid but likely a mistake, such
+	// as no catch-all route, so that requests outside its routes get 404.
+	Warnings []string `json:"warnings,omitempty"`
+	// DormantOverrides are module operations made on top of the routes
+	// file for modules the file no longer has. Each applies again when its
+	// module returns to the file with the mode it had.
+	DormantOverrides map[string]ModeOverride `json:"dormant_overrides,omitempty"`
 }
 
 // Module is one module's state: what the migration status needs in one read.
@@ -70,15 +77,38 @@ type ShadowStats struct {
 	// also differ between two legacy answers.
 	Noise int64 `json:"noise"`
 	// Settled counts mismatches that were gone when legacy and the
-	// candidate were asked again (shadow.recheck): the candidate lagged.
+	// candidate were asked again (shadow.recheck) while legacy's answer
+	// stayed the same: the candidate lagged.
 	Settled int64 `json:"settled"`
+	// Inconclusive counts mismatches whose recheck found legacy's own
+	// answer changed, such as a resource deleted meanwhile: the copy
+	// proves neither a match nor a mismatch.
+	Inconclusive int64 `json:"inconclusive"`
 	// Errors counts copies the candidate did not answer.
 	Errors int64 `json:"errors"`
-	// Dropped counts copies not sent: the queue was full, the body was
-	// over the cap, or the method was not eligible.
+	// Dropped counts copies not sent: the queue or the candidate's share
+	// of it was full, the candidate's breaker was open, the body was over
+	// the cap, the request could not be sent again, or the proxy stopped.
 	Dropped int64 `json:"dropped"`
 	// MismatchRate is Mismatches / Compared.
 	MismatchRate float64 `json:"mismatch_rate"`
+}
+
+// Add adds o's counts to s, for a module's sum over its routes, and
+// recomputes MismatchRate.
+func (s *ShadowStats) Add(o ShadowStats) {
+	s.Compared += o.Compared
+	s.Matches += o.Matches
+	s.Mismatches += o.Mismatches
+	s.Noise += o.Noise
+	s.Settled += o.Settled
+	s.Inconclusive += o.Inconclusive
+	s.Errors += o.Errors
+	s.Dropped += o.Dropped
+	s.MismatchRate = 0
+	if s.Compared > 0 {
+		s.MismatchRate = float64(s.Mismatches) / float64(s.Compared)
+	}
 }
 
 // Diffs is a module's shadow comparison report.

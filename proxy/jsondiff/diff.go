@@ -47,6 +47,9 @@ func Decode(b []byte) (any, error) {
 	return v, nil
 }
 
+// Redacted stands for a value that Compare hides because it is secret.
+const Redacted = "(redacted)"
+
 // Options tunes Compare.
 type Options struct {
 	// Ignore leaves these paths, and everything under them, out.
@@ -54,6 +57,62 @@ type Options struct {
 	// Noise leaves out differences whose generalized path (see
 	// Generalize) is in the set.
 	Noise map[string]bool
+	// Redact, if set, hides secret values in the differences Compare
+	// renders; the comparison still sees them.
+	Redact *Redact
+}
+
+// Redact says which values of a document are secret. A difference at a
+// secret location, or inside one, shows Redacted for its values, and a
+// secret member inside a rendered object or array shows "(redacted)".
+type Redact struct {
+	// Names reports whether a member holds a secret by its name, such
+	// as password or email. If nil, no name does.
+	Names func(name string) bool
+	// Paths are the locations that hold secrets, with everything under
+	// them. If empty, none.
+	Paths []Path
+}
+
+// secret reports whether loc, or a member or location above it, is secret.
+func (r *Redact) secret(loc []elem) bool {
+	for k := range loc {
+		if !loc[k].isIndex && r.Names != nil && r.Names(loc[k].name) {
+			return true
+		}
+	}
+	for _, p := range r.Paths {
+		for k := 0; k <= len(loc); k++ {
+			if p.matches(loc[:k]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hide returns a copy of v, at loc, with its secret members replaced.
+func (r *Redact) hide(loc []elem, v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, y := range x {
+			child := append(loc[:len(loc):len(loc)], elem{name: k})
+			if r.secret(child) {
+				out[k] = Redacted
+			} else {
+				out[k] = r.hide(child, y)
+			}
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, y := range x {
+			out[i] = r.hide(append(loc[:len(loc):len(loc)], elem{index: i, isIndex: true}), y)
+		}
+		return out
+	}
+	return v
 }
 
 // Compare lists the differences between a and b, documents from Decode,
@@ -85,12 +144,31 @@ func (c *comparer) ignored(loc []elem) bool {
 	return false
 }
 
-func (c *comparer) add(loc []elem, a, b string) {
+// add lists a difference at loc between a and b, nil for an absent side.
+func (c *comparer) add(loc []elem, a, b any) {
 	if len(c.out) >= MaxDifferences {
 		c.dropped++
 		return
 	}
-	c.out = append(c.out, Difference{Path: formatLoc(loc), Legacy: a, Candidate: b})
+	c.out = append(c.out, Difference{Path: formatLoc(loc), Legacy: c.render(loc, a), Candidate: c.render(loc, b)})
+}
+
+// absent marks the missing side of a difference for add.
+type absent struct{}
+
+// render renders one side of a difference at loc, redacted as the
+// options say.
+func (c *comparer) render(loc []elem, v any) string {
+	if _, ok := v.(absent); ok {
+		return Absent
+	}
+	if r := c.opt.Redact; r != nil {
+		if r.secret(loc) {
+			return Redacted
+		}
+		v = r.hide(loc, v)
+	}
+	return render(v)
 }
 
 func (c *comparer) walk(loc []elem, a, b any) {
@@ -101,7 +179,7 @@ func (c *comparer) walk(loc []elem, a, b any) {
 	case map[string]any:
 		bv, ok := b.(map[string]any)
 		if !ok {
-			c.add(loc, render(a), render(b))
+			c.add(loc, a, b)
 			return
 		}
 		keys := make([]string, 0, len(av)+len(bv))
@@ -123,18 +201,18 @@ func (c *comparer) walk(loc []elem, a, b any) {
 				c.walk(child, x, y)
 			case inA:
 				if !c.ignored(child) {
-					c.add(child, render(x), Absent)
+					c.add(child, x, absent{})
 				}
 			default:
 				if !c.ignored(child) {
-					c.add(child, Absent, render(y))
+					c.add(child, absent{}, y)
 				}
 			}
 		}
 	case []any:
 		bv, ok := b.([]any)
 		if !ok {
-			c.add(loc, render(a), render(b))
+			c.add(loc, a, b)
 			return
 		}
 		for i := 0; i < max(len(av), len(bv)); i++ {
@@ -144,23 +222,23 @@ func (c *comparer) walk(loc []elem, a, b any) {
 				c.walk(child, av[i], bv[i])
 			case i < len(av):
 				if !c.ignored(child) {
-					c.add(child, render(av[i]), Absent)
+					c.add(child, av[i], absent{})
 				}
 			default:
 				if !c.ignored(child) {
-					c.add(child, Absent, render(bv[i]))
+					c.add(child, absent{}, bv[i])
 				}
 			}
 		}
 	case json.Number:
 		bv, ok := b.(json.Number)
 		if !ok || !sameNumber(av, bv) {
-			c.add(loc, render(a), render(b))
+			c.add(loc, a, b)
 		}
 	default:
 		// Strings, booleans and null compare by value.
 		if a != b {
-			c.add(loc, render(a), render(b))
+			c.add(loc, a, b)
 		}
 	}
 }

@@ -113,3 +113,36 @@ func TestDecodeRejectsTrailingData(t *testing.T) {
 		t.Fatal("two documents decoded as one")
 	}
 }
+
+// TestCompareRedact hides secret members, by name or path, in the values
+// of differences and inside rendered objects, while still finding the
+// differences.
+func TestCompareRedact(t *testing.T) {
+	names := func(n string) bool { return n == "email" || n == "password" }
+	tests := []struct {
+		name  string
+		a, b  string
+		paths []string
+		want  []string
+	}{
+		{"a secret member's values", `{"email":"a@x.io","n":1}`, `{"email":"b@x.io","n":1}`, nil, []string{"$.email: (redacted) → (redacted)"}},
+		{"under a secret member", `{"password":{"v":"p1"}}`, `{"password":{"v":"p2"}}`, nil, []string{"$.password.v: (redacted) → (redacted)"}},
+		{"inside a rendered object", `{"u":1}`, `{"u":{"email":"b@x.io","name":"Bo","l":[{"password":"p"}]}}`, nil,
+			[]string{`$.u: 1 → {"email":"(redacted)","l":[{"password":"(redacted)"}],"name":"Bo"}`}},
+		{"a missing secret member", `{}`, `{"email":"b@x.io"}`, nil, []string{"$.email: (absent) → (redacted)"}},
+		{"a configured path at any depth", `{"a":{"phone":"1"},"b":2}`, `{"a":{"phone":"2"},"b":3}`, []string{"$..phone"}, []string{"$.a.phone: (redacted) → (redacted)", "$.b: 2 → 3"}},
+		{"a configured subtree", `{"card":{"n":"1"}}`, `{"card":{"n":"2"}}`, []string{"$.card"}, []string{"$.card.n: (redacted) → (redacted)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Compare(mustDecode(t, tt.a), mustDecode(t, tt.b), Options{Redact: &Redact{Names: names, Paths: mustPaths(t, tt.paths...)}})
+			var lines []string
+			for _, d := range got {
+				lines = append(lines, d.String())
+			}
+			if strings.Join(lines, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}

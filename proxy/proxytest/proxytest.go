@@ -5,11 +5,14 @@
 package proxytest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -287,6 +290,30 @@ func Get(t testing.TB, url string, header map[string]string) (*http.Response, *E
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return resp, &e
+}
+
+// RawGet sends one GET for path to addr on a fresh connection, with
+// Connection: close, and returns the answer with its body read. It dials
+// and reads under deadlines of its own, for a server that may be too busy
+// to accept (out of file descriptors): an error is an answer too.
+func RawGet(addr, path string) (*http.Response, error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", path); err != nil {
+		return nil, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, err
 }
 
 // SortedKeys returns a map's keys sorted, for stable failure messages.

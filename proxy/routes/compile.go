@@ -137,6 +137,12 @@ func Compile(d *Doc, opt Options) (*Table, error) {
 	c := &compiler{doc: d, t: &Table{Doc: d, Backends: map[string]*BackendSpec{}, root: &node{}}}
 	c.backends(opt)
 	c.modules()
+	switch {
+	case len(d.Modules) == 0:
+		c.errf("modules", "the table has no routes, so every request would get 404; add a module with at least one route (prefix / is a catch-all)")
+	case len(c.t.Routes) > MaxRoutes:
+		c.errf("modules", "the table has %d routes; the limit is %d", len(c.t.Routes), MaxRoutes)
+	}
 	if len(c.errs) == 0 {
 		c.build()
 	}
@@ -144,6 +150,23 @@ func Compile(d *Doc, opt Options) (*Table, error) {
 		return nil, &Error{Problems: c.errs}
 	}
 	return c.t, nil
+}
+
+// MaxRoutes caps the routes of a table. Each route has its own metric
+// series, so the cap also bounds the proxy's label cardinality.
+const MaxRoutes = 10000
+
+// CatchAll reports whether some route takes every request that no other
+// route takes: prefix / on any host, any method, without conditions.
+// Without one, a request outside the table's routes gets 404.
+func (t *Table) CatchAll() bool {
+	for _, r := range t.Routes {
+		if r.Pattern.Prefix && len(r.Pattern.segs) == 0 && r.Host == "" && len(r.Methods) == 0 &&
+			len(r.Headers) == 0 && len(r.Query) == 0 && len(r.Cookies) == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Error lists every problem in a table.
@@ -377,7 +400,7 @@ func (c *compiler) modules() {
 		if m.Retries != nil && (*m.Retries < 0 || *m.Retries > 5) {
 			c.errf(field+".retries", "must be 0 to 5")
 		}
-		if m.Sticky.Header != "" && !validHeaderName(m.Sticky.Header) {
+		if m.Sticky.Header != "" && !ValidHeaderName(m.Sticky.Header) {
 			c.errf(field+".sticky.header", "%q is not a header name", m.Sticky.Header)
 		}
 		if m.Sticky.Cookie != "" && !validToken(m.Sticky.Cookie) {
@@ -391,7 +414,7 @@ func (c *compiler) modules() {
 			sp.SamplePercent = 100
 		}
 		for i, h := range m.Shadow.CompareHeaders {
-			if !validHeaderName(h) {
+			if !ValidHeaderName(h) {
 				c.errf(fmt.Sprintf("%s.shadow.compare_headers[%d]", field, i), "%q is not a header name", h)
 				continue
 			}
@@ -586,7 +609,7 @@ func (c *compiler) conditions(field string, m map[string]string, header bool) []
 		v := m[n]
 		name := n
 		if header {
-			if !validHeaderName(n) {
+			if !ValidHeaderName(n) {
 				c.errf(field, "%q is not a header name", n)
 				continue
 			}
@@ -621,7 +644,11 @@ func validToken(s string) bool {
 	return true
 }
 
-func validHeaderName(s string) bool { return validToken(s) }
+// ValidHeaderName reports whether s is a header field name: an RFC 9110
+// token (letters, digits and !#$%&'*+-.^_`|~) of at most 64 bytes. The
+// proxy's config and the route table both check names with it, so that
+// they agree.
+func ValidHeaderName(s string) bool { return validToken(s) }
 
 func validHost(h string) bool {
 	if h == "" || len(h) > 253 {

@@ -109,6 +109,11 @@ func (rt *Route) matchesMethod(m []byte) bool {
 
 func (rt *Route) matchesHost(h []byte) bool {
 	h = stripPort(h)
+	// "shop.example.com." is the fully qualified form of the same host;
+	// without this it would slip past the route for it.
+	if n := len(h); n > 1 && h[n-1] == '.' {
+		h = h[:n-1]
+	}
 	if rt.hostWildcard {
 		suffix := rt.Host[1:] // ".example.com"
 		return len(h) > len(suffix) && bytes.EqualFold(h[len(h)-len(suffix):], []byte(suffix))

@@ -13,29 +13,46 @@ import (
 // MaxDocSize caps a route table document.
 const MaxDocSize = 4 << 20
 
+// ParseError is a document that cannot be read as a route table: too
+// large, empty, not YAML or JSON, more than one document, or a field the
+// table does not have. A table that reads but is not valid is an *Error.
+type ParseError struct {
+	msg string
+	err error
+}
+
+func (e *ParseError) Error() string {
+	if e.err != nil {
+		return e.msg + ": " + e.err.Error()
+	}
+	return e.msg
+}
+
+func (e *ParseError) Unwrap() error { return e.err }
+
 // Parse reads a route table from YAML or JSON (JSON is YAML), refusing
 // unknown fields so that a misspelt setting is an error, not a silent
 // default.
 func Parse(b []byte) (*Doc, error) {
 	if len(b) > MaxDocSize {
-		return nil, fmt.Errorf("route table is %d bytes; the limit is %d", len(b), MaxDocSize)
+		return nil, &ParseError{msg: fmt.Sprintf("route table is %d bytes; the limit is %d", len(b), MaxDocSize)}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	var d Doc
 	if err := dec.Decode(&d); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, errors.New("route table is empty")
+			return nil, &ParseError{msg: "route table is empty"}
 		}
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
 			return nil, &Error{Problems: te.Errors}
 		}
-		return nil, fmt.Errorf("route table is not valid YAML: %w", err)
+		return nil, &ParseError{msg: "route table is not valid YAML", err: err}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, errors.New("route table holds more than one YAML document")
+		return nil, &ParseError{msg: "route table holds more than one YAML document"}
 	}
 	return &d, nil
 }
@@ -46,10 +63,10 @@ func ParseJSON(b []byte) (*Doc, error) {
 	dec.DisallowUnknownFields()
 	var d Doc
 	if err := dec.Decode(&d); err != nil {
-		return nil, fmt.Errorf("route table is not valid JSON: %w", err)
+		return nil, &ParseError{msg: "route table is not valid JSON", err: err}
 	}
 	if dec.More() {
-		return nil, errors.New("route table has data after the JSON document")
+		return nil, &ParseError{msg: "route table has data after the JSON document"}
 	}
 	return &d, nil
 }
