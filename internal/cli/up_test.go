@@ -55,42 +55,80 @@ func TestUpUnwinds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := isolate(t)
-			env := map[string]string{
-				"STRANGLER_MONOLITH_ADDR":           "127.0.0.1:0",
-				"STRANGLER_PROXY_ADDR":              "127.0.0.1:0",
-				"STRANGLER_PROXY_ADMIN_ADDR":        "127.0.0.1:0",
-				"STRANGLER_BROKER_ADDR":             "127.0.0.1:0",
-				"STRANGLER_RELAY_METRICS_ADDR":      "127.0.0.1:0",
-				"STRANGLER_SERVICES_INVENTORY_ADDR": "127.0.0.1:0",
-			}
+			dir := isolateFreePorts(t)
 			for k, v := range tt.env(dir) {
-				env[k] = v
-			}
-			for k, v := range env {
 				t.Setenv(k, v)
 			}
-			g := lifecycletest.Watch("kfake", "segmentio/kafka-go", "net/http.(*Server)", "valyala/fasthttp",
-				"stranglerkit/strangler/monolith", "stranglerkit/strangler/extracted", "stranglerkit/strangler/changefeed",
-				"stranglerkit/strangler/proxy", "stranglerkit/strangler/internal/cli.watchPhase")
-			stdout, stderr, code := runCLI(t, "up", "--log-level", "error")
-			if code != 1 {
-				t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, stdout, stderr)
-			}
-			var causes []string
-			for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
-				if !strings.HasPrefix(line, "{") {
-					causes = append(causes, line)
-				}
-			}
-			if len(causes) != 1 || !strings.HasPrefix(causes[0], "strangler: ") || !strings.Contains(causes[0], tt.want) {
-				t.Fatalf("stderr's cause lines %q, want one line with %q; stderr:\n%s", causes, tt.want, stderr)
-			}
-			if strings.Contains(stdout, "proxy") {
-				t.Errorf("up printed its components though one failed:\n%s", stdout)
-			}
-			g.WaitNone(t, "after up failed")
-			lifecycletest.WaitFilesClosed(t, dir, "after up failed")
+			failsCleanly(t, dir, tt.want, "up")
 		})
 	}
+}
+
+// TestRunOneFailsFast runs each command that runs one component with its
+// port taken, and checks that it exits 1 at once with the cause on one
+// line, leaving no file open and no goroutine.
+func TestRunOneFailsFast(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+	tests := []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{[]string{"broker"}, "STRANGLER_BROKER_ADDR", "broker on " + addr},
+		{[]string{"monolith"}, "STRANGLER_MONOLITH_ADDR", "monolith: listen on " + addr},
+		{[]string{"relay"}, "STRANGLER_RELAY_METRICS_ADDR", "relay: listen on " + addr},
+		{[]string{"service", "inventory"}, "STRANGLER_SERVICES_INVENTORY_ADDR", "inventory service: listen on " + addr},
+		{[]string{"proxy"}, "STRANGLER_PROXY_ADDR", "proxy: listen on " + addr},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			dir := isolateFreePorts(t)
+			t.Setenv(tt.env, addr)
+			failsCleanly(t, dir, tt.want, tt.args...)
+		})
+	}
+}
+
+// isolateFreePorts is isolate with every listener on a free port.
+func isolateFreePorts(t *testing.T) string {
+	dir := isolate(t)
+	for _, k := range []string{"STRANGLER_MONOLITH_ADDR", "STRANGLER_PROXY_ADDR", "STRANGLER_PROXY_ADMIN_ADDR",
+		"STRANGLER_BROKER_ADDR", "STRANGLER_RELAY_METRICS_ADDR", "STRANGLER_SERVICES_INVENTORY_ADDR"} {
+		t.Setenv(k, "127.0.0.1:0")
+	}
+	return dir
+}
+
+// failsCleanly runs the command line args, which must fail: it checks that
+// the process would exit 1 with one line of cause that contains want and
+// without printing its components, and that no file under dir is left
+// open and no goroutine of the components left running.
+func failsCleanly(t *testing.T, dir, want string, args ...string) {
+	t.Helper()
+	g := lifecycletest.Watch("kfake", "segmentio/kafka-go", "net/http.(*Server)", "valyala/fasthttp",
+		"stranglerkit/strangler/monolith", "stranglerkit/strangler/extracted", "stranglerkit/strangler/changefeed",
+		"stranglerkit/strangler/proxy", "stranglerkit/strangler/internal/cli.watchPhase")
+	stdout, stderr, code := runCLI(t, append(args, "--log-level", "error")...)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	var causes []string
+	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		if !strings.HasPrefix(line, "{") {
+			causes = append(causes, line)
+		}
+	}
+	if len(causes) != 1 || !strings.HasPrefix(causes[0], "strangler: ") || !strings.Contains(causes[0], want) {
+		t.Fatalf("stderr's cause lines %q, want one line with %q; stderr:\n%s", causes, want, stderr)
+	}
+	if stdout != "" {
+		t.Errorf("printed its components though one failed:\n%s", stdout)
+	}
+	g.WaitNone(t, "after the failure")
+	lifecycletest.WaitFilesClosed(t, dir, "after the failure")
 }
