@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/labstack/echo/v4"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/httpx"
+	"github.com/stranglerkit/strangler/internal/lifecycle"
 	"github.com/stranglerkit/strangler/monolith/catalog"
 	"github.com/stranglerkit/strangler/monolith/customers"
 	"github.com/stranglerkit/strangler/monolith/inventory"
@@ -53,10 +53,7 @@ type Shop struct {
 	// retired holds, per module, whether its HTTP write path is off.
 	retired map[string]*atomic.Bool
 
-	runOnce   sync.Once
-	closed    atomic.Bool
-	closeOnce sync.Once
-	closeErr  error
+	life lifecycle.Guard
 }
 
 // New opens the database and builds the modules. It opens no listener and
@@ -203,13 +200,8 @@ func (s *Shop) Prepare(ctx context.Context) error {
 // and the server, waits for them, and closes the database. /readyz turns
 // ready once Prepare has finished. A port in use fails it at once.
 func (s *Shop) Run(ctx context.Context) error {
-	ran := false
-	s.runOnce.Do(func() { ran = true })
-	if !ran {
-		return errors.New("monolith: Run called twice")
-	}
-	if s.closed.Load() {
-		return errors.New("monolith: Run after Close")
+	if err := s.life.Run("monolith"); err != nil {
+		return err
 	}
 	ln, err := s.ep.Listen()
 	if err != nil {
@@ -245,9 +237,5 @@ func (s *Shop) Run(ctx context.Context) error {
 // Handler its caller serves. Run closes it as it returns; a second Close
 // does nothing, and a Run after Close fails.
 func (s *Shop) Close() error {
-	s.closeOnce.Do(func() {
-		s.closed.Store(true)
-		s.closeErr = db.Close(s.gdb)
-	})
-	return s.closeErr
+	return s.life.Close(func() error { return db.Close(s.gdb) })
 }

@@ -13,12 +13,12 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/stranglerkit/strangler/httpx"
+	"github.com/stranglerkit/strangler/internal/lifecycle"
 	"github.com/stranglerkit/strangler/internal/private"
 )
 
@@ -76,10 +76,7 @@ type Broker struct {
 	opts []kfake.Opt
 	ep   *httpx.Endpoint
 
-	runOnce sync.Once
-	// mu guards closed, which Run's start and Close share.
-	mu     sync.Mutex
-	closed bool
+	life lifecycle.Guard
 }
 
 // New validates cfg and builds the broker. It opens nothing and starts
@@ -132,16 +129,8 @@ func (b *Broker) Started() <-chan struct{} { return b.ep.Started() }
 // stops the broker, writing its state to disk. A port in use fails it at
 // once. While it serves, it makes new files private every restrictEvery.
 func (b *Broker) Run(ctx context.Context) error {
-	ran := false
-	b.runOnce.Do(func() { ran = true })
-	if !ran {
-		return errors.New("broker: Run called twice")
-	}
-	b.mu.Lock()
-	closed := b.closed
-	b.mu.Unlock()
-	if closed {
-		return errors.New("broker: Run after Close")
+	if err := b.life.Run("broker"); err != nil {
+		return err
 	}
 	// The log holds customer data. kfake creates its files 0644 and its
 	// directories 0755 and offers no say in it, so the broker's directory
@@ -191,10 +180,7 @@ func (b *Broker) restrict() {
 // as it returns, so Close only makes a later Run fail; it is safe to call
 // more than once, and after Run.
 func (b *Broker) Close() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.closed = true
-	return nil
+	return b.life.Close(func() error { return nil })
 }
 
 // kfakeLogger passes kfake's warnings and errors to slog. Its info and debug

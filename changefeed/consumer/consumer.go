@@ -40,6 +40,7 @@ import (
 	"github.com/stranglerkit/strangler/changefeed"
 	"github.com/stranglerkit/strangler/changefeed/internal/retry"
 	"github.com/stranglerkit/strangler/db"
+	"github.com/stranglerkit/strangler/internal/lifecycle"
 	"github.com/stranglerkit/strangler/migrations"
 )
 
@@ -116,10 +117,8 @@ type Consumer struct {
 	upcasters map[string]map[int]Upcaster
 	ignore    map[string]bool
 	started   bool
-	closed    bool
 
-	closeOnce sync.Once
-	closeErr  error
+	life lifecycle.Guard
 
 	handled atomic.Int64
 }
@@ -220,14 +219,11 @@ func (c *Consumer) Upcast(eventType string, from int, fn Upcaster) {
 // caller's (Options.DB). Run calls it as it returns; call it for a consumer
 // that is never run. Calls after the first do nothing.
 func (c *Consumer) Close() error {
-	c.closeOnce.Do(func() {
-		c.mu.Lock()
-		c.closed = true
-		c.mu.Unlock()
-		c.closeErr = c.dlq.Close()
+	return c.life.Close(func() error {
+		err := c.dlq.Close()
 		c.transport.CloseIdleConnections()
+		return err
 	})
-	return c.closeErr
 }
 
 // Handled is how many events this instance has applied (duplicates and
@@ -239,16 +235,12 @@ func (c *Consumer) Handled() int64 { return c.handled.Load() }
 // error only if it cannot start, or if an event fails every attempt while
 // dead-lettering is off.
 func (c *Consumer) Run(ctx context.Context) error {
+	if err := c.life.Run("consumer"); err != nil {
+		return err
+	}
 	c.mu.Lock()
-	started, closed := c.started, c.closed
 	c.started = true
 	c.mu.Unlock()
-	switch {
-	case started:
-		return errors.New("consumer: Run called twice")
-	case closed:
-		return errors.New("consumer: Run after Close")
-	}
 	defer func() {
 		if err := c.Close(); err != nil {
 			c.log.Warn("consumer close", "error", err)

@@ -63,18 +63,10 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("Run = %v", err)
 	}
 	g.WaitNone(t, "after Run")
-	for i := range 2 {
-		if err := c.Close(); err != nil {
-			t.Fatalf("Close #%d after Run = %v", i+1, err)
-		}
-	}
+	lifecycletest.CloseTwice(t, c, "after Run")
 
 	unrun := build("unrun", nil)
-	for i := range 2 {
-		if err := unrun.Close(); err != nil {
-			t.Fatalf("Close #%d = %v", i+1, err)
-		}
-	}
+	lifecycletest.CloseTwice(t, unrun, "before Run")
 	if err := unrun.Run(context.Background()); err == nil {
 		t.Fatal("Run after Close did not fail")
 	}

@@ -23,7 +23,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -42,6 +41,7 @@ import (
 	"github.com/stranglerkit/strangler/extracted/inventory/httpapi"
 	"github.com/stranglerkit/strangler/extracted/inventory/service"
 	"github.com/stranglerkit/strangler/httpx"
+	"github.com/stranglerkit/strangler/internal/lifecycle"
 	"github.com/stranglerkit/strangler/migrations"
 	"github.com/stranglerkit/strangler/proxy/adminclient"
 )
@@ -89,10 +89,7 @@ type Service struct {
 	maps   *aclinv.Mapper
 	fwd    *aclinv.Forward
 
-	runOnce   sync.Once
-	closed    atomic.Bool
-	closeOnce sync.Once
-	closeErr  error
+	life      lifecycle.Guard
 	ready     chan struct{}
 	readyOnce sync.Once
 }
@@ -185,13 +182,8 @@ func (s *Service) Ready() <-chan struct{} { return s.ready }
 // registration with the proxy, then stops them all, waits for them and
 // closes the database. A port in use fails it at once.
 func (s *Service) Run(ctx context.Context) error {
-	ran := false
-	s.runOnce.Do(func() { ran = true })
-	if !ran {
-		return errors.New("inventory service: Run called twice")
-	}
-	if s.closed.Load() {
-		return errors.New("inventory service: Run after Close")
+	if err := s.life.Run("inventory service"); err != nil {
+		return err
 	}
 	defer func() {
 		if err := s.Close(); err != nil {
@@ -334,9 +326,5 @@ func (s *Service) adminToken() string {
 // Handler its caller serves. Run calls it as it returns; a second Close
 // does nothing, and a Run after Close fails.
 func (s *Service) Close() error {
-	s.closeOnce.Do(func() {
-		s.closed.Store(true)
-		s.closeErr = db.Close(s.gdb)
-	})
-	return s.closeErr
+	return s.life.Close(func() error { return db.Close(s.gdb) })
 }

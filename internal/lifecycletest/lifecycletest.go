@@ -6,6 +6,7 @@ package lifecycletest
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -231,21 +232,23 @@ func Check(t *testing.T, build Build, match ...string) {
 	g.WaitNone(t, "after Run")
 	WaitFilesClosed(t, dir, "after Run")
 	PortFree(t, addr)
-	for i := range 2 {
-		if err := c.Close(); err != nil {
-			t.Fatalf("Close #%d after Run = %v", i+1, err)
-		}
-	}
+	CloseTwice(t, c, "after Run")
 
 	unrun, unrunDir := build(t, addr)
-	for i := range 2 {
-		if err := unrun.Close(); err != nil {
-			t.Fatalf("Close #%d = %v", i+1, err)
-		}
-	}
+	CloseTwice(t, unrun, "before Run")
 	WaitFilesClosed(t, unrunDir, "after Close")
 	if err := unrun.Run(context.Background()); err == nil {
 		t.Fatal("Run after Close did not fail")
 	}
 	PortFree(t, addr)
+}
+
+// CloseTwice closes c twice, failing the test unless both return nil.
+func CloseTwice(t testing.TB, c io.Closer, when string) {
+	t.Helper()
+	for i := range 2 {
+		if err := c.Close(); err != nil {
+			t.Fatalf("Close #%d %s = %v", i+1, when, err)
+		}
+	}
 }
