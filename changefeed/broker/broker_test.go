@@ -31,15 +31,7 @@ func start(t *testing.T, cfg broker.Config) (b *broker.Broker, stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	select {
-	case <-b.Started():
-	case err := <-done:
-		cancel()
-		t.Fatalf("broker Run: %v", err)
-	}
+	cancel, done := lifecycletest.Start(t, b)
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {

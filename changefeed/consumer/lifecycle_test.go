@@ -55,15 +55,7 @@ func TestLifecycle(t *testing.T) {
 		return c.Handled() == 1 && changefeedtest.Sum(t, reg, "changefeed_consumer_dead_letters_total") == 1,
 			fmt.Sprintf("handled %v", calls.list())
 	})
-	if err := c.Run(ctx); err == nil {
-		t.Fatal("a second Run did not fail")
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run = %v", err)
-	}
-	g.WaitNone(t, "after Run")
-	lifecycletest.CloseTwice(t, c, "after Run")
+	lifecycletest.Stop(t, c, cancel, done, g)
 
 	unrun := build("unrun", nil)
 	lifecycletest.CloseTwice(t, unrun, "before Run")

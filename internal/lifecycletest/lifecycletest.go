@@ -189,15 +189,8 @@ func Check(t *testing.T, build Build, match ...string) {
 	PortFree(t, addr)
 	g.None(t, "after New")
 
-	ctx, cancel := context.WithCancel(context.Background())
+	cancel, done := Start(t, c)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	select {
-	case <-c.Started():
-	case err := <-done:
-		t.Fatalf("Run = %v before it listened", err)
-	}
 	if c.Addr() != addr {
 		t.Fatalf("Addr = %s, want %s", c.Addr(), addr)
 	}
@@ -217,22 +210,14 @@ func Check(t *testing.T, build Build, match ...string) {
 	_ = conn.Close()
 
 	other, otherDir := build(t, addr)
-	if err := other.Run(ctx); err == nil || !strings.Contains(err.Error(), addr) {
+	if err := other.Run(context.Background()); err == nil || !strings.Contains(err.Error(), addr) {
 		t.Fatalf("Run on a port in use = %v, want an error naming %s", err, addr)
 	}
 	WaitFilesClosed(t, otherDir, "after a Run that failed")
-	if err := c.Run(ctx); err == nil {
-		t.Fatal("a second Run did not fail")
-	}
 
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run = %v", err)
-	}
-	g.WaitNone(t, "after Run")
+	Stop(t, c, cancel, done, g)
 	WaitFilesClosed(t, dir, "after Run")
 	PortFree(t, addr)
-	CloseTwice(t, c, "after Run")
 
 	unrun, unrunDir := build(t, addr)
 	CloseTwice(t, unrun, "before Run")
@@ -241,6 +226,46 @@ func Check(t *testing.T, build Build, match ...string) {
 		t.Fatal("Run after Close did not fail")
 	}
 	PortFree(t, addr)
+}
+
+// Start runs c until cancel and returns once it listens; done gives Run's
+// result. It fails the test if Run returns before it listens.
+func Start(t testing.TB, c Component) (cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- c.Run(ctx) }()
+	select {
+	case <-c.Started():
+		return cancel, ran
+	case err := <-ran:
+		cancel()
+		t.Fatalf("Run = %v before it listened", err)
+		return nil, nil
+	}
+}
+
+// Runner is a component with Run and Close, whether or not it listens.
+type Runner interface {
+	Run(ctx context.Context) error
+	Close() error
+}
+
+// Stop checks the end of a running component's lifecycle: a second Run
+// fails; cancel (which ends Run's context) makes Run, whose result done
+// gives, return nil with every goroutine that g watches ended; Close is
+// then safe to call twice.
+func Stop(t testing.TB, c Runner, cancel context.CancelFunc, done <-chan error, g *Goroutines) {
+	t.Helper()
+	if err := c.Run(context.Background()); err == nil {
+		t.Fatal("a second Run did not fail")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	g.WaitNone(t, "after Run")
+	CloseTwice(t, c, "after Run")
 }
 
 // CloseTwice closes c twice, failing the test unless both return nil.
