@@ -28,8 +28,16 @@ test: ## Run every test; says which suites it skipped and why.
 	@./scripts/test-env.sh $(GO) test $(TEST_FLAGS) -json ./... | $(GO) run ./internal/tools/testreport
 
 .PHONY: e2e
-e2e: ## Run the executable guides in docs/guides against a real `strangler up`.
+e2e: ## Run the executable guides in docs/guides against a real `strangler up` (load: STRANGLER_GUIDE_RATE, default 250/s).
 	@./scripts/test-env.sh $(GO) test $(TEST_FLAGS) -run 'TestGuides' -json ./docs/... | $(GO) run ./internal/tools/testreport
+
+# The guides' load under stress: 250 requests/s beside a CPU-bound
+# neighbour pinned to one core, then 500 requests/s on an idle machine, each
+# on SQLite (TestGuides) and Postgres (TestGuidesPostgres).
+.PHONY: e2e-stress
+e2e-stress: ## Run the guides at 250 req/s beside a CPU hog and at 500 req/s, on SQLite and Postgres.
+	@STRANGLER_GUIDE_RATE=250 STRANGLER_GUIDE_CPU_HOG=1 ./scripts/test-env.sh $(GO) test $(TEST_FLAGS) -run 'TestGuides' -json ./docs/... | $(GO) run ./internal/tools/testreport
+	@STRANGLER_GUIDE_RATE=500 ./scripts/test-env.sh $(GO) test $(TEST_FLAGS) -run 'TestGuides' -json ./docs/... | $(GO) run ./internal/tools/testreport
 
 .PHONY: chaos
 chaos: ## Run the adversarial suite (TestChaos*) and print what each attack tried, expected and saw.

@@ -2,8 +2,9 @@
 # `make bench`: every benchmark of Strangler, then one summary.
 #
 #   monolith  wrk against the seeded shop on SQLite and Postgres: GET one
-#             product, POST an order, and GET through the proxy
-#             (bench/monolith/run.sh)
+#             product, GET through the proxy, POST an order directly and
+#             through the proxy, and orders at a fixed 250/s with their p99
+#             (bench/monolith/run.sh, bench/rate)
 #   proxy     wrk against a backend directly, nginx, the proxy with 50
 #             routes, and the proxy with a module in shadow
 #             (bench/proxy/run.sh)
@@ -24,9 +25,10 @@
 #   BENCH_POSTGRES_DSN: the Postgres server the benchmarks create their
 #     databases on (each its own, dropped after); default
 #     $STRANGLER_TEST_POSTGRES_DSN, else postgres://postgres@127.0.0.1:5432/test.
+#   RATE (250): the fixed rate of the monolith's order@ scenarios.
 # It installs wrk and nginx with apt-get when missing. The defaults take
-# about seven minutes on a 2-core machine: monolith 70 s, proxy 215 s, events
-# 100 s, Go benchmarks 60 s.
+# about eight minutes on a 2-core machine: monolith 135 s, proxy 215 s,
+# events 100 s, Go benchmarks 60 s.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

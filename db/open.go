@@ -59,7 +59,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*gorm.DB, error) {
 		if err := prepareSQLiteFile(d.Path); err != nil {
 			return nil, fmt.Errorf("open %s: %w", d, err)
 		}
-		gdb, err = gorm.Open(sqlite.Open(sqliteDriverDSN(d.Path)), cfg)
+		gdb, err = gorm.Open(sqlite.New(sqlite.Config{DriverName: sqliteCachedDriver, DSN: sqliteDriverDSN(d.Path)}), cfg)
 	case Postgres:
 		if d.Schema != "" {
 			if err := ensureSchema(ctx, d); err != nil {

@@ -19,11 +19,19 @@ func prepareSQLiteFile(path string) error {
 	if err := private.MkdirAll(filepath.Dir(path)); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, private.File)
-	if err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
+	// An existing file is never opened here: closing any descriptor of a
+	// file drops every POSIX lock this process holds on it, and SQLite
+	// handles already open in the process (the monolith's, when the relay
+	// opens the same file) would lose theirs. Another process could then
+	// checkpoint and remove the WAL under them. Only a file that did not
+	// exist, which no handle can hold yet, is created and closed.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, private.File)
+	switch {
+	case err == nil:
+		if err := f.Close(); err != nil {
+			return err
+		}
+	case !errors.Is(err, fs.ErrExist):
 		return err
 	}
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {

@@ -3,8 +3,11 @@ package db_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/internal/private"
@@ -66,5 +69,83 @@ func TestSQLiteFilesArePrivate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReopenKeepsSQLiteLocks opens the same SQLite file again and again
+// while this process and another one write to it, as `up` does when its
+// relay opens the monolith's database while `strangler verify` or a tool
+// writes from outside. Closing any descriptor of a file drops every POSIX
+// lock the process holds on it, so preparing the file by opening and
+// closing it under a live handle let the other process write at the same
+// time and corrupted the database ("database disk image is malformed").
+func TestReopenKeepsSQLiteLocks(t *testing.T) {
+	if path := os.Getenv(sqliteWriterEnv); path != "" {
+		// The other process opens and closes its handle over and over: the
+		// last handle to close checkpoints and removes the WAL, which is
+		// safe only when the locks of every other open handle are intact.
+		for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) && !t.Failed(); {
+			writeFor(t, "sqlite://"+path, 20*time.Millisecond)
+		}
+		return
+	}
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "shop.db")
+	dsn := "sqlite://" + path
+	gdb, err := db.Open(ctx, dsn, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(gdb)
+	if err := gdb.Exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)").Error; err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command(os.Args[0], "-test.run=^TestReopenKeepsSQLiteLocks$", "-test.count=1")
+	child.Env = append(os.Environ(), sqliteWriterEnv+"="+path)
+	var out strings.Builder
+	child.Stdout, child.Stderr = &out, &out
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		writeFor(t, dsn, 3*time.Second)
+	}()
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); {
+		h, err := db.Open(ctx, dsn, db.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = db.Close(h)
+	}
+	<-done
+	if err := child.Wait(); err != nil {
+		t.Fatalf("the other process's writes failed: %v\n%s", err, out.String())
+	}
+	var check string
+	if err := gdb.Raw("PRAGMA integrity_check").Scan(&check).Error; err != nil || check != "ok" {
+		t.Fatalf("integrity_check: %q, %v", check, err)
+	}
+}
+
+// sqliteWriterEnv tells the test binary, run again as a child, to write to
+// the SQLite file it names.
+const sqliteWriterEnv = "STRANGLER_TEST_SQLITE_WRITER"
+
+// writeFor inserts rows into t at dsn, one transaction each, for d.
+func writeFor(t *testing.T, dsn string, d time.Duration) {
+	t.Helper()
+	h, err := db.Open(context.Background(), dsn, db.Options{})
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer db.Close(h)
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+		if err := h.Exec("INSERT INTO t (v) VALUES (?)", strings.Repeat("x", 512)).Error; err != nil {
+			t.Errorf("insert: %v", err)
+			return
+		}
 	}
 }

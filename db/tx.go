@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 
@@ -11,27 +12,51 @@ import (
 // txKey keys the transaction that Transact puts in a context.
 type txKey struct{}
 
+// txState is what Transact puts in a context: the transaction, and the
+// batches of rows queued in it (see Batch), which it writes before the
+// commit in the order they got their first row.
+type txState struct {
+	tx      *gorm.DB
+	queued  map[any]*queued
+	flushes []*queued
+}
+
+// queued is one Batch's rows in one transaction: n of them, which flush
+// writes and takes off the queue.
+type queued struct {
+	n     int
+	add   func(rows any) // rows is a []T
+	flush func(ctx context.Context) error
+}
+
+func stateOf(ctx context.Context) (*txState, bool) {
+	st, ok := ctx.Value(txKey{}).(*txState)
+	return st, ok
+}
+
 // Conn returns the transaction that ctx carries, or gdb bound to ctx when it
 // carries none. Module stores call it for every statement, so that a caller
 // higher up can make several modules' writes one unit of work without the
 // modules' APIs taking a *gorm.DB.
 func Conn(ctx context.Context, gdb *gorm.DB) *gorm.DB {
-	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
-		return tx
+	if st, ok := stateOf(ctx); ok {
+		return st.tx
 	}
 	return gdb.WithContext(ctx)
 }
 
 // InTx reports whether ctx carries a transaction.
 func InTx(ctx context.Context) bool {
-	_, ok := ctx.Value(txKey{}).(*gorm.DB)
+	_, ok := stateOf(ctx)
 	return ok
 }
 
-// Transact runs fn in a transaction and commits it when fn returns nil. When
-// ctx already carries a transaction, fn joins it and the outermost Transact
-// decides. On SQLite, write transactions queue in-process for the single
-// write lock.
+// Transact runs fn in a transaction and commits it when fn returns nil,
+// after it has written the rows queued in the transaction's batches (see
+// Batch); an error from a batch rolls the transaction back and is
+// returned. When ctx already carries a transaction, fn joins it and the
+// outermost Transact decides. On SQLite, write transactions queue
+// in-process for the single write lock.
 func Transact(ctx context.Context, gdb *gorm.DB, fn func(ctx context.Context) error) error {
 	if InTx(ctx) {
 		return fn(ctx)
@@ -48,8 +73,81 @@ func Transact(ctx context.Context, gdb *gorm.DB, fn func(ctx context.Context) er
 		}
 	}
 	return gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(context.WithValue(ctx, txKey{}, tx))
+		st := &txState{tx: tx}
+		txCtx := context.WithValue(ctx, txKey{}, st)
+		if err := fn(txCtx); err != nil {
+			return err
+		}
+		return st.flush(txCtx)
 	})
+}
+
+// flush writes every batch's queued rows, again until none are left, since
+// a flush may queue rows in another batch.
+func (st *txState) flush(ctx context.Context) error {
+	for more := true; more; {
+		more = false
+		for _, q := range st.flushes {
+			if q.n == 0 {
+				continue
+			}
+			more = true
+			q.n = 0
+			if err := q.flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Batch queues rows of one kind that a transaction writes at its end, all
+// in one statement, where writing each as it comes would cost a round trip
+// to the database apiece: an order's journal lines and outbox events. The
+// rows are written inside the transaction, before its commit, so they commit
+// or roll back with it; they are not visible to the transaction's own
+// queries before then, so a Batch suits rows the transaction writes and
+// does not read back. Declare one Batch per kind, as a package variable or
+// a field that lives as long as the pool.
+type Batch[T any] struct {
+	// Flush writes the rows queued in one transaction, in the order they
+	// were added; ctx carries the transaction (use Conn).
+	Flush func(ctx context.Context, rows []T) error
+}
+
+// ErrNoTransaction is returned by Batch.Add when its context carries no
+// transaction, whose commit would write the rows.
+var ErrNoTransaction = errors.New("db: rows can only be queued in a transaction (db.Transact)")
+
+// Add queues rows in the transaction that ctx carries, to be written by
+// Flush before it commits.
+func (b *Batch[T]) Add(ctx context.Context, rows ...T) error {
+	st, ok := stateOf(ctx)
+	if !ok {
+		return ErrNoTransaction
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	q, ok := st.queued[b]
+	if !ok {
+		var pending []T
+		q = &queued{}
+		q.flush = func(ctx context.Context) error {
+			out := pending
+			pending = nil
+			return b.Flush(ctx, out)
+		}
+		q.add = func(rows any) { pending = append(pending, rows.([]T)...) }
+		if st.queued == nil {
+			st.queued = map[any]*queued{}
+		}
+		st.queued[b] = q
+		st.flushes = append(st.flushes, q)
+	}
+	q.add(rows)
+	q.n += len(rows)
+	return nil
 }
 
 // withoutSearchPath returns the URL without its search_path parameter.

@@ -264,3 +264,35 @@ func TestServeShutsDownGracefully(t *testing.T) {
 		t.Fatal("server still accepts after shutdown")
 	}
 }
+
+// TestEndpoint checks that an endpoint tells the configured address until
+// Listen binds it, then the bound one, with Started closed; and that a
+// Listen that fails names the address and leaves Started open.
+func TestEndpoint(t *testing.T) {
+	ep := httpx.NewEndpoint("127.0.0.1:0")
+	if ep.Addr() != "127.0.0.1:0" {
+		t.Fatalf("Addr before Listen = %s", ep.Addr())
+	}
+	ln, err := ep.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	select {
+	case <-ep.Started():
+	default:
+		t.Fatal("Started is not closed after Listen")
+	}
+	if ep.Addr() != ln.Addr().String() || strings.HasSuffix(ep.Addr(), ":0") {
+		t.Fatalf("Addr = %s, listener on %s", ep.Addr(), ln.Addr())
+	}
+	taken := httpx.NewEndpoint(ln.Addr().String())
+	if _, err := taken.Listen(); err == nil || !strings.Contains(err.Error(), ln.Addr().String()) {
+		t.Fatalf("Listen on a port in use = %v", err)
+	}
+	select {
+	case <-taken.Started():
+		t.Fatal("Started is closed after a failed Listen")
+	default:
+	}
+}

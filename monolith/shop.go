@@ -9,10 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/labstack/echo/v4"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/httpx"
+	"github.com/stranglerkit/strangler/internal/lifecycle"
 	"github.com/stranglerkit/strangler/monolith/catalog"
 	"github.com/stranglerkit/strangler/monolith/customers"
 	"github.com/stranglerkit/strangler/monolith/inventory"
@@ -47,20 +46,19 @@ type Shop struct {
 	log     *slog.Logger
 	gdb     *gorm.DB
 	echo    *echo.Echo
-	ln      net.Listener
+	ep      *httpx.Endpoint
 	health  *httpx.Health
 	modules []module
 	set     *moduleSet
 	// retired holds, per module, whether its HTTP write path is off.
 	retired map[string]*atomic.Bool
 
-	runOnce   sync.Once
-	closeOnce sync.Once
-	closeErr  error
+	life lifecycle.Guard
 }
 
-// New opens the database and the listener and builds the modules. It does not
-// migrate: Run does that, so that /healthz answers while it happens.
+// New opens the database and builds the modules. It opens no listener and
+// starts no goroutine, and it does not migrate: Run listens, then migrates,
+// so that /healthz answers while it happens.
 func New(cfg Config, log *slog.Logger) (*Shop, error) {
 	if log == nil {
 		log = slog.Default()
@@ -72,18 +70,13 @@ func New(cfg Config, log *slog.Logger) (*Shop, error) {
 	if err != nil {
 		return nil, fmt.Errorf("monolith: %w", err)
 	}
-	ln, err := httpx.Listen(cfg.Addr)
-	if err != nil {
-		_ = db.Close(gdb)
-		return nil, fmt.Errorf("monolith: %w", err)
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s := &Shop{
 		cfg:    cfg,
 		log:    log,
 		gdb:    gdb,
-		ln:     ln,
+		ep:     httpx.NewEndpoint(cfg.Addr),
 		health: &httpx.Health{},
 		echo:   httpx.NewEcho(log, reg, cfg.MaxBodyBytes),
 	}
@@ -144,8 +137,12 @@ func (s *Shop) RetireWrites(module string, retired bool) error {
 	return nil
 }
 
-// Addr is the address the shop listens on.
-func (s *Shop) Addr() string { return s.ln.Addr().String() }
+// Addr is the address the shop listens on once Started is closed, the
+// configured one before.
+func (s *Shop) Addr() string { return s.ep.Addr() }
+
+// Started is closed once Run listens.
+func (s *Shop) Started() <-chan struct{} { return s.ep.Started() }
 
 // Handler serves the shop's HTTP API, for tests that skip the listener.
 func (s *Shop) Handler() http.Handler { return s.echo }
@@ -199,19 +196,23 @@ func (s *Shop) Prepare(ctx context.Context) error {
 	return nil
 }
 
-// Run serves until ctx ends, then stops the modules and closes the database.
-// /readyz turns ready once Prepare has finished.
+// Run listens, prepares and serves until ctx ends, then stops the modules
+// and the server, waits for them, and closes the database. /readyz turns
+// ready once Prepare has finished. A port in use fails it at once.
 func (s *Shop) Run(ctx context.Context) error {
-	ran := false
-	s.runOnce.Do(func() { ran = true })
-	if !ran {
-		return errors.New("monolith: Run called twice")
+	if err := s.life.Run("monolith"); err != nil {
+		return err
+	}
+	ln, err := s.ep.Listen()
+	if err != nil {
+		_ = s.Close()
+		return fmt.Errorf("monolith: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	served := make(chan error, 1)
-	go func() { served <- httpx.Serve(ctx, s.ln, s.echo) }()
-	err := s.Prepare(ctx)
+	go func() { served <- httpx.Serve(ctx, ln, s.echo) }()
+	err = s.Prepare(ctx)
 	if err != nil {
 		cancel()
 	}
@@ -232,14 +233,9 @@ func (s *Shop) Run(ctx context.Context) error {
 	return serveErr
 }
 
-// Close releases the listener and the database, for callers that serve
-// Handler themselves instead of calling Run. Run closes them itself; a
-// second Close does nothing.
+// Close releases the database, for a shop that is never run or whose
+// Handler its caller serves. Run closes it as it returns; a second Close
+// does nothing, and a Run after Close fails.
 func (s *Shop) Close() error {
-	s.closeOnce.Do(func() {
-		// The listener is closed already when Run served on it.
-		_ = s.ln.Close()
-		s.closeErr = db.Close(s.gdb)
-	})
-	return s.closeErr
+	return s.life.Close(func() error { return db.Close(s.gdb) })
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/db/dbtest"
 	"github.com/stranglerkit/strangler/httpx"
+	"github.com/stranglerkit/strangler/internal/lifecycletest"
 	"github.com/stranglerkit/strangler/monolith"
 	"github.com/stranglerkit/strangler/monolith/catalog"
 	"github.com/stranglerkit/strangler/monolith/inventory"
@@ -365,9 +366,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- shop.Run(ctx) }()
+	cancel, done := lifecycletest.Start(t, shop)
 	base := "http://" + shop.Addr()
 	poll(t, "/readyz", func() bool {
 		resp, err := http.Get(base + "/readyz")

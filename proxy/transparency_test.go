@@ -549,23 +549,3 @@ func TestHeadersTooLarge(t *testing.T) {
 		t.Fatalf("status %d, backend hits %d", resp.StatusCode, backend.Hits())
 	}
 }
-
-// TestSlowHeadersDisconnected closes a connection whose request headers
-// do not arrive within read_header_timeout.
-func TestSlowHeadersDisconnected(t *testing.T) {
-	backend := proxytest.EchoBackend(t, "legacy")
-	p := proxytest.Start(t, proxytest.Config{Legacy: backend.URL, Routes: legacyOnly, Tune: func(c *proxy.Config) {
-		c.ReadHeaderTimeout = 300 * time.Millisecond
-	}})
-	conn, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprint(conn, "GET /x HTTP/1.1\r\nHost: a\r\n")
-	// The proxy must close the connection well before this deadline.
-	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
-	if _, err = io.ReadAll(conn); err != nil {
-		t.Fatalf("the connection was not closed: %v", err)
-	}
-}

@@ -211,7 +211,16 @@ func bench(ctx context.Context, dialect string, opt options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	defer b.Close()
+	bctx, stopBroker := context.WithCancel(ctx)
+	stopped := make(chan error, 1)
+	go func() { stopped <- b.Run(bctx) }()
+	select {
+	case <-b.Started():
+	case err := <-stopped:
+		stopBroker()
+		return res, err
+	}
+	defer func() { stopBroker(); <-stopped }()
 	brokers := []string{b.Addr()}
 
 	// Latency first, on a quiet database: the throughput run leaves work

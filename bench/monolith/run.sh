@@ -7,15 +7,23 @@
 #              a real backend
 #   order      POST /api/orders, two lines each, cycling the 20 seeded
 #              customers and the active products (order.lua)
+#   order/proxy  the same through the proxy
+#   order@250, order/proxy@250
+#              the same orders at a fixed 250 orders/s (go run ./bench/rate,
+#              an open loop: wrk2 is not packaged), directly and through
+#              the proxy, latency counted from each order's planned send
 # It prints requests per second, p50 and p99 for each, the non-2xx answers,
 # and the ratios: proxy to direct, and Postgres to SQLite. These are the
 # baseline that the proxy and the extracted services are measured against.
+# The targets for orders: >= 1,000 orders/s through the proxy (order/proxy)
+# and p99 < 50 ms at 250 orders/s (order/proxy@250), on both databases.
 #
 # Before the order run it raises every active product's stock in AMS1 by a
 # million units, so that no order fails for want of stock; any that fails
 # anyway is counted and shown.
 #
-# Settings (environment): DURATION (10s), CONNS (32), THREADS (2), SKIP_PG=1
+# Settings (environment): DURATION (10s), CONNS (32), THREADS (2), RATE
+# (250, the fixed rate of the @ scenarios), SKIP_PG=1
 # (SQLite only), BENCH_POSTGRES_DSN (the server to create the bench database
 # on; default $STRANGLER_TEST_POSTGRES_DSN, else the local server),
 # STRANGLER_BIN (default bin/strangler, built if missing). Nothing is pinned
@@ -27,6 +35,7 @@ set -euo pipefail
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-32}
 THREADS=${THREADS:-2}
+RATE=${RATE:-250}
 SKIP_PG=${SKIP_PG:-0}
 PG_BASE=${BENCH_POSTGRES_DSN:-${STRANGLER_TEST_POSTGRES_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -69,6 +78,9 @@ if [[ ! -x $STRANGLER ]]; then
 	(cd "$ROOT" && go build -o "$WORK/strangler" ./cmd/strangler)
 	STRANGLER=$WORK/strangler
 fi
+
+RATE_BIN=$WORK/rate
+(cd "$ROOT" && go build -o "$RATE_BIN" ./bench/rate)
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -118,6 +130,19 @@ run_wrk() { # run_wrk DB SCENARIO WRK_ARGS...: the URL and any script among them
 	log "$(printf '%-8s %-10s %9.0f req/s  p50 %8.3f ms  p99 %8.3f ms  failed %d' "$db" "$scenario" "$rps" "$p50" "$p99" "$bad")"
 }
 
+run_rate() { # run_rate DB SCENARIO URL SKUS: orders at $RATE/s for $DURATION
+	local db=$1 scenario=$2 url=$3 skus=$4 out rc=0
+	out=$("$RATE_BIN" -url "$url" -rate "$RATE" -duration "$DURATION" -customers 20 -skus "$skus") || rc=$?
+	grep -v '^RESULT' <<<"$out" | sed "s|^|bench/monolith: $db $scenario: |" >&2
+	local line rps p50 p99 bad
+	line=$(grep '^RESULT' <<<"$out") || { log "$db $scenario: no result (exit $rc)"; exit 1; }
+	rps=$(sed -E 's/.*rps=([^ ]+).*/\1/' <<<"$line") p50=$(sed -E 's/.*p50_ms=([^ ]+).*/\1/' <<<"$line")
+	p99=$(sed -E 's/.*p99_ms=([^ ]+).*/\1/' <<<"$line") bad=$(sed -E 's/.*failed=([^ ]+).*/\1/' <<<"$line")
+	RPS[$db.$scenario]=$rps P50[$db.$scenario]=$p50 P99[$db.$scenario]=$p99 BAD[$db.$scenario]=$bad
+	ROWS+=("$db.$scenario")
+	log "$(printf '%-8s %-16s %9.0f req/s  p50 %8.3f ms  p99 %8.3f ms  failed %d' "$db" "$scenario" "$rps" "$p50" "$p99" "$bad")"
+}
+
 bench_db() { # bench_db NAME DSN
 	local name=$1 dsn=$2 dir=$WORK/$1
 	mkdir -p "$dir"
@@ -146,12 +171,15 @@ bench_db() { # bench_db NAME DSN
 	run_wrk "$name" get "$mono/api/catalog/products/1"
 	run_wrk "$name" get/proxy "http://127.0.0.1:$p_proxy/api/catalog/products/1"
 	run_wrk "$name" order -s "$HERE/order.lua" "$mono" -- 20 "$skus"
+	run_wrk "$name" order/proxy -s "$HERE/order.lua" "http://127.0.0.1:$p_proxy" -- 20 "$skus"
+	run_rate "$name" "order@$RATE" "$mono" "$skus"
+	run_rate "$name" "order/proxy@$RATE" "http://127.0.0.1:$p_proxy" "$skus"
 
 	# The monolith's own count of placed orders, to set against wrk's: they
 	# differ only by the requests in flight when wrk stopped.
 	local placed
 	placed=$(curl -fsS "$mono/metrics" | awk '/^http_requests_total\{/ && /route="\/api\/orders"/ && /method="POST"/ && /status="201"/ {n += $NF} END {printf "%d", n}')
-	log "$name order: the monolith's metrics count $placed orders placed (201)"
+	log "$name: the monolith's metrics count $placed orders placed (201) over the order scenarios"
 	stop_all
 }
 
@@ -177,9 +205,9 @@ fi
 
 echo
 echo "Monolith benchmark: wrk -t$THREADS -c$CONNS -d$DURATION --latency, no CPU pinning"
-printf '%-9s %-10s %10s %10s %10s %8s\n' db scenario req/s p50_ms p99_ms failed
+printf '%-9s %-16s %10s %10s %10s %8s\n' db scenario req/s p50_ms p99_ms failed
 for row in "${ROWS[@]}"; do
-	printf '%-9s %-10s %10.0f %10.3f %10.3f %8d\n' "${row%%.*}" "${row#*.}" "${RPS[$row]}" "${P50[$row]}" "${P99[$row]}" "${BAD[$row]}"
+	printf '%-9s %-16s %10.0f %10.3f %10.3f %8d\n' "${row%%.*}" "${row#*.}" "${RPS[$row]}" "${P50[$row]}" "${P99[$row]}" "${BAD[$row]}"
 done
 echo
 for db in "${DBS[@]}"; do
@@ -187,7 +215,7 @@ for db in "${DBS[@]}"; do
 		'BEGIN { printf "%s: GET through the proxy / direct: throughput %.2f, p99 %.3f ms vs %.3f ms (%+.3f ms)\n", db, p / d, pp, dp, pp - dp }'
 done
 if [[ ${#DBS[@]} == 2 ]]; then
-	for s in get order; do
+	for s in get order order/proxy; do
 		awk -v s="$s" -v pg="${RPS[postgres.$s]}" -v sq="${RPS[sqlite.$s]}" \
 			'BEGIN { printf "%s: postgres / sqlite throughput %.2f\n", s, pg / sq }'
 	done

@@ -13,12 +13,12 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/stranglerkit/strangler/httpx"
+	"github.com/stranglerkit/strangler/internal/lifecycle"
 	"github.com/stranglerkit/strangler/internal/private"
 )
 
@@ -68,18 +68,19 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Broker is a running embedded broker.
+// Broker is an embedded broker: New builds it, Run loads its state and
+// serves, Close releases it.
 type Broker struct {
-	cfg     Config
-	log     *slog.Logger
-	cluster *kfake.Cluster
-	addr    string
+	cfg  Config
+	log  *slog.Logger
+	opts []kfake.Opt
+	ep   *httpx.Endpoint
 
-	closeOnce sync.Once
+	life lifecycle.Guard
 }
 
-// New starts the broker: it loads the state under cfg.Dir, if any, and
-// listens on cfg.Addr. Run waits for the end of a context and stops it.
+// New validates cfg and builds the broker. It opens nothing and starts
+// nothing: Run loads the state under cfg.Dir and listens on cfg.Addr.
 func New(cfg Config, log *slog.Logger) (*Broker, error) {
 	if log == nil {
 		log = slog.Default()
@@ -90,17 +91,8 @@ func New(cfg Config, log *slog.Logger) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("broker config: %w", err)
 	}
-	// The log holds customer data. kfake creates its files 0644 and its
-	// directories 0755 and offers no say in it, so the broker's directory
-	// is 0700, which keeps everything in it to the owner, and its files are
-	// made 0600 after kfake writes them.
-	if err := private.MkdirAll(cfg.Dir); err != nil {
-		return nil, fmt.Errorf("broker: data dir: %w", err)
-	}
-	if err := private.Restrict(cfg.Dir); err != nil {
-		return nil, fmt.Errorf("broker: data dir: %w", err)
-	}
-	opts := []kfake.Opt{
+	b := &Broker{cfg: cfg, log: log, ep: httpx.NewEndpoint(cfg.Addr)}
+	b.opts = []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.ClusterID("strangler"),
 		kfake.DataDir(cfg.Dir),
@@ -110,8 +102,8 @@ func New(cfg Config, log *slog.Logger) (*Broker, error) {
 		// kafka-go's consumer groups and tests stop members quickly; the
 		// cluster default of 6 s is a floor that only slows rebalances.
 		kfake.GroupMinSessionTimeout(time.Second),
-		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
-			ln, err := net.Listen(network, cfg.Addr)
+		kfake.ListenFn(func(string, string) (net.Listener, error) {
+			ln, err := b.ep.Listen()
 			if err != nil {
 				return nil, err
 			}
@@ -121,17 +113,54 @@ func New(cfg Config, log *slog.Logger) (*Broker, error) {
 		}),
 	}
 	if cfg.SyncWrites {
-		opts = append(opts, kfake.SyncWrites())
+		b.opts = append(b.opts, kfake.SyncWrites())
 	}
-	c, err := kfake.NewCluster(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("broker on %s (data %s): %w", cfg.Addr, cfg.Dir, err)
-	}
-	addrs := c.ListenAddrs()
-	b := &Broker{cfg: cfg, log: log, cluster: c, addr: addrs[0]}
-	b.restrict()
-	log.Info("broker listening", "addr", b.addr, "dir", cfg.Dir)
 	return b, nil
+}
+
+// Addr is the host:port the broker listens on once Started is closed, the
+// configured one before.
+func (b *Broker) Addr() string { return b.ep.Addr() }
+
+// Started is closed once Run listens.
+func (b *Broker) Started() <-chan struct{} { return b.ep.Started() }
+
+// Run loads the broker's state, listens and serves until ctx ends, then
+// stops the broker, writing its state to disk. A port in use fails it at
+// once. While it serves, it makes new files private every restrictEvery.
+func (b *Broker) Run(ctx context.Context) error {
+	if err := b.life.Run("broker"); err != nil {
+		return err
+	}
+	// The log holds customer data. kfake creates its files 0644 and its
+	// directories 0755 and offers no say in it, so the broker's directory
+	// is 0700, which keeps everything in it to the owner, and its files are
+	// made 0600 after kfake writes them.
+	if err := private.MkdirAll(b.cfg.Dir); err != nil {
+		return fmt.Errorf("broker: data dir: %w", err)
+	}
+	if err := private.Restrict(b.cfg.Dir); err != nil {
+		return fmt.Errorf("broker: data dir: %w", err)
+	}
+	c, err := kfake.NewCluster(b.opts...)
+	if err != nil {
+		return fmt.Errorf("broker on %s (data %s): %w", b.cfg.Addr, b.cfg.Dir, err)
+	}
+	b.restrict()
+	b.log.Info("broker listening", "addr", b.Addr(), "dir", b.cfg.Dir)
+	tick := time.NewTicker(restrictEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			c.Close()
+			b.restrict()
+			b.log.Info("broker stopped", "addr", b.Addr())
+			return nil
+		case <-tick.C:
+			b.restrict()
+		}
+	}
 }
 
 // restrictEvery is how often Run makes the files kfake has written since
@@ -147,33 +176,11 @@ func (b *Broker) restrict() {
 	}
 }
 
-// Addr is the host:port the broker listens on.
-func (b *Broker) Addr() string { return b.addr }
-
-// Run serves until ctx ends, then stops the broker, writing its state to
-// disk. While it serves, it makes new files private every restrictEvery.
-func (b *Broker) Run(ctx context.Context) error {
-	tick := time.NewTicker(restrictEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			b.Close()
-			return nil
-		case <-tick.C:
-			b.restrict()
-		}
-	}
-}
-
-// Close stops the broker and saves its state. It is safe to call more than
-// once.
-func (b *Broker) Close() {
-	b.closeOnce.Do(func() {
-		b.cluster.Close()
-		b.restrict()
-		b.log.Info("broker stopped", "addr", b.addr)
-	})
+// Close releases the broker. New takes nothing that Run does not release
+// as it returns, so Close only makes a later Run fail; it is safe to call
+// more than once, and after Run.
+func (b *Broker) Close() error {
+	return b.life.Close(func() error { return nil })
 }
 
 // kfakeLogger passes kfake's warnings and errors to slog. Its info and debug

@@ -2,11 +2,14 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,18 +17,32 @@ import (
 
 	"github.com/stranglerkit/strangler/changefeed"
 	"github.com/stranglerkit/strangler/changefeed/broker"
+	"github.com/stranglerkit/strangler/internal/lifecycletest"
 	"github.com/stranglerkit/strangler/internal/private"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-func start(t *testing.T, cfg broker.Config) *broker.Broker {
+// start runs a broker on cfg until the returned stop, which waits for Run
+// to return; the test's end stops it too.
+func start(t *testing.T, cfg broker.Config) (b *broker.Broker, stop func()) {
 	t.Helper()
 	b, err := broker.New(cfg, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	cancel, done := lifecycletest.Start(t, b)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("broker Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return b, stop
 }
 
 // TestKafkaGoAgainstBroker checks what the relay and the consumers rely on,
@@ -36,7 +53,7 @@ func TestKafkaGoAgainstBroker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	b := start(t, broker.Config{Addr: "127.0.0.1:0", Dir: dir})
+	b, stop := start(t, broker.Config{Addr: "127.0.0.1:0", Dir: dir})
 	addr := b.Addr()
 
 	topics := changefeed.NewTopics([]string{addr}, 3, 0, nil)
@@ -93,9 +110,8 @@ func TestKafkaGoAgainstBroker(t *testing.T) {
 	}
 	first := read(15)
 
-	b.Close()
-	b = start(t, broker.Config{Addr: addr, Dir: dir})
-	defer b.Close()
+	stop()
+	start(t, broker.Config{Addr: addr, Dir: dir})
 
 	second := read(15)
 	// Every key's values arrive once, in the order written.
@@ -143,6 +159,22 @@ func TestConfig(t *testing.T) {
 	}
 }
 
+// TestLifecycle checks the lifecycle rule (lifecycletest.Check) on the
+// broker, which also leaves its data dir alone until Run.
+func TestLifecycle(t *testing.T) {
+	lifecycletest.Check(t, func(t *testing.T, addr string) (lifecycletest.Component, string) {
+		dir := filepath.Join(t.TempDir(), "broker")
+		b, err := broker.New(broker.Config{Addr: addr, Dir: dir}, quiet())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("New made the data dir: %v", err)
+		}
+		return b, filepath.Dir(dir)
+	}, "kfake")
+}
+
 // TestBrokerLogIsPrivate runs the broker on a data directory an older
 // version left at 0755, produces to a topic, and checks that the log's
 // files become 0600 and its directories 0700 while it runs and after it
@@ -157,11 +189,7 @@ func TestBrokerLogIsPrivate(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	b := start(t, broker.Config{Addr: "127.0.0.1:0", Dir: dir})
-	runCtx, stop := context.WithCancel(ctx)
-	ran := make(chan error, 1)
-	go func() { ran <- b.Run(runCtx) }()
-	defer func() { stop(); <-ran }()
+	b, stop := start(t, broker.Config{Addr: "127.0.0.1:0", Dir: dir})
 
 	if err := changefeed.NewTopics([]string{b.Addr()}, 2, 0, nil).Ensure(ctx, "t.private"); err != nil {
 		t.Fatal(err)
@@ -187,10 +215,6 @@ func TestBrokerLogIsPrivate(t *testing.T) {
 	}
 
 	stop()
-	if err := <-ran; err != nil {
-		t.Fatal(err)
-	}
-	ran <- nil
 	files, loose, err := private.Loose(dir)
 	if err != nil {
 		t.Fatal(err)

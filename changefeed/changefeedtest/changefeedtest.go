@@ -40,7 +40,10 @@ type Broker struct {
 	addr string
 
 	mu sync.Mutex
-	b  *broker.Broker
+	// stop ends the running broker's Run, and done is closed when it has
+	// returned; both nil while the broker is stopped.
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 // NewBroker starts a broker on a free port of 127.0.0.1 with its data in a
@@ -63,22 +66,19 @@ func (b *Broker) Addr() string {
 // Brokers is Addr as a bootstrap list.
 func (b *Broker) Brokers() []string { return []string{b.Addr()} }
 
-// Start starts the broker if it is stopped, on the address it had.
+// Start starts the broker if it is stopped, on the address it had, and
+// returns once it listens.
 func (b *Broker) Start() {
 	b.t.Helper()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.b != nil {
+	if b.stop != nil {
 		return
 	}
-	var (
-		br  *broker.Broker
-		err error
-	)
 	// The port may linger for a moment after a stop; retry for a while.
+	var err error
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		br, err = broker.New(broker.Config{Addr: b.addr, Dir: b.dir, Partitions: 3}, Logger().With("component", "broker"))
-		if err == nil || time.Now().After(deadline) {
+		if err = b.start(); err == nil || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -86,17 +86,39 @@ func (b *Broker) Start() {
 	if err != nil {
 		b.t.Fatalf("start broker: %v", err)
 	}
-	b.b = br
-	b.addr = br.Addr()
 }
 
-// Stop stops the broker, keeping its data.
+// start runs a broker until Stop and waits until it listens or fails.
+func (b *Broker) start() error {
+	br, err := broker.New(broker.Config{Addr: b.addr, Dir: b.dir, Partitions: 3}, Logger().With("component", "broker"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var runErr error
+	go func() {
+		defer close(done)
+		runErr = br.Run(ctx)
+	}()
+	select {
+	case <-br.Started():
+	case <-done:
+		cancel()
+		return runErr
+	}
+	b.stop, b.done, b.addr = cancel, done, br.Addr()
+	return nil
+}
+
+// Stop stops the broker, keeping its data, and returns once it has stopped.
 func (b *Broker) Stop() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.b != nil {
-		b.b.Close()
-		b.b = nil
+	if b.stop != nil {
+		b.stop()
+		<-b.done
+		b.stop, b.done = nil, nil
 	}
 }
 

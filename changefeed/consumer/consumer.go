@@ -40,6 +40,7 @@ import (
 	"github.com/stranglerkit/strangler/changefeed"
 	"github.com/stranglerkit/strangler/changefeed/internal/retry"
 	"github.com/stranglerkit/strangler/db"
+	"github.com/stranglerkit/strangler/internal/lifecycle"
 	"github.com/stranglerkit/strangler/migrations"
 )
 
@@ -106,6 +107,9 @@ type Consumer struct {
 	m      *metrics
 	topics *changefeed.Topics
 	dlq    *kafka.Writer
+	// transport carries the dead-letter writer's and the topic admin's
+	// connections, which Close closes.
+	transport *kafka.Transport
 
 	mu        sync.Mutex
 	handlers  map[string]handlerEntry
@@ -114,10 +118,13 @@ type Consumer struct {
 	ignore    map[string]bool
 	started   bool
 
+	life lifecycle.Guard
+
 	handled atomic.Int64
 }
 
-// New builds a consumer. Register handlers with Handle before Run.
+// New builds a consumer. It opens no connection and starts no goroutine:
+// Run does. Register handlers with Handle before Run.
 func New(cfg Config, opt Options) (*Consumer, error) {
 	cfg.SetDefaults()
 	opt.Kafka.SetDefaults("")
@@ -145,12 +152,13 @@ func New(cfg Config, opt Options) (*Consumer, error) {
 	}
 	transport := &kafka.Transport{ClientID: opt.Kafka.ClientID}
 	c := &Consumer{
-		cfg:    cfg,
-		opt:    opt,
-		log:    log,
-		gdb:    opt.DB,
-		m:      m,
-		topics: changefeed.NewTopics(opt.Brokers, opt.Kafka.Partitions, opt.Kafka.ReplicationFactor, transport),
+		cfg:       cfg,
+		opt:       opt,
+		log:       log,
+		gdb:       opt.DB,
+		m:         m,
+		transport: transport,
+		topics:    changefeed.NewTopics(opt.Brokers, opt.Kafka.Partitions, opt.Kafka.ReplicationFactor, transport),
 		dlq: &kafka.Writer{
 			Addr:                   kafka.TCP(opt.Brokers...),
 			Balancer:               opt.Kafka.Balancer(),
@@ -206,19 +214,36 @@ func (c *Consumer) Upcast(eventType string, from int, fn Upcaster) {
 	c.upcasters[eventType][from] = fn
 }
 
+// Close releases what the consumer holds: the dead-letter writer and the
+// Kafka connections of the writer and the topic admin. The database is the
+// caller's (Options.DB). Run calls it as it returns; call it for a consumer
+// that is never run. Calls after the first do nothing.
+func (c *Consumer) Close() error {
+	return c.life.Close(func() error {
+		err := c.dlq.Close()
+		c.transport.CloseIdleConnections()
+		return err
+	})
+}
+
 // Handled is how many events this instance has applied (duplicates and
 // skipped events not counted).
 func (c *Consumer) Handled() int64 { return c.handled.Load() }
 
-// Run consumes until ctx ends. It returns an error only if it cannot start,
-// or if an event fails every attempt while dead-lettering is off.
+// Run consumes until ctx ends, and returns once the fetcher it started has
+// ended and its connections are closed (it calls Close). It returns an
+// error only if it cannot start, or if an event fails every attempt while
+// dead-lettering is off.
 func (c *Consumer) Run(ctx context.Context) error {
+	if err := c.life.Run("consumer"); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	c.started = true
 	c.mu.Unlock()
 	defer func() {
-		if err := c.dlq.Close(); err != nil {
-			c.log.Warn("consumer close dead-letter writer", "error", err)
+		if err := c.Close(); err != nil {
+			c.log.Warn("consumer close", "error", err)
 		}
 	}()
 

@@ -96,10 +96,48 @@ func (w Writer) Add(tx *gorm.DB, events ...changefeed.Event) error {
 	if _, ok := tx.Statement.ConnPool.(gorm.TxCommitter); !ok {
 		return ErrNoTransaction
 	}
+	rows, err := w.prepare(tx.Statement.Context, events)
+	if err != nil {
+		return err
+	}
+	return insertAll(tx, rows)
+}
+
+// queue holds the events that Queue adds to a transaction until its commit.
+var queue = db.Batch[changefeed.Event]{Flush: func(ctx context.Context, rows []changefeed.Event) error {
+	// A flush runs inside the transaction ctx carries, so Conn returns it.
+	return insertAll(db.Conn(ctx, nil), rows)
+}}
+
+// Queue is Add for the transaction that ctx carries (see db.Transact), with
+// the INSERT put off until just before the commit: the events a transaction
+// queues, from every Writer, are written in one statement, in the order
+// they were queued, where AddContext costs a round trip per call. It fills
+// and validates the events as Add does, now, and returns the errors now;
+// an error of the INSERT itself fails the commit. The events are not in
+// the table before then, so use AddContext for events the transaction
+// reads back.
+//
+// On Postgres the aggregates' locks (see Add) are then taken at the commit,
+// after every other lock the transaction holds, in the order queued.
+func (w Writer) Queue(ctx context.Context, events ...changefeed.Event) error {
+	if !db.InTx(ctx) {
+		return ErrNoTransaction
+	}
+	rows, err := w.prepare(ctx, events)
+	if err != nil {
+		return err
+	}
+	return queue.Add(ctx, rows...)
+}
+
+// prepare fills the events' defaults (see Add) and validates them, with
+// ctx, which may be nil, giving the trace context.
+func (w Writer) prepare(ctx context.Context, events []changefeed.Event) ([]changefeed.Event, error) {
 	now := time.Now().UTC()
 	trace := ""
-	if tx.Statement.Context != nil {
-		trace = changefeed.TraceParentFrom(tx.Statement.Context)
+	if ctx != nil {
+		trace = changefeed.TraceParentFrom(ctx)
 	}
 	if trace == "" {
 		trace = changefeed.NewTraceParent().String()
@@ -110,7 +148,7 @@ func (w Writer) Add(tx *gorm.DB, events ...changefeed.Event) error {
 		if e.ID == uuid.Nil {
 			id, err := uuid.NewV7()
 			if err != nil {
-				return fmt.Errorf("outbox: new event id: %w", err)
+				return nil, fmt.Errorf("outbox: new event id: %w", err)
 			}
 			e.ID = id
 		}
@@ -139,8 +177,13 @@ func (w Writer) Add(tx *gorm.DB, events ...changefeed.Event) error {
 		rows[i] = e
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("outbox: %w", errors.Join(errs...))
+		return nil, fmt.Errorf("outbox: %w", errors.Join(errs...))
 	}
+	return rows, nil
+}
+
+// insertAll writes rows in INSERTs of up to maxRowsPerInsert rows.
+func insertAll(tx *gorm.DB, rows []changefeed.Event) error {
 	for start := 0; start < len(rows); start += maxRowsPerInsert {
 		end := min(start+maxRowsPerInsert, len(rows))
 		if err := insert(tx, rows[start:end]); err != nil {

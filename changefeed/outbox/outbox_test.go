@@ -175,3 +175,67 @@ func TestSchema(t *testing.T) {
 		t.Fatalf("seqs %v, want [1 2]", seqs)
 	}
 }
+
+// TestQueue queues events from two writers in one transaction and checks
+// that the commit writes them all, in the order queued, with each writer's
+// defaults; that a rollback writes none; and that an invalid event or a
+// missing transaction fails at Queue.
+func TestQueue(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, dsn string) {
+		gdb := changefeedtest.Open(t, dsn, outbox.Migrations())
+		ctx := context.Background()
+		orders, stock := outbox.Writer{Source: "monolith.orders", Origin: "monolith"}, outbox.Writer{Source: "monolith.inventory"}
+		ev := func(id, typ string) changefeed.Event {
+			e, err := changefeed.NewEvent("thing", id, typ, map[string]string{"id": id})
+			changefeedtest.Must(t, err)
+			return e
+		}
+		types := func() []string {
+			var out []string
+			changefeedtest.Must(t, gdb.Raw("SELECT type || ' ' || source || ' ' || origin FROM outbox ORDER BY seq").Scan(&out).Error)
+			return out
+		}
+		boom := errors.New("boom")
+		err := db.Transact(ctx, gdb, func(ctx context.Context) error {
+			if err := stock.Queue(ctx, ev("a", "stock.reserved"), ev("b", "stock.reserved")); err != nil {
+				return err
+			}
+			var n int64
+			if err := db.Conn(ctx, gdb).Raw("SELECT COUNT(*) FROM outbox").Scan(&n).Error; err != nil || n != 0 {
+				t.Errorf("before the commit: %d rows (%v), want none yet", n, err)
+			}
+			return orders.Queue(ctx, ev("1", "order.placed"))
+		})
+		changefeedtest.Must(t, err)
+		want := []string{"stock.reserved monolith.inventory monolith.inventory", "stock.reserved monolith.inventory monolith.inventory", "order.placed monolith.orders monolith"}
+		if got := types(); strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("outbox after commit: %q, want %q", got, want)
+		}
+
+		for _, tc := range []struct {
+			name string
+			fn   func(ctx context.Context) error
+			want error
+		}{
+			{"rollback", func(ctx context.Context) error {
+				if err := orders.Queue(ctx, ev("2", "order.placed")); err != nil {
+					return err
+				}
+				return boom
+			}, boom},
+			{"invalid event", func(ctx context.Context) error {
+				return orders.Queue(ctx, changefeed.Event{AggregateType: "thing", Type: "order.placed", Payload: []byte(`{}`)})
+			}, changefeed.ErrInvalidEvent},
+		} {
+			if err := db.Transact(ctx, gdb, tc.fn); !errors.Is(err, tc.want) {
+				t.Errorf("%s: Transact = %v, want %v", tc.name, err, tc.want)
+			}
+		}
+		if err := orders.Queue(ctx, ev("3", "order.placed")); !errors.Is(err, outbox.ErrNoTransaction) {
+			t.Errorf("Queue outside a transaction = %v, want ErrNoTransaction", err)
+		}
+		if got := types(); len(got) != 3 {
+			t.Errorf("outbox after the failures: %q, want the 3 committed events only", got)
+		}
+	})
+}

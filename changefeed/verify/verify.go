@@ -13,9 +13,10 @@
 // On live tables a row written between the two sides' reads, or a change
 // still on its way through the sync, differs for a moment. With
 // Options.Recheck, Compare reads the differing keys again, a little later
-// and a few times, and counts a key that matches on one of those reads as
-// settled rather than as drift; a row that really drifted differs on every
-// read. Verify can then run under traffic.
+// and a few times, and counts a key that matches on one of those reads, or
+// whose target has taken a state its source had (the sync delivering behind
+// a row that keeps changing), as settled rather than as drift; a row that
+// really drifted differs on every read. Verify can then run under traffic.
 //
 // The hashing happens in the verifier rather than in SQL so that a mapping
 // written in Go (key translations, transforms) applies, and so that SQLite
@@ -31,6 +32,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -657,7 +659,20 @@ func (c *comparison) tally(diffs []diff) []*slot {
 // slots updated to what was read last. A key whose source row cannot be
 // named (a target-only key under a Key mapping without inverse) is
 // settled only when its target row is gone.
+//
+// A key also settles when its target row has become one that its source
+// row was, at the scan or an earlier read: the sync is delivering, behind
+// a row that changes faster than it lags (a hot stock level under load),
+// which would otherwise differ on every read. A target that does not move
+// never matches a state the source took after the scan.
 func (c *comparison) recheck(ctx context.Context, diffs []diff) ([]diff, error) {
+	// was holds, per key, the hashes of the source rows read so far.
+	was := map[string][]uint64{}
+	for _, d := range diffs {
+		if d.sl.src != nil {
+			was[d.sl.key()] = []uint64{d.sl.src.hash}
+		}
+	}
 	t := time.NewTimer(c.opt.Recheck)
 	defer t.Stop()
 	for round := 0; round < c.opt.RecheckRounds && len(diffs) > 0; round++ {
@@ -693,7 +708,10 @@ func (c *comparison) recheck(ctx context.Context, diffs []diff) ([]diff, error) 
 				s, hasS = d.sl.src, d.sl.src != nil
 			}
 			t, hasT := dstRows[k]
-			if hasS == hasT && (!hasS || s.hash == t.hash) {
+			if hasS {
+				was[k] = append(was[k], s.hash)
+			}
+			if hasS == hasT && (!hasS || s.hash == t.hash) || hasT && slices.Contains(was[k], t.hash) {
 				c.rep.Settled++
 				continue
 			}

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -42,6 +41,7 @@ import (
 	"github.com/stranglerkit/strangler/extracted/inventory/httpapi"
 	"github.com/stranglerkit/strangler/extracted/inventory/service"
 	"github.com/stranglerkit/strangler/httpx"
+	"github.com/stranglerkit/strangler/internal/lifecycle"
 	"github.com/stranglerkit/strangler/migrations"
 	"github.com/stranglerkit/strangler/proxy/adminclient"
 )
@@ -81,7 +81,7 @@ type Service struct {
 	opt    Options
 	log    *slog.Logger
 	gdb    *gorm.DB
-	ln     net.Listener
+	ep     *httpx.Endpoint
 	echo   *echo.Echo
 	reg    *prometheus.Registry
 	health *httpx.Health
@@ -89,14 +89,14 @@ type Service struct {
 	maps   *aclinv.Mapper
 	fwd    *aclinv.Forward
 
-	closeOnce sync.Once
-	closeErr  error
+	life      lifecycle.Guard
 	ready     chan struct{}
 	readyOnce sync.Once
 }
 
-// New opens the database and the listener and builds the service. It does
-// not migrate: Run (or Prepare) does.
+// New opens the database and builds the service. It opens no listener and
+// starts no goroutine, and it does not migrate: Run listens, then migrates
+// (Prepare) and starts the change-data parts.
 func New(cfg Config, opt Options) (*Service, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
@@ -110,14 +110,9 @@ func New(cfg Config, opt Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inventory service: %w", err)
 	}
-	ln, err := httpx.Listen(cfg.Addr)
-	if err != nil {
-		_ = db.Close(gdb)
-		return nil, fmt.Errorf("inventory service: %w", err)
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s := &Service{cfg: cfg, opt: opt, log: log, gdb: gdb, ln: ln, reg: reg, health: &httpx.Health{}, ready: make(chan struct{}),
+	s := &Service{cfg: cfg, opt: opt, log: log, gdb: gdb, ep: httpx.NewEndpoint(cfg.Addr), reg: reg, health: &httpx.Health{}, ready: make(chan struct{}),
 		echo: httpx.NewEcho(log, reg, cfg.MaxBodyBytes)}
 	s.core = service.New(gdb, opt.Now)
 	s.maps = aclinv.NewMapper(gdb)
@@ -136,8 +131,12 @@ func New(cfg Config, opt Options) (*Service, error) {
 	return s, nil
 }
 
-// Addr is the address the service listens on.
-func (s *Service) Addr() string { return s.ln.Addr().String() }
+// Addr is the address the service listens on once Started is closed, the
+// configured one before.
+func (s *Service) Addr() string { return s.ep.Addr() }
+
+// Started is closed once Run listens.
+func (s *Service) Started() <-chan struct{} { return s.ep.Started() }
 
 // Handler serves the service's HTTP APIs, for tests that serve it
 // themselves.
@@ -178,24 +177,32 @@ func (s *Service) Prepare(ctx context.Context) error {
 // for it, since the settings table may not exist before.
 func (s *Service) Ready() <-chan struct{} { return s.ready }
 
-// Run serves until ctx ends, with the forward sync, the relay of the
-// service's outbox, the back sync (when configured) and the registration
-// with the proxy, then stops them all and closes the database.
+// Run listens and serves until ctx ends, with the forward sync, the relay of
+// the service's outbox, the back sync (when configured) and the
+// registration with the proxy, then stops them all, waits for them and
+// closes the database. A port in use fails it at once.
 func (s *Service) Run(ctx context.Context) error {
+	if err := s.life.Run("inventory service"); err != nil {
+		return err
+	}
 	defer func() {
 		if err := s.Close(); err != nil {
 			s.log.Error("close", "error", err)
 		}
 	}()
+	ln, err := s.ep.Listen()
+	if err != nil {
+		return fmt.Errorf("inventory service: %w", err)
+	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return httpx.Serve(gctx, s.ln, s.echo) })
+	g.Go(func() error { return httpx.Serve(gctx, ln, s.echo) })
 	g.Go(func() error {
 		if err := s.Prepare(gctx); err != nil {
 			return err
 		}
 		return s.runParts(gctx)
 	})
-	err := g.Wait()
+	err = g.Wait()
 	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil
 	}
@@ -315,12 +322,9 @@ func (s *Service) adminToken() string {
 	return strings.TrimSpace(string(b))
 }
 
-// Close releases the listener and the database. Run calls it; a second
-// Close does nothing.
+// Close releases the database, for a service that is never run or whose
+// Handler its caller serves. Run calls it as it returns; a second Close
+// does nothing, and a Run after Close fails.
 func (s *Service) Close() error {
-	s.closeOnce.Do(func() {
-		_ = s.ln.Close()
-		s.closeErr = db.Close(s.gdb)
-	})
-	return s.closeErr
+	return s.life.Close(func() error { return db.Close(s.gdb) })
 }

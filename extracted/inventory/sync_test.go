@@ -98,6 +98,11 @@ func TestSyncAndFlip(t *testing.T) {
 			o.Brokers, o.Kafka, o.Logger = broker.Brokers(), kafka, log
 		})
 		go func() { done <- svc.Run(ctx) }()
+		select {
+		case <-svc.Started():
+		case err := <-done:
+			t.Fatalf("run: %v", err)
+		}
 
 		// Phase 1: the monolith writes, the service follows.
 		var p catalog.Product

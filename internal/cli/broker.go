@@ -33,16 +33,19 @@ func kafkaBrokers(cfg *config.Config) []string {
 	return []string{cfg.Broker.Addr}
 }
 
-// brokerComponent starts the embedded broker and records its address in the
-// config, so that the relay and consumers built after it find it even when
-// it listens on a free port.
+// brokerComponent builds the embedded broker. Once it listens, it records
+// its address in the config, so that the relay and consumers built after it
+// find it even when it listens on a free port.
 func brokerComponent(env *upEnv) (component, error) {
 	b, err := broker.New(env.cfg.Broker, env.log.With("component", "broker"))
 	if err != nil {
 		return component{}, err
 	}
-	env.cfg.Broker.Addr = b.Addr()
-	return component{name: "broker", addr: "kafka://" + b.Addr(), note: "data in " + env.cfg.Broker.Dir, run: b.Run}, nil
+	return component{
+		name: "broker", addr: func() string { return "kafka://" + b.Addr() }, note: "data in " + env.cfg.Broker.Dir,
+		run: b.Run, started: b.Started(), close: b.Close,
+		onStarted: func() { env.cfg.Broker.Addr = b.Addr() },
+	}, nil
 }
 
 func newBrokerCmd(a *App) *cobra.Command {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,9 +133,10 @@ func TestBackfillCommand(t *testing.T) {
 	}
 }
 
-// TestUpParts builds the broker and relay parts of `strangler up` on free
-// ports, as up does, and checks that an event written to the monolith's
-// outbox reaches the broker.
+// TestUpParts runs the broker and relay parts of `strangler up` on free
+// ports, as up does, and checks that the printed addresses are the bound
+// ones and that an event written to the monolith's outbox reaches the
+// broker.
 func TestUpParts(t *testing.T) {
 	dir := isolate(t)
 	t.Setenv("STRANGLER_BROKER_ADDR", "127.0.0.1:0")
@@ -142,22 +144,15 @@ func TestUpParts(t *testing.T) {
 	cfg, err := config.Load(config.LoadOptions{})
 	changefeedtest.Must(t, err)
 	env := &upEnv{cfg: cfg, log: changefeedtest.Logger()}
-	bc, err := brokerComponent(env)
-	changefeedtest.Must(t, err)
-	rc, err := relayComponent(env)
-	changefeedtest.Must(t, err)
-	if !strings.HasPrefix(bc.addr, "kafka://127.0.0.1:") || strings.HasSuffix(bc.addr, ":0") || !strings.HasSuffix(rc.addr, "/metrics") {
-		t.Fatalf("addresses %q %q", bc.addr, rc.addr)
+	comps := serveParts(t, env, brokerComponent, relayComponent)
+	brokerAddr, relayAddr := comps[0].addr(), comps[1].addr()
+	if !strings.HasPrefix(brokerAddr, "kafka://127.0.0.1:") || strings.HasSuffix(brokerAddr, ":0") ||
+		!strings.HasSuffix(relayAddr, "/metrics") || strings.Contains(relayAddr, ":0/") {
+		t.Fatalf("addresses %q %q", brokerAddr, relayAddr)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runComponents(ctx, env.log, []component{bc, rc}) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	resp, err := http.Get(relayAddr)
+	changefeedtest.Must(t, err)
+	resp.Body.Close()
 
 	// The relay migrates the outbox into the monolith's database.
 	dsn := "sqlite:" + filepath.Join(dir, "monolith.db")
@@ -176,9 +171,38 @@ func TestUpParts(t *testing.T) {
 		changefeedtest.Must(t, gdb.Raw("SELECT COALESCE(MAX(position), 0) FROM outbox_relay").Scan(&pos).Error)
 		return pos >= 1, "the relay has not published the event"
 	})
-	msgs := changefeedtest.ReadTopic(t, strings.TrimPrefix(bc.addr, "kafka://"), "strangler.order")
+	msgs := changefeedtest.ReadTopic(t, strings.TrimPrefix(brokerAddr, "kafka://"), "strangler.order")
 	if len(msgs) != 1 || string(msgs[0].Key) != "o-1" {
 		t.Fatalf("broker holds %v", msgs)
+	}
+}
+
+// serveParts serves the components that builds make, one part each, as up
+// does, and returns them once up would print their lines. They stop when
+// the test ends, which fails if serve reports an error.
+func serveParts(t *testing.T, env *upEnv, builds ...func(*upEnv) (component, error)) []component {
+	t.Helper()
+	var parts []upPart
+	for _, b := range builds {
+		parts = append(parts, onePart(b))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	printed := make(chan []component, 1)
+	go func() { done <- serve(ctx, env, parts, func(comps []component) { printed <- comps }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	select {
+	case comps := <-printed:
+		return comps
+	case err := <-done:
+		done <- err
+		t.Fatalf("serve = %v before it printed", err)
+		return nil
 	}
 }
 

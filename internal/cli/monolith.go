@@ -19,7 +19,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		env.monolithURL = c.addr
+		c.onStarted = func() { env.monolithURL = c.addr() }
 		return []component{c}, nil
 	})
 }
@@ -60,7 +60,8 @@ func monolithComponent(env *upEnv) (component, error) {
 		g.Go(func() error { return watchPhase(gctx, env.cfg, log, "inventory", "monolith", apply) })
 		return g.Wait()
 	}
-	return component{name: "monolith", addr: "http://" + shop.Addr(), run: run}, nil
+	addr := func() string { return "http://" + shop.Addr() }
+	return component{name: "monolith", addr: addr, run: run, started: shop.Started(), close: shop.Close}, nil
 }
 
 func newMonolithCmd(a *App) *cobra.Command {

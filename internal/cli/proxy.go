@@ -53,13 +53,13 @@ func proxyComponents(env *upEnv, inUp bool) ([]component, error) {
 		note = "token in " + tokenPath
 	}
 	return []component{
-		{name: "proxy", note: fmt.Sprintf("legacy %s, table v%d", cfg.Legacy, p.Version()), run: p.Run,
-			started: p.Started(), bound: func() string { return "http://" + p.Addr() }},
+		{name: "proxy", addr: func() string { return "http://" + p.Addr() }, note: fmt.Sprintf("legacy %s, table v%d", cfg.Legacy, p.Version()), run: p.Run,
+			started: p.Started(), close: p.Close},
 		// The proxy's Run serves the admin listener too; this entry names it.
-		{name: "admin", note: note, run: func(ctx context.Context) error {
+		{name: "admin", addr: func() string { return "http://" + p.AdminAddr() }, note: note, run: func(ctx context.Context) error {
 			<-ctx.Done()
 			return nil
-		}, started: p.Started(), bound: func() string { return "http://" + p.AdminAddr() }},
+		}, started: p.Started()},
 	}, nil
 }
 
@@ -81,12 +81,8 @@ under the data dir, created on first start.`,
 			if err != nil {
 				return err
 			}
-			log := a.Logger(cfg)
-			comps, err := proxyComponents(&upEnv{cfg: cfg, log: log}, false)
-			if err != nil {
-				return err
-			}
-			return startComponents(cmd.Context(), log, comps, func(comps []component) { printComponents(a, comps) })
+			part := upPart{build: func(_ context.Context, env *upEnv) ([]component, error) { return proxyComponents(env, false) }}
+			return serve(cmd.Context(), &upEnv{cfg: cfg, log: a.Logger(cfg)}, []upPart{part}, func(comps []component) { printComponents(a, comps) })
 		},
 	}
 	a.BindString(cmd, "addr", "proxy.addr", "listen address of the data plane (default 127.0.0.1:8080)")

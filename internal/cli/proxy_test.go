@@ -34,7 +34,7 @@ func TestProxyPortInUse(t *testing.T) {
 			// The error is the last line; the log's lines come before it.
 			lines := strings.Split(strings.TrimSuffix(errOut.String(), "\n"), "\n")
 			msg := lines[len(lines)-1]
-			if code == 0 || !strings.HasPrefix(msg, "strangler: proxy: ") || !strings.Contains(msg, "listen on "+taken.Addr().String()) || !strings.Contains(msg, "address already in use") {
+			if code == 0 || !strings.HasPrefix(msg, "strangler: proxy") || !strings.Contains(msg, "listen on "+taken.Addr().String()) || !strings.Contains(msg, "address already in use") {
 				t.Fatalf("exit %d, stderr %q; want a failure in one line naming %s in use", code, errOut.String(), taken.Addr())
 			}
 			if strings.Contains(out.String(), "http://") {

@@ -37,8 +37,8 @@ func relayDSN(cfg *config.Config) string {
 }
 
 // relayComponent builds the relay with its metrics and health endpoint. Its
-// run migrates the outbox set first, so that the relay works on a fresh
-// database.
+// run listens, then migrates the outbox set, so that the relay works on a
+// fresh database.
 func relayComponent(env *upEnv) (component, error) {
 	cfg := env.cfg.Relay
 	cfg.DSN = relayDSN(env.cfg)
@@ -49,16 +49,22 @@ func relayComponent(env *upEnv) (component, error) {
 	if err != nil {
 		return component{}, err
 	}
-	ln, err := httpx.Listen(cfg.MetricsAddr)
-	if err != nil {
-		return component{}, fmt.Errorf("relay: %w", err)
-	}
+	ep := httpx.NewEndpoint(cfg.MetricsAddr)
 	health := &httpx.Health{}
 	e := httpx.NewEcho(log, reg, 1<<10)
 	health.Register(e)
 	run := func(ctx context.Context) error {
+		ln, err := ep.Listen()
+		if err != nil {
+			return fmt.Errorf("relay: %w", err)
+		}
 		g, gctx := errgroup.WithContext(ctx)
-		g.Go(func() error { return httpx.Serve(gctx, ln, e) })
+		g.Go(func() error {
+			if err := httpx.Serve(gctx, ln, e); err != nil {
+				return fmt.Errorf("relay: metrics: %w", err)
+			}
+			return nil
+		})
 		g.Go(func() error {
 			if err := db.MigrateUp(gctx, cfg.DSN, outbox.Migrations()); err != nil {
 				return fmt.Errorf("relay: %w", err)
@@ -69,7 +75,8 @@ func relayComponent(env *upEnv) (component, error) {
 		return g.Wait()
 	}
 	note := fmt.Sprintf("outbox of %s to %v", db.Redact(cfg.DSN), kafkaBrokers(env.cfg))
-	return component{name: "relay", addr: "http://" + ln.Addr().String() + "/metrics", note: note, run: run}, nil
+	addr := func() string { return "http://" + ep.Addr() + "/metrics" }
+	return component{name: "relay", addr: addr, note: note, run: run, started: ep.Started(), close: r.Close}, nil
 }
 
 func newRelayCmd(a *App) *cobra.Command {

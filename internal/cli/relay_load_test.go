@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -37,21 +36,8 @@ func TestUpRelayUnderLoad(t *testing.T) {
 	cfg.Relay.CleanupInterval = 50 * time.Millisecond
 	cfg.Relay.Retention = time.Millisecond
 	env := &upEnv{cfg: cfg, log: changefeedtest.Logger()}
-	bc, err := brokerComponent(env)
-	changefeedtest.Must(t, err)
-	mc, err := monolithComponent(env)
-	changefeedtest.Must(t, err)
-	rc, err := relayComponent(env)
-	changefeedtest.Must(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runComponents(ctx, env.log, []component{bc, mc, rc}) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	comps := serveParts(t, env, brokerComponent, monolithComponent, relayComponent)
+	monolithURL := comps[1].addr()
 
 	client := &http.Client{Timeout: 30 * time.Second}
 	call := func(method, path string, body any) (int, []byte, error) {
@@ -59,7 +45,7 @@ func TestUpRelayUnderLoad(t *testing.T) {
 		if err != nil {
 			return 0, nil, err
 		}
-		req, err := http.NewRequest(method, mc.addr+path, bytes.NewReader(b))
+		req, err := http.NewRequest(method, monolithURL+path, bytes.NewReader(b))
 		if err != nil {
 			return 0, nil, err
 		}
@@ -81,7 +67,7 @@ func TestUpRelayUnderLoad(t *testing.T) {
 		return data
 	}
 	changefeedtest.Eventually(t, time.Minute, func() (bool, string) {
-		resp, err := client.Get(mc.addr + "/readyz")
+		resp, err := client.Get(monolithURL + "/readyz")
 		if err != nil {
 			return false, err.Error()
 		}
@@ -160,7 +146,7 @@ func TestUpRelayUnderLoad(t *testing.T) {
 		changefeedtest.Must(t, gdb.Raw("SELECT COALESCE(MAX(published), 0) FROM outbox_relay").Scan(&published).Error)
 		return published == want, fmt.Sprintf("relay published %d of %d events", published, want)
 	})
-	resp, err := client.Get(rc.addr)
+	resp, err := client.Get(comps[2].addr())
 	changefeedtest.Must(t, err)
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()

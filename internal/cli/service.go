@@ -57,7 +57,6 @@ func inventoryServiceComponent(env *upEnv, inUp bool) (component, error) {
 	if cfg.Sync.BackSyncDSN != "" {
 		note += ", back sync to " + db.Redact(cfg.Sync.BackSyncDSN)
 	}
-	env.inventoryURL = "http://" + svc.Addr()
 	log := env.log.With("component", "inventory-service")
 	run := func(ctx context.Context) error {
 		g, gctx := errgroup.WithContext(ctx)
@@ -82,7 +81,11 @@ func inventoryServiceComponent(env *upEnv, inUp bool) (component, error) {
 		})
 		return g.Wait()
 	}
-	return component{name: "inventory-service", addr: "http://" + svc.Addr(), note: note, run: run}, nil
+	addr := func() string { return "http://" + svc.Addr() }
+	return component{
+		name: "inventory-service", addr: addr, note: note, run: run, started: svc.Started(), close: svc.Close,
+		onStarted: func() { env.inventoryURL = addr() },
+	}, nil
 }
 
 func newServiceCmd(a *App) *cobra.Command {

@@ -16,19 +16,30 @@ import (
 	"github.com/stranglerkit/strangler/internal/private"
 )
 
-// component is one running part of a process: it has a name, an address to
-// print, and a Run that returns once its context ends and it has stopped.
+// component is one part of a process: its name, the address to print, and
+// its lifecycle. Building it (New) opened no listener; run listens, serves
+// until its context ends and returns once it has stopped; close releases
+// what the build took.
 type component struct {
 	name string
-	addr string
+	// addr is the address to print: the bound one once started is closed.
+	addr func() string
 	note string
 	run  func(ctx context.Context) error
-	// started, if set, is closed once run listens, and addr is then
-	// read from bound: a component that listens in run, not when it is
-	// built, learns a port 0's number only then.
+	// started, if not nil, is closed once run listens. Nil means that the
+	// build listens already (the proxy).
 	started <-chan struct{}
-	bound   func() string
+	// onStarted, if not nil, is called once the component listens and
+	// before the next part is built: it passes the bound address on in the
+	// environment (the broker's to the relay, the monolith's to the proxy).
+	onStarted func()
+	// close, if not nil, releases what the build took. It is called once
+	// run has returned.
+	close func() error
 }
+
+// fixed is the addr of a component whose address is known at build.
+func fixed(addr string) func() string { return func() string { return addr } }
 
 // upPart builds components for `strangler up`. Parts are built in order, so
 // a later part may use what an earlier one set in the environment.
@@ -92,15 +103,7 @@ It needs no set-up: data goes to SQLite files under --data-dir.`,
 			env := &upEnv{cfg: cfg, log: log}
 			parts := append([]upPart(nil), upParts...)
 			sort.SliceStable(parts, func(i, j int) bool { return parts[i].order < parts[j].order })
-			var comps []component
-			for _, p := range parts {
-				cs, err := p.build(cmd.Context(), env)
-				if err != nil {
-					return err
-				}
-				comps = append(comps, cs...)
-			}
-			return startComponents(cmd.Context(), log, comps, func(comps []component) {
+			return serve(cmd.Context(), env, parts, func(comps []component) {
 				fmt.Fprintf(a.Stdout, "strangler up: data in %s\n", cfg.DataDir)
 				printComponents(a, comps)
 			})
@@ -114,9 +117,9 @@ func printComponents(a *App, comps []component) {
 	tw := tabwriter.NewWriter(a.Stdout, 0, 0, 2, ' ', 0)
 	for _, c := range comps {
 		if c.note != "" {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.name, c.addr, c.note)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.name, c.addr(), c.note)
 		} else {
-			fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.addr)
+			fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.addr())
 		}
 	}
 	_ = tw.Flush()
@@ -130,72 +133,112 @@ func (a *App) runOne(cmd *cobra.Command, build func(env *upEnv) (component, erro
 	if err != nil {
 		return err
 	}
-	log := a.Logger(cfg)
-	c, err := build(&upEnv{cfg: cfg, log: log})
-	if err != nil {
-		return err
-	}
-	line := c.name + "  " + c.addr
-	if c.note != "" {
-		line += "  " + c.note
-	}
-	fmt.Fprintln(a.Stdout, line)
-	return runComponents(cmd.Context(), log, []component{c})
+	return serve(cmd.Context(), &upEnv{cfg: cfg, log: a.Logger(cfg)}, []upPart{onePart(build)}, func(comps []component) {
+		c := comps[0]
+		line := c.name + "  " + c.addr()
+		if c.note != "" {
+			line += "  " + c.note
+		}
+		fmt.Fprintln(a.Stdout, line)
+	})
 }
 
-// runComponents runs every component until ctx ends or one fails, then
-// stops them all. A component that fails stops the others; a process that
-// does not stop within stopBudget is reported.
-func runComponents(ctx context.Context, log *slog.Logger, comps []component) error {
-	return startComponents(ctx, log, comps, nil)
+// onePart is the part that build makes alone.
+func onePart(build func(env *upEnv) (component, error)) upPart {
+	return upPart{build: func(_ context.Context, env *upEnv) ([]component, error) {
+		c, err := build(env)
+		if err != nil {
+			return nil, err
+		}
+		return []component{c}, nil
+	}}
 }
 
-// startComponents is runComponents that calls announce, if set, once
-// every component that says when it listens has started, with their bound
-// addresses filled in. A component that fails first ends it without an
-// announcement.
-func startComponents(ctx context.Context, log *slog.Logger, comps []component, announce func([]component)) error {
+// serve builds the parts in order and starts each part's components as
+// soon as it is built, waiting until they listen before it builds the next
+// part, which may use their addresses. Once all listen, it calls print and
+// runs them until ctx ends or one fails. A build that fails, or a component
+// that fails (a port in use), stops the components started so far; each
+// built component is closed once its run has returned, and the error names
+// the cause. A process that does not stop within stopBudget is reported.
+func serve(ctx context.Context, env *upEnv, parts []upPart, print func([]component)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
-	for _, c := range comps {
-		g.Go(func() error {
-			if err := c.run(gctx); err != nil {
-				return fmt.Errorf("%s: %w", c.name, err)
-			}
-			return nil
-		})
+	var comps []component
+	buildErr := startParts(gctx, g, env, parts, &comps)
+	if buildErr != nil {
+		cancel()
+	} else if gctx.Err() == nil {
+		print(comps)
 	}
+	err, stopped := waitComponents(gctx, env.log, g)
+	if stopped {
+		for i := len(comps) - 1; i >= 0; i-- {
+			if c := comps[i]; c.close != nil {
+				if err := c.close(); err != nil {
+					env.log.Warn("close", "component", c.name, "error", err)
+				}
+			}
+		}
+	}
+	if buildErr != nil {
+		return buildErr
+	}
+	return err
+}
+
+// startParts builds each part, runs its components in g and waits until
+// they listen, adding them to comps as they are built. It returns the first
+// build's error, or nil early when ctx ends (a component failed).
+func startParts(ctx context.Context, g *errgroup.Group, env *upEnv, parts []upPart, comps *[]component) error {
+	for _, p := range parts {
+		cs, err := p.build(ctx, env)
+		if err != nil {
+			return err
+		}
+		*comps = append(*comps, cs...)
+		for _, c := range cs {
+			// The components' errors name them: the packages' own say
+			// "monolith: …", and the runs here wrap theirs likewise.
+			g.Go(func() error { return c.run(ctx) })
+		}
+		for _, c := range cs {
+			if c.started != nil {
+				select {
+				case <-c.started:
+				case <-ctx.Done():
+					return nil
+				}
+			}
+			if c.onStarted != nil {
+				c.onStarted()
+			}
+		}
+	}
+	return nil
+}
+
+// waitComponents waits for the components run in g until ctx ends or one
+// fails, then for all of them to stop. stopped is false when they did not
+// stop within stopBudget.
+func waitComponents(ctx context.Context, log *slog.Logger, g *errgroup.Group) (err error, stopped bool) {
 	done := make(chan error, 1)
 	go func() { done <- g.Wait() }()
-	comps = append([]component(nil), comps...)
-	for i, c := range comps {
-		if c.started == nil {
-			continue
-		}
-		select {
-		case <-c.started:
-			comps[i].addr = c.bound()
-		case err := <-done:
-			return err
-		case <-gctx.Done():
-		}
-	}
-	if announce != nil && gctx.Err() == nil {
-		announce(comps)
-	}
 	select {
 	case err := <-done:
-		return err
-	case <-gctx.Done():
+		return err, true
+	case <-ctx.Done():
 	}
 	log.Info("stopping")
 	select {
 	case err := <-done:
 		if err != nil && !errors.Is(err, context.Canceled) {
-			return err
+			return err, true
 		}
 		log.Info("stopped")
-		return nil
+		return nil, true
 	case <-time.After(stopBudget - time.Second):
-		return fmt.Errorf("components did not stop within %s", stopBudget)
+		return fmt.Errorf("components did not stop within %s", stopBudget), false
 	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -25,7 +26,7 @@ func watchPhase(ctx context.Context, cfg *config.Config, log *slog.Logger, modul
 		if token != "" {
 			var err error
 			if c, err = adminclient.New(cfg.Proxy.AdminAddr, token, adminclient.WithActor(component)); err != nil {
-				return err
+				return fmt.Errorf("%s: phase watcher: %w", component, err)
 			}
 			break
 		}
@@ -35,9 +36,13 @@ func watchPhase(ctx context.Context, cfg *config.Config, log *slog.Logger, modul
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return c.WatchPhase(ctx, module, component, 200*time.Millisecond, log, func(ctx context.Context, ph int) error {
+	err := c.WatchPhase(ctx, module, component, 200*time.Millisecond, log, func(ctx context.Context, ph int) error {
 		return apply(ctx, c, ph)
 	})
+	if err != nil {
+		return fmt.Errorf("%s: phase watcher: %w", component, err)
+	}
+	return nil
 }
 
 // awaitAck waits until other has acknowledged a phase that satisfies ok,

@@ -19,9 +19,10 @@ type API interface {
 	// Get returns one order with its lines, or an error wrapping
 	// ErrNotFound.
 	Get(ctx context.Context, id int64) (Order, error)
-	// Place checks the customer, prices the lines from the catalog and
-	// reserves their stock, in one transaction. Too little stock for a line
-	// gives ErrOutOfStock and leaves nothing reserved.
+	// Place checks the customer and prices the lines from the catalog,
+	// then reserves their stock and writes the order in one transaction.
+	// Too little stock for a line gives ErrOutOfStock and leaves nothing
+	// reserved.
 	Place(ctx context.Context, o NewOrder) (Order, error)
 	// Pay moves a placed order to paid (ErrTransition otherwise).
 	Pay(ctx context.Context, id int64) (Order, error)

@@ -1,7 +1,8 @@
 // Package orders takes the shop's orders: it places them (checking the
-// customer, pricing from the catalog and reserving stock, in one
-// transaction) and moves them through their lifecycle, placed (10), paid
-// (20), shipped (30) or cancelled (90), keeping the stock in step.
+// customer and pricing from the catalog, then reserving stock and writing
+// the order in one transaction) and moves them through their lifecycle,
+// placed (10), paid (20), shipped (30) or cancelled (90), keeping the stock
+// in step.
 //
 // It depends on the customers, catalog and inventory modules only through
 // their API interfaces, which it is given. Everything else lives under

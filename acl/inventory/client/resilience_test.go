@@ -3,7 +3,6 @@ package client_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"github.com/stranglerkit/strangler/changefeed"
 	"github.com/stranglerkit/strangler/db/dbtest"
 	"github.com/stranglerkit/strangler/httpx"
+	"github.com/stranglerkit/strangler/internal/lifecycletest"
 	"github.com/stranglerkit/strangler/monolith/inventory"
 	"github.com/stranglerkit/strangler/monolith/shoptest"
 )
@@ -33,15 +33,7 @@ func newServer(t *testing.T, h http.Handler) *httptest.Server {
 // deadURL is the URL of a loopback port nothing listens on.
 func deadURL(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return "http://" + addr
+	return "http://" + lifecycletest.FreeAddr(t)
 }
 
 // counting answers every request with status and counts them.

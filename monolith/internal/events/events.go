@@ -14,8 +14,6 @@ import (
 	"context"
 	"fmt"
 
-	"gorm.io/gorm"
-
 	"github.com/stranglerkit/strangler/changefeed"
 	"github.com/stranglerkit/strangler/changefeed/outbox"
 )
@@ -26,24 +24,25 @@ const Origin = "monolith"
 
 // Emitter writes one module's events.
 type Emitter struct {
-	db *gorm.DB
-	w  outbox.Writer
+	w outbox.Writer
 }
 
 // New returns the emitter of module, whose events have the source
 // "monolith.<module>".
-func New(gdb *gorm.DB, module string) *Emitter {
-	return &Emitter{db: gdb, w: outbox.Writer{Source: "monolith." + module, Origin: Origin}}
+func New(module string) *Emitter {
+	return &Emitter{w: outbox.Writer{Source: "monolith." + module, Origin: Origin}}
 }
 
 // Emit writes an event of type eventType about aggregateType/aggregateID
-// with payload v, in the transaction that ctx carries (db.Transact).
+// with payload v, in the transaction that ctx carries (db.Transact). It
+// queues the event (outbox.Writer.Queue), so that every event of one
+// transaction, an order's and its stock's, is one INSERT at the commit.
 func (e *Emitter) Emit(ctx context.Context, aggregateType, aggregateID, eventType string, v any) error {
 	ev, err := changefeed.NewEvent(aggregateType, aggregateID, eventType, v)
 	if err != nil {
 		return err
 	}
-	if err := e.w.AddContext(ctx, e.db, ev); err != nil {
+	if err := e.w.Queue(ctx, ev); err != nil {
 		return fmt.Errorf("emit %s: %w", eventType, err)
 	}
 	return nil

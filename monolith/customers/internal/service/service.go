@@ -30,7 +30,7 @@ type Service struct {
 
 // New returns the service on gdb; now stamps changes.
 func New(gdb *gorm.DB, now func() time.Time) *Service {
-	return &Service{db: gdb, store: store.New(gdb), events: events.New(gdb, "customers"), now: now}
+	return &Service{db: gdb, store: store.New(gdb), events: events.New("customers"), now: now}
 }
 
 type cursor struct {

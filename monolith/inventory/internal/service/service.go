@@ -32,7 +32,7 @@ type Service struct {
 // New returns the service on gdb. The catalog confirms that a product
 // exists before its first stock level is created.
 func New(gdb *gorm.DB, cat catalog.API, now func() time.Time) *Service {
-	return &Service{db: gdb, store: store.New(gdb), catalog: cat, events: events.New(gdb, "inventory"), now: now}
+	return &Service{db: gdb, store: store.New(gdb), catalog: cat, events: events.New("inventory"), now: now}
 }
 
 func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
@@ -140,7 +140,7 @@ func (s *Service) Adjust(ctx context.Context, ref string, a domain.Adjustment) (
 					-a.Delta, ref, a.Warehouse, cur.OnHand, cur.Reserved)
 			}
 		}
-		if err := s.store.Journal(ctx, &store.Movement{ProductRef: ref, WarehouseCode: a.Warehouse, Kind: "adjust", Quantity: a.Delta, Reference: a.Reason, CreatedAt: now}); err != nil {
+		if err := s.store.Journal(ctx, store.Movement{ProductRef: ref, WarehouseCode: a.Warehouse, Kind: "adjust", Quantity: a.Delta, Reference: a.Reason, CreatedAt: now}); err != nil {
 			return err
 		}
 		out = toLevel(r)
@@ -183,14 +183,29 @@ func (s *Service) Reserve(ctx context.Context, ref string, m domain.Move) (domai
 	}
 	var out domain.Level
 	err := db.Transact(ctx, s.db, func(ctx context.Context) error {
+		now := s.stamp()
+		reserved := func(r store.Row) error {
+			if err := s.store.Journal(ctx, store.Movement{ProductRef: ref, WarehouseCode: r.WarehouseCode, Kind: "reserve", Quantity: m.Quantity, Reference: m.Reference, CreatedAt: now}); err != nil {
+				return err
+			}
+			out = toLevel(r)
+			return s.emit(ctx, "stock.reserved", out, "reserve", m.Quantity, m.Reference)
+		}
 		candidates := []string{m.Warehouse}
 		if m.Warehouse == "" {
-			var err error
+			// Most orders take the warehouse with the most available in
+			// one statement; the list of candidates is for the rest.
+			r, ok, err := s.store.ReserveMost(ctx, ref, m.Quantity, now)
+			if err != nil {
+				return err
+			}
+			if ok {
+				return reserved(r)
+			}
 			if candidates, err = s.store.Candidates(ctx, ref, m.Quantity); err != nil {
 				return err
 			}
 		}
-		now := s.stamp()
 		for _, wh := range candidates {
 			// Another transaction may have taken the units since
 			// Candidates read them; the guard then fails and the next
@@ -202,11 +217,7 @@ func (s *Service) Reserve(ctx context.Context, ref string, m domain.Move) (domai
 			if !ok {
 				continue
 			}
-			if err := s.store.Journal(ctx, &store.Movement{ProductRef: ref, WarehouseCode: wh, Kind: "reserve", Quantity: m.Quantity, Reference: m.Reference, CreatedAt: now}); err != nil {
-				return err
-			}
-			out = toLevel(r)
-			return s.emit(ctx, "stock.reserved", out, "reserve", m.Quantity, m.Reference)
+			return reserved(r)
 		}
 		where := "any one warehouse"
 		if m.Warehouse != "" {
@@ -254,7 +265,7 @@ func (s *Service) settle(ctx context.Context, ref string, m domain.Move, kind st
 			}
 			return errs.New(domain.ErrNotReserved, "cannot %s %d of %s in %s: %d are reserved", kind, m.Quantity, ref, m.Warehouse, cur.Reserved)
 		}
-		if err := s.store.Journal(ctx, &store.Movement{ProductRef: ref, WarehouseCode: m.Warehouse, Kind: kind, Quantity: m.Quantity, Reference: m.Reference, CreatedAt: now}); err != nil {
+		if err := s.store.Journal(ctx, store.Movement{ProductRef: ref, WarehouseCode: m.Warehouse, Kind: kind, Quantity: m.Quantity, Reference: m.Reference, CreatedAt: now}); err != nil {
 			return err
 		}
 		out = toLevel(r)

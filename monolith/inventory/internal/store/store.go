@@ -186,6 +186,22 @@ WHERE product_ref = ? AND warehouse_code = ? AND on_hand - reserved >= ?`, n, n,
 	return r, ok, nil
 }
 
+// ReserveMost reserves n units in the warehouse with the most units of the
+// product available (ties by code), in one statement; ok is false when no
+// warehouse has n available, or when another transaction took the units
+// of the one it picked first (Postgres re-checks the guard on the locked
+// row, not the choice), so that the caller then tries Candidates.
+func (s *Store) ReserveMost(ctx context.Context, ref string, n int, now time.Time) (Row, bool, error) {
+	r, ok, err := s.guarded(ctx, `UPDATE inv_stock SET reserved = reserved + ?, qty_available = qty_available - ?, version = version + 1, updated_at = ?
+WHERE product_ref = ? AND on_hand - reserved >= ? AND warehouse_code = (
+    SELECT warehouse_code FROM inv_stock WHERE product_ref = ? AND on_hand - reserved >= ?
+    ORDER BY on_hand - reserved DESC, warehouse_code LIMIT 1)`, n, n, now, ref, n, ref, n)
+	if err != nil {
+		return Row{}, false, fmt.Errorf("reserve %d of %s in the warehouse with the most: %w", n, ref, err)
+	}
+	return r, ok, nil
+}
+
 // Release returns n reserved units to available, only if as many are
 // reserved.
 func (s *Store) Release(ctx context.Context, ref, warehouse string, n int, now time.Time) (Row, bool, error) {
@@ -220,9 +236,21 @@ func (s *Store) Candidates(ctx context.Context, ref string, n int) ([]string, er
 	return codes, nil
 }
 
-// Journal records a movement.
-func (s *Store) Journal(ctx context.Context, m *Movement) error {
-	if err := db.Conn(ctx, s.db).Create(m).Error; err != nil {
+// journal holds the movements of a transaction until its commit, which
+// writes them in one INSERT.
+var journal = db.Batch[Movement]{Flush: func(ctx context.Context, ms []Movement) error {
+	// A flush runs inside the transaction ctx carries, so Conn returns it.
+	if err := db.Conn(ctx, nil).Create(&ms).Error; err != nil {
+		return fmt.Errorf("journal %d movements: %w", len(ms), err)
+	}
+	return nil
+}}
+
+// Journal records a movement in the transaction ctx carries, when it
+// commits: the movements of one transaction, such as an order's
+// reservations, are one INSERT.
+func (s *Store) Journal(ctx context.Context, m Movement) error {
+	if err := journal.Add(ctx, m); err != nil {
 		return fmt.Errorf("journal %s of %s: %w", m.Kind, m.ProductRef, err)
 	}
 	return nil

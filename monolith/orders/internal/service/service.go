@@ -55,7 +55,7 @@ func New(gdb *gorm.DB, deps Deps, now func() time.Time) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{db: gdb, store: store.New(gdb), deps: deps, events: events.New(gdb, "orders"), now: now, log: log}
+	return &Service{db: gdb, store: store.New(gdb), deps: deps, events: events.New("orders"), now: now, log: log}
 }
 
 func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
@@ -126,29 +126,34 @@ func (s *Service) Get(ctx context.Context, id int64) (domain.Order, error) {
 	return toOrder(r, lines), nil
 }
 
-// Place places an order: it checks the customer, prices the lines from the
-// catalog and reserves their stock, all in one transaction, so that an
-// order that fails leaves no reservation behind. When the inventory is a
-// remote service, which the transaction does not cover, compensate releases
-// the reservations a failed order made.
+// Place places an order: it checks the customer and prices the lines from
+// the catalog, then reserves their stock and writes the order in one
+// transaction, so that an order that fails leaves no reservation behind.
+// The checks are reads that come before the transaction, as they would
+// from the remote modules they may become: on SQLite, whose one writer
+// holds its lock for the whole transaction, they then do not hold up the
+// other orders, and on Postgres, where the transaction's reads take no
+// locks, nothing changes. When the inventory is a remote service, which
+// the transaction does not cover, compensate releases the reservations a
+// failed order made.
 func (s *Service) Place(ctx context.Context, in domain.NewOrder) (domain.Order, error) {
 	if errs := in.Check(catalog.NormalizeSKU); len(errs) > 0 {
 		return domain.Order{}, invalid(errs)
 	}
+	cust, err := s.deps.Customers.Get(ctx, in.CustomerID)
+	if errors.Is(err, customers.ErrNotFound) {
+		return domain.Order{}, unprocessable(domain.ErrUnknownCustomer, "unknown-customer", "Unknown customer",
+			fmt.Sprintf("no customer has id %d", in.CustomerID), domain.FieldError{Field: "customer_id", Message: "no customer has this id"})
+	}
+	if err != nil {
+		return domain.Order{}, fmt.Errorf("look up customer %d: %w", in.CustomerID, err)
+	}
+	lines, err := s.price(ctx, in.Lines)
+	if err != nil {
+		return domain.Order{}, err
+	}
 	var out domain.Order
-	err := db.Transact(ctx, s.db, func(ctx context.Context) error {
-		cust, err := s.deps.Customers.Get(ctx, in.CustomerID)
-		if errors.Is(err, customers.ErrNotFound) {
-			return unprocessable(domain.ErrUnknownCustomer, "unknown-customer", "Unknown customer",
-				fmt.Sprintf("no customer has id %d", in.CustomerID), domain.FieldError{Field: "customer_id", Message: "no customer has this id"})
-		}
-		if err != nil {
-			return fmt.Errorf("look up customer %d: %w", in.CustomerID, err)
-		}
-		lines, err := s.price(ctx, in.Lines)
-		if err != nil {
-			return err
-		}
+	err = db.Transact(ctx, s.db, func(ctx context.Context) error {
 		now := s.stamp()
 		r := store.Row{
 			CustomerID: cust.ID, CustomerEmail: cust.Email, Status: int(domain.StatusPlaced),
