@@ -26,8 +26,8 @@ type component struct {
 	addr func() string
 	note string
 	run  func(ctx context.Context) error
-	// started, if not nil, is closed once run listens. Nil means that the
-	// build listens already (the proxy).
+	// started, if not nil, is closed once run listens; up waits for it
+	// before it builds the next part or prints addr.
 	started <-chan struct{}
 	// onStarted, if not nil, is called once the component listens and
 	// before the next part is built: it passes the bound address on in the
