@@ -84,6 +84,7 @@ func TestRunOneFailsFast(t *testing.T) {
 		{[]string{"relay"}, "STRANGLER_RELAY_METRICS_ADDR", "relay: listen on " + addr},
 		{[]string{"service", "inventory"}, "STRANGLER_SERVICES_INVENTORY_ADDR", "inventory service: listen on " + addr},
 		{[]string{"proxy"}, "STRANGLER_PROXY_ADDR", "proxy: listen on " + addr},
+		{[]string{"proxy"}, "STRANGLER_PROXY_ADMIN_ADDR", "proxy admin: listen on " + addr},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
