@@ -146,7 +146,21 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 type Health struct {
 	mu     sync.RWMutex
 	checks []namedCheck
+	infos  []namedInfo
 	ready  bool
+}
+
+type namedInfo struct {
+	name string
+	fn   func() any
+}
+
+// AddInfo adds a field to the ready answer, such as the version a
+// component serves: name is its key, fn its value.
+func (h *Health) AddInfo(name string, fn func() any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.infos = append(h.infos, namedInfo{name, fn})
 }
 
 type namedCheck struct {
@@ -179,7 +193,7 @@ func (h *Health) Register(e *echo.Echo) {
 
 func (h *Health) readyz(c echo.Context) error {
 	h.mu.RLock()
-	ready, checks := h.ready, h.checks
+	ready, checks, infos := h.ready, h.checks, h.infos
 	h.mu.RUnlock()
 	if !ready {
 		return NewProblem(http.StatusServiceUnavailable, "not-ready", "Not ready", "start-up has not finished")
@@ -199,7 +213,11 @@ func (h *Health) readyz(c echo.Context) error {
 	if len(failed) > 0 {
 		return NewProblem(http.StatusServiceUnavailable, "not-ready", "Not ready", fmt.Sprintf("failing checks: %v", failed))
 	}
-	return c.JSON(http.StatusOK, map[string]any{"status": "ready", "checks": status})
+	body := map[string]any{"status": "ready", "checks": status}
+	for _, in := range infos {
+		body[in.name] = in.fn()
+	}
+	return c.JSON(http.StatusOK, body)
 }
 
 // NewEcho returns an echo instance with Strangler's defaults: problem

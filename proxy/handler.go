@@ -24,6 +24,7 @@ const (
 	reasonCanaryLegacy    = "canary_legacy"
 	reasonExtracted       = "extracted"
 	reasonNoRoute         = "no_route"
+	reasonNoTable         = "no_table"
 	reasonRejected        = "rejected"
 )
 
@@ -114,6 +115,12 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 	st.table = p.table.Load()
 
 	if !p.sanitize(st) {
+		p.finish(st)
+		return
+	}
+	if st.table.t == nil {
+		st.reason = reasonNoTable
+		p.problem(st, fasthttp.StatusServiceUnavailable, "no-table", "No route table", "the proxy has not loaded a route table from its control store yet")
 		p.finish(st)
 		return
 	}

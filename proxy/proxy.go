@@ -102,6 +102,7 @@ type options struct {
 	initial   *routes.Doc
 	dial      Dialer
 	store     control.Store
+	control   control.StoreConfig
 }
 
 // WithAccessLogWriter sends the access log to w instead of the configured
@@ -124,6 +125,11 @@ func WithDialer(d Dialer) Option {
 // log, service registrations) in s instead of the file store in
 // Config.StateDir. The caller closes s after the proxy.
 func WithStore(s control.Store) Option { return func(o *options) { o.store = s } }
+
+// WithControlConfig sets how the proxy follows a shared store (the poll
+// interval and the staleness bound of the config's control section); the
+// DSN in it is the caller's to open, for WithStore.
+func WithControlConfig(c control.StoreConfig) Option { return func(o *options) { o.control = c } }
 
 // WithInitialTable starts the proxy on doc when there is neither a routes
 // file nor a persisted table, instead of one catch-all route to legacy, so
@@ -172,13 +178,18 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	p.registry = control.NewRegistry(p.store, log, p.servicesChanged)
 	p.legacy = newLegacyCheck(p, cfg.LegacyCheckInterval)
 	p.shadow = newShadower(p, cfg.Shadow)
-	ctl, err := control.New(control.Config{RoutesFile: cfg.RoutesFile, Legacy: cfg.Legacy, Timeout: cfg.Timeout, Initial: o.initial, StoreName: storeName},
+	ctl, err := control.New(control.Config{RoutesFile: cfg.RoutesFile, Legacy: cfg.Legacy, Timeout: cfg.Timeout, Initial: o.initial, StoreName: storeName,
+		PollInterval: o.control.PollInterval, StaleAfter: o.control.StaleAfter},
 		p.store, p, p.m.reg, log)
 	if err != nil {
 		p.closeStore()
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	p.ctl = ctl
+	if p.table.Load() == nil {
+		// A shared store unreachable at start: no table until one is read.
+		p.table.Store(&runtimeTable{backends: map[string]*backend{}})
+	}
 	if *cfg.AccessLog.Enabled {
 		al, err := newAccessLog(cfg.AccessLog, o.accessLog, p.m.accessDrops)
 		if err != nil {
@@ -356,6 +367,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 		go func() { defer bgWG.Done(); p.access.run(bg) }()
 	}
 	g.Go(func() error { return p.ctl.WatchFile(gctx) })
+	g.Go(func() error { return p.ctl.WatchStore(gctx) })
 	g.Go(func() error {
 		errc := make(chan error, 1)
 		go func() { errc <- p.server.Serve(p.listener(p.ln)) }()

@@ -14,7 +14,9 @@ import (
 // is immutable once published: a change builds a new one and swaps the
 // pointer, and requests in flight finish on the one they loaded.
 type runtimeTable struct {
-	version  int64
+	version int64
+	// t is the compiled table; nil before a replica of a shared store
+	// has read one, when every request gets 503 no-table.
 	t        *routes.Table
 	routes   []*routeRT
 	backends map[string]*backend

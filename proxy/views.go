@@ -19,7 +19,10 @@ var _ admin.DataPlane = views{}
 // Modules implements admin.DataPlane.
 func (v views) Modules() []api.Module {
 	t := v.p.table.Load()
-	out := make([]api.Module, 0, len(t.t.Modules))
+	out := []api.Module{}
+	if t.t == nil {
+		return out
+	}
 	for _, m := range t.t.Modules {
 		out = append(out, v.moduleStatus(t, m))
 	}
@@ -52,6 +55,9 @@ func (v views) moduleStatus(t *runtimeTable, m *routes.ModuleInfo) api.Module {
 // Diffs implements admin.DataPlane.
 func (v views) Diffs(module string) (api.Diffs, bool) {
 	t := v.p.table.Load()
+	if t.t == nil {
+		return api.Diffs{}, false
+	}
 	for _, m := range t.t.Modules {
 		if m.Name != module {
 			continue

@@ -73,6 +73,8 @@ func New(cfg Config, ctl *control.Plane, registry *control.Registry, data DataPl
 	h := &httpx.Health{}
 	h.SetReady(true)
 	h.AddCheck("legacy_reachable", data.LegacyReachable)
+	h.AddCheck("control_table", ctl.Ready)
+	h.AddInfo("control", func() any { return ctl.Status() })
 	h.Register(e)
 	token := cfg.Token
 	v1 := e.Group("/v1", httpx.BearerAuth("strangler-admin", func() string { return token }))

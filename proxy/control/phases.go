@@ -86,6 +86,14 @@ func (p *Plane) savePhase(st api.PhaseState, entry api.AuditEntry) error {
 func (p *Plane) SetPhase(actor, module string, ph phase.Phase, weight int) (before, after api.PhaseState, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	err = p.retrying(0, func() error {
+		before, after, err = p.setPhase(actor, module, ph, weight)
+		return err
+	})
+	return before, after, err
+}
+
+func (p *Plane) setPhase(actor, module string, ph phase.Phase, weight int) (before, after api.PhaseState, err error) {
 	cur := p.phaseOf(module)
 	next := cur
 	next.Phase, next.Name, next.Weight = int(ph), ph.String(), weight
@@ -102,9 +110,17 @@ func (p *Plane) SetPhase(actor, module string, ph phase.Phase, weight int) (befo
 
 // Ack records that component applied phase ph of module, and reports
 // whether that is news. Acks are saved, not audited.
-func (p *Plane) Ack(module, component string, ph int) (api.PhaseState, bool, error) {
+func (p *Plane) Ack(module, component string, ph int) (st api.PhaseState, news bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	err = p.retrying(0, func() error {
+		st, news, err = p.ack(module, component, ph)
+		return err
+	})
+	return st, news, err
+}
+
+func (p *Plane) ack(module, component string, ph int) (api.PhaseState, bool, error) {
 	st := p.phaseOf(module)
 	if st.Acks[component] == ph {
 		return st, false, nil
@@ -121,9 +137,17 @@ func (p *Plane) Ack(module, component string, ph int) (api.PhaseState, bool, err
 
 // SetVerify records the latest verify result of module. It is saved, not
 // audited.
-func (p *Plane) SetVerify(module string, v api.VerifyResult) (api.PhaseState, error) {
+func (p *Plane) SetVerify(module string, v api.VerifyResult) (st api.PhaseState, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	err = p.retrying(0, func() error {
+		st, err = p.setVerify(module, v)
+		return err
+	})
+	return st, err
+}
+
+func (p *Plane) setVerify(module string, v api.VerifyResult) (api.PhaseState, error) {
 	st := p.phaseOf(module)
 	st.Verify = &v
 	if err := p.savePhase(st, api.AuditEntry{}); err != nil {

@@ -33,6 +33,13 @@ type Plane struct {
 	reloads      *prometheus.CounterVec
 	reloadFailed prometheus.Gauge
 
+	// shared says the store has other writers (its Changed is not nil):
+	// the plane then follows it (see WatchStore), starts without a table
+	// while the store is unreachable, and refuses a stored table that is
+	// empty or invalid instead of failing.
+	shared bool
+	follow followState
+
 	// mu serializes changes: admin calls and reloads.
 	mu sync.Mutex
 	// ctl is the state behind the table: source, overrides and version.
@@ -45,6 +52,13 @@ type Plane struct {
 	// revision is the store revision ctl and phases were loaded or last
 	// saved at. Guarded by mu.
 	revision int64
+	// seenVersion is the highest table version seen in the store, a
+	// refused state's too, so that the next change's version is above
+	// it. Guarded by mu.
+	seenVersion int64
+	// refusedRev is the stored revision last refused as invalid, so that
+	// it is refused (and logged) once. Guarded by mu.
+	refusedRev int64
 }
 
 // Publisher makes a compiled table serve: the data plane.
@@ -68,6 +82,13 @@ type Config struct {
 	// StoreName names the store in errors about what it holds, such as
 	// the state dir.
 	StoreName string
+	// PollInterval is how often WatchStore reads a shared store. If
+	// zero, DefaultPollInterval.
+	PollInterval time.Duration
+	// StaleAfter is how long a replica of a shared store goes without
+	// reading it before Status reports it degraded. If zero,
+	// DefaultStaleAfter.
+	StaleAfter time.Duration
 }
 
 // New loads the state from store, computes the table and publishes it
@@ -84,6 +105,14 @@ func New(cfg Config, store Store, pub Publisher, reg prometheus.Registerer, log 
 			Help: "1 while the routes file on disk is invalid and the previous table keeps serving.",
 		}),
 	}
+	if p.cfg.PollInterval <= 0 {
+		p.cfg.PollInterval = DefaultPollInterval
+	}
+	if p.cfg.StaleAfter <= 0 {
+		p.cfg.StaleAfter = DefaultStaleAfter
+	}
+	p.shared = store.Changed() != nil
+	p.follow.init(p, reg)
 	reg.MustRegister(p.reloads, p.reloadFailed)
 	if err := p.loadInitial(); err != nil {
 		return nil, err
@@ -214,10 +243,35 @@ func explicitTimeout(doc *routes.Doc, r *routes.Route) bool {
 // loadInitial builds the first table: the routes file with the persisted
 // module overrides, else the persisted table, else the default.
 func (p *Plane) loadInitial() error {
-	saved, err := p.store.Load(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	saved, err := p.store.Load(ctx)
+	cancel()
+	p.follow.read(err)
 	if err != nil {
+		if p.shared {
+			p.log.Warn("control store unreachable at start: the proxy serves no table (503 no-table) and is not ready until it reads one", "error", err)
+			return nil
+		}
 		return err
 	}
+	if p.shared && saved != nil && p.cfg.RoutesFile == "" {
+		_ = p.syncLocked(saved) // a refused state is logged and counted there
+		return nil
+	}
+	if err := p.loadFirst(saved); err != nil {
+		if !p.shared || !errors.Is(err, ErrConflict) {
+			return err
+		}
+		// Another replica saved the first state meanwhile: take it.
+		return p.refreshLocked()
+	}
+	return nil
+}
+
+// loadFirst builds the first table from saved (nil when the store holds
+// none) and the routes file or the initial table, and saves it when it
+// is new.
+func (p *Plane) loadFirst(saved *State) error {
 	c := tableControl{overrides: map[string]Override{}, version: 1}
 	if saved != nil {
 		p.revision = saved.Revision
@@ -286,6 +340,8 @@ func (p *Plane) loadInitial() error {
 	p.logOverrides(dormant, nil, dropped)
 	p.pub.Publish(t, c.version)
 	p.compiled = t
+	p.seenVersion = max(p.seenVersion, c.version)
+	p.follow.revision.Set(float64(p.revision))
 	return nil
 }
 
@@ -409,13 +465,20 @@ func (p *Plane) save() error {
 	if len(p.phases) > 0 {
 		st.Phases = p.phases
 	}
-	if err := p.store.Save(context.Background(), st); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := p.store.Save(ctx, st); err != nil {
 		if errors.Is(err, ErrConflict) {
+			p.follow.read(nil)
 			return fmt.Errorf("%w: %w", ErrVersion, err)
 		}
+		p.follow.read(err)
 		return &PersistError{Err: err}
 	}
+	p.follow.read(nil)
 	p.revision = st.Revision
+	p.seenVersion = max(p.seenVersion, st.Version)
+	p.follow.revision.Set(float64(p.revision))
 	return nil
 }
 
@@ -438,7 +501,7 @@ func (p *Plane) commit(next tableControl, entry api.AuditEntry) error {
 	if err != nil {
 		return err
 	}
-	next.version = p.ctl.version + 1
+	next.version = max(p.ctl.version, p.seenVersion) + 1
 	next.updatedAt = time.Now().UTC()
 	next.updatedBy = entry.Actor
 	prev := p.ctl
@@ -471,12 +534,19 @@ func (p *Plane) audit(e api.AuditEntry) {
 func (p *Plane) SetModule(actor, module string, mode routes.Mode, weight int, ifVersion int64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.retrying(ifVersion, func() error { return p.setModule(actor, module, mode, weight, ifVersion) })
+}
+
+func (p *Plane) setModule(actor, module string, mode routes.Mode, weight int, ifVersion int64) error {
+	if p.compiled == nil {
+		return &PersistError{Err: ErrNoTable}
+	}
 	cur := p.ctl.effective.Module(module)
 	if cur == nil {
 		return ErrModuleNotFound
 	}
-	if ifVersion != 0 && ifVersion != p.ctl.version {
-		return ErrVersion
+	if err := p.checkVersion(ifVersion); err != nil {
+		return err
 	}
 	if mode != routes.ModeCanary {
 		weight = 0
@@ -529,11 +599,18 @@ func modeJSON(mode routes.Mode, weight int) json.RawMessage {
 func (p *Plane) ReplaceTable(actor string, doc *routes.Doc, ifVersion int64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.retrying(ifVersion, func() error { return p.replaceTable(actor, doc, ifVersion) })
+}
+
+func (p *Plane) replaceTable(actor string, doc *routes.Doc, ifVersion int64) error {
+	if p.compiled == nil {
+		return &PersistError{Err: ErrNoTable}
+	}
 	if p.ctl.source == sourceFile {
 		return ErrFileManaged
 	}
-	if ifVersion != 0 && ifVersion != p.ctl.version {
-		return ErrVersion
+	if err := p.checkVersion(ifVersion); err != nil {
+		return err
 	}
 	next := p.ctl
 	next.source, next.base, next.effective = sourceState, doc, doc

@@ -1,0 +1,183 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/stranglerkit/strangler/proxy/api"
+)
+
+// Lazy is a Store that opens its underlying store on first use, and again
+// on each use until an open succeeds, so that a proxy replica starts while
+// a shared store is unreachable: it serves nothing until it has a table,
+// instead of failing to start. Once open, every method goes to the
+// underlying store.
+type Lazy struct {
+	open func(context.Context) (Store, error)
+
+	mu    sync.Mutex
+	inner Store
+	// changed is what Changed returns: it delivers once when the store
+	// opens, and then what the underlying store's Changed delivers.
+	changed chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	closed  bool
+}
+
+var _ Store = (*Lazy)(nil)
+
+// NewLazy returns a Lazy that opens its store with open.
+func NewLazy(open func(context.Context) (Store, error)) *Lazy {
+	return &Lazy{open: open, changed: make(chan struct{}, 1), stop: make(chan struct{})}
+}
+
+// ErrStoreClosed is what a closed Lazy's methods return.
+var ErrStoreClosed = errors.New("the control store is closed")
+
+// get returns the open store, opening it first if it is not.
+func (l *Lazy) get(ctx context.Context) (Store, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, ErrStoreClosed
+	}
+	if l.inner != nil {
+		return l.inner, nil
+	}
+	s, err := l.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l.inner = s
+	if ch := s.Changed(); ch != nil {
+		l.done = make(chan struct{})
+		go l.forward(ch)
+	}
+	l.wake()
+	return s, nil
+}
+
+func (l *Lazy) wake() {
+	select {
+	case l.changed <- struct{}{}:
+	default:
+	}
+}
+
+// forward passes the underlying store's wake-ups on until Close.
+func (l *Lazy) forward(ch <-chan struct{}) {
+	defer close(l.done)
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-ch:
+			l.wake()
+		}
+	}
+}
+
+// Open opens the store now if it is not open, and reports why not.
+func (l *Lazy) Open(ctx context.Context) error {
+	_, err := l.get(ctx)
+	return err
+}
+
+// Inner is the underlying store, or nil while it is not open, so that a
+// caller reaches an interface of the store beyond Store.
+func (l *Lazy) Inner() Store {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.inner
+}
+
+// Load implements Store.
+func (l *Lazy) Load(ctx context.Context) (*State, error) {
+	s, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.Load(ctx)
+}
+
+// Save implements Store.
+func (l *Lazy) Save(ctx context.Context, st *State) error {
+	s, err := l.get(ctx)
+	if err != nil {
+		return err
+	}
+	return s.Save(ctx, st)
+}
+
+// Changed implements Store: a Lazy is for a shared store, so it never
+// returns nil.
+func (l *Lazy) Changed() <-chan struct{} { return l.changed }
+
+// AppendAudit implements Store.
+func (l *Lazy) AppendAudit(ctx context.Context, e api.AuditEntry) error {
+	s, err := l.get(ctx)
+	if err != nil {
+		return err
+	}
+	return s.AppendAudit(ctx, e)
+}
+
+// Audit implements Store.
+func (l *Lazy) Audit(ctx context.Context, q AuditQuery) (AuditPage, error) {
+	s, err := l.get(ctx)
+	if err != nil {
+		return AuditPage{}, err
+	}
+	return s.Audit(ctx, q)
+}
+
+// Register implements Store.
+func (l *Lazy) Register(ctx context.Context, service, url string, ttl time.Duration) (bool, error) {
+	s, err := l.get(ctx)
+	if err != nil {
+		return false, err
+	}
+	return s.Register(ctx, service, url, ttl)
+}
+
+// Deregister implements Store.
+func (l *Lazy) Deregister(ctx context.Context, service, url string) (bool, error) {
+	s, err := l.get(ctx)
+	if err != nil {
+		return false, err
+	}
+	return s.Deregister(ctx, service, url)
+}
+
+// Instances implements Store.
+func (l *Lazy) Instances(ctx context.Context) (map[string][]Instance, error) {
+	s, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.Instances(ctx)
+}
+
+// Close stops the forwarding and closes the underlying store if it was
+// opened.
+func (l *Lazy) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	close(l.stop)
+	inner, done := l.inner, l.done
+	l.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+	if inner != nil {
+		return inner.Close()
+	}
+	return nil
+}

@@ -1,0 +1,63 @@
+package control
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/stranglerkit/strangler/db"
+)
+
+// StoreConfig is the config's control section: which store keeps the
+// control state, and how a replica follows a shared one.
+type StoreConfig struct {
+	// DSN picks the store. If empty, the embedded store in the proxy's
+	// state dir, for one proxy process. A postgres:// URL is the shared
+	// store (control/pgstore), which several proxy replicas use at once.
+	DSN string `yaml:"dsn"`
+	// PollInterval is how often a replica of a shared store reads the
+	// stored state: the safety net for a missed wake-up, and the probe
+	// behind the staleness metric. If zero, 1s.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// StaleAfter is how long a replica goes without reading the shared
+	// store before /readyz reports it degraded. If zero, 10s.
+	StaleAfter time.Duration `yaml:"stale_after"`
+}
+
+// The defaults of StoreConfig.
+const (
+	DefaultPollInterval = time.Second
+	DefaultStaleAfter   = 10 * time.Second
+)
+
+// SetDefaults fills the zero fields.
+func (c *StoreConfig) SetDefaults(string) {
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.StaleAfter == 0 {
+		c.StaleAfter = DefaultStaleAfter
+	}
+}
+
+// Validate checks the DSN's form and the durations. The DSN appears in
+// errors only redacted.
+func (c *StoreConfig) Validate() error {
+	var errs []error
+	if c.DSN != "" {
+		d, err := db.ParseDSN(c.DSN)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("dsn: %w", err))
+		case d.Dialect != db.Postgres:
+			errs = append(errs, fmt.Errorf("dsn: %s: the shared control store needs a postgres:// URL, or leave it empty for the embedded one", db.Redact(c.DSN)))
+		}
+	}
+	if c.PollInterval < 0 {
+		errs = append(errs, fmt.Errorf("poll_interval: must not be negative, not %v", c.PollInterval))
+	}
+	if c.StaleAfter < 0 {
+		errs = append(errs, fmt.Errorf("stale_after: must not be negative, not %v", c.StaleAfter))
+	}
+	return errors.Join(errs...)
+}
