@@ -109,9 +109,14 @@ type Store struct {
 	wg      sync.WaitGroup
 	closed  atomic.Bool
 
-	// mu orders the start of the watch goroutines before Close's wait.
+	// mu orders the start of the watch goroutines before Close's wait,
+	// and guards saving.
 	mu       sync.Mutex
 	watching bool
+	// saving counts this store's saves in flight by the revision each
+	// would make, so that the listener, which may hear a save's
+	// notification before Save returns, does not deliver it.
+	saving map[int64]int
 }
 
 var _ control.Store = (*Store)(nil)
@@ -162,7 +167,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: connect %s: %w", red, err)
 	}
-	s := &Store{pool: pool, connCfg: cfg.ConnConfig, dsn: red, opt: opt, changed: make(chan struct{}, 1)}
+	s := &Store{pool: pool, connCfg: cfg.ConnConfig, dsn: red, opt: opt, changed: make(chan struct{}, 1), saving: map[int64]int{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -229,6 +234,8 @@ func (s *Store) Save(ctx context.Context, st *control.State) error {
 	if len(doc) > s.opt.MaxDocument {
 		return fmt.Errorf("pgstore: save: state of %d bytes: %w (the limit is %d)", len(doc), ErrTooLarge, s.opt.MaxDocument)
 	}
+	s.beginSave(base + 1)
+	defer s.endSave(base + 1)
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var tag interface{ RowsAffected() int64 }
 		var err error
@@ -256,6 +263,9 @@ func (s *Store) Save(ctx context.Context, st *control.State) error {
 	})
 	var ce *control.ConflictError
 	if errors.As(err, &ce) {
+		// Another writer's save of the revision this one would have made
+		// was not delivered while this one was in flight.
+		s.wake(ce.Stored)
 		return ce
 	}
 	if err != nil {
@@ -264,6 +274,28 @@ func (s *Store) Save(ctx context.Context, st *control.State) error {
 	st.Revision = base + 1
 	s.observe(st.Revision)
 	return nil
+}
+
+// beginSave and endSave keep the count of saves in flight to rev.
+func (s *Store) beginSave(rev int64) {
+	s.mu.Lock()
+	s.saving[rev]++
+	s.mu.Unlock()
+}
+
+func (s *Store) endSave(rev int64) {
+	s.mu.Lock()
+	if s.saving[rev]--; s.saving[rev] <= 0 {
+		delete(s.saving, rev)
+	}
+	s.mu.Unlock()
+}
+
+// ownSave reports whether a save of this store to rev is in flight.
+func (s *Store) ownSave(rev int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.saving[rev] > 0
 }
 
 // Revision is one saved revision of the state, from the history.

@@ -32,8 +32,19 @@ func (s *Store) Changed() <-chan struct{} {
 }
 
 // deliver wakes the consumer if rev is newer than the newest revision it
-// has.
+// has and not the one a save of this store is making: that save, if it
+// commits, is no news, and if it does not, it fails with a conflict that
+// wakes the consumer (see Save).
 func (s *Store) deliver(rev int64) {
+	if s.ownSave(rev) {
+		return
+	}
+	s.wake(rev)
+}
+
+// wake wakes the consumer if rev is newer than the newest revision it
+// has.
+func (s *Store) wake(rev int64) {
 	if !s.observe(rev) {
 		return
 	}
