@@ -66,6 +66,10 @@ func (s *Store) storedRevision(ctx context.Context, q interface {
 	return rev, err
 }
 
+// ListenerName is the application_name of the listener's connection, by
+// which an operator finds it in pg_stat_activity.
+const ListenerName = "strangler-control-listener"
+
 // listen keeps a LISTEN connection until Close, reconnecting with backoff
 // when it fails.
 func (s *Store) listen() {
@@ -93,7 +97,9 @@ func (s *Store) listen() {
 // delivers notifications until the connection fails. It reports whether
 // it got as far as listening.
 func (s *Store) listenOnce() (bool, error) {
-	conn, err := pgx.ConnectConfig(s.ctx, s.connCfg.Copy())
+	cfg := s.connCfg.Copy()
+	cfg.RuntimeParams["application_name"] = ListenerName
+	conn, err := pgx.ConnectConfig(s.ctx, cfg)
 	if err != nil {
 		return false, err
 	}
@@ -106,8 +112,9 @@ func (s *Store) listenOnce() (bool, error) {
 		return false, err
 	}
 	// A save that committed before LISTEN took effect notified nobody
-	// here; one after it will.
-	rev, err := s.storedRevision(s.ctx, conn)
+	// here; one after it will. The revision is read through the pool, so
+	// that pg_stat_activity shows this connection's LISTEN.
+	rev, err := s.storedRevision(s.ctx, s.pool)
 	if err != nil {
 		return true, err
 	}
@@ -120,7 +127,7 @@ func (s *Store) listenOnce() (bool, error) {
 		rev, err := strconv.ParseInt(n.Payload, 10, 64)
 		if err != nil {
 			// Another sender on the channel: look instead of trusting it.
-			if rev, err = s.storedRevision(s.ctx, conn); err != nil {
+			if rev, err = s.storedRevision(s.ctx, s.pool); err != nil {
 				return true, err
 			}
 		}
