@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -141,4 +142,57 @@ func TestTwoStoresAgree(t *testing.T) {
 			t.Fatalf("a's history before %d holds %d revisions, %v; want %d down to 1", hist[2].State.Revision, len(older), err, cur.Revision-3)
 		}
 	})
+}
+
+// TestReplicaReports has two replicas report through their own stores:
+// each store lists both, a new report replaces the old, an expired one
+// drops out, and bad reports are refused.
+func TestReplicaReports(t *testing.T) {
+	dsn := dbtest.PostgresDSN(t)
+	a, b := openStore(t, dsn, pgstore.Options{}), openStore(t, dsn, pgstore.Options{})
+	ctx := context.Background()
+	var rep pgstore.ReplicaReporter = b // as a caller finds it on a control.Store
+	if err := a.ReportReplica(ctx, pgstore.ReplicaStatus{Replica: "proxy-a", Revision: 4, Version: 2, Detail: json.RawMessage(`{"shadow":{"diffs":3}}`)}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.ReportReplica(ctx, pgstore.ReplicaStatus{Replica: "proxy-b", Revision: 3, Version: 2}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.ReportReplica(ctx, pgstore.ReplicaStatus{Replica: "proxy-b", Revision: 4, Version: 2}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ReportReplica(ctx, pgstore.ReplicaStatus{Replica: "proxy-gone", Revision: 1}, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	var got []pgstore.ReplicaStatus
+	for {
+		var err error
+		if got, err = rep.Replicas(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(got) != 2 || got[0].Replica != "proxy-a" || got[1].Replica != "proxy-b" || got[1].Revision != 4 ||
+		string(got[0].Detail) != `{"shadow":{"diffs":3}}` || got[1].Detail != nil || !got[0].ExpiresAt.After(got[0].ReportedAt) {
+		t.Fatalf("Replicas = %+v; want proxy-a with its detail and proxy-b at revision 4, proxy-gone expired", got)
+	}
+	for _, tc := range []struct {
+		name string
+		st   pgstore.ReplicaStatus
+		ttl  time.Duration
+	}{
+		{"no name", pgstore.ReplicaStatus{Revision: 1}, time.Minute},
+		{"no ttl", pgstore.ReplicaStatus{Replica: "p"}, 0},
+		{"detail not JSON", pgstore.ReplicaStatus{Replica: "p", Detail: json.RawMessage(`{"x":`)}, time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := a.ReportReplica(ctx, tc.st, tc.ttl); err == nil {
+				t.Fatalf("ReportReplica(%+v, %v) succeeded", tc.st, tc.ttl)
+			}
+		})
+	}
 }
