@@ -5,18 +5,30 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/db/dbtest"
 	"github.com/stranglerkit/strangler/internal/chaostest"
 	"github.com/stranglerkit/strangler/proxy/api"
 	"github.com/stranglerkit/strangler/proxy/control"
 	"github.com/stranglerkit/strangler/proxy/control/pgstore"
 )
+
+// chaosDSN is dbtest.PostgresDSN for an attack: without a server it skips
+// through chaostest, so that the skip is reported as an attack not made.
+func chaosDSN(t *testing.T, tried string) string {
+	t.Helper()
+	if !dbtest.PostgresAvailable() && os.Getenv(dbtest.EnvRequirePostgres) != "1" {
+		chaostest.Skipf(t, tried, "needs Postgres: %s is not set", dbtest.EnvPostgresDSN)
+	}
+	return dbtest.PostgresDSN(t)
+}
 
 // adminConn opens a plain connection to dsn for the test, to act on the
 // database behind the stores' backs.
@@ -90,7 +102,7 @@ func gotChanged(ch <-chan struct{}) bool {
 // the listener reconnects and delivers the save it may have missed. The
 // poll is slowed down to an hour, so the delivery is the reconnect's.
 func TestChaosListenerConnectionLoss(t *testing.T) {
-	dsn := dbtest.PostgresDSN(t)
+	dsn := chaosDSN(t, "pg_terminate_backend on a store's LISTEN connection")
 	opt := pgstore.Options{PollInterval: time.Hour}
 	a, b := openStore(t, dsn, opt), openStore(t, dsn, opt)
 	admin := adminConn(t, dsn)
@@ -146,7 +158,7 @@ func TestChaosMissedNotification(t *testing.T) {
 			`WITH u AS (UPDATE control_state SET revision = revision + 1 RETURNING 1) SELECT pg_notify('strangler_control', 'not a revision') FROM u`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dsn := dbtest.PostgresDSN(t)
+			dsn := chaosDSN(t, tc.name)
 			a := openStore(t, dsn, pgstore.Options{PollInterval: time.Hour})
 			b := openStore(t, dsn, pgstore.Options{PollInterval: tc.poll})
 			admin := adminConn(t, dsn)
@@ -174,7 +186,7 @@ func TestChaosMissedNotification(t *testing.T) {
 // TestChaosHostileInput feeds the store what a bug or an attacker might:
 // documents too large or corrupt, cancelled contexts, a closed store.
 func TestChaosHostileInput(t *testing.T) {
-	dsn := dbtest.PostgresDSN(t)
+	dsn := chaosDSN(t, "oversized, corrupt and cancelled input to the Postgres control store")
 	ctx := context.Background()
 	s := openStore(t, dsn, pgstore.Options{MaxDocument: 1 << 20})
 	admin := adminConn(t, dsn)
@@ -272,9 +284,9 @@ func TestOpenRefuses(t *testing.T) {
 		name, dsn string
 		is        error
 	}{
-		{"sqlite", "sqlite:/tmp/x.db", nil},
+		{"sqlite", "sqlite:/tmp/x.db", db.ErrBadDSN},
 		{"unreachable server", "postgres://u:s3cretpw@127.0.0.1:1/test?sslmode=disable&connect_timeout=5", nil},
-		{"not a DSN", "mysql://u:s3cretpw@h/db", nil},
+		{"not a DSN", "mysql://u:s3cretpw@h/db", db.ErrBadDSN},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := pgstore.Open(ctx, tc.dsn, pgstore.Options{})
@@ -284,6 +296,9 @@ func TestOpenRefuses(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "s3cretpw") {
 				t.Fatalf("the error shows the password: %v", err)
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Fatalf("Open = %v, want %v", err, tc.is)
 			}
 			if !strings.HasPrefix(err.Error(), "pgstore: ") {
 				t.Fatalf("error without context: %v", err)
