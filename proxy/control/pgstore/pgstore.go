@@ -60,8 +60,8 @@ type Options struct {
 	// take as JSON. If zero, 16 MiB.
 	MaxDocument int
 	// SkipMigrate leaves the schema alone, for a database migrated ahead
-	// of time (`strangler migrate`). If false, Open applies the control
-	// migrations.
+	// of time with db.MigrateUp and Migrations, by a role that may change
+	// the schema. If false, Open applies the control migrations.
 	SkipMigrate bool
 	// Logger receives the listener's reconnects. If nil, nothing is
 	// logged.
@@ -90,9 +90,10 @@ func Migrations() db.Migrations {
 // Store is the control state in Postgres. Its methods are safe for
 // concurrent use.
 //
-// Open connects the pool; the listener and the poll start on the first
-// call of Changed, as goroutines that Close stops and waits for, so a
-// store that is never asked for changes runs nothing of its own.
+// Open connects the pool (pgxpool runs its own health check in the
+// background); the listener and the poll start on the first call of
+// Changed, as goroutines that Close stops and waits for, so a store that
+// is never asked for changes runs nothing of its own.
 type Store struct {
 	pool    *pgxpool.Pool
 	connCfg *pgx.ConnConfig
