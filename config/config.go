@@ -25,6 +25,7 @@ import (
 	"github.com/stranglerkit/strangler/monolith"
 	"github.com/stranglerkit/strangler/phase"
 	"github.com/stranglerkit/strangler/proxy"
+	"github.com/stranglerkit/strangler/proxy/control"
 )
 
 // EnvPrefix starts every environment variable the config reads. A setting's
@@ -49,6 +50,9 @@ type Config struct {
 	Monolith monolith.Config `yaml:"monolith"`
 	// Proxy configures the routing proxy and its admin API.
 	Proxy proxy.Config `yaml:"proxy"`
+	// Control picks the store of the proxy's control state: embedded
+	// for one proxy, or shared by replicas.
+	Control control.StoreConfig `yaml:"control"`
 	// Kafka says where change events go: the embedded broker or a cluster.
 	Kafka changefeed.KafkaConfig `yaml:"kafka"`
 	// Broker configures the embedded Kafka-protocol broker.
@@ -84,6 +88,7 @@ func (c *Config) sections() []struct {
 	}{
 		{"monolith", &c.Monolith},
 		{"proxy", &c.Proxy},
+		{"control", &c.Control},
 		{"kafka", &c.Kafka},
 		{"broker", &c.Broker},
 		{"relay", &c.Relay},

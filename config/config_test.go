@@ -110,6 +110,16 @@ func TestLoadErrors(t *testing.T) {
 			overrides: map[string]string{"monolith.adress": "x"},
 			want:      []string{"monolith.adress: no such setting"},
 		},
+		{
+			name: "control store DSN not postgres",
+			env:  map[string]string{"STRANGLER_CONTROL_DSN": "sqlite:/tmp/control.db", "STRANGLER_CONTROL_POLL_INTERVAL": "-1s"},
+			want: []string{"control.dsn: sqlite:/tmp/control.db: the shared control store needs a postgres:// URL", "control.poll_interval: must not be negative"},
+		},
+		{
+			name: "control store DSN unparsable, password kept out",
+			env:  map[string]string{"STRANGLER_CONTROL_DSN": "postgres://shop:hunter2@/shop"},
+			want: []string{"control.dsn:", "missing host"},
+		},
 		{name: "unknown field in file", file: "testdata/unknown-field.yaml", want: []string{"testdata/unknown-field.yaml", "field adress not found"}},
 		{name: "wrong type in file", file: "testdata/bad-type.yaml", want: []string{"cannot unmarshal"}},
 		{name: "missing file", file: "testdata/missing.yaml", want: []string{`read config "testdata/missing.yaml"`}},
@@ -124,6 +134,9 @@ func TestLoadErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not contain %q", err, w)
 				}
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error %q shows a password", err)
 			}
 			var ce *Error
 			if tt.file != "testdata/missing.yaml" && !errors.As(err, &ce) {
@@ -148,6 +161,9 @@ func TestYAMLRedacts(t *testing.T) {
 	}
 	if !strings.Contains(out, "postgres://shop:xxxxx@db.internal:5432/shop") {
 		t.Fatalf("printed config lacks the redacted DSN:\n%s", out)
+	}
+	if !strings.Contains(out, "postgres://control:xxxxx@db.internal:5432/control") {
+		t.Fatalf("printed config lacks the redacted control DSN:\n%s", out)
 	}
 	// The printed config is itself a valid config file with the same effect.
 	again, err := Load(LoadOptions{File: writeTemp(t, strings.ReplaceAll(out, "xxxxx", "hunter2")), LookupEnv: env(nil)})

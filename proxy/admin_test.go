@@ -306,11 +306,12 @@ func TestTokenFile(t *testing.T) {
 	}
 }
 
-// TestStoreConflictRefusesChange: when another writer of the proxy's
-// store saved after the proxy last did (another replica, say), a change
-// made on the proxy's older state is refused with 412, like a stale
-// If-Match, and neither the table that serves nor the store changes.
-func TestStoreConflictRefusesChange(t *testing.T) {
+// TestStoreConflictRetried: when another writer of the proxy's store
+// saved after the proxy last did (another replica, say), a change made
+// without If-Match is redone on the newer state, which it keeps (the
+// other writer's phase); one with If-Match of a table version the other
+// writer replaced answers 412 and changes nothing.
+func TestStoreConflictRetried(t *testing.T) {
 	legacy := proxytest.EchoBackend(t, "legacy")
 	svc := proxytest.EchoBackend(t, "orders-svc")
 	store, err := filestore.Open(t.TempDir())
@@ -332,24 +333,29 @@ func TestStoreConflictRefusesChange(t *testing.T) {
 	if err := store.Save(ctx, other); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		name string
-		call func() error
-	}{
-		{"flip", func() error { _, err := c.Flip(ctx, "orders"); return err }},
-		{"replace", func() error { _, err := c.ReplaceTable(ctx, stateTable(svc.URL), 0); return err }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if err := tc.call(); adminclient.StatusOf(err) != http.StatusPreconditionFailed {
-				t.Fatalf("got %v (status %d), want 412", err, adminclient.StatusOf(err))
-			}
-		})
+	if _, err := c.Flip(ctx, "orders"); err != nil {
+		t.Fatalf("flip without If-Match after another writer's save: %v", err)
 	}
-	if _, e := proxytest.Get(t, p.URL+"/api/orders/1", nil); e == nil || e.Backend != "legacy" {
-		t.Fatalf("after the refused flip, served by %+v, want legacy", e)
+	if _, e := proxytest.Get(t, p.URL+"/api/orders/1", nil); e == nil || e.Backend != "orders-svc" {
+		t.Fatalf("after the flip, served by %+v, want orders-svc", e)
 	}
 	saved, err := store.Load(ctx)
-	if err != nil || saved.Revision != other.Revision || saved.Phases["orders"].Phase != 1 {
-		t.Fatalf("the store holds %+v, %v; want the other writer's revision %d untouched", saved, err, other.Revision)
+	if err != nil || saved.Revision != other.Revision+1 || saved.Phases["orders"].Phase != 1 {
+		t.Fatalf("the store holds %+v, %v; want revision %d with the other writer's phase", saved, err, other.Revision+1)
+	}
+
+	// The other writer replaces the table: a change with If-Match of the
+	// version before is refused.
+	seen := saved.Version
+	saved.Version++
+	saved.Table = stateTable(svc.URL)
+	if err := store.Save(ctx, saved); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReplaceTable(ctx, stateTable(svc.URL), seen); adminclient.StatusOf(err) != http.StatusPreconditionFailed {
+		t.Fatalf("replace with If-Match %d after another writer's table: %v (status %d), want 412", seen, err, adminclient.StatusOf(err))
+	}
+	if got, err := store.Load(ctx); err != nil || got.Revision != saved.Revision {
+		t.Fatalf("the store holds %+v, %v; want the other writer's revision %d untouched", got, err, saved.Revision)
 	}
 }

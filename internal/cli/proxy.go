@@ -2,12 +2,16 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 
 	"github.com/stranglerkit/strangler/extracted"
 	"github.com/stranglerkit/strangler/proxy"
+	"github.com/stranglerkit/strangler/proxy/control"
+	"github.com/stranglerkit/strangler/proxy/control/pgstore"
 )
 
 func init() {
@@ -44,9 +48,25 @@ func proxyComponents(env *upEnv, inUp bool) ([]component, error) {
 		}
 		opts = append(opts, proxy.WithInitialTable(doc))
 	}
-	p, err := proxy.New(cfg, env.log.With("component", "proxy"), opts...)
+	log := env.log.With("component", "proxy")
+	store := controlStore(env.cfg.Control, log)
+	if store != nil {
+		opts = append(opts, proxy.WithStore(store))
+	}
+	opts = append(opts, proxy.WithControlConfig(env.cfg.Control))
+	p, err := proxy.New(cfg, log, opts...)
 	if err != nil {
+		if store != nil {
+			_ = store.Close()
+		}
 		return nil, err
+	}
+	closeAll := func() error {
+		err := p.Close()
+		if store != nil {
+			err = errors.Join(err, store.Close())
+		}
+		return err
 	}
 	note := "token from config"
 	if tokenPath != "" {
@@ -54,13 +74,27 @@ func proxyComponents(env *upEnv, inUp bool) ([]component, error) {
 	}
 	return []component{
 		{name: "proxy", addr: func() string { return "http://" + p.Addr() }, note: fmt.Sprintf("legacy %s, table v%d", cfg.Legacy, p.Version()), run: p.Run,
-			started: p.Started(), close: p.Close},
+			started: p.Started(), close: closeAll},
 		// The proxy's Run serves the admin listener too; this entry names it.
 		{name: "admin", addr: func() string { return "http://" + p.AdminAddr() }, note: note, run: func(ctx context.Context) error {
 			<-ctx.Done()
 			return nil
 		}, started: p.Started()},
 	}, nil
+}
+
+// controlStore is the shared control store that control.dsn names, or nil
+// for the embedded one, which the proxy opens in its state dir. The
+// shared one opens (and migrates) on first use and again on each use
+// until it succeeds, so that a replica starts while Postgres is down: it
+// serves 503 no-table and is not ready until it has read a table.
+func controlStore(c control.StoreConfig, log *slog.Logger) *control.Lazy {
+	if c.DSN == "" {
+		return nil
+	}
+	return control.NewLazy(func(ctx context.Context) (control.Store, error) {
+		return pgstore.Open(ctx, c.DSN, pgstore.Options{Logger: log})
+	})
 }
 
 func newProxyCmd(a *App) *cobra.Command {
@@ -72,7 +106,9 @@ route goes to legacy until a module is shadowed, canaried or flipped to its
 extracted service with 'strangler routes'.
 
 The route table comes from --routes-file (watched and reloaded), else from
-the state persisted under the data dir, else one catch-all route to legacy.
+the state persisted under the data dir (or, with control.dsn a postgres://
+URL, in the control store that several replicas share), else one
+catch-all route to legacy.
 The admin API needs a bearer token: proxy.admin_token, or the token file
 under the data dir, created on first start.`,
 		Args: cobra.NoArgs,

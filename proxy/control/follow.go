@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"sync"
 	"time"
@@ -22,7 +23,7 @@ const storeTimeout = 5 * time.Second
 
 // maxConflictRetries bounds how often a change without If-Match that lost
 // a race to another replica is redone on the newer state.
-const maxConflictRetries = 5
+const maxConflictRetries = 10
 
 // ErrNoTable is a change asked of a replica that has no table yet, since
 // it has not read the shared store: the admin API answers 503.
@@ -318,18 +319,20 @@ func (p *Plane) checkVersion(ifVersion int64) error {
 
 // retrying runs op, a change under p.mu, and redoes it on the store's
 // newer state when it lost a race to another writer, up to
-// maxConflictRetries times; a change with If-Match (ifVersion not zero)
-// is not redone and answers ErrVersion, since the table it was made
-// against is gone.
-func (p *Plane) retrying(ifVersion int64, op func() error) error {
+// maxConflictRetries times, after a growing random pause so that
+// replicas racing each other do not keep colliding. A change with
+// If-Match is redone too, and answers ErrVersion then if the other
+// writer moved the table's version: a phase change or an ack does not.
+func (p *Plane) retrying(op func() error) error {
 	for i := 0; ; i++ {
 		err := op()
 		var ce *ConflictError
 		if !errors.As(err, &ce) {
 			return err
 		}
-		if rerr := p.refreshLocked(); rerr != nil || ifVersion != 0 || i >= maxConflictRetries {
+		if rerr := p.refreshLocked(); rerr != nil || i >= maxConflictRetries {
 			return err
 		}
+		time.Sleep(rand.N(min(time.Millisecond<<i, 50*time.Millisecond)) + time.Millisecond)
 	}
 }

@@ -86,7 +86,7 @@ func (p *Plane) savePhase(st api.PhaseState, entry api.AuditEntry) error {
 func (p *Plane) SetPhase(actor, module string, ph phase.Phase, weight int) (before, after api.PhaseState, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	err = p.retrying(0, func() error {
+	err = p.retrying(func() error {
 		before, after, err = p.setPhase(actor, module, ph, weight)
 		return err
 	})
@@ -113,7 +113,7 @@ func (p *Plane) setPhase(actor, module string, ph phase.Phase, weight int) (befo
 func (p *Plane) Ack(module, component string, ph int) (st api.PhaseState, news bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	err = p.retrying(0, func() error {
+	err = p.retrying(func() error {
 		st, news, err = p.ack(module, component, ph)
 		return err
 	})
@@ -140,7 +140,7 @@ func (p *Plane) ack(module, component string, ph int) (api.PhaseState, bool, err
 func (p *Plane) SetVerify(module string, v api.VerifyResult) (st api.PhaseState, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	err = p.retrying(0, func() error {
+	err = p.retrying(func() error {
 		st, err = p.setVerify(module, v)
 		return err
 	})

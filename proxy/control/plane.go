@@ -534,7 +534,7 @@ func (p *Plane) audit(e api.AuditEntry) {
 func (p *Plane) SetModule(actor, module string, mode routes.Mode, weight int, ifVersion int64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.retrying(ifVersion, func() error { return p.setModule(actor, module, mode, weight, ifVersion) })
+	return p.retrying(func() error { return p.setModule(actor, module, mode, weight, ifVersion) })
 }
 
 func (p *Plane) setModule(actor, module string, mode routes.Mode, weight int, ifVersion int64) error {
@@ -599,7 +599,7 @@ func modeJSON(mode routes.Mode, weight int) json.RawMessage {
 func (p *Plane) ReplaceTable(actor string, doc *routes.Doc, ifVersion int64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.retrying(ifVersion, func() error { return p.replaceTable(actor, doc, ifVersion) })
+	return p.retrying(func() error { return p.replaceTable(actor, doc, ifVersion) })
 }
 
 func (p *Plane) replaceTable(actor string, doc *routes.Doc, ifVersion int64) error {
