@@ -71,6 +71,8 @@ type Proxy struct {
 	// so that Close closes it.
 	store    control.Store
 	ownStore bool
+	// ctlCfg is how the proxy follows a shared store, defaulted.
+	ctlCfg   control.StoreConfig
 	trusted  trustedNets
 	internal *internalHeaders
 	unrouted [6]prometheus.Counter
@@ -166,7 +168,8 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	for i, c := range statusClasses {
 		p.unrouted[i] = p.m.requests.WithLabelValues("none", "none", "none", c)
 	}
-	p.store = o.store
+	p.store, p.ctlCfg = o.store, o.control
+	p.ctlCfg.SetDefaults("")
 	storeName := "the control store"
 	if p.store == nil {
 		fs, err := filestore.Open(cfg.StateDir)
@@ -179,7 +182,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	p.legacy = newLegacyCheck(p, cfg.LegacyCheckInterval)
 	p.shadow = newShadower(p, cfg.Shadow)
 	ctl, err := control.New(control.Config{RoutesFile: cfg.RoutesFile, Legacy: cfg.Legacy, Timeout: cfg.Timeout, Initial: o.initial, StoreName: storeName,
-		PollInterval: o.control.PollInterval, StaleAfter: o.control.StaleAfter},
+		PollInterval: p.ctlCfg.PollInterval, StaleAfter: p.ctlCfg.StaleAfter},
 		p.store, p, p.m.reg, log)
 	if err != nil {
 		p.closeStore()
@@ -347,7 +350,8 @@ func (p *Proxy) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	bg, bgCancel := context.WithCancel(context.Background())
 	var bgWG sync.WaitGroup
-	bgWG.Add(3)
+	bgWG.Add(4)
+	go func() { defer bgWG.Done(); p.reportReplica(bg) }()
 	go func() { defer bgWG.Done(); p.legacy.run(bg) }()
 	go func() { defer bgWG.Done(); p.dog.run(bg) }()
 	go func() { defer bgWG.Done(); p.registry.Run(bg) }()

@@ -94,7 +94,13 @@ writes on first start.`,
 				if err != nil {
 					return err
 				}
-				return a.emit(o, mods, func(w io.Writer, _ any) { printModules(w, mods) })
+				// The replicas, for the text only: the JSON stays the
+				// modules' list. An older proxy has none to list.
+				reps, repErr := c.Replicas(ctx)
+				return a.emit(o, mods, func(w io.Writer, _ any) {
+					printModules(w, mods)
+					printReplicas(w, reps, repErr)
+				})
 			})
 		},
 	}
@@ -319,6 +325,38 @@ func printModules(w io.Writer, mods []api.Module) {
 	if len(mods) > 0 {
 		fmt.Fprintf(w, "table version %d\n", mods[0].Version)
 	}
+}
+
+// printReplicas lists the proxy replicas that share the control store and
+// the version each serves, marking those behind the newest.
+func printReplicas(w io.Writer, reps []api.Replica, err error) {
+	if err != nil {
+		fmt.Fprintf(w, "replicas: not listed: %v\n", err)
+		return
+	}
+	if len(reps) == 0 {
+		return
+	}
+	var newest int64
+	for _, r := range reps {
+		newest = max(newest, r.Version)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "REPLICA\tVERSION\tREVISION\tSTATE\tREPORTED")
+	for _, r := range reps {
+		state := "ok"
+		switch {
+		case r.Version == 0:
+			state = "no table"
+		case r.Degraded:
+			state = fmt.Sprintf("degraded (store not read for %.0fs)", r.StalenessSeconds)
+		case r.Version < newest:
+			state = "behind"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", r.Name, r.Version, r.Revision, state, r.ReportedAt.Format(time.RFC3339))
+	}
+	_ = tw.Flush()
 }
 
 func printModule(w io.Writer, m *api.Module) {

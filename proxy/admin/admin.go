@@ -45,6 +45,9 @@ type DataPlane interface {
 	Backends() []api.Backend
 	// LegacyReachable is the readiness check: nil once legacy answered.
 	LegacyReachable(ctx context.Context) error
+	// Replicas lists the proxy replicas that share the control store and
+	// what each serves; with a store of one proxy, this one.
+	Replicas(ctx context.Context) ([]api.Replica, error)
 }
 
 // Config is what the admin API needs besides the planes.
@@ -90,6 +93,7 @@ func New(cfg Config, ctl *control.Plane, registry *control.Registry, data DataPl
 	v1.GET("/audit", p.getAudit)
 	p.registerPhases(v1)
 	v1.GET("/backends", p.listBackends)
+	v1.GET("/replicas", p.listReplicas)
 	v1.GET("/services", p.listServices)
 	// Instances renew their registration every few seconds; a new one is
 	// logged by registerInstance.
@@ -184,13 +188,16 @@ func changeProblem(err error) error {
 	var pe *routes.ParseError
 	var se *control.PersistError
 	switch {
+	case errors.Is(err, control.ErrNoTable):
+		return httpx.NewProblem(http.StatusServiceUnavailable, "no-table", "No route table",
+			"this proxy has not read a route table from its control store yet; retry, or send the change to another replica")
 	case errors.As(err, &se):
 		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 			return httpx.NewProblem(http.StatusInsufficientStorage, "insufficient-storage", "Insufficient storage",
 				"the proxy's state disk is full, so the change was not saved; the table that serves is unchanged")
 		}
 		return httpx.NewProblem(http.StatusServiceUnavailable, "state-not-saved", "State not saved",
-			"the proxy could not write its state dir, so the change was not saved; the table that serves is unchanged")
+			"the proxy could not save to its control store (its state dir, or the shared store), so the change was not saved; the table that serves is unchanged")
 	case errors.As(err, &pe):
 		return httpx.BadRequest("%s", pe.Error())
 	case errors.As(err, &te):
@@ -305,6 +312,16 @@ func (p *server) getAudit(c echo.Context) error {
 		c.Response().Header().Set("Link", "</v1/audit?"+v.Encode()+`>; rel="next"`)
 	}
 	return c.JSON(http.StatusOK, entries)
+}
+
+func (p *server) listReplicas(c echo.Context) error {
+	list, err := p.data.Replicas(c.Request().Context())
+	if err != nil {
+		p.log.Error("replicas not read from the control store", "error", err)
+		return httpx.NewProblem(http.StatusServiceUnavailable, "store-unavailable", "Control store unavailable",
+			"the replicas' reports could not be read from the control store")
+	}
+	return c.JSON(http.StatusOK, list)
 }
 
 func (p *server) listServices(c echo.Context) error {

@@ -285,6 +285,13 @@ func (c *Client) Backends(ctx context.Context) ([]api.Backend, error) {
 	return out, c.do(ctx, http.MethodGet, "/v1/backends", nil, nil, "", nil, &out)
 }
 
+// Replicas lists the proxy replicas that share the control store, with
+// the version each serves.
+func (c *Client) Replicas(ctx context.Context) ([]api.Replica, error) {
+	var out []api.Replica
+	return out, c.do(ctx, http.MethodGet, "/v1/replicas", nil, nil, "", nil, &out)
+}
+
 // Services lists the registered service instances.
 func (c *Client) Services(ctx context.Context) ([]api.Service, error) {
 	var out []api.Service

@@ -171,6 +171,26 @@ type RegisteredInstance struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
+// Replica is what one proxy replica serves, as it last reported it: the
+// admin API lists every live replica of a shared control store, so that
+// an operator sees one that lags.
+type Replica struct {
+	// Name is the replica's host and admin address.
+	Name string `json:"name"`
+	// Version and Revision are the table version and the store revision
+	// it serves; zero while it has no table.
+	Version  int64 `json:"version"`
+	Revision int64 `json:"revision"`
+	// Degraded says it has not read the store for longer than
+	// control.stale_after and serves its last good table.
+	Degraded bool `json:"degraded"`
+	// StalenessSeconds is the time since it last read the store, when it
+	// reported.
+	StalenessSeconds float64 `json:"staleness_seconds"`
+	// ReportedAt is when it last reported, by the store's clock.
+	ReportedAt time.Time `json:"reported_at"`
+}
+
 // Backend is a backend's state.
 type Backend struct {
 	Name      string           `json:"name"`

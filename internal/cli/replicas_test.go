@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stranglerkit/strangler/db/dbtest"
+	"github.com/stranglerkit/strangler/proxy"
+	"github.com/stranglerkit/strangler/proxy/control"
+	"github.com/stranglerkit/strangler/proxy/proxytest"
+	"github.com/stranglerkit/strangler/proxy/routes"
+)
+
+// TestRoutesListReplicas runs two proxies on the store that control.dsn
+// names, opened as `strangler proxy` opens it: a flip through one is
+// served by the other, and `strangler routes list` against either lists
+// both replicas at the flip's version.
+func TestRoutesListReplicas(t *testing.T) {
+	legacy := proxytest.EchoBackend(t, "legacy")
+	svc := proxytest.EchoBackend(t, "orders-svc")
+	cfg := control.StoreConfig{DSN: dbtest.PostgresDSN(t), PollInterval: 100 * time.Millisecond}
+	table := &routes.Doc{
+		Backends: map[string]routes.Backend{"orders-svc": {URLs: []string{svc.URL}}},
+		Modules: []routes.Module{
+			{Name: "default", Routes: []routes.RouteDef{{ID: "default", Prefix: "/"}}},
+			{Name: "orders", Candidate: "orders-svc", Routes: []routes.RouteDef{{ID: "orders", Prefix: "/api/orders"}}},
+		},
+	}
+	var ps []*proxytest.Proxy
+	for i := 0; i < 2; i++ {
+		store := controlStore(cfg, slog.New(slog.DiscardHandler))
+		t.Cleanup(func() { _ = store.Close() })
+		ps = append(ps, proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Options: []proxy.Option{
+			proxy.WithStore(store), proxy.WithControlConfig(cfg), proxy.WithInitialTable(table)}}))
+	}
+	m, err := ps[0].Admin(t).Flip(context.Background(), "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxytest.Eventually(t, 10*time.Second, func() bool { return ps[1].Version() == m.Version },
+		"replica 1 serves version %d, not the flip's %d", ps[1].Version(), m.Version)
+	if _, e := proxytest.Get(t, ps[1].URL+"/api/orders/1", nil); e == nil || e.Backend != "orders-svc" {
+		t.Fatalf("replica 1 serves /api/orders from %+v, want orders-svc", e)
+	}
+	var out string
+	proxytest.Eventually(t, 10*time.Second, func() bool {
+		var code int
+		code, out, _ = runRoutesCLI("routes", "list", "--data-dir", t.TempDir(), "--admin", ps[1].AdminAddr(), "--token", proxytest.Token)
+		if code != 0 {
+			return false
+		}
+		for _, p := range ps {
+			line := lineWith(out, "/"+p.AdminAddr())
+			if line == "" || !strings.Contains(line, " "+strconv.FormatInt(m.Version, 10)+" ") || !strings.Contains(line, " ok ") {
+				return false
+			}
+		}
+		return strings.Contains(out, "REPLICA")
+	}, "routes list does not show both replicas at version %d, ok:\n%s", m.Version, out)
+	t.Logf("routes list:\n%s", out)
+}
+
+// lineWith is the first line of out that contains s, or "".
+func lineWith(out, s string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
+}
