@@ -497,3 +497,47 @@ func TestChaosReplicaStartsStoreDown(t *testing.T) {
 		t.Errorf("the late replica serves /api/orders from %q, want orders-svc (the flip)", got)
 	}
 }
+
+// TestReplicaStartsDuringChanges starts replicas while changes are made
+// through another one: each is ready only at a version no older than the
+// one served when it started, and then follows the rest.
+func TestReplicaStartsDuringChanges(t *testing.T) {
+	c := newCluster(t, 1)
+	ctx := context.Background()
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		cl := c.replicas[0].Admin(t)
+		for i := 0; i < 200; i++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			mode := routes.ModeExtracted
+			if i%2 == 1 {
+				mode = routes.ModeLegacy
+			}
+			if _, err := cl.SetMode(ctx, "orders", mode, 0, 0); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := 0; i < 3; i++ {
+		before := c.replicas[0].Version()
+		r := c.start(t, c.dsn)
+		waitReadyz(t, r, http.StatusOK)
+		if got := r.Version(); got < before {
+			t.Errorf("replica %d started during changes is ready at version %d, older than the %d served when it started", i+1, got, before)
+		}
+		c.replicas = append(c.replicas, r)
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatalf("a change during the starts: %v", err)
+	}
+	c.waitVersion(t, c.replicas[0].Version(), time.Now())
+}
