@@ -262,20 +262,12 @@ func (p *Plane) syncLocked(st *State) error {
 // table does not compile, is an *InvalidStateError and changes nothing.
 // It runs under p.mu.
 func (p *Plane) adopt(st *State) error {
-	c := tableControl{overrides: map[string]Override{}, version: st.Version, updatedAt: st.UpdatedAt, updatedBy: st.UpdatedBy}
-	for k, v := range st.Overrides {
-		c.overrides[k] = v
-	}
+	c := stateControl(st)
 	var dropped, dormant []string
 	if p.cfg.RoutesFile != "" {
-		raw, doc, err := readRoutesFile(p.cfg.RoutesFile)
-		if err != nil {
+		var err error
+		if dropped, dormant, err = p.fromFile(&c); err != nil {
 			return err
-		}
-		c.source, c.base, c.fileRaw = sourceFile, doc, raw
-		c.effective, dropped, dormant = applyOverrides(doc, c.overrides)
-		for _, m := range dropped {
-			delete(c.overrides, m)
 		}
 	} else {
 		if st.Table == nil || len(st.Table.Modules) == 0 {

@@ -275,24 +275,15 @@ func (p *Plane) loadFirst(saved *State) error {
 	c := tableControl{overrides: map[string]Override{}, version: 1}
 	if saved != nil {
 		p.revision = saved.Revision
-		c.version = saved.Version
-		c.updatedAt, c.updatedBy = saved.UpdatedAt, saved.UpdatedBy
-		for k, v := range saved.Overrides {
-			c.overrides[k] = v
-		}
+		c = stateControl(saved)
 		p.phases = saved.Phases
 	}
 	var dropped, dormant []string
 	switch {
 	case p.cfg.RoutesFile != "":
-		raw, doc, err := readRoutesFile(p.cfg.RoutesFile)
-		if err != nil {
+		var err error
+		if dropped, dormant, err = p.fromFile(&c); err != nil {
 			return err
-		}
-		c.source, c.base, c.fileRaw = sourceFile, doc, raw
-		c.effective, dropped, dormant = applyOverrides(doc, c.overrides)
-		for _, m := range dropped {
-			delete(c.overrides, m)
 		}
 	case saved != nil && saved.Table != nil:
 		c.source, c.base, c.effective = sourceState, saved.Table, saved.Table
@@ -343,6 +334,31 @@ func (p *Plane) loadFirst(saved *State) error {
 	p.seenVersion = max(p.seenVersion, c.version)
 	p.follow.revision.Set(float64(p.revision))
 	return nil
+}
+
+// stateControl is the table control of a stored state, before its
+// source is set.
+func stateControl(st *State) tableControl {
+	c := tableControl{overrides: map[string]Override{}, version: st.Version, updatedAt: st.UpdatedAt, updatedBy: st.UpdatedBy}
+	for k, v := range st.Overrides {
+		c.overrides[k] = v
+	}
+	return c
+}
+
+// fromFile makes the routes file c's source, with c's overrides applied,
+// and drops the overrides that the file's edits replaced.
+func (p *Plane) fromFile(c *tableControl) (dropped, dormant []string, err error) {
+	raw, doc, err := readRoutesFile(p.cfg.RoutesFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.source, c.base, c.fileRaw = sourceFile, doc, raw
+	c.effective, dropped, dormant = applyOverrides(doc, c.overrides)
+	for _, m := range dropped {
+		delete(c.overrides, m)
+	}
+	return dropped, dormant, nil
 }
 
 func readRoutesFile(path string) ([]byte, *routes.Doc, error) {
