@@ -1,7 +1,8 @@
 // Package migrations embeds every golang-migrate SQL set: one per monolith
 // module under monolith/<module>/, one per extracted service, and the
-// change-data tables. Each set holds a directory per dialect, sqlite/ and
-// postgres/, with the same versions in both.
+// change-data tables, each with a directory per dialect, sqlite/ and
+// postgres/, holding the same versions; and the shared control store's set
+// under control/, which has postgres/ only (see control/README.md).
 package migrations
 
 import (
@@ -9,7 +10,7 @@ import (
 	"io/fs"
 )
 
-//go:embed monolith changefeed inventory
+//go:embed monolith changefeed inventory control
 var files embed.FS
 
 // FS returns the set at dir, such as "monolith/catalog". It panics on a

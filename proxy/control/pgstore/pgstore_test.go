@@ -1,0 +1,102 @@
+package pgstore_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stranglerkit/strangler/db/dbtest"
+	"github.com/stranglerkit/strangler/proxy/api"
+	"github.com/stranglerkit/strangler/proxy/control"
+	"github.com/stranglerkit/strangler/proxy/control/pgstore"
+	"github.com/stranglerkit/strangler/proxy/control/storetest"
+)
+
+// openStore opens a store on dsn for the test and closes it when the test
+// ends.
+func openStore(t *testing.T, dsn string, opt pgstore.Options) *pgstore.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := pgstore.Open(ctx, dsn, opt)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) control.Store {
+		return openStore(t, dbtest.PostgresDSN(t), pgstore.Options{})
+	})
+}
+
+// TestAuditPagesJoin pages through a log longer than a batch, with a
+// limit around the batch size, and for a module with a few entries among
+// many table-wide ones that do not touch it, so that a page reads several
+// batches: the pages join up, none is over its limit, and they end.
+func TestAuditPagesJoin(t *testing.T) {
+	s := openStore(t, dbtest.PostgresDSN(t), pgstore.Options{})
+	ctx := context.Background()
+	const n = 1300
+	entries := make([]api.AuditEntry, n)
+	var want, wantRare []int64
+	for i := range entries {
+		v := int64(i + 1)
+		entries[i] = api.AuditEntry{Time: time.Unix(v, 0).UTC(), Actor: "op", Action: "replace", Version: v}
+		if v%600 == 7 {
+			entries[i].Module, entries[i].Action = "rare", "flip"
+		}
+	}
+	for v := int64(n); v >= 1; v-- {
+		want = append(want, v)
+		if v%600 == 7 {
+			wantRare = append(wantRare, v)
+		}
+	}
+	for _, e := range entries {
+		if err := s.AppendAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		module string
+		limit  int
+		want   []int64
+	}{
+		{"", 500, want},
+		{"", 499, want},
+		{"", 1300, want},
+		{"rare", 1, wantRare},
+		{"rare", 2, wantRare},
+	} {
+		t.Run(fmt.Sprintf("module %q limit %d", tc.module, tc.limit), func(t *testing.T) {
+			var got []int64
+			before := int64(0)
+			for pages := 0; ; pages++ {
+				page, err := s.Audit(ctx, control.AuditQuery{Module: tc.module, Limit: tc.limit, Before: before})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page.Entries) > tc.limit {
+					t.Fatalf("page of %d, limit %d", len(page.Entries), tc.limit)
+				}
+				for _, e := range page.Entries {
+					got = append(got, e.Version)
+				}
+				if page.Next == 0 {
+					break
+				}
+				if pages > n {
+					t.Fatal("the pages do not end")
+				}
+				before = page.Next
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("pages hold %d versions, want %d (%v…)", len(got), len(tc.want), got[:min(len(got), 5)])
+			}
+		})
+	}
+}
