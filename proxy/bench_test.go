@@ -101,27 +101,13 @@ func BenchmarkProxy(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { _ = p.Close() })
-			client := benchFront(b, func(ln net.Listener) { _ = p.server.Serve(p.listener(ln)) })
-			stop := make(chan struct{})
-			go func() {
-				// The background parts Run would start.
-				ctx, cancel := contextUntil(stop)
-				defer cancel()
-				go p.dog.run(ctx)
-				go p.shadow.run(ctx)
-				p.access.run(ctx)
-			}()
-			b.Cleanup(func() { close(stop) })
+			// The data plane serves the in-memory listener, with the
+			// background work it runs in Run.
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			client := benchFront(b, func(ln net.Listener) { defer close(done); _ = p.dp.Run(ctx, ln) })
+			b.Cleanup(func() { cancel(); <-done })
 			runBench(b, client, "/api/m25/items/42")
 		})
 	}
-}
-
-func contextUntil(stop <-chan struct{}) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		<-stop
-		cancel()
-	}()
-	return ctx, cancel
 }

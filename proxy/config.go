@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/stranglerkit/strangler/proxy/internal/dataplane"
 	"github.com/stranglerkit/strangler/proxy/jsondiff"
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
@@ -92,84 +93,17 @@ type Config struct {
 	AccessLog AccessLogConfig `yaml:"access_log"`
 }
 
-// ShadowConfig sizes the shadow queue and its workers.
-type ShadowConfig struct {
-	// Queue is how many copies may wait; more are dropped and counted.
-	// If zero, 1024.
-	Queue int `yaml:"queue"`
-	// Workers send copies concurrently. If zero, 4.
-	Workers int `yaml:"workers"`
-	// CandidateQueue is how many of the waiting copies may be for one
-	// candidate, so that a candidate that hangs fills its own share of
-	// the queue and not the others'; more are dropped and counted. At
-	// most Queue. If zero, a quarter of Queue, at least 1.
-	CandidateQueue int `yaml:"candidate_queue"`
-	// CandidateWorkers is how many workers may send copies to one
-	// candidate at once, so that copies to a candidate that hangs hold
-	// these, up to Timeout each, while the other workers serve the other
-	// candidates. At most Workers. If zero, half of Workers, at least 1.
-	CandidateWorkers int `yaml:"candidate_workers"`
-	// MaxBodyBytes caps the request and response bodies a copy keeps;
-	// a larger exchange is not shadowed and is counted. If zero, 256 KiB.
-	MaxBodyBytes int `yaml:"max_body_bytes"`
-	// Samples is how many mismatches each route keeps. If zero, 20.
-	Samples int `yaml:"samples"`
-	// Timeout of a shadow copy. If zero, 10s.
-	Timeout time.Duration `yaml:"timeout"`
-	// MaxPerSecond caps the copies sent per second across all routes, so
-	// that shadowing a busy module takes a sample rather than the proxy's
-	// CPU; copies over the cap are skipped and counted. If zero, 1000; -1
-	// removes the cap.
-	MaxPerSecond int `yaml:"max_per_second"`
-	// Recheck, when positive, asks legacy and the candidate again that
-	// long after a mismatch of a safe request, and counts the mismatch as
-	// settled, not as a mismatch, when the two fresh answers agree: a
-	// candidate fed by a sync lags the monolith by a few milliseconds, and
-	// a read that raced a write differs for that moment. Set it when the
-	// candidate's data comes through a sync. If zero, mismatches are
-	// final.
-	Recheck time.Duration `yaml:"recheck"`
-	// Redact says what the mismatch samples hide.
-	Redact ShadowRedact `yaml:"redact"`
-}
+// ShadowConfig sizes the shadow queue and its workers; see
+// dataplane.ShadowConfig for its fields.
+type ShadowConfig = dataplane.ShadowConfig
 
-// ShadowRedact says what the shadow samples hide. Samples are redacted
-// before they are stored, so that what is hidden never reaches the admin
-// API or the CLI.
-type ShadowRedact struct {
-	// Disabled keeps samples as the backends answered, secrets and all,
-	// for a test setup without real users' data. If false, samples hide
-	// the values of the headers Authorization, Cookie, Set-Cookie,
-	// Proxy-Authorization and X-Api-Key; of JSON members and query
-	// parameters whose names contain password, passwd, secret, token,
-	// email, api_key, authorization, credential, private_key, cookie,
-	// session, card_number or cvv; and JWT-, bearer- and e-mail-shaped
-	// strings anywhere.
-	Disabled bool `yaml:"disabled"`
-	// Headers are more compared headers whose values samples hide. If
-	// empty, none.
-	Headers []string `yaml:"headers"`
-	// Paths are more JSON paths whose values, and everything under them,
-	// samples hide, such as "$..phone" or "$.customer.address". If
-	// empty, none.
-	Paths []string `yaml:"paths"`
-}
+// ShadowRedact says what the shadow samples hide; see
+// dataplane.ShadowRedact for its fields.
+type ShadowRedact = dataplane.ShadowRedact
 
-// AccessLogConfig configures the access log.
-type AccessLogConfig struct {
-	// Enabled turns the access log on. If nil, true.
-	Enabled *bool `yaml:"enabled"`
-	// Path is a file to append to. If empty, the process's standard error.
-	Path string `yaml:"path"`
-	// BufferBytes is how much of the log may wait for the writer; lines
-	// beyond are dropped and counted. If zero, 4 MiB.
-	BufferBytes int `yaml:"buffer_bytes"`
-	// RedactQuery names the query parameters whose values the log
-	// replaces with REDACTED, keeping the names; names compare without
-	// regard to case or percent-encoding, and "name[]" counts as name. If
-	// empty, DefaultRedactQuery.
-	RedactQuery []string `yaml:"redact_query"`
-}
+// AccessLogConfig configures the access log; see dataplane.AccessLogConfig
+// for its fields.
+type AccessLogConfig = dataplane.AccessLogConfig
 
 // DefaultRedactQuery returns the query parameters whose values the access
 // log redacts by default: the usual names of credentials and one-time
@@ -341,8 +275,8 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("access_log.buffer_bytes: must not be negative"))
 	}
 	for i, n := range c.AccessLog.RedactQuery {
-		if n == "" || len(n) > maxRedactName {
-			errs = append(errs, fmt.Errorf("access_log.redact_query[%d]: want a parameter name of 1 to %d bytes", i, maxRedactName))
+		if n == "" || len(n) > dataplane.MaxRedactName {
+			errs = append(errs, fmt.Errorf("access_log.redact_query[%d]: want a parameter name of 1 to %d bytes", i, dataplane.MaxRedactName))
 		}
 	}
 	return errors.Join(errs...)

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"runtime"
-	"sort"
 	"strings"
 
 	"github.com/stranglerkit/strangler/proxy/api"
@@ -10,45 +9,22 @@ import (
 
 // PauseShadow holds the shadow workers until resume is called, so that a
 // test can fill the queue.
-func (p *Proxy) PauseShadow() (resume func()) {
-	p.shadow.pause.Lock()
-	return p.shadow.pause.Unlock
-}
+func (p *Proxy) PauseShadow() (resume func()) { return p.dp.Inspect().PauseShadow() }
 
 // RouteStateSizes is how many modules have a fallback total and how many
 // routes have shadow results, for tests that check that removed ones go.
 func (p *Proxy) RouteStateSizes() (fallbackModules, shadowRoutes int) {
-	p.fbTotals.Range(func(any, any) bool { fallbackModules++; return true })
-	p.shadow.mu.Lock()
-	defer p.shadow.mu.Unlock()
-	return fallbackModules, len(p.shadow.routes)
+	return p.dp.Inspect().RouteStateSizes()
 }
 
 // ShadowQueueLen is how many copies wait.
-func (p *Proxy) ShadowQueueLen() int { return int(p.shadow.queued.Load()) }
+func (p *Proxy) ShadowQueueLen() int { return p.dp.Inspect().ShadowQueueLen() }
 
 // ShadowStats is a route's shadow results, readable after Run returns.
-func (p *Proxy) ShadowStats(route string) api.ShadowStats {
-	p.shadow.mu.Lock()
-	sr := p.shadow.routes[route]
-	p.shadow.mu.Unlock()
-	if sr == nil {
-		return api.ShadowStats{}
-	}
-	return sr.stats()
-}
+func (p *Proxy) ShadowStats(route string) api.ShadowStats { return p.dp.Inspect().ShadowStats(route) }
 
 // ShadowRoutes lists the routes the shadower keeps results for, sorted.
-func (p *Proxy) ShadowRoutes() []string {
-	p.shadow.mu.Lock()
-	defer p.shadow.mu.Unlock()
-	out := make([]string, 0, len(p.shadow.routes))
-	for id := range p.shadow.routes {
-		out = append(out, id)
-	}
-	sort.Strings(out)
-	return out
-}
+func (p *Proxy) ShadowRoutes() []string { return p.dp.Inspect().ShadowRoutes() }
 
 // ShadowGoroutines counts the goroutines running the shadower's code, of
 // any proxy in the process.
@@ -57,7 +33,7 @@ func (p *Proxy) ShadowGoroutines() int {
 	buf = buf[:runtime.Stack(buf, true)]
 	n := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "proxy.(*shadower)") {
+		if strings.Contains(g, "dataplane.(*shadower)") {
 			n++
 		}
 	}

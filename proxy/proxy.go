@@ -5,11 +5,11 @@
 // candidate with legacy as the fallback. An admin API on its own listener
 // changes the table atomically, persists and audits every change.
 //
-// The data plane, in this package, is built on fasthttp for throughput:
-// an immutable route table behind an atomic pointer, a precompiled trie
-// matcher that does not allocate, metric children resolved per route when
-// a table is built, and an access log written by its own goroutine. The
-// control plane (proxy/control) computes the table and keeps it, with the
+// The data plane (proxy/internal/dataplane) is built on fasthttp for
+// throughput: an immutable route table behind an atomic pointer, a
+// precompiled trie matcher that does not allocate, metric children
+// resolved per route when a table is built, and an access log written by
+// its own goroutine. The control plane (proxy/control) computes the table and keeps it, with the
 // phases, the audit log and the service registry, in a control.Store; the
 // admin API (proxy/admin) serves both; balancing policies are
 // balance.Selectors (proxy/balance). Proxy wires them: New builds, Run
@@ -24,17 +24,16 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"sync/atomic"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stranglerkit/strangler/httpx"
 	"github.com/stranglerkit/strangler/proxy/admin"
 	"github.com/stranglerkit/strangler/proxy/control"
 	"github.com/stranglerkit/strangler/proxy/control/filestore"
+	"github.com/stranglerkit/strangler/proxy/internal/dataplane"
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
 
@@ -52,49 +51,31 @@ type Proxy struct {
 	closed  bool
 	// started is closed once Run has opened both listeners.
 	started  chan struct{}
-	server   *fasthttp.Server
 	admin    *echo.Echo
-	m        *metrics
-	access   *accessLog
-	shadow   *shadower
 	registry *control.Registry
 	// ctl is the control plane: the table's sources, the phases, the
 	// audit log.
-	ctl      *control.Plane
-	dog      *watchdog
-	splices  spliceSet
-	legacy   *legacyCheck
-	clients  *clientLimits
-	conns    *connMetrics
-	maxConns int
+	ctl *control.Plane
+	// dp is the data plane, which serves the table ctl publishes.
+	dp *dataplane.Plane
 	// store keeps the control state; ownStore says that New opened it,
 	// so that Close closes it.
 	store    control.Store
 	ownStore bool
 	// ctlCfg is how the proxy follows a shared store, defaulted.
-	ctlCfg   control.StoreConfig
-	trusted  trustedNets
-	internal *internalHeaders
-	unrouted [6]prometheus.Counter
-	dial     Dialer
-	// fbTotals counts fallbacks per module across table versions.
-	fbTotals sync.Map // module → *atomic.Int64
-
-	table atomic.Pointer[runtimeTable]
-
-	// mu serializes the publication of tables with the start and end of
-	// the health checks.
-	mu sync.Mutex
-	// health is the context of the backends' health checks while Run
-	// runs, and nil before and after, so that no check runs outside Run.
-	// Guarded by mu.
-	health context.Context
-	// healthWG counts the running health checkers.
-	healthWG sync.WaitGroup
+	ctlCfg control.StoreConfig
 
 	runOnce   sync.Once
 	closeOnce sync.Once
 }
+
+// Dialer opens a connection to a backend instance at addr (host:port)
+// within timeout: see WithDialer.
+type Dialer = dataplane.Dialer
+
+// HeaderShadow marks the copies sent to a candidate in shadow mode:
+// "copy" for safe methods and "dry-run" for writes.
+const HeaderShadow = dataplane.HeaderShadow
 
 // Option adjusts a proxy for embedding and tests.
 type Option func(*options)
@@ -149,7 +130,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	o := options{dial: dialTCP}
+	var o options
 	for _, f := range opts {
 		f(&o)
 	}
@@ -162,12 +143,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	if cfg.AdminToken == "" {
 		return nil, errors.New("proxy: no admin token: set proxy.admin_token or let EnsureToken create one")
 	}
-	p := &Proxy{cfg: cfg, log: log, token: cfg.AdminToken, m: newMetrics(), trusted: parseTrusted(cfg.TrustedProxies), dog: newWatchdog(), dial: o.dial,
-		started: make(chan struct{})}
-	p.internal = newInternalHeaders(cfg.InternalHeaders, cfg.UnderscoresInHeaders)
-	for i, c := range statusClasses {
-		p.unrouted[i] = p.m.requests.WithLabelValues("none", "none", "none", c)
-	}
+	p := &Proxy{cfg: cfg, log: log, token: cfg.AdminToken, started: make(chan struct{})}
 	p.store, p.ctlCfg = o.store, o.control
 	p.ctlCfg.SetDefaults("")
 	storeName := "the control store"
@@ -178,35 +154,31 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 		}
 		p.store, p.ownStore, storeName = fs, true, cfg.StateDir
 	}
-	p.registry = control.NewRegistry(p.store, log, p.servicesChanged)
-	p.legacy = newLegacyCheck(p, cfg.LegacyCheckInterval)
-	p.shadow = newShadower(p, cfg.Shadow)
-	ctl, err := control.New(control.Config{RoutesFile: cfg.RoutesFile, Legacy: cfg.Legacy, Timeout: cfg.Timeout, Initial: o.initial, StoreName: storeName,
-		PollInterval: p.ctlCfg.PollInterval, StaleAfter: p.ctlCfg.StaleAfter},
-		p.store, p, p.m.reg, log)
+	// The registry tells the data plane of changed services only from
+	// Register, Deregister and Run, all after New: p.dp is set by then.
+	p.registry = control.NewRegistry(p.store, log, func(service string) { p.dp.ServicesChanged(service) })
+	dp, err := dataplane.New(dataplane.Config{
+		LegacyCheckInterval: cfg.LegacyCheckInterval, TrustedProxies: cfg.TrustedProxies, InternalHeaders: cfg.InternalHeaders,
+		UnderscoresInHeaders: cfg.UnderscoresInHeaders, MaxBodyBytes: cfg.MaxBodyBytes, BufferBodyBytes: cfg.BufferBodyBytes,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout, BodyIdleTimeout: cfg.BodyIdleTimeout, IdleTimeout: cfg.IdleTimeout,
+		MaxConnections: cfg.MaxConnections, RetryBudgetRatio: cfg.RetryBudgetRatio, Shadow: cfg.Shadow, AccessLog: cfg.AccessLog,
+		Log: log, AccessLogWriter: o.accessLog, Dial: o.dial, Services: p.registry, AcceptRetries: p.acceptRetries,
+	})
 	if err != nil {
 		p.closeStore()
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
+	p.dp = dp
+	ctl, err := control.New(control.Config{RoutesFile: cfg.RoutesFile, Legacy: cfg.Legacy, Timeout: cfg.Timeout, Initial: o.initial, StoreName: storeName,
+		PollInterval: p.ctlCfg.PollInterval, StaleAfter: p.ctlCfg.StaleAfter},
+		p.store, dp, dp.Metrics(), log)
+	if err != nil {
+		dp.Close()
+		p.closeStore()
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
 	p.ctl = ctl
-	if p.table.Load() == nil {
-		// A shared store unreachable at start: no table until one is read.
-		p.table.Store(&runtimeTable{backends: map[string]*backend{}})
-	}
-	if *cfg.AccessLog.Enabled {
-		al, err := newAccessLog(cfg.AccessLog, o.accessLog, p.m.accessDrops)
-		if err != nil {
-			p.stopBackends()
-			p.closeStore()
-			return nil, fmt.Errorf("proxy: %w", err)
-		}
-		p.access = al
-	}
-	p.clients = &clientLimits{header: cfg.ReadHeaderTimeout, bodyIdle: cfg.BodyIdleTimeout}
-	p.maxConns = connectionLimit(cfg.MaxConnections)
-	p.server = p.newServer()
-	p.admin = admin.New(admin.Config{Token: p.token, Log: log, Metrics: p.m.reg}, p.ctl, p.registry, views{p})
-	p.conns = newConnMetrics(p.m.reg, p.clients, p.acceptRetries)
+	p.admin = admin.New(admin.Config{Token: p.token, Log: log, Metrics: dp.Metrics(), Replicas: p.replicas}, p.ctl, p.registry, dp.Views())
 	return p, nil
 }
 
@@ -261,10 +233,7 @@ func (p *Proxy) Close() error {
 		}
 		p.lnMu.Unlock()
 		p.closeStore()
-		if p.access != nil {
-			p.access.close()
-		}
-		p.stopBackends()
+		p.dp.Close()
 	})
 	return nil
 }
@@ -277,25 +246,6 @@ func (p *Proxy) closeStore() {
 		}
 	}
 }
-
-func (p *Proxy) stopBackends() {
-	if t := p.table.Load(); t != nil {
-		for _, b := range t.backends {
-			b.stop()
-		}
-	}
-}
-
-func (p *Proxy) backendEnv() backendEnv {
-	return backendEnv{retryBudgetRatio: p.cfg.RetryBudgetRatio, log: p.log, m: p.m, watch: p.dog, dial: p.dial}
-}
-
-func (p *Proxy) fallbackCounter(module string) *atomic.Int64 {
-	v, _ := p.fbTotals.LoadOrStore(module, new(atomic.Int64))
-	return v.(*atomic.Int64)
-}
-
-func (p *Proxy) fallbackTotal(module string) int64 { return p.fallbackCounter(module).Load() }
 
 // Started is closed once Run listens on both addresses, so that Addr and
 // AdminAddr are the bound ones (a port 0 resolved). It is never closed if
@@ -325,10 +275,10 @@ func (p *Proxy) addrs() (data, admin string) {
 
 // Registry is the proxy's Prometheus registry, served on the admin
 // listener's /metrics.
-func (p *Proxy) Registry() *prometheus.Registry { return p.m.reg }
+func (p *Proxy) Registry() *prometheus.Registry { return p.dp.Metrics() }
 
 // Version is the version of the table that serves.
-func (p *Proxy) Version() int64 { return p.table.Load().version }
+func (p *Proxy) Version() int64 { return p.dp.Version() }
 
 // Run opens both listeners, closes Started, and serves until ctx ends,
 // then stops: the listeners close, requests in flight get up to
@@ -348,63 +298,19 @@ func (p *Proxy) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
-	bg, bgCancel := context.WithCancel(context.Background())
-	var bgWG sync.WaitGroup
-	bgWG.Add(4)
-	go func() { defer bgWG.Done(); p.reportReplica(bg) }()
-	go func() { defer bgWG.Done(); p.legacy.run(bg) }()
-	go func() { defer bgWG.Done(); p.dog.run(bg) }()
-	go func() { defer bgWG.Done(); p.registry.Run(bg) }()
-	// The shadow workers stop before the watchdog, which times out the
-	// copies they have in flight.
-	shadowCtx, shadowStop := context.WithCancel(context.Background())
-	shadowDone := make(chan struct{})
-	go func() { defer close(shadowDone); p.shadow.run(shadowCtx) }()
-	p.mu.Lock()
-	p.health = bg
-	for _, b := range p.table.Load().backends {
-		b.startHealth(bg, &p.healthWG)
-	}
-	p.mu.Unlock()
-	if p.access != nil {
-		bgWG.Add(1)
-		go func() { defer bgWG.Done(); p.access.run(bg) }()
-	}
+	// The registry's expiry runs until the data plane, which it tells of
+	// changed services, and the admin API have stopped.
+	regCtx, regStop := context.WithCancel(context.Background())
+	registryDone := make(chan struct{})
+	go func() { defer close(registryDone); p.registry.Run(regCtx) }()
 	g.Go(func() error { return p.ctl.WatchFile(gctx) })
 	g.Go(func() error { return p.ctl.WatchStore(gctx) })
-	g.Go(func() error {
-		errc := make(chan error, 1)
-		go func() { errc <- p.server.Serve(p.listener(p.ln)) }()
-		select {
-		case err := <-errc:
-			return fmt.Errorf("proxy: %w", err)
-		case <-gctx.Done():
-		}
-		// WebSocket splices are long-lived, and no client would end one
-		// within the shutdown timeout: they close now.
-		p.splices.closeAll()
-		sctx, scancel := context.WithTimeout(context.Background(), httpx.ShutdownTimeout)
-		defer scancel()
-		if err := p.server.ShutdownWithContext(sctx); err != nil {
-			p.log.Warn("proxy shutdown did not finish in time", "error", err)
-		}
-		// fasthttp's Shutdown closes only the listeners Serve has
-		// registered; a Serve that had not started yet would then serve
-		// forever. Closing the listener ends it either way.
-		_ = p.ln.Close()
-		<-errc
-		return nil
-	})
+	g.Go(func() error { p.reportReplica(gctx); return nil })
+	g.Go(func() error { return p.dp.Run(gctx, p.ln) })
 	g.Go(func() error { return httpx.Serve(gctx, p.adminLn, p.admin) })
 	err := g.Wait()
-	shadowStop()
-	<-shadowDone
-	bgCancel()
-	bgWG.Wait()
-	p.mu.Lock()
-	p.health = nil
-	p.mu.Unlock()
-	p.healthWG.Wait()
+	regStop()
+	<-registryDone
 	_ = p.Close()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err

@@ -66,13 +66,13 @@ func (p *Proxy) reportReplica(ctx context.Context) {
 	}
 }
 
-// Replicas implements admin.DataPlane: the replicas' reports from the
-// store, or this proxy alone when its store keeps none.
-func (v views) Replicas(ctx context.Context) ([]api.Replica, error) {
-	r := v.p.reporter()
+// replicas lists the replicas' reports from the store for the admin API,
+// or this proxy alone when its store keeps none.
+func (p *Proxy) replicas(ctx context.Context) ([]api.Replica, error) {
+	r := p.reporter()
 	if r == nil {
-		st := v.p.ctl.Status()
-		return []api.Replica{{Name: v.p.replicaName(), Version: st.Version, Revision: st.Revision, Degraded: st.Degraded,
+		st := p.ctl.Status()
+		return []api.Replica{{Name: p.replicaName(), Version: st.Version, Revision: st.Revision, Degraded: st.Degraded,
 			StalenessSeconds: st.StalenessSeconds, ReportedAt: time.Now().UTC()}}, nil
 	}
 	list, err := r.Replicas(ctx)

@@ -613,6 +613,10 @@ func TestShadowRecheckAfterShutdown(t *testing.T) {
 	getBody(t, p.URL+"/api/orders/1")
 	// The client's request and the noise check: the recheck is next.
 	proxytest.Eventually(t, 10*time.Second, func() bool { return legacy.Hits() == 2 }, "legacy was not asked twice")
+	// The count below is only worth its zero if it sees the workers now.
+	if g := p.ShadowGoroutines(); g == 0 {
+		t.Fatal("ShadowGoroutines sees no shadow goroutine of a running proxy")
+	}
 	p.Stop(t)
 	if st := p.ShadowStats("orders"); st.Mismatches != 1 || st.Compared != 1 {
 		t.Errorf("the pending recheck was lost at shutdown: %+v", st)

@@ -1,4 +1,4 @@
-package proxy
+package dataplane
 
 import (
 	"bufio"
@@ -15,7 +15,7 @@ import (
 // (101), splices the two connections until either side closes. Upgrades
 // follow the route's mode like any request, except that shadow mode serves
 // them from legacy without a copy: a conversation cannot be replayed.
-func (p *Proxy) serveUpgrade(st *reqState) {
+func (p *Plane) serveUpgrade(st *reqState) {
 	ctx := st.ctx
 	rt := st.rt
 	be, reason := rt.decide(st)

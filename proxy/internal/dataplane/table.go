@@ -1,4 +1,4 @@
-package proxy
+package dataplane
 
 import (
 	"reflect"
@@ -49,7 +49,7 @@ func (t *runtimeTable) match(st *reqState) *routeRT {
 // buildTable binds a compiled table to backends, reusing the live ones
 // whose spec did not change. It returns the backends that the new table no
 // longer uses, to stop once it is published.
-func (p *Proxy) buildTable(t *routes.Table, version int64, live map[string]*backend) (*runtimeTable, []*backend) {
+func (p *Plane) buildTable(t *routes.Table, version int64, live map[string]*backend) (*runtimeTable, []*backend) {
 	rt := &runtimeTable{version: version, t: t, backends: map[string]*backend{}}
 	for name, spec := range t.Backends {
 		if old, ok := live[name]; ok && reflect.DeepEqual(old.spec, spec) {
@@ -93,7 +93,7 @@ func (p *Proxy) buildTable(t *routes.Table, version int64, live map[string]*back
 // Publish binds a compiled table to backends and makes it serve: the
 // control plane calls it with each new table. Requests in flight finish
 // on the table they loaded.
-func (p *Proxy) Publish(t *routes.Table, version int64) {
+func (p *Plane) Publish(t *routes.Table, version int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	live := map[string]*backend{}
@@ -123,7 +123,7 @@ func (p *Proxy) Publish(t *routes.Table, version int64) {
 // longer has left behind: their metric series, the shadow results of their
 // routes and their modules' fallback totals. Without it every table ever
 // published stays in /metrics and the heap.
-func (p *Proxy) forget(old, t *runtimeTable) {
+func (p *Plane) forget(old, t *runtimeTable) {
 	type routeKey struct{ route, module, backend string }
 	live := map[routeKey]bool{}
 	for _, r := range t.routes {
@@ -177,8 +177,9 @@ func (s *shadower) forget(id, module string) {
 	}
 }
 
-// servicesChanged points the backends of a service at its instances.
-func (p *Proxy) servicesChanged(service string) {
+// ServicesChanged points the backends of a service at its instances: the
+// service registry calls it when they change.
+func (p *Plane) ServicesChanged(service string) {
 	t := p.table.Load()
 	if t == nil {
 		return
@@ -191,7 +192,7 @@ func (p *Proxy) servicesChanged(service string) {
 }
 
 // syncServices refreshes every service backend, after a table swap.
-func (p *Proxy) syncServices() {
+func (p *Plane) syncServices() {
 	t := p.table.Load()
 	for _, b := range t.backends {
 		if b.spec.Service != "" {
@@ -202,8 +203,12 @@ func (p *Proxy) syncServices() {
 
 // setServiceInstances points b at its service's live instances. If the
 // registry cannot be read, b keeps the instances it has.
-func (p *Proxy) setServiceInstances(b *backend) {
-	urls, err := p.registry.URLs(b.spec.Service)
+func (p *Plane) setServiceInstances(b *backend) {
+	if p.services == nil {
+		b.setInstances(nil)
+		return
+	}
+	urls, err := p.services.URLs(b.spec.Service)
 	if err != nil {
 		p.log.Warn("service registry not read; the backend keeps its instances", "backend", b.name, "error", err)
 		return

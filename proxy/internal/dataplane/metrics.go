@@ -1,4 +1,4 @@
-package proxy
+package dataplane
 
 import (
 	"sync/atomic"

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package proxy
+package dataplane
 
 // openFileLimit is 0 where the process has no open-file limit to read.
 func openFileLimit() int { return 0 }

@@ -1,4 +1,4 @@
-package proxy
+package dataplane
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 )
 
 // views are the data plane's read-only views for the admin API.
-type views struct{ p *Proxy }
+type views struct{ p *Plane }
 
 var _ admin.DataPlane = views{}
 

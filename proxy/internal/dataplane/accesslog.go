@@ -1,4 +1,4 @@
-package proxy
+package dataplane
 
 import (
 	"bytes"
@@ -193,8 +193,8 @@ func (a *accessLog) log(st *reqState, status int, now time.Time) {
 	a.append(b)
 }
 
-// maxRedactName is the longest query parameter name that can be redacted.
-const maxRedactName = 64
+// MaxRedactName is the longest query parameter name that can be redacted.
+const MaxRedactName = 64
 
 // queryRedactor replaces the values of named query parameters, so that
 // credentials in URLs stay out of the access log.
@@ -240,7 +240,7 @@ func (r queryRedactor) append(b, q []byte) []byte {
 // allocation is too), and without a trailing "[...]" (PHP's and Rails'
 // arrays): %74oken, TOKEN and token[] are all token.
 func (r queryRedactor) redacts(name []byte) bool {
-	if len(name) > 3*maxRedactName {
+	if len(name) > 3*MaxRedactName {
 		return false
 	}
 	if bytes.IndexAny(name, "%+") >= 0 {

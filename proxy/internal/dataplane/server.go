@@ -1,4 +1,4 @@
-package proxy
+package dataplane
 
 // The data plane's fasthttp server and the answers it gives to requests
 // it cannot forward.
@@ -16,7 +16,7 @@ import (
 	"github.com/stranglerkit/strangler/httpx"
 )
 
-func (p *Proxy) newServer() *fasthttp.Server {
+func (p *Plane) newServer() *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:                      p.serve,
 		ErrorHandler:                 p.serverError,
@@ -55,7 +55,7 @@ func (p *Proxy) newServer() *fasthttp.Server {
 // expect answers Expect: 100-continue. A body that its Content-Length
 // already puts over max_body_bytes is refused with 413 at once, instead of
 // being invited and then refused.
-func (p *Proxy) expect(ctx *fasthttp.RequestCtx) int {
+func (p *Plane) expect(ctx *fasthttp.RequestCtx) int {
 	if int64(ctx.Request.Header.ContentLength()) <= p.cfg.MaxBodyBytes {
 		return fasthttp.StatusContinue
 	}
@@ -73,7 +73,7 @@ func (l fasthttpLogger) Printf(format string, args ...any) {
 }
 
 // serverError answers requests that fasthttp could not parse.
-func (p *Proxy) serverError(ctx *fasthttp.RequestCtx, err error) {
+func (p *Plane) serverError(ctx *fasthttp.RequestCtx, err error) {
 	reason, status, detail := "malformed", fasthttp.StatusBadRequest, "the request could not be parsed"
 	var small *fasthttp.ErrSmallBuffer
 	switch {
@@ -95,7 +95,7 @@ func (p *Proxy) serverError(ctx *fasthttp.RequestCtx, err error) {
 
 // rejectBody answers a request whose body could not be read: 408 when the
 // client stopped sending it for body_idle_timeout, else 400 with detail.
-func (p *Proxy) rejectBody(st *reqState, err error, detail string) {
+func (p *Plane) rejectBody(st *reqState, err error, detail string) {
 	if !isTimeout(err) {
 		p.reject(st, "bad_body", detail)
 		return
@@ -123,7 +123,7 @@ func problemSlug(status int) string {
 }
 
 // problem writes an RFC 9457 problem as the answer to st.
-func (p *Proxy) problem(st *reqState, status int, slug, title, detail string) {
+func (p *Plane) problem(st *reqState, status int, slug, title, detail string) {
 	writeProblem(st.ctx, status, slug, title, detail, st.reqID)
 }
 

@@ -1,4 +1,4 @@
-package proxy
+package dataplane
 
 import (
 	"bytes"
@@ -9,7 +9,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,7 +37,7 @@ const HeaderShadow = "X-Strangler-Shadow"
 // in order. The data plane only ever queues without waiting: a full lane
 // or queue drops the copy.
 type shadower struct {
-	p    *Proxy
+	p    *Plane
 	cfg  ShadowConfig
 	pool sync.Pool
 	red  *sampleRedactor
@@ -156,7 +155,7 @@ type shadowJob struct {
 	diffs      []jsondiff.Difference
 }
 
-func newShadower(p *Proxy, cfg ShadowConfig) *shadower {
+func newShadower(p *Plane, cfg ShadowConfig) *shadower {
 	if cfg.CandidateQueue == 0 {
 		cfg.CandidateQueue = max(1, cfg.Queue/4)
 	}
@@ -917,14 +916,4 @@ func (sr *shadowRoute) report() api.RouteDiffs {
 	out.Samples = append(out.Samples, sr.samples...)
 	sort.Slice(out.Samples, func(i, j int) bool { return out.Samples[i].Time.After(out.Samples[j].Time) })
 	return out
-}
-
-// FormatSample renders a mismatch as readable lines.
-func FormatSample(s api.Sample) string {
-	var b strings.Builder
-	b.WriteString(s.Method + " " + s.URI + "  (request " + s.RequestID + ", " + s.Time.Format(time.RFC3339) + ")\n")
-	for _, d := range s.Differences {
-		b.WriteString("  " + d.String() + "\n")
-	}
-	return b.String()
 }

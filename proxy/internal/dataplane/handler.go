@@ -1,4 +1,4 @@
-package proxy
+package dataplane
 
 import (
 	"bytes"
@@ -108,7 +108,7 @@ func (s *reqState) Query(name string) []byte  { return s.ctx.QueryArgs().Peek(na
 func (s *reqState) Cookie(name string) []byte { return s.ctx.Request.Header.Cookie(name) }
 
 // serve is the data plane's request handler.
-func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
+func (p *Plane) serve(ctx *fasthttp.RequestCtx) {
 	st := statePool.Get().(*reqState)
 	st.reset(ctx)
 	defer st.release()
@@ -193,7 +193,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx) {
 // path, hop-by-hop and internal headers, forwarding headers, request ID and
 // trace context. It writes the error and returns false for a request it
 // refuses.
-func (p *Proxy) sanitize(st *reqState) bool {
+func (p *Plane) sanitize(st *reqState) bool {
 	ctx := st.ctx
 	h := &ctx.Request.Header
 	scanHeaders(h.RawHeaders(), &st.scan, p.internal)
@@ -320,7 +320,7 @@ func (p *Proxy) sanitize(st *reqState) bool {
 
 // sweepInternal removes internal headers when a request carries more than
 // scanHeaders collects.
-func (p *Proxy) sweepInternal(h *fasthttp.RequestHeader) {
+func (p *Plane) sweepInternal(h *fasthttp.RequestHeader) {
 	var names [][]byte
 	for k := range h.All() {
 		if p.internal.dropped(k) {
@@ -427,7 +427,7 @@ func (b *bodyReader) fault(err error) error {
 
 // readBody reads small bodies whole, so that they can be sent again, and
 // sets up streaming for large ones.
-func (p *Proxy) readBody(st *reqState) bool {
+func (p *Plane) readBody(st *reqState) bool {
 	ctx := st.ctx
 	cl := ctx.Request.Header.ContentLength()
 	if cl == 0 || cl == -2 {
@@ -514,7 +514,7 @@ var (
 // tryBackend sends the request to an instance of be, and retries on another
 // instance after a connection error, a timeout, 502, 503 or 504 while the
 // route allows, the request can be sent again and the budget holds.
-func (p *Proxy) tryBackend(st *reqState, be *backend, idem bool) attemptResult {
+func (p *Plane) tryBackend(st *reqState, be *backend, idem bool) attemptResult {
 	ctx := st.ctx
 	rt := st.rt
 	resp := st.respFor()
@@ -593,7 +593,7 @@ func (p *Proxy) tryBackend(st *reqState, be *backend, idem bool) attemptResult {
 }
 
 // prepareAttempt adjusts the request for the chosen instance.
-func (p *Proxy) prepareAttempt(st *reqState, be *backend, in *instance) {
+func (p *Plane) prepareAttempt(st *reqState, be *backend, in *instance) {
 	req := &st.ctx.Request
 	req.UseHostHeader = true
 	if be.spec.PreserveHost && len(st.host) > 0 {
@@ -637,7 +637,7 @@ func fallbackReason(res attemptResult, resendable bool) int {
 // cleanResponse strips hop-by-hop headers from the backend's answer and
 // adds the request ID. One pass over the headers finds what to do, so that
 // the common answer, which has none of them, costs no lookups.
-func (p *Proxy) cleanResponse(st *reqState) {
+func (p *Plane) cleanResponse(st *reqState) {
 	resp := &st.ctx.Response
 	h := &resp.Header
 	h.ResetConnectionClose()
@@ -681,7 +681,7 @@ func (p *Proxy) cleanResponse(st *reqState) {
 }
 
 // backendError answers for a backend that gave no answer.
-func (p *Proxy) backendError(st *reqState, err error) {
+func (p *Plane) backendError(st *reqState, err error) {
 	var ce *clientError
 	if errors.As(err, &ce) {
 		// The client's fault, answered by the proxy: counted under its
@@ -707,7 +707,7 @@ func (p *Proxy) backendError(st *reqState, err error) {
 	st.status = 0 // counted as "error" for the backend
 }
 
-func (p *Proxy) reject(st *reqState, reason, detail string) {
+func (p *Plane) reject(st *reqState, reason, detail string) {
 	st.reason = reasonRejected
 	p.m.rejected.WithLabelValues(reason).Inc()
 	p.problem(st, fasthttp.StatusBadRequest, "bad-request", "Bad request", detail)
@@ -715,7 +715,7 @@ func (p *Proxy) reject(st *reqState, reason, detail string) {
 	st.ctx.SetConnectionClose()
 }
 
-func (p *Proxy) reject413(st *reqState) {
+func (p *Plane) reject413(st *reqState) {
 	st.reason = reasonRejected
 	p.m.rejected.WithLabelValues("too_large").Inc()
 	p.problem(st, fasthttp.StatusRequestEntityTooLarge, "too-large", "Request body too large",
@@ -735,7 +735,7 @@ func lingerClose(ctx *fasthttp.RequestCtx) {
 }
 
 // finish records metrics and the access log line.
-func (p *Proxy) finish(st *reqState) {
+func (p *Plane) finish(st *reqState) {
 	status := st.ctx.Response.StatusCode()
 	if st.status == 0 && st.backend == "" {
 		st.status = status

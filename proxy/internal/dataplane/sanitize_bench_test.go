@@ -1,4 +1,4 @@
-package proxy
+package dataplane
 
 import (
 	"bufio"
@@ -12,7 +12,7 @@ import (
 // BenchmarkSanitize measures the request hygiene of the hot path on a
 // request like wrk's.
 func BenchmarkSanitize(b *testing.B) {
-	p := &Proxy{}
+	p := &Plane{}
 	raw := "GET /api/m25/items/42 HTTP/1.1\r\nHost: 127.0.0.1:18081\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n"
 	var ctx fasthttp.RequestCtx
 	ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4000}, nil)

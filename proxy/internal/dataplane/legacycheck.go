@@ -1,4 +1,4 @@
-package proxy
+package dataplane
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 // unreachable, fails the admin listener's /readyz meanwhile, and keeps a
 // gauge and a counter of its results.
 type legacyCheck struct {
-	p         *Proxy
+	p         *Plane
 	interval  time.Duration
 	reachable *prometheus.GaugeVec
 	checks    *prometheus.CounterVec
@@ -31,7 +31,7 @@ type legacyCheck struct {
 	last    map[string]error // backend → nil, or why it is unreachable
 }
 
-func newLegacyCheck(p *Proxy, interval time.Duration) *legacyCheck {
+func newLegacyCheck(p *Plane, interval time.Duration) *legacyCheck {
 	c := &legacyCheck{p: p, interval: interval,
 		reachable: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "strangler_proxy_legacy_reachable",

@@ -1,4 +1,4 @@
-package proxy
+package dataplane
 
 import (
 	"bytes"
@@ -376,7 +376,7 @@ func connState(c net.Conn, s fasthttp.ConnState) {
 }
 
 // listener wraps ln for the data plane.
-func (p *Proxy) listener(ln net.Listener) *watchListener {
+func (p *Plane) listener(ln net.Listener) *watchListener {
 	return &watchListener{Listener: ln, w: p.dog, cl: p.clients, max: int64(p.maxConns), refused: p.conns.refused}
 }
 
