@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/stranglerkit/strangler/db/dbtest"
 	"github.com/stranglerkit/strangler/internal/chaostest"
 	"github.com/stranglerkit/strangler/proxy"
@@ -540,4 +542,47 @@ func TestReplicaStartsDuringChanges(t *testing.T) {
 		t.Fatalf("a change during the starts: %v", err)
 	}
 	c.waitVersion(t, c.replicas[0].Version(), time.Now())
+}
+
+// TestChaosReplicaMissedNotification changes the stored state with SQL
+// that notifies nobody, as a writer whose notification was lost: the
+// replicas' poll finds the new revision and serves it.
+func TestChaosReplicaMissedNotification(t *testing.T) {
+	if !dbtest.PostgresAvailable() && os.Getenv(dbtest.EnvRequirePostgres) != "1" {
+		chaostest.Skipf(t, "a change that notifies nobody", "needs Postgres: %s is not set", dbtest.EnvPostgresDSN)
+	}
+	c := newCluster(t, 2)
+	ctx := context.Background()
+	st, err := c.directStore(t).Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := *st
+	next.Version++
+	next.Revision++
+	next.Table = stateTable(c.svc.URL)
+	next.Table.Modules[1].Mode = routes.ModeExtracted
+	doc, err := json.Marshal(&next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, c.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `UPDATE control_state SET revision = $1, doc = $2 WHERE id = 1`, next.Revision, doc); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range c.replicas {
+		deadline := time.Now().Add(10 * time.Second)
+		for r.Version() < next.Version && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		served := servedBy(t, r.URL+"/api/orders/1")
+		chaostest.Report(t, r.Version() == next.Version && served == "orders-svc",
+			fmt.Sprintf("revision %d saved with SQL that sends no notification", next.Revision),
+			fmt.Sprintf("replica %d's poll finds it and serves version %d within 10s", i, next.Version),
+			fmt.Sprintf("version %d, /api/orders from %q", r.Version(), served))
+	}
 }
