@@ -16,8 +16,8 @@ import (
 )
 
 // TestRoutesListReplicas runs two proxies on the store that control.dsn
-// names, opened as `strangler proxy` opens it: a flip through one is
-// served by the other, and `strangler routes list` against either lists
+// names, opened as `strangler proxy` opens it: a flip through one with
+// `strangler routes flip` is served by the other, and `strangler routes list` against either lists
 // both replicas at the flip's version.
 func TestRoutesListReplicas(t *testing.T) {
 	legacy := proxytest.EchoBackend(t, "legacy")
@@ -37,9 +37,12 @@ func TestRoutesListReplicas(t *testing.T) {
 		ps = append(ps, proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Options: []proxy.Option{
 			proxy.WithStore(store), proxy.WithControlConfig(cfg), proxy.WithInitialTable(table)}}))
 	}
-	m, err := ps[0].Admin(t).Flip(context.Background(), "orders")
-	if err != nil {
-		t.Fatal(err)
+	if code, out, errOut := runRoutesCLI("routes", "flip", "orders", "--data-dir", t.TempDir(), "--admin", ps[0].AdminAddr(), "--token", proxytest.Token); code != 0 {
+		t.Fatalf("routes flip through replica 0: exit %d\n%s%s", code, out, errOut)
+	}
+	m, err := ps[0].Admin(t).Module(context.Background(), "orders")
+	if err != nil || m.Mode != routes.ModeExtracted {
+		t.Fatalf("replica 0 after the flip: %+v, %v", m, err)
 	}
 	proxytest.Eventually(t, 10*time.Second, func() bool { return ps[1].Version() == m.Version },
 		"replica 1 serves version %d, not the flip's %d", ps[1].Version(), m.Version)
