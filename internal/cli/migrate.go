@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/stranglerkit/strangler/extracted/shop"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -21,7 +22,7 @@ type migrationTarget func(cfg *config.Config) (dsn string, sets []db.Migrations)
 // database holds its modules' sets; each extracted service adds its own.
 var migrationTargets = map[string]migrationTarget{
 	"monolith": func(cfg *config.Config) (string, []db.Migrations) {
-		return cfg.Monolith.DSN, monolith.Migrations()
+		return shop.Monolith.Of(cfg).DSN, monolith.Migrations()
 	},
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"github.com/stranglerkit/strangler/extracted/shop"
 
 	"github.com/spf13/cobra"
 
@@ -26,7 +27,7 @@ func init() {
 
 func monolithComponent(env *upEnv) (component, error) {
 	log := env.log.With("component", "monolith")
-	shop, err := monolith.New(env.cfg.Monolith, log)
+	shop, err := monolith.New((*shop.Monolith.Of(env.cfg)), log)
 	if err != nil {
 		return component{}, err
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"github.com/stranglerkit/strangler/extracted/shop"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -33,7 +34,7 @@ func relayDSN(cfg *config.Config) string {
 	if cfg.Relay.DSN != "" {
 		return cfg.Relay.DSN
 	}
-	return cfg.Monolith.DSN
+	return shop.Monolith.Of(cfg).DSN
 }
 
 // relayComponent builds the relay with its metrics and health endpoint. Its

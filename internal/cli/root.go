@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stranglerkit/strangler/extracted/shop"
 	"io"
 	"log/slog"
 	"os"
@@ -20,7 +21,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/stranglerkit/strangler/config"
-	"github.com/stranglerkit/strangler/extracted"
 	"github.com/stranglerkit/strangler/internal/logging"
 )
 
@@ -162,11 +162,11 @@ func (a *App) Config(cmd *cobra.Command) (*config.Config, error) {
 			overrides[path] = f.Value.String()
 		}
 	}
-	cfg, err := config.Load(config.LoadOptions{File: a.configFile, Overrides: overrides, Base: extracted.ShopDefaults})
+	cfg, err := config.Load(config.LoadOptions{File: a.configFile, Overrides: overrides, Base: shop.Defaults})
 	if err != nil {
 		return nil, err
 	}
-	extracted.ResolveShop(cfg)
+	shop.Resolve(cfg)
 	return cfg, nil
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"github.com/stranglerkit/strangler/extracted/shop"
 
 	"github.com/spf13/cobra"
 
@@ -16,7 +17,7 @@ import (
 func init() {
 	register(newServiceCmd)
 	// `strangler migrate up inventory` migrates the service's own database.
-	registerMigrations("inventory", func(cfg *config.Config) string { return cfg.Services.Inventory.DSN }, inventory.Migrations)
+	registerMigrations("inventory", func(cfg *config.Config) string { return shop.Services.Of(cfg).Inventory.DSN }, inventory.Migrations)
 	registerUp(40, func(ctx context.Context, env *upEnv) ([]component, error) {
 		c, err := inventoryServiceComponent(env, true)
 		if err != nil {
@@ -33,7 +34,7 @@ func init() {
 // the back sync into the monolith's database, which applies only the
 // service's own changes, so it idles until the ownership flip.
 func inventoryServiceComponent(env *upEnv, inUp bool) (component, error) {
-	cfg := env.cfg.Services.Inventory
+	cfg := shop.Services.Of(env.cfg).Inventory
 	rw := &cfg.RegisterWith
 	if rw.AdminURL == "" {
 		rw.AdminURL = "http://" + env.cfg.Proxy.AdminAddr
@@ -43,7 +44,7 @@ func inventoryServiceComponent(env *upEnv, inUp bool) (component, error) {
 		rw.TokenFile = env.cfg.Proxy.AdminTokenFile
 	}
 	if inUp && cfg.Sync.BackSyncDSN == "" {
-		cfg.Sync.BackSyncDSN = env.cfg.Monolith.DSN
+		cfg.Sync.BackSyncDSN = (*shop.Monolith.Of(env.cfg)).DSN
 	}
 	svc, err := inventory.New(cfg, inventory.Options{
 		Brokers: kafkaBrokers(env.cfg),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stranglerkit/strangler/extracted/shop"
 	"log/slog"
 	"sort"
 	"text/tabwriter"
@@ -66,7 +67,7 @@ func (e *upEnv) inventoryServiceURL() string {
 	if e.inventoryURL != "" {
 		return e.inventoryURL
 	}
-	return "http://" + e.cfg.Services.Inventory.Addr
+	return "http://" + shop.Services.Of(e.cfg).Inventory.Addr
 }
 
 var upParts []upPart

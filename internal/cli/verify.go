@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/stranglerkit/strangler/extracted/shop"
 	"strings"
 	"time"
 
@@ -185,7 +186,7 @@ func runCheck(cmd *cobra.Command, cfg *config.Config, ch verify.Check, opt verif
 	ctx := cmd.Context()
 	open := func(dsn string) (string, func(), *verify.Side, error) {
 		if dsn == "" {
-			dsn = cfg.Monolith.DSN
+			dsn = shop.Monolith.Of(cfg).DSN
 		}
 		gdb, err := db.Open(ctx, dsn, db.Options{})
 		if err != nil {
