@@ -3,7 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/stranglerkit/strangler/extracted/shop"
 	"log/slog"
 	"strings"
 	"text/tabwriter"
@@ -125,7 +124,7 @@ job resumes where an interrupted run stopped; --restart starts it over.`,
 func runBackfill(cmd *cobra.Command, cfg *config.Config, j backfill.Job, restart bool, log *slog.Logger) (backfill.Result, error) {
 	dsn := j.DSN
 	if dsn == "" {
-		dsn = shop.Monolith.Of(cfg).DSN
+		dsn = legacyDSN(cfg)
 	}
 	ctx := cmd.Context()
 	if err := db.MigrateUp(ctx, dsn, outbox.Migrations()); err != nil {

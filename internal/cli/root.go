@@ -1,14 +1,15 @@
-// Package cli is the strangler command line: the components (up, monolith,
-// proxy, ...) and the operator commands (routes, migrate, verify, ...). Each
-// command lives in its own file and adds itself with register, so main stays
-// a single call.
+// Package cli is the strangler command line: the toolkit's components (up,
+// proxy, broker, relay) and the operator commands (routes, phase, migrate,
+// verify, ...). Each command lives in its own file and adds itself with
+// register, so main stays a single call. A program built on the toolkit,
+// such as the reference shop (extracted/shop), adds its own commands,
+// components and defaults through the registration API in wiring.go.
 package cli
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/stranglerkit/strangler/extracted/shop"
 	"io"
 	"log/slog"
 	"os"
@@ -127,7 +128,11 @@ Run 'strangler up' to start everything in one process on embedded defaults.`,
 	a.bindPersistent(root, "log-format", "log.format", "log format: json or text (default json)")
 	cmds := make([]*cobra.Command, 0, len(constructors))
 	for _, c := range constructors {
-		cmds = append(cmds, c(a))
+		cmd := c(a)
+		for _, f := range extensions[cmd.Name()] {
+			f(a, cmd)
+		}
+		cmds = append(cmds, cmd)
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name() < cmds[j].Name() })
 	root.AddCommand(cmds...)
@@ -162,11 +167,13 @@ func (a *App) Config(cmd *cobra.Command) (*config.Config, error) {
 			overrides[path] = f.Value.String()
 		}
 	}
-	cfg, err := config.Load(config.LoadOptions{File: a.configFile, Overrides: overrides, Base: shop.Defaults})
+	cfg, err := config.Load(config.LoadOptions{File: a.configFile, Overrides: overrides, Base: program.Defaults})
 	if err != nil {
 		return nil, err
 	}
-	shop.Resolve(cfg)
+	if program.Resolve != nil {
+		program.Resolve(cfg)
+	}
 	return cfg, nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/stranglerkit/strangler/extracted/shop"
 	"strings"
 	"time"
 
@@ -186,7 +185,7 @@ func runCheck(cmd *cobra.Command, cfg *config.Config, ch verify.Check, opt verif
 	ctx := cmd.Context()
 	open := func(dsn string) (string, func(), *verify.Side, error) {
 		if dsn == "" {
-			dsn = shop.Monolith.Of(cfg).DSN
+			dsn = legacyDSN(cfg)
 		}
 		gdb, err := db.Open(ctx, dsn, db.Options{})
 		if err != nil {
