@@ -62,6 +62,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		<-ctx.Done()
 		stop()
 	}()
+	return Run(ctx, args, stdout, stderr)
+}
+
+// Run runs the command line until it is done or ctx ends, and returns the
+// process exit code as Main does, for a program or a test that owns the
+// process's signals.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := &App{Stdout: stdout, Stderr: stderr, bound: map[*pflag.Flag]string{}}
 	root := app.rootCommand()
 	root.SetArgs(args)
