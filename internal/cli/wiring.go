@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/stranglerkit/strangler/config"
@@ -46,6 +48,18 @@ func legacyDSN(cfg *config.Config) string {
 		return ""
 	}
 	return program.LegacyDSN(cfg)
+}
+
+// databaseOr returns dsn, else the legacy system's database, else an
+// error that says which setting names one.
+func databaseOr(cfg *config.Config, dsn, setting string) (string, error) {
+	if dsn == "" {
+		dsn = legacyDSN(cfg)
+	}
+	if dsn == "" {
+		return "", fmt.Errorf("no database: set %s", setting)
+	}
+	return dsn, nil
 }
 
 // RegisterCommand adds a top-level command, built for each run of Main.
