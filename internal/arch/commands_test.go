@@ -11,32 +11,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/stranglerkit/strangler/changefeed/changefeedtest"
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/internal/cli"
+	"github.com/stranglerkit/strangler/internal/lifecycletest"
 )
-
-// syncBuffer is a buffer that a running command writes while the test
-// reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // run runs the toolkit's command line, which this test binary builds
 // without the shop, to its end.
@@ -45,22 +27,6 @@ func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	var out, errb bytes.Buffer
 	code = cli.Run(context.Background(), args, &out, &errb)
 	return out.String(), errb.String(), code
-}
-
-// eventually polls cond until it holds or a generous deadline passes.
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		ok, saw := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s", what, saw)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func get(url string) (int, string, error) {
@@ -126,12 +92,12 @@ phases:
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr lifecycletest.Buffer
 	done := make(chan int, 1)
 	go func() { done <- cli.Run(ctx, []string{"--config", file, "proxy"}, &stdout, &stderr) }()
 	addrs := map[string]string{}
 	line := regexp.MustCompile(`(?m)^\s+(proxy|admin)\s+http://(\S+)`)
-	eventually(t, "the proxy's addresses", func() (bool, string) {
+	changefeedtest.Eventually(t, time.Minute, func() (bool, string) {
 		select {
 		case code := <-done:
 			done <- code
@@ -143,7 +109,7 @@ phases:
 		}
 		return len(addrs) == 2, stdout.String()
 	})
-	eventually(t, "the proxy's /readyz", func() (bool, string) {
+	changefeedtest.Eventually(t, time.Minute, func() (bool, string) {
 		status, body, err := get("http://" + addrs["admin"] + "/readyz")
 		return err == nil && status == http.StatusOK, fmt.Sprintf("%d %q %v", status, body, err)
 	})
