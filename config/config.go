@@ -160,7 +160,15 @@ func loadFile(cfg *Config, path string) error {
 	if err := dec.Decode(v.Interface()); err != nil && !errors.Is(err, io.EOF) {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
-			return &Error{File: path, Problems: te.Errors}
+			// The file decodes into the view, whose type the messages
+			// would spell out in full: they name Config, as the user
+			// knows it.
+			view, name := v.Elem().Type().String(), reflect.TypeFor[Config]().String()
+			problems := make([]string, len(te.Errors))
+			for i, p := range te.Errors {
+				problems[i] = strings.ReplaceAll(p, view, name)
+			}
+			return &Error{File: path, Problems: problems}
 		}
 		return &Error{File: path, Problems: []string{err.Error()}}
 	}

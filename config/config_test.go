@@ -111,6 +111,7 @@ func TestLoadErrors(t *testing.T) {
 			want:      []string{"monolith.adress: no such setting"},
 		},
 		{name: "unknown field in file", file: "testdata/unknown-field.yaml", want: []string{"testdata/unknown-field.yaml", "field adress not found"}},
+		{name: "unknown key in file", file: "testdata/unknown-key.yaml", want: []string{"line 2: field bogus not found in type config.Config"}},
 		{name: "wrong type in file", file: "testdata/bad-type.yaml", want: []string{"cannot unmarshal"}},
 		{name: "missing file", file: "testdata/missing.yaml", want: []string{`read config "testdata/missing.yaml"`}},
 	}
