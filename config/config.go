@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -22,7 +23,6 @@ import (
 	"github.com/stranglerkit/strangler/changefeed/relay"
 	"github.com/stranglerkit/strangler/changefeed/verify"
 	"github.com/stranglerkit/strangler/internal/logging"
-	"github.com/stranglerkit/strangler/monolith"
 	"github.com/stranglerkit/strangler/phase"
 	"github.com/stranglerkit/strangler/proxy"
 	"github.com/stranglerkit/strangler/proxy/control"
@@ -30,14 +30,16 @@ import (
 
 // EnvPrefix starts every environment variable the config reads. A setting's
 // variable is its YAML path in upper case with dots as underscores:
-// monolith.addr is STRANGLER_MONOLITH_ADDR.
+// proxy.admin_addr is STRANGLER_PROXY_ADMIN_ADDR.
 const EnvPrefix = "STRANGLER_"
 
 // EnvConfigFile names the config file when --config is not given.
 const EnvConfigFile = "STRANGLER_CONFIG"
 
 // Config is the whole configuration of a Strangler process. Each component
-// reads only its own section.
+// reads only its own section: the toolkit's are its fields, and a program's
+// own (such as the reference shop's monolith and services) are registered
+// with Register and read with their Key.
 type Config struct {
 	// DataDir holds everything the embedded defaults write: SQLite files,
 	// the broker's log, the admin token and the persisted route table. It
@@ -46,8 +48,6 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// Log configures the process's structured log.
 	Log logging.Config `yaml:"log"`
-	// Monolith configures the reference shop.
-	Monolith monolith.Config `yaml:"monolith"`
 	// Proxy configures the routing proxy and its admin API.
 	Proxy proxy.Config `yaml:"proxy"`
 	// Control picks the store of the proxy's control state: embedded
@@ -63,40 +63,40 @@ type Config struct {
 	Backfill backfill.Config `yaml:"backfill"`
 	// Verify lists the named verify checks.
 	Verify verify.Config `yaml:"verify"`
-	// Services configures the extracted services.
-	Services ServicesConfig `yaml:"services"`
 	// Phases lists the extractions that `strangler phase` drives and
 	// `strangler status` reports.
 	Phases phase.Config `yaml:"phases"`
+
+	// extra holds the registered sections by name, each a pointer to its
+	// registered type.
+	extra map[string]Section
 }
 
-// section is what each component's config provides.
-type section interface {
-	SetDefaults(dataDir string)
-	Validate() error
-}
-
-// sections lists the component sections with their YAML names, so that
-// defaults and validation reach every one of them.
-func (c *Config) sections() []struct {
+// namedSection is a section with its YAML key, for validation's messages.
+type namedSection struct {
 	name string
-	s    section
-} {
-	return []struct {
-		name string
-		s    section
-	}{
-		{"monolith", &c.Monolith},
-		{"proxy", &c.Proxy},
-		{"control", &c.Control},
-		{"kafka", &c.Kafka},
-		{"broker", &c.Broker},
-		{"relay", &c.Relay},
-		{"backfill", &c.Backfill},
-		{"verify", &c.Verify},
-		{"services", &c.Services},
-		{"phases", &c.Phases},
+	s    Section
+}
+
+// sections lists the component sections, core and registered, in the
+// printed config's order, so that defaults and validation reach every one
+// of them.
+func (c *Config) sections() []namedSection {
+	core := map[string]Section{
+		"proxy": &c.Proxy, "control": &c.Control, "kafka": &c.Kafka, "broker": &c.Broker, "relay": &c.Relay,
+		"backfill": &c.Backfill, "verify": &c.Verify, "phases": &c.Phases,
 	}
+	t := reflect.TypeFor[Config]()
+	var out []namedSection
+	_, slots := layout()
+	for _, sl := range slots {
+		if sl.core < 0 {
+			out = append(out, namedSection{sl.ext, c.extension(sl.ext)})
+		} else if name := yamlName(t.Field(sl.core)); core[name] != nil {
+			out = append(out, namedSection{name, core[name]})
+		}
+	}
+	return out
 }
 
 // LoadOptions says where Load finds each layer.
@@ -157,12 +157,22 @@ func loadFile(cfg *Config, path string) error {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
+	v := cfg.view()
+	defer cfg.store(v)
 	// An empty file decodes to io.EOF and leaves every setting to the
 	// other layers.
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+	if err := dec.Decode(v.Interface()); err != nil && !errors.Is(err, io.EOF) {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
-			return &Error{File: path, Problems: te.Errors}
+			// The file decodes into the view, whose type the messages
+			// would spell out in full: they name Config, as the user
+			// knows it.
+			view, name := v.Elem().Type().String(), reflect.TypeFor[Config]().String()
+			problems := make([]string, len(te.Errors))
+			for i, p := range te.Errors {
+				problems[i] = strings.ReplaceAll(p, view, name)
+			}
+			return &Error{File: path, Problems: problems}
 		}
 		return &Error{File: path, Problems: []string{err.Error()}}
 	}
@@ -205,6 +215,11 @@ func prefix(name string, err error) []error {
 	}
 	return out
 }
+
+// Prefix puts name and a dot before each problem that err joins, as a
+// section's Validate does for a part of it: Prefix("inventory", err) turns
+// "addr: …" into "inventory.addr: …".
+func Prefix(name string, err error) error { return errors.Join(prefix(name, err)...) }
 
 // flatten lists the leaves of a tree of joined errors.
 func flatten(err error) []string {

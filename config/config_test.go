@@ -24,7 +24,7 @@ func TestLoadLayers(t *testing.T) {
 		{
 			name: "defaults",
 			check: func(t *testing.T, c *Config) {
-				if c.DataDir != ".strangler" || c.Monolith.Addr != "127.0.0.1:9001" || c.Monolith.DSN != "sqlite:.strangler/monolith.db" || !c.Monolith.SeedEnabled() || c.Log.Format != "json" {
+				if c.DataDir != ".strangler" || monolithSection.Of(c).Addr != "127.0.0.1:9001" || monolithSection.Of(c).DSN != "sqlite:.strangler/monolith.db" || !monolithSection.Of(c).SeedEnabled() || c.Log.Format != "json" {
 					t.Fatalf("defaults = %+v", c)
 				}
 			},
@@ -33,7 +33,7 @@ func TestLoadLayers(t *testing.T) {
 			name: "file overrides defaults",
 			file: "testdata/full.yaml",
 			check: func(t *testing.T, c *Config) {
-				if c.DataDir != "/var/lib/strangler" || c.Monolith.Addr != "127.0.0.1:19001" || c.Monolith.SeedEnabled() || c.Log.Level != "debug" {
+				if c.DataDir != "/var/lib/strangler" || monolithSection.Of(c).Addr != "127.0.0.1:19001" || monolithSection.Of(c).SeedEnabled() || c.Log.Level != "debug" {
 					t.Fatalf("from file = %+v", c)
 				}
 			},
@@ -43,8 +43,8 @@ func TestLoadLayers(t *testing.T) {
 			file: "testdata/full.yaml",
 			env:  map[string]string{"STRANGLER_MONOLITH_ADDR": "127.0.0.1:29001", "STRANGLER_MONOLITH_SEED": "true"},
 			check: func(t *testing.T, c *Config) {
-				if c.Monolith.Addr != "127.0.0.1:29001" || !c.Monolith.SeedEnabled() {
-					t.Fatalf("from env = %+v", c.Monolith)
+				if monolithSection.Of(c).Addr != "127.0.0.1:29001" || !monolithSection.Of(c).SeedEnabled() {
+					t.Fatalf("from env = %+v", monolithSection.Of(c))
 				}
 			},
 		},
@@ -53,11 +53,11 @@ func TestLoadLayers(t *testing.T) {
 			env:       map[string]string{"STRANGLER_MONOLITH_ADDR": "127.0.0.1:29001", "STRANGLER_DATA_DIR": "/tmp/a"},
 			overrides: map[string]string{"monolith.addr": "127.0.0.1:39001"},
 			check: func(t *testing.T, c *Config) {
-				if c.Monolith.Addr != "127.0.0.1:39001" {
-					t.Fatalf("addr = %q, want the flag's", c.Monolith.Addr)
+				if monolithSection.Of(c).Addr != "127.0.0.1:39001" {
+					t.Fatalf("addr = %q, want the flag's", monolithSection.Of(c).Addr)
 				}
-				if c.Monolith.DSN != "sqlite:/tmp/a/monolith.db" {
-					t.Fatalf("dsn = %q, want it under the env data dir", c.Monolith.DSN)
+				if monolithSection.Of(c).DSN != "sqlite:/tmp/a/monolith.db" {
+					t.Fatalf("dsn = %q, want it under the env data dir", monolithSection.Of(c).DSN)
 				}
 			},
 		},
@@ -121,6 +121,7 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{"control.dsn:", "missing host"},
 		},
 		{name: "unknown field in file", file: "testdata/unknown-field.yaml", want: []string{"testdata/unknown-field.yaml", "field adress not found"}},
+		{name: "unknown key in file", file: "testdata/unknown-key.yaml", want: []string{"line 2: field bogus not found in type config.Config"}},
 		{name: "wrong type in file", file: "testdata/bad-type.yaml", want: []string{"cannot unmarshal"}},
 		{name: "missing file", file: "testdata/missing.yaml", want: []string{`read config "testdata/missing.yaml"`}},
 	}
@@ -170,9 +171,9 @@ func TestYAMLRedacts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, b2 := again.Monolith, c.Monolith
+	a, b2 := monolithSection.Of(again), monolithSection.Of(c)
 	if a.Addr != b2.Addr || a.DSN != b2.DSN || a.SeedEnabled() != b2.SeedEnabled() || a.MaxBodyBytes != b2.MaxBodyBytes || again.DataDir != c.DataDir {
-		t.Fatalf("round trip changed the config: %+v vs %+v", again.Monolith, c.Monolith)
+		t.Fatalf("round trip changed the config: %+v vs %+v", monolithSection.Of(again), monolithSection.Of(c))
 	}
 }
 

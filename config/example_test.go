@@ -16,7 +16,7 @@ import (
 	"github.com/stranglerkit/strangler/changefeed/backfill"
 	"github.com/stranglerkit/strangler/config"
 	"github.com/stranglerkit/strangler/db/dbtest"
-	"github.com/stranglerkit/strangler/extracted"
+	"github.com/stranglerkit/strangler/extracted/shop"
 	"github.com/stranglerkit/strangler/httpx"
 	"github.com/stranglerkit/strangler/monolith/shoptest"
 )
@@ -34,7 +34,7 @@ func noEnv(string) (string, bool) { return "", false }
 // loadExample loads the example config on the binary's base.
 func loadExample(t *testing.T) *config.Config {
 	t.Helper()
-	cfg, err := config.Load(config.LoadOptions{File: examplePath, LookupEnv: noEnv, Base: extracted.ShopDefaults})
+	cfg, err := config.Load(config.LoadOptions{File: examplePath, LookupEnv: noEnv, Base: shop.Defaults})
 	if err != nil {
 		t.Fatalf("load %s: %v", examplePath, err)
 	}
@@ -46,7 +46,7 @@ func loadExample(t *testing.T) *config.Config {
 // the same effective config as no file at all.
 func TestExampleLoadsWithDefaults(t *testing.T) {
 	ex := loadExample(t)
-	def, err := config.Load(config.LoadOptions{LookupEnv: noEnv, Base: extracted.ShopDefaults})
+	def, err := config.Load(config.LoadOptions{LookupEnv: noEnv, Base: shop.Defaults})
 	if err != nil {
 		t.Fatalf("load defaults: %v", err)
 	}
@@ -85,7 +85,7 @@ func TestExampleCoversEveryKey(t *testing.T) {
 		if err := os.WriteFile(p, []byte(block), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := config.Load(config.LoadOptions{File: p, LookupEnv: noEnv, Base: extracted.ShopDefaults}); err != nil {
+		if _, err := config.Load(config.LoadOptions{File: p, LookupEnv: noEnv, Base: shop.Defaults}); err != nil {
 			t.Errorf("%s does not load: %v\n%s", name, err, block)
 		}
 	}
@@ -94,7 +94,7 @@ func TestExampleCoversEveryKey(t *testing.T) {
 	}
 
 	want := map[string]bool{}
-	structKeys(reflect.TypeOf(config.Config{}), "", want)
+	structKeys(config.Schema(), "", want)
 	seen := map[string]bool{}
 	for name, doc := range docs {
 		var n yaml.Node
@@ -105,7 +105,7 @@ func TestExampleCoversEveryKey(t *testing.T) {
 			t.Fatalf("%s is empty", name)
 		}
 		var unknown []string
-		yamlKeys(n.Content[0], reflect.TypeOf(config.Config{}), "", seen, &unknown)
+		yamlKeys(n.Content[0], config.Schema(), "", seen, &unknown)
 		for _, k := range unknown {
 			t.Errorf("%s: key %s is not a setting of the Config struct", name, k)
 		}

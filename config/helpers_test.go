@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/stranglerkit/strangler/monolith"
 )
 
 func reflectValue(v any) reflect.Value { return reflect.ValueOf(v) }
@@ -21,3 +23,9 @@ func writeTemp(t *testing.T, content string) string {
 	}
 	return p
 }
+
+// monolithSection is the shop monolith's section, which the shop's wiring
+// registers: the external tests of this package import it (example_test.go),
+// so these tests load a program's section through the same layers as the
+// core ones.
+var monolithSection = Key[monolith.Config]{name: "monolith"}

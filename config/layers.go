@@ -147,8 +147,10 @@ func (f field) set(s string) error {
 
 // applyEnv sets every field whose STRANGLER_* variable lookup finds.
 func applyEnv(cfg *Config, lookup func(string) (string, bool)) error {
+	v := cfg.view()
+	defer cfg.store(v)
 	var errs []error
-	for _, f := range fields(reflect.ValueOf(cfg)) {
+	for _, f := range fields(v) {
 		s, ok := lookup(f.env)
 		if !ok {
 			continue
@@ -162,8 +164,10 @@ func applyEnv(cfg *Config, lookup func(string) (string, bool)) error {
 
 // applyOverrides sets fields by YAML path, as flags do.
 func applyOverrides(cfg *Config, overrides map[string]string) error {
+	v := cfg.view()
+	defer cfg.store(v)
 	byPath := map[string]field{}
-	for _, f := range fields(reflect.ValueOf(cfg)) {
+	for _, f := range fields(v) {
 		byPath[f.path] = f
 	}
 	paths := make([]string, 0, len(overrides))
@@ -189,7 +193,7 @@ func applyOverrides(cfg *Config, overrides map[string]string) error {
 // for documentation.
 func EnvNames() [][2]string {
 	var out [][2]string
-	for _, f := range fields(reflect.ValueOf(&Config{})) {
+	for _, f := range fields((&Config{}).view()) {
 		out = append(out, [2]string{f.env, f.path})
 	}
 	return out

@@ -18,7 +18,7 @@ const Redacted = "[redacted]"
 // (fields tagged secret:"true") replaced and passwords in DSNs masked, so
 // that it can be printed, logged or kept as a config file.
 func (c *Config) YAML() ([]byte, error) {
-	n, err := node(reflect.ValueOf(c).Elem(), false)
+	n, err := node(c.view().Elem(), false)
 	if err != nil {
 		return nil, err
 	}

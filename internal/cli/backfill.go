@@ -122,9 +122,9 @@ job resumes where an interrupted run stopped; --restart starts it over.`,
 }
 
 func runBackfill(cmd *cobra.Command, cfg *config.Config, j backfill.Job, restart bool, log *slog.Logger) (backfill.Result, error) {
-	dsn := j.DSN
-	if dsn == "" {
-		dsn = cfg.Monolith.DSN
+	dsn, err := databaseOr(cfg, j.DSN, "--dsn or the job's dsn")
+	if err != nil {
+		return backfill.Result{}, fmt.Errorf("backfill %s: %w", j.Name, err)
 	}
 	ctx := cmd.Context()
 	if err := db.MigrateUp(ctx, dsn, outbox.Migrations()); err != nil {

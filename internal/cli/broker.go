@@ -11,7 +11,7 @@ import (
 
 func init() {
 	register(newBrokerCmd)
-	registerUp(10, func(ctx context.Context, env *upEnv) ([]component, error) {
+	RegisterUp(10, "broker", func(ctx context.Context, env *UpEnv) ([]Component, error) {
 		if len(env.cfg.Kafka.Brokers) > 0 {
 			// kafka.brokers names a cluster: nothing to embed.
 			return nil, nil
@@ -20,13 +20,13 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return []component{c}, nil
+		return []Component{c}, nil
 	})
 }
 
 // kafkaBrokers is where the change events go: kafka.brokers, or the embedded
 // broker at broker.addr.
-func kafkaBrokers(cfg *config.Config) []string {
+func KafkaBrokers(cfg *config.Config) []string {
 	if len(cfg.Kafka.Brokers) > 0 {
 		return cfg.Kafka.Brokers
 	}
@@ -36,15 +36,15 @@ func kafkaBrokers(cfg *config.Config) []string {
 // brokerComponent builds the embedded broker. Once it listens, it records
 // its address in the config, so that the relay and consumers built after it
 // find it even when it listens on a free port.
-func brokerComponent(env *upEnv) (component, error) {
+func brokerComponent(env *UpEnv) (Component, error) {
 	b, err := broker.New(env.cfg.Broker, env.log.With("component", "broker"))
 	if err != nil {
-		return component{}, err
+		return Component{}, err
 	}
-	return component{
-		name: "broker", addr: func() string { return "kafka://" + b.Addr() }, note: "data in " + env.cfg.Broker.Dir,
-		run: b.Run, started: b.Started(), close: b.Close,
-		onStarted: func() { env.cfg.Broker.Addr = b.Addr() },
+	return Component{
+		Name: "broker", Addr: func() string { return "kafka://" + b.Addr() }, Note: "data in " + env.cfg.Broker.Dir,
+		Run: b.Run, Started: b.Started(), Close: b.Close,
+		OnStarted: func() { env.cfg.Broker.Addr = b.Addr() },
 	}, nil
 }
 
@@ -59,7 +59,7 @@ librdkafka, the Java client). In production set kafka.brokers to a real
 cluster instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runOne(cmd, brokerComponent)
+			return a.RunOne(cmd, brokerComponent)
 		},
 	}
 	a.BindString(cmd, "addr", "broker.addr", "listen address (default 127.0.0.1:9092)")

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -143,9 +144,8 @@ func TestUpParts(t *testing.T) {
 	t.Setenv("STRANGLER_RELAY_METRICS_ADDR", "127.0.0.1:0")
 	cfg, err := config.Load(config.LoadOptions{})
 	changefeedtest.Must(t, err)
-	env := &upEnv{cfg: cfg, log: changefeedtest.Logger()}
-	comps := serveParts(t, env, brokerComponent, relayComponent)
-	brokerAddr, relayAddr := comps[0].addr(), comps[1].addr()
+	comps := serveParts(t, cfg, "broker", "relay")
+	brokerAddr, relayAddr := comps[0].Addr(), comps[1].Addr()
 	if !strings.HasPrefix(brokerAddr, "kafka://127.0.0.1:") || strings.HasSuffix(brokerAddr, ":0") ||
 		!strings.HasSuffix(relayAddr, "/metrics") || strings.Contains(relayAddr, ":0/") {
 		t.Fatalf("addresses %q %q", brokerAddr, relayAddr)
@@ -177,19 +177,25 @@ func TestUpParts(t *testing.T) {
 	}
 }
 
-// serveParts serves the components that builds make, one part each, as up
-// does, and returns them once up would print their lines. They stop when
-// the test ends, which fails if serve reports an error.
-func serveParts(t *testing.T, env *upEnv, builds ...func(*upEnv) (component, error)) []component {
+// serveParts serves the registered parts of up that names name, in that
+// order, on cfg, as up does, and returns their components once up would
+// print their lines. They stop when the test ends, which fails if serve
+// reports an error.
+func serveParts(t *testing.T, cfg *config.Config, names ...string) []Component {
 	t.Helper()
 	var parts []upPart
-	for _, b := range builds {
-		parts = append(parts, onePart(b))
+	for _, name := range names {
+		i := slices.IndexFunc(upParts, func(p upPart) bool { return p.name == name })
+		if i < 0 {
+			t.Fatalf("no part of up is named %q", name)
+		}
+		parts = append(parts, upParts[i])
 	}
+	env := &UpEnv{cfg: cfg, log: changefeedtest.Logger()}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	printed := make(chan []component, 1)
-	go func() { done <- serve(ctx, env, parts, func(comps []component) { printed <- comps }) }()
+	printed := make(chan []Component, 1)
+	go func() { done <- serve(ctx, env, parts, func(comps []Component) { printed <- comps }) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -11,24 +12,20 @@ import (
 
 	"github.com/stranglerkit/strangler/config"
 	"github.com/stranglerkit/strangler/db"
-	"github.com/stranglerkit/strangler/monolith"
 )
 
 // migrationTarget is a database and the migration sets that belong in it.
 type migrationTarget func(cfg *config.Config) (dsn string, sets []db.Migrations)
 
-// migrationTargets maps a target name to its database and sets. The monolith's
-// database holds its modules' sets; each extracted service adds its own.
-var migrationTargets = map[string]migrationTarget{
-	"monolith": func(cfg *config.Config) (string, []db.Migrations) {
-		return cfg.Monolith.DSN, monolith.Migrations()
-	},
-}
+// migrationTargets maps a target name to its database and sets, as
+// programs register them: the shop's monolith database holds its modules'
+// sets, and each extracted service adds its own.
+var migrationTargets = map[string]migrationTarget{}
 
-// registerMigrations adds sets to a target, creating it if new, so that a
-// component whose tables live in the monolith's database (such as the
-// outbox) migrates with it.
-func registerMigrations(target string, dsn func(cfg *config.Config) string, sets func() []db.Migrations) {
+// RegisterMigrations adds sets to a target, creating it if new, so that a
+// component whose tables live in another's database migrates with it. dsn
+// returns the target's configured database.
+func RegisterMigrations(target string, dsn func(cfg *config.Config) string, sets func() []db.Migrations) {
 	prev := migrationTargets[target]
 	migrationTargets[target] = func(cfg *config.Config) (string, []db.Migrations) {
 		if prev == nil {
@@ -49,9 +46,14 @@ func newMigrateCmd(a *App) *cobra.Command {
 		output string
 	)
 	targetOf := func(args []string) (string, error) {
-		name := "monolith"
+		if len(migrationTargets) == 0 {
+			return "", usageError{errors.New("no migration targets: this program registers none")}
+		}
+		name := program.MigrateTarget
 		if len(args) == 1 {
 			name = args[0]
+		} else if name == "" && len(migrationTargets) == 1 {
+			name = targetNames()[0]
 		}
 		if _, ok := migrationTargets[name]; !ok {
 			return "", usageError{fmt.Errorf("unknown migration target %q; known: %s", name, strings.Join(targetNames(), ", "))}
@@ -80,7 +82,8 @@ func newMigrateCmd(a *App) *cobra.Command {
 		Use:   "migrate",
 		Short: "Apply, roll back or show database migrations",
 		Long: `Apply, roll back or show the golang-migrate sets of a target database.
-TARGET is monolith (the default) or an extracted service. Each module's set
+TARGET is one that the program registers: in the shop, monolith (the
+default) or an extracted service. Each module's set
 has its own version table, schema_migrations_<set>.`,
 	}
 	cmd.PersistentFlags().StringVar(&dsn, "dsn", "", "database to migrate (default: the target's configured DSN)")

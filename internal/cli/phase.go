@@ -312,7 +312,7 @@ func moduleStatus(ctx context.Context, cfg *config.Config, c *adminclient.Client
 			topics = append(topics, cfg.Kafka.TopicPrefix+"."+agg)
 		}
 		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		lag, err := changefeed.GroupLag(lctx, kafkaBrokers(cfg), p.SyncGroup, topics)
+		lag, err := changefeed.GroupLag(lctx, KafkaBrokers(cfg), p.SyncGroup, topics)
 		cancel()
 		if err != nil {
 			s.SyncLagError = err.Error()

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/stranglerkit/strangler/extracted"
 	"github.com/stranglerkit/strangler/proxy"
 	"github.com/stranglerkit/strangler/proxy/control"
 	"github.com/stranglerkit/strangler/proxy/control/pgstore"
@@ -16,7 +15,7 @@ import (
 
 func init() {
 	register(newProxyCmd)
-	registerUp(50, func(ctx context.Context, env *upEnv) ([]component, error) {
+	RegisterUp(50, "proxy", func(ctx context.Context, env *UpEnv) ([]Component, error) {
 		return proxyComponents(env, true)
 	})
 }
@@ -28,21 +27,21 @@ const defaultLegacy = "http://127.0.0.1:9001"
 // proxyComponents builds the proxy and names its two listeners. In `up`,
 // the legacy backend is the monolith that `up` runs, wherever it listens,
 // unless proxy.legacy names another.
-func proxyComponents(env *upEnv, inUp bool) ([]component, error) {
+func proxyComponents(env *UpEnv, inUp bool) ([]Component, error) {
 	cfg := env.cfg.Proxy
-	if inUp && cfg.Legacy == defaultLegacy && env.monolithURL != "" {
-		cfg.Legacy = env.monolithURL
+	if inUp && cfg.Legacy == defaultLegacy && env.LegacyURL != "" {
+		cfg.Legacy = env.LegacyURL
 	}
 	tokenPath, _, err := proxy.EnsureToken(&cfg)
 	if err != nil {
 		return nil, err
 	}
 	var opts []proxy.Option
-	if inUp {
-		// up runs the shop, so the proxy starts on the shop's table, with
-		// inventory's reads and writes ready to move to the extracted
+	if inUp && program.UpRoutes != nil {
+		// up runs the program (the shop), so the proxy starts on its table,
+		// with inventory's reads and writes ready to move to the extracted
 		// service; `strangler proxy` alone starts on a catch-all route.
-		doc, err := extracted.Routes()
+		doc, err := program.UpRoutes()
 		if err != nil {
 			return nil, err
 		}
@@ -72,14 +71,14 @@ func proxyComponents(env *upEnv, inUp bool) ([]component, error) {
 	if tokenPath != "" {
 		note = "token in " + tokenPath
 	}
-	return []component{
-		{name: "proxy", addr: func() string { return "http://" + p.Addr() }, note: fmt.Sprintf("legacy %s, table v%d", cfg.Legacy, p.Version()), run: p.Run,
-			started: p.Started(), close: closeAll},
+	return []Component{
+		{Name: "proxy", Addr: func() string { return "http://" + p.Addr() }, Note: fmt.Sprintf("legacy %s, table v%d", cfg.Legacy, p.Version()), Run: p.Run,
+			Started: p.Started(), Close: closeAll},
 		// The proxy's Run serves the admin listener too; this entry names it.
-		{name: "admin", addr: func() string { return "http://" + p.AdminAddr() }, note: note, run: func(ctx context.Context) error {
+		{Name: "admin", Addr: func() string { return "http://" + p.AdminAddr() }, Note: note, Run: func(ctx context.Context) error {
 			<-ctx.Done()
 			return nil
-		}, started: p.Started()},
+		}, Started: p.Started()},
 	}, nil
 }
 
@@ -117,8 +116,8 @@ under the data dir, created on first start.`,
 			if err != nil {
 				return err
 			}
-			part := upPart{build: func(_ context.Context, env *upEnv) ([]component, error) { return proxyComponents(env, false) }}
-			return serve(cmd.Context(), &upEnv{cfg: cfg, log: a.Logger(cfg)}, []upPart{part}, func(comps []component) { printComponents(a, comps) })
+			part := upPart{build: func(_ context.Context, env *UpEnv) ([]Component, error) { return proxyComponents(env, false) }}
+			return serve(cmd.Context(), &UpEnv{cfg: cfg, log: a.Logger(cfg)}, []upPart{part}, func(comps []Component) { printComponents(a, comps) })
 		},
 	}
 	a.BindString(cmd, "addr", "proxy.addr", "listen address of the data plane (default 127.0.0.1:8080)")

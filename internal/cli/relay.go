@@ -18,36 +18,36 @@ import (
 
 func init() {
 	register(newRelayCmd)
-	registerUp(30, func(ctx context.Context, env *upEnv) ([]component, error) {
+	RegisterUp(30, "relay", func(ctx context.Context, env *UpEnv) ([]Component, error) {
 		c, err := relayComponent(env)
 		if err != nil {
 			return nil, err
 		}
-		return []component{c}, nil
+		return []Component{c}, nil
 	})
 }
 
 // relayDSN is the database whose outbox the relay publishes: relay.dsn, or
-// the monolith's.
+// the legacy system's (the shop's monolith.dsn).
 func relayDSN(cfg *config.Config) string {
 	if cfg.Relay.DSN != "" {
 		return cfg.Relay.DSN
 	}
-	return cfg.Monolith.DSN
+	return legacyDSN(cfg)
 }
 
 // relayComponent builds the relay with its metrics and health endpoint. Its
 // run listens, then migrates the outbox set, so that the relay works on a
 // fresh database.
-func relayComponent(env *upEnv) (component, error) {
+func relayComponent(env *UpEnv) (Component, error) {
 	cfg := env.cfg.Relay
 	cfg.DSN = relayDSN(env.cfg)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	log := env.log.With("component", "relay")
-	r, err := relay.New(cfg, relay.Options{Brokers: kafkaBrokers(env.cfg), Kafka: env.cfg.Kafka, Logger: log, Registerer: reg})
+	r, err := relay.New(cfg, relay.Options{Brokers: KafkaBrokers(env.cfg), Kafka: env.cfg.Kafka, Logger: log, Registerer: reg})
 	if err != nil {
-		return component{}, err
+		return Component{}, err
 	}
 	ep := httpx.NewEndpoint(cfg.MetricsAddr)
 	health := &httpx.Health{}
@@ -74,9 +74,9 @@ func relayComponent(env *upEnv) (component, error) {
 		})
 		return g.Wait()
 	}
-	note := fmt.Sprintf("outbox of %s to %v", db.Redact(cfg.DSN), kafkaBrokers(env.cfg))
+	note := fmt.Sprintf("outbox of %s to %v", db.Redact(cfg.DSN), KafkaBrokers(env.cfg))
 	addr := func() string { return "http://" + ep.Addr() + "/metrics" }
-	return component{name: "relay", addr: addr, note: note, run: run, started: ep.Started(), close: r.Close}, nil
+	return Component{Name: "relay", Addr: addr, Note: note, Run: run, Started: ep.Started(), Close: r.Close}, nil
 }
 
 func newRelayCmd(a *App) *cobra.Command {
@@ -90,7 +90,7 @@ availability, and one publishes at a time. Published rows are deleted after
 relay.retention. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runOne(cmd, relayComponent)
+			return a.RunOne(cmd, relayComponent)
 		},
 	}
 	a.BindString(cmd, "dsn", "relay.dsn", "database holding the outbox (default: monolith.dsn)")

@@ -1,4 +1,4 @@
-package cli
+package cli_test
 
 import (
 	"bytes"
@@ -15,6 +15,9 @@ import (
 
 	"github.com/stranglerkit/strangler/changefeed/changefeedtest"
 	"github.com/stranglerkit/strangler/config"
+	// The shop plugs in its monolith, as cmd/strangler does.
+	_ "github.com/stranglerkit/strangler/extracted/shop"
+	"github.com/stranglerkit/strangler/internal/cli"
 )
 
 // TestUpRelayUnderLoad runs the broker, the monolith and the relay as `up`
@@ -26,7 +29,7 @@ import (
 // lock in its busy handler, as the monolith's writes wait for theirs. No
 // request may fail and the relay may report no error.
 func TestUpRelayUnderLoad(t *testing.T) {
-	dir := isolate(t)
+	dir := cli.Isolate(t)
 	t.Setenv("STRANGLER_BROKER_ADDR", "127.0.0.1:0")
 	t.Setenv("STRANGLER_RELAY_METRICS_ADDR", "127.0.0.1:0")
 	t.Setenv("STRANGLER_MONOLITH_ADDR", "127.0.0.1:0")
@@ -35,9 +38,8 @@ func TestUpRelayUnderLoad(t *testing.T) {
 	changefeedtest.Must(t, err)
 	cfg.Relay.CleanupInterval = 50 * time.Millisecond
 	cfg.Relay.Retention = time.Millisecond
-	env := &upEnv{cfg: cfg, log: changefeedtest.Logger()}
-	comps := serveParts(t, env, brokerComponent, monolithComponent, relayComponent)
-	monolithURL := comps[1].addr()
+	comps := cli.ServeParts(t, cfg, "broker", "monolith", "relay")
+	monolithURL := comps[1].Addr()
 
 	client := &http.Client{Timeout: 30 * time.Second}
 	call := func(method, path string, body any) (int, []byte, error) {
@@ -146,7 +148,7 @@ func TestUpRelayUnderLoad(t *testing.T) {
 		changefeedtest.Must(t, gdb.Raw("SELECT COALESCE(MAX(published), 0) FROM outbox_relay").Scan(&published).Error)
 		return published == want, fmt.Sprintf("relay published %d of %d events", published, want)
 	})
-	resp, err := client.Get(comps[2].addr())
+	resp, err := client.Get(comps[2].Addr())
 	changefeedtest.Must(t, err)
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()

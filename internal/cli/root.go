@@ -1,7 +1,9 @@
-// Package cli is the strangler command line: the components (up, monolith,
-// proxy, ...) and the operator commands (routes, migrate, verify, ...). Each
-// command lives in its own file and adds itself with register, so main stays
-// a single call.
+// Package cli is the strangler command line: the toolkit's components (up,
+// proxy, broker, relay) and the operator commands (routes, phase, migrate,
+// verify, ...). Each command lives in its own file and adds itself with
+// register, so main stays a single call. A program built on the toolkit,
+// such as the reference shop (extracted/shop), adds its own commands,
+// components and defaults through the registration API in wiring.go.
 package cli
 
 import (
@@ -20,7 +22,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/stranglerkit/strangler/config"
-	"github.com/stranglerkit/strangler/extracted"
 	"github.com/stranglerkit/strangler/internal/logging"
 )
 
@@ -61,6 +62,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		<-ctx.Done()
 		stop()
 	}()
+	return Run(ctx, args, stdout, stderr)
+}
+
+// Run runs the command line until it is done or ctx ends, and returns the
+// process exit code as Main does, for a program or a test that owns the
+// process's signals.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := &App{Stdout: stdout, Stderr: stderr, bound: map[*pflag.Flag]string{}}
 	root := app.rootCommand()
 	root.SetArgs(args)
@@ -127,7 +135,11 @@ Run 'strangler up' to start everything in one process on embedded defaults.`,
 	a.bindPersistent(root, "log-format", "log.format", "log format: json or text (default json)")
 	cmds := make([]*cobra.Command, 0, len(constructors))
 	for _, c := range constructors {
-		cmds = append(cmds, c(a))
+		cmd := c(a)
+		for _, f := range extensions[cmd.Name()] {
+			f(a, cmd)
+		}
+		cmds = append(cmds, cmd)
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name() < cmds[j].Name() })
 	root.AddCommand(cmds...)
@@ -162,11 +174,13 @@ func (a *App) Config(cmd *cobra.Command) (*config.Config, error) {
 			overrides[path] = f.Value.String()
 		}
 	}
-	cfg, err := config.Load(config.LoadOptions{File: a.configFile, Overrides: overrides, Base: extracted.ShopDefaults})
+	cfg, err := config.Load(config.LoadOptions{File: a.configFile, Overrides: overrides, Base: program.Defaults})
 	if err != nil {
 		return nil, err
 	}
-	extracted.ResolveShop(cfg)
+	if program.Resolve != nil {
+		program.Resolve(cfg)
+	}
 	return cfg, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -16,64 +17,87 @@ import (
 	"github.com/stranglerkit/strangler/internal/private"
 )
 
-// component is one part of a process: its name, the address to print, and
-// its lifecycle. Building it (New) opened no listener; run listens, serves
-// until its context ends and returns once it has stopped; close releases
-// what the build took.
-type component struct {
-	name string
-	// addr is the address to print: the bound one once started is closed.
-	addr func() string
-	note string
-	run  func(ctx context.Context) error
-	// started, if not nil, is closed once run listens; up waits for it
-	// before it builds the next part or prints addr.
-	started <-chan struct{}
-	// onStarted, if not nil, is called once the component listens and
+// Component is one part of a process: its name, the address to print, and
+// its lifecycle. Building it (New) opened no listener; Run listens, serves
+// until its context ends and returns once it has stopped; Close releases
+// what the build took. A program's wiring builds its own components for
+// `strangler up` (RegisterUp) and for commands that run one (App.RunOne).
+type Component struct {
+	// Name names the component in up's lines and in the UpEnv's addresses.
+	Name string
+	// Addr is the address to print: the bound one once Started is closed.
+	Addr func() string
+	// Note, if not empty, follows the address in up's line.
+	Note string
+	// Run serves until its context ends.
+	Run func(ctx context.Context) error
+	// Started, if not nil, is closed once Run listens; up waits for it
+	// before it builds the next part or prints Addr.
+	Started <-chan struct{}
+	// OnStarted, if not nil, is called once the component listens and
 	// before the next part is built: it passes the bound address on in the
-	// environment (the broker's to the relay, the monolith's to the proxy).
-	onStarted func()
-	// close, if not nil, releases what the build took. It is called once
-	// run has returned.
-	close func() error
+	// environment (the broker's to the relay, the legacy's to the proxy).
+	OnStarted func()
+	// Close, if not nil, releases what the build took. It is called once
+	// Run has returned.
+	Close func() error
 }
-
-// fixed is the addr of a component whose address is known at build.
-func fixed(addr string) func() string { return func() string { return addr } }
 
 // upPart builds components for `strangler up`. Parts are built in order, so
 // a later part may use what an earlier one set in the environment.
 type upPart struct {
 	order int
-	build func(ctx context.Context, env *upEnv) ([]component, error)
+	// name names the part, for tests that serve some parts alone.
+	name  string
+	build func(ctx context.Context, env *UpEnv) ([]Component, error)
 }
 
-// upEnv is what the parts of `up` share while they are built.
-type upEnv struct {
+// UpEnv is what the parts of `up` share while they are built.
+type UpEnv struct {
 	cfg *config.Config
 	log *slog.Logger
-	// monolithURL is the running monolith's base URL, set by its part,
-	// for the proxy's legacy backend.
-	monolithURL string
-	// inventoryURL is the extracted inventory service's base URL, set by
-	// its part.
-	inventoryURL string
+	// LegacyURL is the base URL of the legacy system that up runs, which
+	// its part sets once it listens, for the proxy's legacy backend. If
+	// empty, the proxy uses proxy.legacy.
+	LegacyURL string
+
+	mu sync.Mutex
+	// addrs maps the names of the started components to their addresses.
+	addrs map[string]string
 }
 
-// inventoryServiceURL is where the monolith reaches the extracted
-// inventory service: the one `up` runs, else services.inventory.addr.
-func (e *upEnv) inventoryServiceURL() string {
-	if e.inventoryURL != "" {
-		return e.inventoryURL
+// Config returns the effective config.
+func (e *UpEnv) Config() *config.Config { return e.cfg }
+
+// Log returns the process logger.
+func (e *UpEnv) Log() *slog.Logger { return e.log }
+
+// Addr returns the bound address of the started component name, or "" if
+// none has started: a component may reach one that a later part runs,
+// once it is up.
+func (e *UpEnv) Addr(name string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.addrs[name]
+}
+
+func (e *UpEnv) started(c Component) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.addrs == nil {
+		e.addrs = map[string]string{}
 	}
-	return "http://" + e.cfg.Services.Inventory.Addr
+	e.addrs[c.Name] = c.Addr()
 }
 
 var upParts []upPart
 
-// registerUp adds a part to `strangler up`; lower orders are built first.
-func registerUp(order int, build func(ctx context.Context, env *upEnv) ([]component, error)) {
-	upParts = append(upParts, upPart{order: order, build: build})
+// RegisterUp adds a part, named name, to `strangler up`; lower orders are
+// built first. The toolkit's parts are the broker (10), the relay (30) and
+// the proxy (50); a program's wiring puts its own between them, such as a
+// legacy system before the relay.
+func RegisterUp(order int, name string, build func(ctx context.Context, env *UpEnv) ([]Component, error)) {
+	upParts = append(upParts, upPart{order: order, name: name, build: build})
 }
 
 // stopBudget is how long a process may take to stop after a signal.
@@ -100,26 +124,25 @@ It needs no set-up: data goes to SQLite files under --data-dir.`,
 				return fmt.Errorf("data dir: %w", err)
 			}
 			log := a.Logger(cfg)
-			env := &upEnv{cfg: cfg, log: log}
+			env := &UpEnv{cfg: cfg, log: log}
 			parts := append([]upPart(nil), upParts...)
 			sort.SliceStable(parts, func(i, j int) bool { return parts[i].order < parts[j].order })
-			return serve(cmd.Context(), env, parts, func(comps []component) {
+			return serve(cmd.Context(), env, parts, func(comps []Component) {
 				fmt.Fprintf(a.Stdout, "strangler up: data in %s\n", cfg.DataDir)
 				printComponents(a, comps)
 			})
 		},
 	}
-	a.BindBool(cmd, "seed", "monolith.seed", "load the demo data into an empty database (default true)")
 	return cmd
 }
 
-func printComponents(a *App, comps []component) {
+func printComponents(a *App, comps []Component) {
 	tw := tabwriter.NewWriter(a.Stdout, 0, 0, 2, ' ', 0)
 	for _, c := range comps {
-		if c.note != "" {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.name, c.addr(), c.note)
+		if c.Note != "" {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.Name, c.Addr(), c.Note)
 		} else {
-			fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.addr())
+			fmt.Fprintf(tw, "  %s\t%s\n", c.Name, c.Addr())
 		}
 	}
 	_ = tw.Flush()
@@ -128,29 +151,29 @@ func printComponents(a *App, comps []component) {
 // runOne is the RunE of a command that runs one component on its own:
 // load the config, build the component, print its line (name, address and
 // note, as up prints them) and run it until the command's context ends.
-func (a *App) runOne(cmd *cobra.Command, build func(env *upEnv) (component, error)) error {
+func (a *App) RunOne(cmd *cobra.Command, build func(env *UpEnv) (Component, error)) error {
 	cfg, err := a.Config(cmd)
 	if err != nil {
 		return err
 	}
-	return serve(cmd.Context(), &upEnv{cfg: cfg, log: a.Logger(cfg)}, []upPart{onePart(build)}, func(comps []component) {
+	return serve(cmd.Context(), &UpEnv{cfg: cfg, log: a.Logger(cfg)}, []upPart{onePart(build)}, func(comps []Component) {
 		c := comps[0]
-		line := c.name + "  " + c.addr()
-		if c.note != "" {
-			line += "  " + c.note
+		line := c.Name + "  " + c.Addr()
+		if c.Note != "" {
+			line += "  " + c.Note
 		}
 		fmt.Fprintln(a.Stdout, line)
 	})
 }
 
 // onePart is the part that build makes alone.
-func onePart(build func(env *upEnv) (component, error)) upPart {
-	return upPart{build: func(_ context.Context, env *upEnv) ([]component, error) {
+func onePart(build func(env *UpEnv) (Component, error)) upPart {
+	return upPart{build: func(_ context.Context, env *UpEnv) ([]Component, error) {
 		c, err := build(env)
 		if err != nil {
 			return nil, err
 		}
-		return []component{c}, nil
+		return []Component{c}, nil
 	}}
 }
 
@@ -161,11 +184,11 @@ func onePart(build func(env *upEnv) (component, error)) upPart {
 // that fails (a port in use), stops the components started so far; each
 // built component is closed once its run has returned, and the error names
 // the cause. A process that does not stop within stopBudget is reported.
-func serve(ctx context.Context, env *upEnv, parts []upPart, print func([]component)) error {
+func serve(ctx context.Context, env *UpEnv, parts []upPart, print func([]Component)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
-	var comps []component
+	var comps []Component
 	buildErr := startParts(gctx, g, env, parts, &comps)
 	if buildErr != nil {
 		cancel()
@@ -175,9 +198,9 @@ func serve(ctx context.Context, env *upEnv, parts []upPart, print func([]compone
 	err, stopped := waitComponents(gctx, env.log, g)
 	if stopped {
 		for i := len(comps) - 1; i >= 0; i-- {
-			if c := comps[i]; c.close != nil {
-				if err := c.close(); err != nil {
-					env.log.Warn("close", "component", c.name, "error", err)
+			if c := comps[i]; c.Close != nil {
+				if err := c.Close(); err != nil {
+					env.log.Warn("close", "component", c.Name, "error", err)
 				}
 			}
 		}
@@ -191,7 +214,7 @@ func serve(ctx context.Context, env *upEnv, parts []upPart, print func([]compone
 // startParts builds each part, runs its components in g and waits until
 // they listen, adding them to comps as they are built. It returns the first
 // build's error, or nil early when ctx ends (a component failed).
-func startParts(ctx context.Context, g *errgroup.Group, env *upEnv, parts []upPart, comps *[]component) error {
+func startParts(ctx context.Context, g *errgroup.Group, env *UpEnv, parts []upPart, comps *[]Component) error {
 	for _, p := range parts {
 		cs, err := p.build(ctx, env)
 		if err != nil {
@@ -201,18 +224,19 @@ func startParts(ctx context.Context, g *errgroup.Group, env *upEnv, parts []upPa
 		for _, c := range cs {
 			// The components' errors name them: the packages' own say
 			// "monolith: …", and the runs here wrap theirs likewise.
-			g.Go(func() error { return c.run(ctx) })
+			g.Go(func() error { return c.Run(ctx) })
 		}
 		for _, c := range cs {
-			if c.started != nil {
+			if c.Started != nil {
 				select {
-				case <-c.started:
+				case <-c.Started:
 				case <-ctx.Done():
 					return nil
 				}
 			}
-			if c.onStarted != nil {
-				c.onStarted()
+			env.started(c)
+			if c.OnStarted != nil {
+				c.OnStarted()
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package cli
+package cli_test
 
 import (
 	"net"
@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	// The shop plugs in its monolith and services, as cmd/strangler does.
+	_ "github.com/stranglerkit/strangler/extracted/shop"
+	"github.com/stranglerkit/strangler/internal/cli"
 	"github.com/stranglerkit/strangler/internal/lifecycletest"
 )
 
@@ -97,7 +100,7 @@ func TestRunOneFailsFast(t *testing.T) {
 
 // isolateFreePorts is isolate with every listener on a free port.
 func isolateFreePorts(t *testing.T) string {
-	dir := isolate(t)
+	dir := cli.Isolate(t)
 	for _, k := range []string{"STRANGLER_MONOLITH_ADDR", "STRANGLER_PROXY_ADDR", "STRANGLER_PROXY_ADMIN_ADDR",
 		"STRANGLER_BROKER_ADDR", "STRANGLER_RELAY_METRICS_ADDR", "STRANGLER_SERVICES_INVENTORY_ADDR"} {
 		t.Setenv(k, "127.0.0.1:0")
@@ -114,7 +117,7 @@ func failsCleanly(t *testing.T, dir, want string, args ...string) {
 	g := lifecycletest.Watch("kfake", "segmentio/kafka-go", "net/http.(*Server)", "valyala/fasthttp",
 		"stranglerkit/strangler/monolith", "stranglerkit/strangler/extracted", "stranglerkit/strangler/changefeed",
 		"stranglerkit/strangler/proxy", "stranglerkit/strangler/internal/cli.watchPhase")
-	stdout, stderr, code := runCLI(t, append(args, "--log-level", "error")...)
+	stdout, stderr, code := cli.RunCLI(t, append(args, "--log-level", "error")...)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}

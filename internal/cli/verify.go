@@ -183,9 +183,10 @@ func isTransform(s string) bool {
 
 func runCheck(cmd *cobra.Command, cfg *config.Config, ch verify.Check, opt verify.Options) (*verify.Report, error) {
 	ctx := cmd.Context()
-	open := func(dsn string) (string, func(), *verify.Side, error) {
-		if dsn == "" {
-			dsn = cfg.Monolith.DSN
+	open := func(dsn, setting string) (string, func(), *verify.Side, error) {
+		dsn, err := databaseOr(cfg, dsn, setting)
+		if err != nil {
+			return "", nil, nil, fmt.Errorf("verify %s: %w", ch.Name, err)
 		}
 		gdb, err := db.Open(ctx, dsn, db.Options{})
 		if err != nil {
@@ -193,12 +194,12 @@ func runCheck(cmd *cobra.Command, cfg *config.Config, ch verify.Check, opt verif
 		}
 		return dsn, func() { _ = db.Close(gdb) }, &verify.Side{DB: gdb}, nil
 	}
-	srcDSN, closeSrc, src, err := open(ch.Source.DSN)
+	srcDSN, closeSrc, src, err := open(ch.Source.DSN, "--source-dsn or the check's source.dsn")
 	if err != nil {
 		return nil, err
 	}
 	defer closeSrc()
-	dstDSN, closeDst, dst, err := open(ch.Target.DSN)
+	dstDSN, closeDst, dst, err := open(ch.Target.DSN, "--target-dsn or the check's target.dsn")
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,7 @@ import (
 // ctx ends. The admin token is read when it is there: in `up`, the proxy
 // writes it after the other parts are built. An admin API that cannot be
 // reached keeps the component in the phase it last applied.
-func watchPhase(ctx context.Context, cfg *config.Config, log *slog.Logger, module, component string, apply func(ctx context.Context, c *adminclient.Client, phase int) error) error {
+func WatchPhase(ctx context.Context, cfg *config.Config, log *slog.Logger, module, component string, apply func(ctx context.Context, c *adminclient.Client, phase int) error) error {
 	var c *adminclient.Client
 	for c == nil {
 		token := cfg.Proxy.AdminToken
@@ -50,7 +50,7 @@ func watchPhase(ctx context.Context, cfg *config.Config, log *slog.Logger, modul
 // components that must switch in order at a phase use it: at the ownership
 // flip the service takes writes before the monolith calls it, and on the
 // way back the monolith stops calling it before it stops taking writes.
-func awaitAck(ctx context.Context, c *adminclient.Client, module, other string, ok func(phase int) bool) error {
+func AwaitAck(ctx context.Context, c *adminclient.Client, module, other string, ok func(phase int) bool) error {
 	for {
 		st, err := c.Phase(ctx, module)
 		if err == nil {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/stranglerkit/strangler/config"
 	"github.com/stranglerkit/strangler/db"
-	"github.com/stranglerkit/strangler/extracted"
+	"github.com/stranglerkit/strangler/extracted/shop"
 )
 
 func main() {
@@ -30,11 +30,11 @@ func main() {
 
 func run(dsn, stmt string) error {
 	if dsn == "monolith" {
-		cfg, err := config.Load(config.LoadOptions{Base: extracted.ShopDefaults})
+		cfg, err := config.Load(config.LoadOptions{Base: shop.Defaults})
 		if err != nil {
 			return err
 		}
-		dsn = cfg.Monolith.DSN
+		dsn = shop.Monolith.Of(cfg).DSN
 	}
 	ctx := context.Background()
 	gdb, err := db.Open(ctx, dsn, db.Options{})

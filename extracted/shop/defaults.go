@@ -1,24 +1,25 @@
-package extracted
+package shop
 
 import (
 	"time"
 
 	"github.com/stranglerkit/strangler/config"
+	"github.com/stranglerkit/strangler/extracted"
 	"github.com/stranglerkit/strangler/phase"
 )
 
-// ShopDefaults is the config the strangler binary's layers start from: the
+// Defaults is the config the strangler binary's layers start from: the
 // toolkit's zero values plus the shop's extraction plan, its backfill jobs
 // and verify checks, so that the guides work on `strangler up` with no
 // config file. A config file that sets phases.modules, backfill.jobs or
 // verify.checks replaces these lists. It lives here, with the rest of the
 // shop's knowledge, so that the toolkit's config package stays generic and
 // the example config's test loads the same base as the binary.
-func ShopDefaults() *config.Config {
+func Defaults() *config.Config {
 	c := &config.Config{}
-	c.Phases.Modules = []phase.Module{InventoryPlan()}
-	c.Backfill.Jobs = InventoryBackfills()
-	c.Verify.Checks = InventoryChecks("")
+	c.Phases.Modules = []phase.Module{extracted.InventoryPlan()}
+	c.Backfill.Jobs = extracted.InventoryBackfills()
+	c.Verify.Checks = extracted.InventoryChecks("")
 	// The inventory service's data comes through a sync that lags the
 	// monolith by milliseconds: a shadowed read that raced a write is
 	// asked again before it counts as a mismatch.
@@ -26,12 +27,12 @@ func ShopDefaults() *config.Config {
 	return c
 }
 
-// ResolveShop fills what the shop's defaults can only know once the config
-// is loaded: the inventory check's target is the service's database.
-func ResolveShop(cfg *config.Config) {
+// Resolve fills what the shop's defaults can only know once the config is
+// loaded: the inventory check's target is the service's database.
+func Resolve(cfg *config.Config) {
 	for i, ch := range cfg.Verify.Checks {
 		if ch.Name == "inventory" && ch.Target.DSN == "" && ch.Target.Table == "legacy_stock" {
-			cfg.Verify.Checks[i].Target.DSN = cfg.Services.Inventory.DSN
+			cfg.Verify.Checks[i].Target.DSN = Services.Of(cfg).Inventory.DSN
 		}
 	}
 }

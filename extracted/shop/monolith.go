@@ -1,4 +1,4 @@
-package cli
+package shop
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	invclient "github.com/stranglerkit/strangler/acl/inventory/client"
+	"github.com/stranglerkit/strangler/internal/cli"
 	"github.com/stranglerkit/strangler/monolith"
 	"github.com/stranglerkit/strangler/phase"
 	"github.com/stranglerkit/strangler/proxy/adminclient"
@@ -13,22 +14,27 @@ import (
 )
 
 func init() {
-	register(newMonolithCmd)
-	registerUp(20, func(ctx context.Context, env *upEnv) ([]component, error) {
+	cli.RegisterCommand(newMonolithCmd)
+	// The monolith starts after the broker and before the relay, which
+	// publishes its outbox, and the proxy, whose legacy backend it is.
+	cli.RegisterUp(20, "monolith", func(ctx context.Context, env *cli.UpEnv) ([]cli.Component, error) {
 		c, err := monolithComponent(env)
 		if err != nil {
 			return nil, err
 		}
-		c.onStarted = func() { env.monolithURL = c.addr() }
-		return []component{c}, nil
+		c.OnStarted = func() { env.LegacyURL = c.Addr() }
+		return []cli.Component{c}, nil
 	})
 }
 
-func monolithComponent(env *upEnv) (component, error) {
-	log := env.log.With("component", "monolith")
-	shop, err := monolith.New(env.cfg.Monolith, log)
+// monolithComponent builds the shop monolith with the phase watcher that
+// switches its inventory calls and writes as the extraction moves.
+func monolithComponent(env *cli.UpEnv) (cli.Component, error) {
+	cfg := env.Config()
+	log := env.Log().With("component", "monolith")
+	shop, err := monolith.New(*Monolith.Of(cfg), log)
 	if err != nil {
-		return component{}, err
+		return cli.Component{}, err
 	}
 	// After the inventory's ownership flip, orders reserve stock in the
 	// extracted service, called directly rather than through the proxy:
@@ -36,16 +42,16 @@ func monolithComponent(env *upEnv) (component, error) {
 	// call that the proxy routed back to the monolith's own inventory
 	// would wait for that same database.
 	stock, err := invclient.New(invclient.Config{
-		Resolve: func(context.Context) (string, error) { return env.inventoryServiceURL(), nil },
+		Resolve: func(context.Context) (string, error) { return inventoryServiceURL(env), nil },
 		Log:     log,
 	})
 	if err != nil {
-		return component{}, err
+		return cli.Component{}, err
 	}
 	apply := func(ctx context.Context, c *adminclient.Client, ph int) error {
 		if phase.Phase(ph) >= phase.Flip {
 			// The service must own the writes before orders send it any.
-			if err := awaitAck(ctx, c, "inventory", "inventory-service", func(p int) bool { return phase.Phase(p) >= phase.Flip }); err != nil {
+			if err := cli.AwaitAck(ctx, c, "inventory", "inventory-service", func(p int) bool { return phase.Phase(p) >= phase.Flip }); err != nil {
 				return err
 			}
 			shop.SetInventoryAPI(stock)
@@ -57,20 +63,20 @@ func monolithComponent(env *upEnv) (component, error) {
 	run := func(ctx context.Context) error {
 		g, gctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return shop.Run(gctx) })
-		g.Go(func() error { return watchPhase(gctx, env.cfg, log, "inventory", "monolith", apply) })
+		g.Go(func() error { return cli.WatchPhase(gctx, cfg, log, "inventory", "monolith", apply) })
 		return g.Wait()
 	}
 	addr := func() string { return "http://" + shop.Addr() }
-	return component{name: "monolith", addr: addr, run: run, started: shop.Started(), close: shop.Close}, nil
+	return cli.Component{Name: "monolith", Addr: addr, Run: run, Started: shop.Started(), Close: shop.Close}, nil
 }
 
-func newMonolithCmd(a *App) *cobra.Command {
+func newMonolithCmd(a *cli.App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "monolith",
 		Short: "Run the reference shop monolith on its own",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runOne(cmd, monolithComponent)
+			return a.RunOne(cmd, monolithComponent)
 		},
 	}
 	a.BindString(cmd, "addr", "monolith.addr", "listen address (default 127.0.0.1:9001)")

@@ -1,4 +1,4 @@
-package cli
+package shop
 
 import (
 	"context"
@@ -8,22 +8,34 @@ import (
 	"github.com/stranglerkit/strangler/config"
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/extracted/inventory"
+	"github.com/stranglerkit/strangler/internal/cli"
 	"github.com/stranglerkit/strangler/phase"
 	"github.com/stranglerkit/strangler/proxy/adminclient"
 	"golang.org/x/sync/errgroup"
 )
 
 func init() {
-	register(newServiceCmd)
+	cli.RegisterCommand(newServiceCmd)
 	// `strangler migrate up inventory` migrates the service's own database.
-	registerMigrations("inventory", func(cfg *config.Config) string { return cfg.Services.Inventory.DSN }, inventory.Migrations)
-	registerUp(40, func(ctx context.Context, env *upEnv) ([]component, error) {
+	cli.RegisterMigrations("inventory", func(cfg *config.Config) string { return Services.Of(cfg).Inventory.DSN }, inventory.Migrations)
+	// The service starts after the relay and before the proxy, with which
+	// it registers.
+	cli.RegisterUp(40, "inventory-service", func(ctx context.Context, env *cli.UpEnv) ([]cli.Component, error) {
 		c, err := inventoryServiceComponent(env, true)
 		if err != nil {
 			return nil, err
 		}
-		return []component{c}, nil
+		return []cli.Component{c}, nil
 	})
+}
+
+// inventoryServiceURL is where the monolith reaches the extracted
+// inventory service: the one `up` runs, else services.inventory.addr.
+func inventoryServiceURL(env *cli.UpEnv) string {
+	if u := env.Addr("inventory-service"); u != "" {
+		return u
+	}
+	return "http://" + Services.Of(env.Config()).Inventory.Addr
 }
 
 // inventoryServiceComponent builds the extracted inventory service with
@@ -32,32 +44,33 @@ func init() {
 // services.inventory.register_with says otherwise). In `up` it also runs
 // the back sync into the monolith's database, which applies only the
 // service's own changes, so it idles until the ownership flip.
-func inventoryServiceComponent(env *upEnv, inUp bool) (component, error) {
-	cfg := env.cfg.Services.Inventory
+func inventoryServiceComponent(env *cli.UpEnv, inUp bool) (cli.Component, error) {
+	all := env.Config()
+	cfg := Services.Of(all).Inventory
 	rw := &cfg.RegisterWith
 	if rw.AdminURL == "" {
-		rw.AdminURL = "http://" + env.cfg.Proxy.AdminAddr
+		rw.AdminURL = "http://" + all.Proxy.AdminAddr
 	}
 	if rw.Token == "" && rw.TokenFile == "" {
-		rw.Token = env.cfg.Proxy.AdminToken
-		rw.TokenFile = env.cfg.Proxy.AdminTokenFile
+		rw.Token = all.Proxy.AdminToken
+		rw.TokenFile = all.Proxy.AdminTokenFile
 	}
 	if inUp && cfg.Sync.BackSyncDSN == "" {
-		cfg.Sync.BackSyncDSN = env.cfg.Monolith.DSN
+		cfg.Sync.BackSyncDSN = Monolith.Of(all).DSN
 	}
+	log := env.Log().With("component", "inventory-service")
 	svc, err := inventory.New(cfg, inventory.Options{
-		Brokers: kafkaBrokers(env.cfg),
-		Kafka:   env.cfg.Kafka,
-		Logger:  env.log.With("component", "inventory-service"),
+		Brokers: cli.KafkaBrokers(all),
+		Kafka:   all.Kafka,
+		Logger:  log,
 	})
 	if err != nil {
-		return component{}, err
+		return cli.Component{}, err
 	}
 	note := "db " + db.Redact(cfg.DSN)
 	if cfg.Sync.BackSyncDSN != "" {
 		note += ", back sync to " + db.Redact(cfg.Sync.BackSyncDSN)
 	}
-	log := env.log.With("component", "inventory-service")
 	run := func(ctx context.Context) error {
 		g, gctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return svc.Run(gctx) })
@@ -67,12 +80,12 @@ func inventoryServiceComponent(env *upEnv, inUp bool) (component, error) {
 			case <-gctx.Done():
 				return nil
 			}
-			return watchPhase(gctx, env.cfg, log, "inventory", "inventory-service", func(ctx context.Context, c *adminclient.Client, ph int) error {
+			return cli.WatchPhase(gctx, all, log, "inventory", "inventory-service", func(ctx context.Context, c *adminclient.Client, ph int) error {
 				owner := phase.Phase(ph) >= phase.Flip
 				if !owner && svc.Owner() {
 					// The monolith stops calling the service before it
 					// stops taking writes.
-					if err := awaitAck(ctx, c, "inventory", "monolith", func(p int) bool { return phase.Phase(p) < phase.Flip }); err != nil {
+					if err := cli.AwaitAck(ctx, c, "inventory", "monolith", func(p int) bool { return phase.Phase(p) < phase.Flip }); err != nil {
 						return err
 					}
 				}
@@ -82,13 +95,10 @@ func inventoryServiceComponent(env *upEnv, inUp bool) (component, error) {
 		return g.Wait()
 	}
 	addr := func() string { return "http://" + svc.Addr() }
-	return component{
-		name: "inventory-service", addr: addr, note: note, run: run, started: svc.Started(), close: svc.Close,
-		onStarted: func() { env.inventoryURL = addr() },
-	}, nil
+	return cli.Component{Name: "inventory-service", Addr: addr, Note: note, Run: run, Started: svc.Started(), Close: svc.Close}, nil
 }
 
-func newServiceCmd(a *App) *cobra.Command {
+func newServiceCmd(a *cli.App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "service",
 		Short: "Run an extracted service on its own",
@@ -111,7 +121,7 @@ admin token. With --back-sync-dsn it also applies
 its own changes to the monolith's inventory tables in that database.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runOne(cmd, func(env *upEnv) (component, error) { return inventoryServiceComponent(env, false) })
+			return a.RunOne(cmd, func(env *cli.UpEnv) (cli.Component, error) { return inventoryServiceComponent(env, false) })
 		},
 	}
 	a.BindString(inv, "addr", "services.inventory.addr", "listen address (default 127.0.0.1:9101)")
