@@ -71,6 +71,13 @@ type Config struct {
 	// not sent is answered 408 without holding the connection; a body that
 	// keeps arriving may take up to 10 minutes. If zero, 60s.
 	BodyIdleTimeout time.Duration `yaml:"body_idle_timeout"`
+	// ClientWriteTimeout bounds each wait for a client to take more of its
+	// answer, like nginx's send_timeout: a client that stops reading has
+	// its connection closed and the backend exchange behind it ended, and
+	// is counted in strangler_proxy_rejected_total{reason="client_write_timeout"};
+	// an answer that keeps moving, an event stream or a large download,
+	// is not cut. If zero, 60s.
+	ClientWriteTimeout time.Duration `yaml:"client_write_timeout"`
 	// MaxConnections is the most client connections open at once; a
 	// connection over it is answered 503 and closed, and counted in
 	// strangler_proxy_connections_refused_total, so that the process never
@@ -157,6 +164,9 @@ func (c *Config) SetDefaults(dataDir string) {
 	if c.BodyIdleTimeout == 0 {
 		c.BodyIdleTimeout = 60 * time.Second
 	}
+	if c.ClientWriteTimeout == 0 {
+		c.ClientWriteTimeout = 60 * time.Second
+	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 90 * time.Second
 	}
@@ -232,7 +242,7 @@ func (c Config) Validate() error {
 	if c.BufferBodyBytes < 0 || c.BufferBodyBytes > 16<<20 {
 		errs = append(errs, errors.New("buffer_body_bytes: must be 0 to 16 MiB"))
 	}
-	for name, d := range map[string]time.Duration{"read_header_timeout": c.ReadHeaderTimeout, "body_idle_timeout": c.BodyIdleTimeout, "idle_timeout": c.IdleTimeout, "timeout": c.Timeout, "shadow.timeout": c.Shadow.Timeout, "shadow.recheck": c.Shadow.Recheck, "legacy_check_interval": c.LegacyCheckInterval} {
+	for name, d := range map[string]time.Duration{"read_header_timeout": c.ReadHeaderTimeout, "body_idle_timeout": c.BodyIdleTimeout, "client_write_timeout": c.ClientWriteTimeout, "idle_timeout": c.IdleTimeout, "timeout": c.Timeout, "shadow.timeout": c.Shadow.Timeout, "shadow.recheck": c.Shadow.Recheck, "legacy_check_interval": c.LegacyCheckInterval} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
 		}

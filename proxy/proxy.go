@@ -160,7 +160,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	dp, err := dataplane.New(dataplane.Config{
 		LegacyCheckInterval: cfg.LegacyCheckInterval, TrustedProxies: cfg.TrustedProxies, InternalHeaders: cfg.InternalHeaders,
 		UnderscoresInHeaders: cfg.UnderscoresInHeaders, MaxBodyBytes: cfg.MaxBodyBytes, BufferBodyBytes: cfg.BufferBodyBytes,
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout, BodyIdleTimeout: cfg.BodyIdleTimeout, IdleTimeout: cfg.IdleTimeout,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout, BodyIdleTimeout: cfg.BodyIdleTimeout, ClientWriteTimeout: cfg.ClientWriteTimeout, IdleTimeout: cfg.IdleTimeout,
 		MaxConnections: cfg.MaxConnections, RetryBudgetRatio: cfg.RetryBudgetRatio, Shadow: cfg.Shadow, AccessLog: cfg.AccessLog,
 		Log: log, AccessLogWriter: o.accessLog, Dial: o.dial, Services: p.registry, AcceptRetries: p.acceptRetries,
 	})

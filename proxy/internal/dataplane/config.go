@@ -27,6 +27,9 @@ type Config struct {
 	ReadHeaderTimeout time.Duration
 	// BodyIdleTimeout bounds each wait for more of a request body.
 	BodyIdleTimeout time.Duration
+	// ClientWriteTimeout bounds each wait for a client to take more of
+	// its answer.
+	ClientWriteTimeout time.Duration
 	// IdleTimeout closes idle client connections.
 	IdleTimeout time.Duration
 	// MaxConnections is the most client connections open at once, 0 for

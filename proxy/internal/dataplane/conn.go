@@ -27,12 +27,14 @@ import (
 // watchTick, the connections whose pending read or write has overrun.
 // Timeouts therefore fire up to watchTick late.
 //
-// Two semantics share the type. A client connection's deadline is
+// Two semantics share the type. A client connection's read deadline is
 // absolute, as fasthttp means it: the request must have arrived by then. A
-// backend connection's deadline is turned into an idle timeout: each read
-// or write may wait that long for progress, like nginx's
-// proxy_read_timeout, so that a long event stream or a large upload that
-// keeps moving is not cut off.
+// backend connection's deadlines, and a client connection's writes, are
+// idle timeouts instead: each read or write may wait that long for
+// progress, like nginx's proxy_read_timeout and send_timeout, so that a
+// long event stream or a large download that keeps moving is not cut off,
+// while a client that stops reading its answer does not hold the
+// connection, and the backend exchange behind it, for ever.
 
 const watchTick = 50 * time.Millisecond
 
@@ -123,7 +125,23 @@ type watchConn struct {
 // count that the listener keeps.
 type clientLimits struct {
 	header, bodyIdle time.Duration
-	open             atomic.Int64
+	// write is how long each write to the client may wait for progress;
+	// zero is no limit.
+	write time.Duration
+	// writeTimeouts counts the connections closed because a write to the
+	// client overran write. If nil, none are counted.
+	writeTimeouts prometheus.Counter
+	open          atomic.Int64
+}
+
+// writeTimeout gives c the client write timeout: from now on each write
+// may wait cl.write for progress.
+func (cl *clientLimits) writeTimeout(c *watchConn) {
+	if cl.write <= 0 {
+		return
+	}
+	c.writeSpan.Store(int64(cl.write))
+	c.writeDL.Store(1)
 }
 
 // headerDeadline gives c the header timeout from now; zero is none.
@@ -141,7 +159,14 @@ func (cl *clientLimits) headerDeadline(c *watchConn) {
 const bodyTimeout = 10 * time.Minute
 
 func (c *watchConn) overdue(now int64) bool {
-	return c.readOverdue(now) || pastDue(now, c.idle, c.writeDL.Load(), c.writeSpan.Load(), c.writeSince.Load())
+	return c.readOverdue(now) || c.writeOverdue(now)
+}
+
+// writeOverdue is whether a pending write has overrun. Writes are always
+// under an idle timeout, on both sides: an answer may take as long as it
+// keeps moving.
+func (c *watchConn) writeOverdue(now int64) bool {
+	return pastDue(now, true, c.writeDL.Load(), c.writeSpan.Load(), c.writeSince.Load())
 }
 
 func (c *watchConn) readOverdue(now int64) bool {
@@ -160,6 +185,17 @@ func (c *watchConn) expire(now int64) {
 	if c.cl != nil && c.readOverdue(now) {
 		_ = c.Conn.SetReadDeadline(aLongTimeAgo)
 		return
+	}
+	if c.cl != nil && c.writeOverdue(now) {
+		if c.cl.writeTimeouts != nil && !c.closed.Load() {
+			c.cl.writeTimeouts.Inc()
+		}
+		// A client that stopped reading would otherwise keep the unsent
+		// answer in the kernel, and the connection open, until it reads
+		// or goes: reset it instead, as nginx's reset_timedout_connection.
+		if tc, ok := c.Conn.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
 	}
 	_ = c.Conn.Close()
 }
@@ -231,6 +267,13 @@ func (c *watchConn) SetReadDeadline(t time.Time) error {
 }
 
 func (c *watchConn) SetWriteDeadline(t time.Time) error {
+	if t.IsZero() && c.cl != nil {
+		// Clearing a client connection's deadline (fasthttp does after a
+		// hijack) leaves the client write timeout, not none.
+		c.writeDL.Store(0)
+		c.cl.writeTimeout(c)
+		return nil
+	}
 	setDeadline(t, &c.writeDL, &c.writeSpan)
 	return nil
 }
@@ -325,19 +368,39 @@ func (s *headScan) scan(b []byte) int {
 	return -1
 }
 
+// Write writes b. Under a timeout it writes at most writePiece bytes at a
+// time and restarts the wait after each: a net.Conn's Write returns only
+// when all of b is out, and a large b to a peer that reads slowly but
+// steadily would otherwise overrun the idle span while it makes progress.
 func (c *watchConn) Write(b []byte) (int, error) {
-	watched := c.writeDL.Load() != 0
-	if watched {
+	if c.writeDL.Load() == 0 {
+		n, err := c.Conn.Write(b)
+		return n, c.writeErr(err)
+	}
+	var n int
+	for n < len(b) {
 		c.writeSince.Store(coarseNow())
+		m, err := c.Conn.Write(b[n:min(len(b), n+writePiece)])
+		n += m
+		if err != nil {
+			c.writeSince.Store(0)
+			return n, c.writeErr(err)
+		}
 	}
-	n, err := c.Conn.Write(b)
-	if watched {
-		c.writeSince.Store(0)
-	}
+	c.writeSince.Store(0)
+	return n, nil
+}
+
+// writePiece is the most a watched Write hands the socket at once.
+const writePiece = 16 << 10
+
+// writeErr is a write's error, the watchdog's timeout when it closed the
+// connection.
+func (c *watchConn) writeErr(err error) error {
 	if err != nil && c.timedOut.Load() {
-		err = errWatchdogTimeout
+		return errWatchdogTimeout
 	}
-	return n, err
+	return err
 }
 
 func (c *watchConn) Close() error {
@@ -413,6 +476,7 @@ func (l *watchListener) Accept() (net.Conn, error) {
 		// The first byte, and the header with it, must come within the
 		// header timeout; requestBegins restarts it at the first byte.
 		l.cl.headerDeadline(wc)
+		l.cl.writeTimeout(wc)
 		return wc, nil
 	}
 }

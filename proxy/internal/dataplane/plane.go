@@ -90,7 +90,8 @@ func New(cfg Config) (*Plane, error) {
 		}
 		p.access = al
 	}
-	p.clients = &clientLimits{header: cfg.ReadHeaderTimeout, bodyIdle: cfg.BodyIdleTimeout}
+	p.clients = &clientLimits{header: cfg.ReadHeaderTimeout, bodyIdle: cfg.BodyIdleTimeout, write: cfg.ClientWriteTimeout,
+		writeTimeouts: p.m.rejected.WithLabelValues("client_write_timeout")}
 	p.maxConns = connectionLimit(cfg.MaxConnections)
 	p.server = p.newServer()
 	retries := cfg.AcceptRetries
