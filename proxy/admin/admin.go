@@ -303,7 +303,7 @@ func (p *server) getAudit(c echo.Context) error {
 	}
 	page, err := p.ctl.Audit(c.Request().Context(), control.AuditQuery{Module: module, Limit: limit, Before: before})
 	if err != nil {
-		return err
+		return p.storeProblem(err, "the audit log could not be read from the control store")
 	}
 	entries, next := page.Entries, page.Next
 	if next > 0 {
@@ -323,8 +323,7 @@ func (p *server) listReplicas(c echo.Context) error {
 	list, err := p.replicas(c.Request().Context())
 	if err != nil {
 		p.log.Error("replicas not read from the control store", "error", err)
-		return httpx.NewProblem(http.StatusServiceUnavailable, "store-unavailable", "Control store unavailable",
-			"the replicas' reports could not be read from the control store")
+		return storeUnavailable("the replicas' reports could not be read from the control store")
 	}
 	return c.JSON(http.StatusOK, list)
 }
@@ -332,7 +331,7 @@ func (p *server) listReplicas(c echo.Context) error {
 func (p *server) listServices(c echo.Context) error {
 	list, err := p.registry.List(c.Request().Context())
 	if err != nil {
-		return err
+		return p.storeProblem(err, "the service registry could not be read from the control store")
 	}
 	return c.JSON(http.StatusOK, list)
 }
@@ -359,7 +358,7 @@ func (p *server) registerInstance(c echo.Context) error {
 	}
 	created, err := p.registry.Register(c.Request().Context(), service, u.String(), ttl)
 	if err != nil {
-		return err
+		return p.storeProblem(err, "the instance could not be registered in the control store")
 	}
 	status := http.StatusOK
 	if created {
@@ -377,13 +376,31 @@ func (p *server) deregisterInstance(c echo.Context) error {
 	}
 	ok, err := p.registry.Deregister(c.Request().Context(), c.Param("service"), u.String())
 	if err != nil {
-		return err
+		return p.storeProblem(err, "the instance could not be deregistered in the control store")
 	}
 	if !ok {
 		return httpx.NotFound("no instance %s registered for service %q", u, c.Param("service"))
 	}
 	p.log.Info("service instance deregistered", "service", c.Param("service"), "url", u.String())
 	return c.NoContent(http.StatusNoContent)
+}
+
+// storeProblem maps a registry or audit error to its problem by type: a
+// control.StoreError is the store's failure, logged in full and answered
+// 503 store-unavailable with detail alone. Errors of no known type are
+// returned as they are: a 500.
+func (p *server) storeProblem(err error, detail string) error {
+	var se *control.StoreError
+	if !errors.As(err, &se) {
+		return err
+	}
+	p.log.Error("control store failed", "op", se.Op, "error", se.Err)
+	return storeUnavailable(detail)
+}
+
+// storeUnavailable is the 503 store-unavailable problem with detail.
+func storeUnavailable(detail string) error {
+	return httpx.NewProblem(http.StatusServiceUnavailable, "store-unavailable", "Control store unavailable", detail)
 }
 
 func validServiceName(s string) bool {

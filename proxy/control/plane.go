@@ -122,7 +122,11 @@ func New(cfg Config, store Store, pub Publisher, reg prometheus.Registerer, log 
 
 // Audit reads a page of the audit log.
 func (p *Plane) Audit(ctx context.Context, q AuditQuery) (AuditPage, error) {
-	return p.store.Audit(ctx, q)
+	page, err := p.store.Audit(ctx, q)
+	if err != nil {
+		return AuditPage{}, &StoreError{Op: "read the audit log", Err: err}
+	}
+	return page, nil
 }
 
 // Table is the table's view for the admin API.
@@ -188,6 +192,19 @@ type PersistError struct{ Err error }
 func (e *PersistError) Error() string { return "persist the proxy state: " + e.Err.Error() }
 
 func (e *PersistError) Unwrap() error { return e.Err }
+
+// StoreError is a read or write of the registry or the audit log that the
+// control store failed: the server's condition, not the client's. The
+// admin API answers 503 store-unavailable, without the store's message.
+type StoreError struct {
+	// Op says what was done, as in "read the audit log".
+	Op  string
+	Err error
+}
+
+func (e *StoreError) Error() string { return "control store: " + e.Op + ": " + e.Err.Error() }
+
+func (e *StoreError) Unwrap() error { return e.Err }
 
 // ChangeError is a change that is not valid, in Field; the admin API
 // answers 422.

@@ -38,26 +38,32 @@ func NewRegistry(store Store, log *slog.Logger, onChange func(service string)) *
 // Register adds or renews an instance and reports whether it is new.
 func (r *Registry) Register(ctx context.Context, service, url string, ttl time.Duration) (bool, error) {
 	created, err := r.store.Register(ctx, service, url, ttl)
-	if err == nil && created {
+	if err != nil {
+		return false, &StoreError{Op: "register an instance", Err: err}
+	}
+	if created {
 		r.onChange(service)
 	}
-	return created, err
+	return created, nil
 }
 
 // Deregister removes an instance and reports whether it was there.
 func (r *Registry) Deregister(ctx context.Context, service, url string) (bool, error) {
 	ok, err := r.store.Deregister(ctx, service, url)
-	if err == nil && ok {
+	if err != nil {
+		return false, &StoreError{Op: "deregister an instance", Err: err}
+	}
+	if ok {
 		r.onChange(service)
 	}
-	return ok, err
+	return ok, nil
 }
 
 // URLs lists a service's live instances, sorted.
 func (r *Registry) URLs(service string) ([]string, error) {
 	all, err := r.store.Instances(context.Background())
 	if err != nil {
-		return nil, err
+		return nil, &StoreError{Op: "list the instances", Err: err}
 	}
 	return instanceURLs(all[service]), nil
 }
@@ -75,7 +81,7 @@ func instanceURLs(list []Instance) []string {
 func (r *Registry) List(ctx context.Context) ([]api.Service, error) {
 	all, err := r.store.Instances(ctx)
 	if err != nil {
-		return nil, err
+		return nil, &StoreError{Op: "list the instances", Err: err}
 	}
 	out := []api.Service{}
 	for _, name := range slices.Sorted(maps.Keys(all)) {
