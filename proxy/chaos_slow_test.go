@@ -105,15 +105,9 @@ func TestChaosSlowReader(t *testing.T) {
 	}})
 
 	t.Run("a client that reads nothing after the headers", func(t *testing.T) {
-		conn, err := net.Dial("tcp", p.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
 		// A small receive buffer, so that the proxy's writes block soon.
-		_ = conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+		conn := getWithReadBuffer(t, p.Addr(), "/big", 4<<10)
 		start := time.Now()
-		fmt.Fprint(conn, "GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
 		head := make([]byte, 512)
 		if _, err := io.ReadAtLeast(conn, head, 12); err != nil {
 			t.Fatal(err)
@@ -148,13 +142,7 @@ func TestChaosSlowReader(t *testing.T) {
 	})
 
 	t.Run("a client that reads slowly but steadily", func(t *testing.T) {
-		conn, err := net.Dial("tcp", p.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		_ = conn.(*net.TCPConn).SetReadBuffer(64 << 10)
-		fmt.Fprint(conn, "GET /small HTTP/1.1\r\nHost: a\r\n\r\n")
+		conn := getWithReadBuffer(t, p.Addr(), "/small", 64<<10)
 		br := bufio.NewReader(conn)
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
@@ -183,6 +171,20 @@ func TestChaosSlowReader(t *testing.T) {
 			"the whole answer, not cut by client_write_timeout "+writeTimeout.String(),
 			fmt.Sprintf("status %d, %d of %d bytes in %s", resp.StatusCode, got, smallSize, time.Since(start).Round(10*time.Millisecond)))
 	})
+}
+
+// getWithReadBuffer sends GET path on a new connection to addr whose
+// receive buffer is size bytes, and closes it when the test ends.
+func getWithReadBuffer(t *testing.T, addr, path string, size int) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	_ = conn.(*net.TCPConn).SetReadBuffer(size)
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: a\r\n\r\n", path)
+	return conn
 }
 
 // grepLines returns the lines of s that contain sub.
