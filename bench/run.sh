@@ -39,6 +39,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+# shellcheck source=bench/pg.sh
+source "$ROOT/bench/pg.sh"
 
 export DURATION=${DURATION:-10s}
 export CONNS=${CONNS:-32}
@@ -73,17 +75,9 @@ install_missing
 
 # Postgres: reachable, or every part runs on SQLite alone and says so.
 PG=0
-PG_WHY=""
 redacted=$(sed -E 's#//([^:@/]*):[^@]*@#//\1:***@#' <<<"$PG_BASE")
-if [[ $SKIP_PG == 1 ]]; then
-	PG_WHY="SKIP_PG=1"
-elif ! command -v psql >/dev/null; then
-	PG_WHY="psql is not installed"
-elif ! psql "$PG_BASE" -qAtc 'SELECT 1' >/dev/null 2>&1; then
-	PG_WHY="$redacted does not answer"
-else
-	PG=1
-fi
+PG_WHY=$(pg_why "$PG_BASE")
+[[ -z $PG_WHY ]] && PG=1
 if ((PG == 0)); then
 	log "Postgres benchmarks skipped: $PG_WHY"
 	export SKIP_PG=1
@@ -134,10 +128,9 @@ fi
 # control_bench: the convergence benchmark on a database of its own.
 control_bench() {
 	local name=strangler_bench_control_$$_$RANDOM dsn rc=0
-	dsn=$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$PG_BASE" "$name")
-	psql "$PG_BASE" -qc "CREATE DATABASE $name" >/dev/null
+	dsn=$(pg_create "$PG_BASE" "$name")
 	go run ./bench/control -strangler "$STRANGLER_BIN" -dsn "$dsn" -replicas "${CONTROL_REPLICAS:-3}" -changes "${CONTROL_CHANGES:-100}" || rc=$?
-	psql "$PG_BASE" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null || true
+	pg_drop "$PG_BASE" "$name"
 	return $rc
 }
 if [[ ${SKIP_CONTROL:-0} == 1 ]]; then skipped control "SKIP_CONTROL=1"; elif ((PG == 0)); then skipped control "no Postgres: $PG_WHY"; else

@@ -31,6 +31,8 @@ THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-5}
 PIN=${PIN:-1}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=bench/pg.sh
+source "$ROOT/bench/pg.sh"
 WORK=$(mktemp -d -t strangler-proxy-bench.XXXXXX)
 PIDS=()
 
@@ -38,7 +40,7 @@ cleanup() {
 	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 	if [[ -f $WORK/nginx.pid ]]; then kill "$(cat "$WORK/nginx.pid" 2>/dev/null)" 2>/dev/null || true; fi
 	wait 2>/dev/null || true
-	if [[ -n ${SHARED_DB:-} ]]; then psql "$PG_BASE" -qc "DROP DATABASE IF EXISTS $SHARED_DB WITH (FORCE)" >/dev/null 2>&1 || true; fi
+	if [[ -n ${SHARED_DB:-} ]]; then pg_drop "$PG_BASE" "$SHARED_DB"; fi
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -102,17 +104,11 @@ P_SHARED=$(free_port) P_SHARED_ADMIN=$(free_port)
 # The shared scenario's control store: a fresh database on the Postgres
 # server, dropped at the end.
 PG_BASE=${BENCH_POSTGRES_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
-SHARED_DB="" SHARED_DSN="" SHARED_WHY=""
-if [[ ${SKIP_PG:-0} == 1 ]]; then
-	SHARED_WHY="SKIP_PG=1"
-elif ! command -v psql >/dev/null; then
-	SHARED_WHY="psql is not installed"
-elif ! psql "$PG_BASE" -qAtc 'SELECT 1' >/dev/null 2>&1; then
-	SHARED_WHY="Postgres does not answer"
-else
+SHARED_DB="" SHARED_DSN=""
+SHARED_WHY=$(pg_why "$PG_BASE")
+if [[ -z $SHARED_WHY ]]; then
 	SHARED_DB=strangler_bench_proxy_shared_$$_$RANDOM
-	psql "$PG_BASE" -qc "CREATE DATABASE $SHARED_DB" >/dev/null
-	SHARED_DSN=$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$PG_BASE" "$SHARED_DB")
+	SHARED_DSN=$(pg_create "$PG_BASE" "$SHARED_DB")
 fi
 
 # The path wrk requests: a route in the middle of the 50.
