@@ -6,8 +6,11 @@
 #             through the proxy, and orders at a fixed 250/s with their p99
 #             (bench/monolith/run.sh, bench/rate)
 #   proxy     wrk against a backend directly, nginx, the proxy with 50
-#             routes, and the proxy with a module in shadow
-#             (bench/proxy/run.sh)
+#             routes, the same proxy on the shared Postgres control store,
+#             and the proxy with a module in shadow (bench/proxy/run.sh)
+#   control   the convergence of a flip over 3 proxy replicas on one
+#             Postgres: p50, p99 and max until every replica serves it
+#             (go run ./bench/control)
 #   events    the relay's throughput (outbox -> broker) and the end-to-end
 #             latency at a steady rate, on SQLite and Postgres
 #             (go run ./bench/events)
@@ -20,19 +23,24 @@
 #   EVENTS (200000), EVENTS_RATE (1000), EVENTS_DURATION (10s): the events
 #     benchmark's throughput run and latency run.
 #   BENCHTIME (1s): go test -benchtime.
-#   SKIP_MONOLITH=1, SKIP_PROXY=1, SKIP_EVENTS=1, SKIP_GO=1: leave one out.
+#   CONTROL_CHANGES (100), CONTROL_REPLICAS (3): the control benchmark's
+#     flips and replicas.
+#   SKIP_MONOLITH=1, SKIP_PROXY=1, SKIP_CONTROL=1, SKIP_EVENTS=1, SKIP_GO=1:
+#     leave one out.
 #   SKIP_PG=1: SQLite only, everywhere.
 #   BENCH_POSTGRES_DSN: the Postgres server the benchmarks create their
 #     databases on (each its own, dropped after); default
 #     $STRANGLER_TEST_POSTGRES_DSN, else postgres://postgres@127.0.0.1:5432/test.
 #   RATE (250): the fixed rate of the monolith's order@ scenarios.
 # It installs wrk and nginx with apt-get when missing. The defaults take
-# about eight minutes on a 2-core machine: monolith 135 s, proxy 215 s,
-# events 100 s, Go benchmarks 60 s.
+# about nine minutes on a 2-core machine: monolith 135 s, proxy 275 s,
+# control 15 s, events 100 s, Go benchmarks 60 s.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+# shellcheck source=bench/pg.sh
+source "$ROOT/bench/pg.sh"
 
 export DURATION=${DURATION:-10s}
 export CONNS=${CONNS:-32}
@@ -67,17 +75,9 @@ install_missing
 
 # Postgres: reachable, or every part runs on SQLite alone and says so.
 PG=0
-PG_WHY=""
 redacted=$(sed -E 's#//([^:@/]*):[^@]*@#//\1:***@#' <<<"$PG_BASE")
-if [[ $SKIP_PG == 1 ]]; then
-	PG_WHY="SKIP_PG=1"
-elif ! command -v psql >/dev/null; then
-	PG_WHY="psql is not installed"
-elif ! psql "$PG_BASE" -qAtc 'SELECT 1' >/dev/null 2>&1; then
-	PG_WHY="$redacted does not answer"
-else
-	PG=1
-fi
+PG_WHY=$(pg_why "$PG_BASE")
+[[ -z $PG_WHY ]] && PG=1
 if ((PG == 0)); then
 	log "Postgres benchmarks skipped: $PG_WHY"
 	export SKIP_PG=1
@@ -125,6 +125,18 @@ if [[ ${SKIP_PROXY:-0} == 1 ]]; then skipped proxy "SKIP_PROXY=1"; else
 	part proxy env ROUNDS="$PROXY_ROUNDS" ./bench/proxy/run.sh
 fi
 
+# control_bench: the convergence benchmark on a database of its own.
+control_bench() {
+	local name=strangler_bench_control_$$_$RANDOM dsn rc=0
+	dsn=$(pg_create "$PG_BASE" "$name")
+	go run ./bench/control -strangler "$STRANGLER_BIN" -dsn "$dsn" -replicas "${CONTROL_REPLICAS:-3}" -changes "${CONTROL_CHANGES:-100}" || rc=$?
+	pg_drop "$PG_BASE" "$name"
+	return $rc
+}
+if [[ ${SKIP_CONTROL:-0} == 1 ]]; then skipped control "SKIP_CONTROL=1"; elif ((PG == 0)); then skipped control "no Postgres: $PG_WHY"; else
+	part control control_bench
+fi
+
 if [[ ${SKIP_EVENTS:-0} == 1 ]]; then skipped events "SKIP_EVENTS=1"; else
 	dialects=sqlite
 	((PG == 1)) && dialects=sqlite,postgres
@@ -153,6 +165,7 @@ for name in "${ORDER[@]}"; do
 	case $name in
 	monolith) sed -n '/^Monolith benchmark/,$p' "$f" ;;
 	proxy) sed -n '/^Proxy benchmark/,$p' "$f" ;;
+	control) sed -n '/^Control convergence/,$p' "$f" ;;
 	events) cat "$f" ;;
 	go) grep -E '^(Benchmark|\s*--- (SKIP|FAIL)|FAIL)|skipped' "$f" || true ;;
 	esac

@@ -163,13 +163,32 @@ func TestMatchOutput(t *testing.T) {
 // guideEnv is the environment the blocks run in.
 type guideEnv struct {
 	root, dataDir string
-	env           []string
-	up            *exec.Cmd
-	upLog         *bytes.Buffer
-	upDone        chan error
+	// dir is where the blocks run; if empty, root.
+	dir    string
+	env    []string
+	up     *exec.Cmd
+	upLog  *bytes.Buffer
+	upDone chan error
 }
 
 func newGuideEnv(t *testing.T) *guideEnv {
+	t.Helper()
+	root := buildStrangler(t)
+	for _, port := range []string{"8080", "8081", "9001", "9092", "9101", "9102"} {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			t.Fatalf("the guides use the default ports, and 127.0.0.1:%s is taken: %v", port, err)
+		}
+		ln.Close()
+	}
+	g := &guideEnv{root: root, dataDir: t.TempDir()}
+	g.env = append(commandEnv(root), "STRANGLER_DATA_DIR="+g.dataDir)
+	t.Cleanup(g.stop)
+	return g
+}
+
+// buildStrangler builds bin/strangler and returns the repository's root.
+func buildStrangler(t *testing.T) string {
 	t.Helper()
 	root, err := filepath.Abs("..")
 	if err != nil {
@@ -180,22 +199,19 @@ func newGuideEnv(t *testing.T) *guideEnv {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	for _, port := range []string{"8080", "8081", "9001", "9092", "9101", "9102"} {
-		ln, err := net.Listen("tcp", "127.0.0.1:"+port)
-		if err != nil {
-			t.Fatalf("the guides use the default ports, and 127.0.0.1:%s is taken: %v", port, err)
-		}
-		ln.Close()
-	}
-	g := &guideEnv{root: root, dataDir: t.TempDir()}
+	return root
+}
+
+// commandEnv is the environment of a doc's commands: the test's without
+// its STRANGLER_ settings, with bin/ first on PATH.
+func commandEnv(root string) []string {
+	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "STRANGLER_") && !strings.HasPrefix(kv, "PATH=") {
-			g.env = append(g.env, kv)
+			env = append(env, kv)
 		}
 	}
-	g.env = append(g.env, "PATH="+filepath.Join(root, "bin")+":"+os.Getenv("PATH"), "STRANGLER_DATA_DIR="+g.dataDir)
-	t.Cleanup(g.stop)
-	return g
+	return append(env, "PATH="+filepath.Join(root, "bin")+":"+os.Getenv("PATH"))
 }
 
 // startUp starts `strangler up` in the background and waits until the
@@ -252,6 +268,9 @@ func (g *guideEnv) run(script string) (string, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-eo", "pipefail", "-c", script)
 	cmd.Dir, cmd.Env = g.root, g.env
+	if g.dir != "" {
+		cmd.Dir = g.dir
+	}
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

@@ -4,6 +4,9 @@
 #   direct   the backend itself
 #   nginx    nginx as a reverse proxy (upstream keepalive)
 #   proxy    strangler proxy with 50 routes, metrics and access log on
+#   shared   the same proxy with its control state in the shared Postgres
+#            store (control.dsn) on a fresh database, as a replica runs;
+#            left out, and said so, without Postgres
 #   shadow   the same, with the benchmarked module in shadow mode
 # and prints requests per second, p50, p99 and the ratios to direct and to
 # nginx: for each, the median over ROUNDS interleaved rounds of each
@@ -14,7 +17,9 @@
 # proxy here.
 #
 # Settings (environment): DURATION (10s), CONNS (32), THREADS (2),
-# ROUNDS (5), PIN (1: the server under test gets CPU 0 and wrk and the
+# ROUNDS (5), BENCH_POSTGRES_DSN (the server the shared scenario creates
+# its database on; default postgres://postgres@127.0.0.1:5432/test),
+# SKIP_PG (1: no shared scenario), PIN (1: the server under test gets CPU 0 and wrk and the
 # backends the others; 0: no pinning), STRANGLER_BIN (default bin/strangler,
 # built if missing). It installs wrk and nginx with apt-get when missing.
 # docs/proxy.md explains the set-up and the targets.
@@ -26,6 +31,8 @@ THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-5}
 PIN=${PIN:-1}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=bench/pg.sh
+source "$ROOT/bench/pg.sh"
 WORK=$(mktemp -d -t strangler-proxy-bench.XXXXXX)
 PIDS=()
 
@@ -33,6 +40,7 @@ cleanup() {
 	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 	if [[ -f $WORK/nginx.pid ]]; then kill "$(cat "$WORK/nginx.pid" 2>/dev/null)" 2>/dev/null || true; fi
 	wait 2>/dev/null || true
+	if [[ -n ${SHARED_DB:-} ]]; then pg_drop "$PG_BASE" "$SHARED_DB"; fi
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -91,6 +99,17 @@ fi
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 P_LEGACY=$(free_port) P_CAND=$(free_port) P_NGINX=$(free_port)
 P_PROXY=$(free_port) P_PROXY_ADMIN=$(free_port) P_SHADOW=$(free_port) P_SHADOW_ADMIN=$(free_port) P_MINIMAL=$(free_port)
+P_SHARED=$(free_port) P_SHARED_ADMIN=$(free_port)
+
+# The shared scenario's control store: a fresh database on the Postgres
+# server, dropped at the end.
+PG_BASE=${BENCH_POSTGRES_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
+SHARED_DB="" SHARED_DSN=""
+SHARED_WHY=$(pg_why "$PG_BASE")
+if [[ -z $SHARED_WHY ]]; then
+	SHARED_DB=strangler_bench_proxy_shared_$$_$RANDOM
+	SHARED_DSN=$(pg_create "$PG_BASE" "$SHARED_DB")
+fi
 
 # The path wrk requests: a route in the middle of the 50.
 TARGET=/api/m25/items/42
@@ -153,8 +172,10 @@ routes none >"$WORK/routes.yaml"
 routes m25 >"$WORK/routes-shadow.yaml"
 ROUTES=$(grep -c "id: " "$WORK/routes.yaml")
 
-start_proxy() { # start_proxy NAME PORT ADMIN_PORT ROUTES_FILE
+start_proxy() { # start_proxy NAME PORT ADMIN_PORT ROUTES_FILE [CONTROL_DSN]
 	mkdir -p "$WORK/$1"
+	local control=""
+	[[ -n ${5:-} ]] && control="control: {dsn: '$5'}"
 	cat >"$WORK/$1/config.yaml" <<EOF
 data_dir: $WORK/$1
 log: {level: warn}
@@ -165,6 +186,7 @@ proxy:
   legacy: http://127.0.0.1:$P_LEGACY
   routes_file: $4
   access_log: {path: $WORK/$1/access.log}
+$control
 EOF
 	start "$SERVER_CPUS" "$WORK/$1/out.log" "$STRANGLER" proxy --config "$WORK/$1/config.yaml"
 }
@@ -173,6 +195,13 @@ EOF
 start "$SERVER_CPUS" "$WORK/minimal.log" "$WORK/minimal" -addr "127.0.0.1:$P_MINIMAL" -upstream "127.0.0.1:$P_LEGACY"
 start_proxy proxy "$P_PROXY" "$P_PROXY_ADMIN" "$WORK/routes.yaml"
 start_proxy shadow "$P_SHADOW" "$P_SHADOW_ADMIN" "$WORK/routes-shadow.yaml"
+UP_PORTS="$P_LEGACY $P_CAND $P_NGINX $P_PROXY $P_SHADOW $P_MINIMAL"
+if [[ -n $SHARED_DSN ]]; then
+	start_proxy shared "$P_SHARED" "$P_SHARED_ADMIN" "$WORK/routes.yaml" "$SHARED_DSN"
+	UP_PORTS+=" $P_SHARED"
+else
+	log "shared-store scenario left out: $SHARED_WHY"
+fi
 
 wait_up() {
 	for _ in $(seq 100); do
@@ -183,8 +212,13 @@ wait_up() {
 	cat "$WORK"/*.log "$WORK"/*/out.log >&2 || true
 	exit 1
 }
-for port in $P_LEGACY $P_CAND $P_NGINX $P_PROXY $P_SHADOW $P_MINIMAL; do wait_up "http://127.0.0.1:$port$TARGET"; done
+for port in $UP_PORTS; do wait_up "http://127.0.0.1:$port$TARGET"; done
 curl -fsS "http://127.0.0.1:$P_PROXY$TARGET" | grep -q '"backend":"app"' || { log "the proxy does not reach the backend"; exit 1; }
+if [[ -n $SHARED_DSN ]]; then
+	# The shared proxy serves its table from the store: /readyz says so.
+	curl -fsS "http://127.0.0.1:$P_SHARED_ADMIN/readyz" | python3 -c 'import json,sys; c=json.load(sys.stdin)["control"]; sys.exit(0 if c["shared"] and not c["degraded"] and c["revision"] > 0 else 1)' ||
+		{ log "the shared proxy does not serve from the shared store"; exit 1; }
+fi
 
 # to_ms VALUE: wrk's latency ("512.00us", "1.20ms", "1.01s") in ms.
 to_ms() {
@@ -208,8 +242,10 @@ run_wrk() { # run_wrk NAME PORT ROUND
 	log "$(printf '%-7s round %d: %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms' "$1" "$3" "$rps" "$p50" "$p99")"
 }
 
-read -r -a SCENARIOS <<<"direct nginx ${EXTRA:-} proxy shadow"
-declare -A PORT=([direct]=$P_LEGACY [nginx]=$P_NGINX [proxy]=$P_PROXY [shadow]=$P_SHADOW [minimal]=$P_MINIMAL)
+SHARED=""
+[[ -n $SHARED_DSN ]] && SHARED=shared
+read -r -a SCENARIOS <<<"direct nginx ${EXTRA:-} proxy $SHARED shadow"
+declare -A PORT=([direct]=$P_LEGACY [nginx]=$P_NGINX [proxy]=$P_PROXY [shadow]=$P_SHADOW [minimal]=$P_MINIMAL [shared]=$P_SHARED)
 PINNING="none"
 [[ -n $SERVER_CPUS ]] && PINNING="server under test on CPU $SERVER_CPUS, wrk and backends on CPUs $LOAD_CPUS"
 log "wrk -t$THREADS -c$CONNS -d$DURATION, $ROUNDS rounds, pinning: $PINNING; $ROUTES routes"
@@ -255,6 +291,17 @@ R_RPS=$(paired RPS proxy nginx) R_P99=$(paired P99 proxy nginx) R_SHADOW=$(paire
 awk -v t="$R_RPS" -v l="$R_P99" -v sh="$R_SHADOW" 'BEGIN {
 	printf "\ntargets (paired per round, median): proxy/nginx throughput %.2f (>= 1.00: %s), proxy/nginx p99 %.2f (<= 1.00: %s), shadow/proxy throughput %.2f (>= 0.80: %s)\n",
 		t, (t >= 1 ? "met" : "MISSED"), l, (l <= 1 ? "met" : "MISSED"), sh, (sh >= 0.8 ? "met" : "MISSED") }'
+# The shared store is control plane only: the data plane's throughput
+# with it stays at the single-process ratio to nginx: the target is the
+# shared proxy at 95% or more of the proxy, paired per round.
+if [[ -n $SHARED ]]; then
+	R_SHARED=$(paired RPS shared nginx) R_SHARED_PROXY=$(paired RPS shared proxy)
+	awk -v s="$R_SHARED" -v p="$R_RPS" -v sp="$R_SHARED_PROXY" 'BEGIN {
+		printf "shared store (paired per round, median): shared/nginx throughput %.2f beside proxy/nginx %.2f, shared/proxy %.2f (>= 0.95: %s)\n",
+			s, p, sp, (sp >= 0.95 ? "met" : "MISSED") }'
+else
+	echo "shared store: not measured ($SHARED_WHY)"
+fi
 
 # The shadow run compared copies in the background; show that it did.
 curl -fsS -H "Authorization: Bearer bench-admin-token-0123456789abcdef" "http://127.0.0.1:$P_SHADOW_ADMIN/v1/modules/m25" |
