@@ -60,7 +60,7 @@ func (p *Proxy) reportReplica(ctx context.Context) {
 			// Nothing new to report yet.
 		} else if r := p.reporter(); r != nil {
 			next = time.Now().Add(p.ctlCfg.PollInterval)
-			detail, _ := json.Marshal(st)
+			detail, _ := json.Marshal(p.replicaDetail(st))
 			rctx, cancel := context.WithTimeout(ctx, p.ctlCfg.PollInterval+time.Second)
 			err := r.ReportReplica(rctx, pgstore.ReplicaStatus{Replica: name, Revision: st.Revision, Version: st.Version, Detail: detail}, ttl)
 			cancel()

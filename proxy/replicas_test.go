@@ -586,3 +586,58 @@ func TestChaosReplicaMissedNotification(t *testing.T) {
 			fmt.Sprintf("version %d, /api/orders from %q", r.Version(), served))
 	}
 }
+
+// TestReplicasShadowMerged shadows one module on two replicas and sends
+// some reads through each: the module's shadow stats and its diffs'
+// samples, asked of either replica, are the two replicas' together.
+func TestReplicasShadowMerged(t *testing.T) {
+	c := newCluster(t, 2)
+	ctx := context.Background()
+	m, err := c.replicas[0].Admin(t).Shadow(ctx, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.waitVersion(t, m.Version, time.Now())
+	sent := map[string]bool{}
+	for i, n := range []int{3, 2} {
+		for j := 0; j < n; j++ {
+			path := fmt.Sprintf("/api/orders/r%d-%d", i, j)
+			if got := servedBy(t, c.replicas[i].URL+path); got != "legacy" {
+				t.Fatalf("replica %d served %s from %q while shadowing, want legacy", i, path, got)
+			}
+			sent[path] = true
+		}
+	}
+	for i, r := range c.replicas {
+		var (
+			mod *api.Module
+			d   *api.Diffs
+		)
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			var err1, err2 error
+			mod, err1 = r.Admin(t).Module(ctx, "orders")
+			d, err2 = r.Admin(t).Diffs(ctx, "orders")
+			if err1 == nil && err2 == nil && mod.Shadow.Compared == 5 && len(d.Routes) == 1 && d.Routes[0].Stats.Compared == 5 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("replica %d does not show the 5 copies of both replicas: module %+v, %v; diffs %+v, %v", i, mod, err1, d, err2)
+			}
+		}
+		if mod.Shadow.Mismatches != 5 || mod.Shadow.MismatchRate != 1 {
+			t.Errorf("replica %d: module shadow stats %+v, want 5 mismatches of 5", i, mod.Shadow)
+		}
+		seen := map[string]bool{}
+		for k, s := range d.Routes[0].Samples {
+			seen[s.URI] = true
+			if k > 0 && s.Time.After(d.Routes[0].Samples[k-1].Time) {
+				t.Errorf("replica %d: samples not newest first: %v after %v", i, s.Time, d.Routes[0].Samples[k-1].Time)
+			}
+		}
+		for path := range sent {
+			if !seen[path] {
+				t.Errorf("replica %d: no sample of %s among %d samples: %v", i, path, len(d.Routes[0].Samples), seen)
+			}
+		}
+	}
+}
