@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/stranglerkit/strangler/db/dbtest"
+	"github.com/stranglerkit/strangler/internal/lifecycletest"
 	"github.com/stranglerkit/strangler/internal/loadgen"
 	"github.com/stranglerkit/strangler/proxy/proxytest"
 )
@@ -34,17 +34,6 @@ type replicaProc struct {
 	cmd                  *exec.Cmd
 	stderr               *bytes.Buffer
 	done                 chan struct{}
-}
-
-// freeAddr is a loopback address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // start runs the replica's process.
@@ -145,11 +134,11 @@ phases:
 	defer client.CloseIdleConnections()
 	reps := make([]*replicaProc, 3)
 	for i := range reps {
-		reps[i] = &replicaProc{addr: freeAddr(t), admin: freeAddr(t), dataDir: filepath.Join(dir, fmt.Sprintf("replica%d", i))}
+		reps[i] = &replicaProc{addr: lifecycletest.FreeAddr(t), admin: lifecycletest.FreeAddr(t), dataDir: filepath.Join(dir, fmt.Sprintf("replica%d", i))}
 		reps[i].start(t, config)
 		// Replicas start one after the other, so that the first seeds
 		// the store from the routes file and the others load it.
-		waitFleet(t, 60*time.Second, func() bool { s, v := reps[i].readyz(client); return s == http.StatusOK && v > 0 },
+		proxytest.Eventually(t, 60*time.Second, func() bool { s, v := reps[i].readyz(client); return s == http.StatusOK && v > 0 },
 			"replica %d not ready: %s", i, reps[i].stderr)
 	}
 	t.Cleanup(func() {
@@ -299,7 +288,7 @@ phases:
 	_, current := reps[0].readyz(client)
 	reps[2].start(t, config)
 	pc := &http.Client{Timeout: 2 * time.Second}
-	waitFleet(t, 60*time.Second, func() bool {
+	proxytest.Eventually(t, 60*time.Second, func() bool {
 		s, v := reps[2].readyz(pc)
 		if s == http.StatusOK && v < current {
 			t.Fatalf("restarted replica 2 is ready at version %d, before it serves the current %d", v, current)
@@ -313,7 +302,7 @@ phases:
 	gate.Close()
 	for i, r := range reps {
 		// Degraded once stale_after passed: proof that the gate cut it.
-		waitFleet(t, 30*time.Second, func() bool { _, _, d := r.control(client); return d },
+		proxytest.Eventually(t, 30*time.Second, func() bool { _, _, d := r.control(client); return d },
 			"replica %d does not report itself degraded without its store", i)
 		if s, v, _ := r.control(client); s != http.StatusOK || v != current {
 			t.Errorf("replica %d without its store: /readyz %d at version %d, want 200 at %d", i, s, v, current)
@@ -344,17 +333,5 @@ func writeFleetFile(t *testing.T, path, body string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// waitFleet polls cond until it holds, or fails the test after within.
-func waitFleet(t *testing.T, within time.Duration, cond func() bool, format string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf(format, args...)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -26,20 +26,7 @@ func TestRoutesListReplicas(t *testing.T) {
 	legacy := proxytest.EchoBackend(t, "legacy")
 	svc := proxytest.EchoBackend(t, "orders-svc")
 	cfg := control.StoreConfig{DSN: dbtest.PostgresDSN(t), PollInterval: 100 * time.Millisecond}
-	table := &routes.Doc{
-		Backends: map[string]routes.Backend{"orders-svc": {URLs: []string{svc.URL}}},
-		Modules: []routes.Module{
-			{Name: "default", Routes: []routes.RouteDef{{ID: "default", Prefix: "/"}}},
-			{Name: "orders", Candidate: "orders-svc", Routes: []routes.RouteDef{{ID: "orders", Prefix: "/api/orders"}}},
-		},
-	}
-	var ps []*proxytest.Proxy
-	for i := 0; i < 2; i++ {
-		store := controlStore(cfg, slog.New(slog.DiscardHandler))
-		t.Cleanup(func() { _ = store.Close() })
-		ps = append(ps, proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Options: []proxy.Option{
-			proxy.WithStore(store), proxy.WithControlConfig(cfg), proxy.WithInitialTable(table)}}))
-	}
+	ps := startReplicas(t, 2, legacy.URL, cfg, ordersTable(svc.URL))
 	if code, out, errOut := runRoutesCLI("routes", "flip", "orders", "--data-dir", t.TempDir(), "--admin", ps[0].AdminAddr(), "--token", proxytest.Token); code != 0 {
 		t.Fatalf("routes flip through replica 0: exit %d\n%s%s", code, out, errOut)
 	}
@@ -70,6 +57,32 @@ func TestRoutesListReplicas(t *testing.T) {
 	t.Logf("routes list:\n%s", out)
 }
 
+// ordersTable is a default route to legacy and an orders module whose
+// candidate is svc.
+func ordersTable(svc string) *routes.Doc {
+	return &routes.Doc{
+		Backends: map[string]routes.Backend{"orders-svc": {URLs: []string{svc}}},
+		Modules: []routes.Module{
+			{Name: "default", Routes: []routes.RouteDef{{ID: "default", Prefix: "/"}}},
+			{Name: "orders", Candidate: "orders-svc", Routes: []routes.RouteDef{{ID: "orders", Prefix: "/api/orders"}}},
+		},
+	}
+}
+
+// startReplicas starts n proxies on the store cfg names, opened as
+// `strangler proxy` opens it, with table as the initial one.
+func startReplicas(t *testing.T, n int, legacy string, cfg control.StoreConfig, table *routes.Doc) []*proxytest.Proxy {
+	t.Helper()
+	var ps []*proxytest.Proxy
+	for i := 0; i < n; i++ {
+		store := controlStore(cfg, slog.New(slog.DiscardHandler))
+		t.Cleanup(func() { _ = store.Close() })
+		ps = append(ps, proxytest.Start(t, proxytest.Config{Legacy: legacy, Options: []proxy.Option{
+			proxy.WithStore(store), proxy.WithControlConfig(cfg), proxy.WithInitialTable(table)}}))
+	}
+	return ps
+}
+
 // lineWith is the first line of out that contains s, or "".
 func lineWith(out, s string) string {
 	for _, l := range strings.Split(out, "\n") {
@@ -90,20 +103,7 @@ func TestPhaseWaitsForReplicas(t *testing.T) {
 	svc := proxytest.EchoBackend(t, "orders-svc")
 	dsn := dbtest.PostgresDSN(t)
 	cfg := control.StoreConfig{DSN: dsn, PollInterval: 100 * time.Millisecond}
-	table := &routes.Doc{
-		Backends: map[string]routes.Backend{"orders-svc": {URLs: []string{svc.URL}}},
-		Modules: []routes.Module{
-			{Name: "default", Routes: []routes.RouteDef{{ID: "default", Prefix: "/"}}},
-			{Name: "orders", Candidate: "orders-svc", Routes: []routes.RouteDef{{ID: "orders", Prefix: "/api/orders"}}},
-		},
-	}
-	var ps []*proxytest.Proxy
-	for i := 0; i < 2; i++ {
-		store := controlStore(cfg, slog.New(slog.DiscardHandler))
-		t.Cleanup(func() { _ = store.Close() })
-		ps = append(ps, proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Options: []proxy.Option{
-			proxy.WithStore(store), proxy.WithControlConfig(cfg), proxy.WithInitialTable(table)}}))
-	}
+	ps := startReplicas(t, 2, legacy.URL, cfg, ordersTable(svc.URL))
 	dir := t.TempDir()
 	file := filepath.Join(dir, "strangler.yaml")
 	if err := os.WriteFile(file, []byte("phases:\n  modules:\n    - {name: orders, read_routes: orders}\n"), 0o600); err != nil {
