@@ -133,6 +133,19 @@ phases:
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	defer client.CloseIdleConnections()
 	reps := make([]*replicaProc, 3)
+	// The processes are killed however the test ends, even while the
+	// later ones start.
+	t.Cleanup(func() {
+		for _, r := range reps {
+			if r != nil && r.cmd != nil {
+				select {
+				case <-r.done:
+				default:
+					r.kill()
+				}
+			}
+		}
+	})
 	for i := range reps {
 		reps[i] = &replicaProc{addr: lifecycletest.FreeAddr(t), admin: lifecycletest.FreeAddr(t), dataDir: filepath.Join(dir, fmt.Sprintf("replica%d", i))}
 		reps[i].start(t, config)
@@ -141,13 +154,6 @@ phases:
 		proxytest.Eventually(t, 60*time.Second, func() bool { s, v := reps[i].readyz(client); return s == http.StatusOK && v > 0 },
 			"replica %d not ready: %s", i, reps[i].stderr)
 	}
-	t.Cleanup(func() {
-		for _, r := range reps {
-			if r.cmd.ProcessState == nil {
-				r.kill()
-			}
-		}
-	})
 
 	// The load: 300 req/s, round robin over the replicas in rotation.
 	var (
