@@ -178,7 +178,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	p.ctl = ctl
-	p.admin = admin.New(admin.Config{Token: p.token, Log: log, Metrics: dp.Metrics(), Replicas: p.replicas}, p.ctl, p.registry, dp.Views())
+	p.admin = admin.New(admin.Config{Token: p.token, Log: log, Metrics: dp.Metrics(), Replicas: p.replicas}, p.ctl, p.registry, fleetViews{dp.Views(), p})
 	return p, nil
 }
 

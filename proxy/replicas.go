@@ -41,19 +41,32 @@ func (p *Proxy) replicaName() string {
 	return host + "/" + p.AdminAddr()
 }
 
-// reportReplica reports what this replica serves until ctx ends.
+// replicaCheckEvery is how often a replica looks whether it serves a new
+// table, to report that at once rather than at the next poll interval:
+// `strangler phase` waits for every replica's report of a change.
+const replicaCheckEvery = 20 * time.Millisecond
+
+// reportReplica reports what this replica serves until ctx ends: every
+// poll interval, and as soon as it serves another table version.
 func (p *Proxy) reportReplica(ctx context.Context) {
 	ttl := max(replicaTTLFactor*p.ctlCfg.PollInterval, p.ctlCfg.StaleAfter)
-	tick := time.NewTicker(p.ctlCfg.PollInterval)
-	defer tick.Stop()
+	check := time.NewTicker(min(replicaCheckEvery, p.ctlCfg.PollInterval))
+	defer check.Stop()
 	name := p.replicaName()
+	var reported int64 = -1
+	next := time.Now()
 	for {
-		if r := p.reporter(); r != nil {
-			st := p.ctl.Status()
-			detail, _ := json.Marshal(st)
+		if st := p.ctl.Status(); st.Version == reported && time.Now().Before(next) {
+			// Nothing new to report yet.
+		} else if r := p.reporter(); r != nil {
+			next = time.Now().Add(p.ctlCfg.PollInterval)
+			detail, _ := json.Marshal(p.replicaDetail(st))
 			rctx, cancel := context.WithTimeout(ctx, p.ctlCfg.PollInterval+time.Second)
 			err := r.ReportReplica(rctx, pgstore.ReplicaStatus{Replica: name, Revision: st.Revision, Version: st.Version, Detail: detail}, ttl)
 			cancel()
+			// A failed report is tried again at the next interval, not at
+			// the next check, so that a lost store is not hammered.
+			reported = st.Version
 			if err != nil && ctx.Err() == nil {
 				p.log.Debug("replica report not saved", "error", err)
 			}
@@ -61,7 +74,7 @@ func (p *Proxy) reportReplica(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-check.C:
 		}
 	}
 }

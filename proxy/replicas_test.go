@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -303,97 +301,6 @@ func TestChaosReplicaStoredTableInvalid(t *testing.T) {
 	}
 }
 
-// gate is a TCP forwarder to Postgres that the test closes and opens, so
-// that the replicas behind it lose their store while other users of the
-// shared server do not.
-type gate struct {
-	t      *testing.T
-	addr   string
-	target string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  map[net.Conn]bool
-	wg     sync.WaitGroup
-}
-
-// newGate listens on a loopback port that forwards to dsn's server, and
-// returns it with dsn pointed through it.
-func newGate(t *testing.T, dsn string) (*gate, string) {
-	t.Helper()
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &gate{t: t, target: u.Host, conns: map[net.Conn]bool{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.addr = ln.Addr().String()
-	g.serve(ln)
-	t.Cleanup(func() { g.close(); g.wg.Wait() })
-	u.Host = g.addr
-	return g, u.String()
-}
-
-func (g *gate) serve(ln net.Listener) {
-	g.mu.Lock()
-	g.ln = ln
-	g.mu.Unlock()
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.DialTimeout("tcp", g.target, 5*time.Second)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			g.mu.Lock()
-			g.conns[c], g.conns[up] = true, true
-			g.mu.Unlock()
-			g.wg.Add(2)
-			go func() { defer g.wg.Done(); _, _ = io.Copy(up, c); _ = up.Close() }()
-			go func() { defer g.wg.Done(); _, _ = io.Copy(c, up); _ = c.Close() }()
-		}
-	}()
-}
-
-// close stops accepting and cuts every connection through the gate.
-func (g *gate) close() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.ln != nil {
-		_ = g.ln.Close()
-		g.ln = nil
-	}
-	for c := range g.conns {
-		_ = c.Close()
-	}
-	g.conns = map[net.Conn]bool{}
-}
-
-// open listens again on the gate's address.
-func (g *gate) open() {
-	g.t.Helper()
-	var ln net.Listener
-	var err error
-	for i := 0; i < 50; i++ {
-		if ln, err = net.Listen("tcp", g.addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		g.t.Fatalf("reopen the gate on %s: %v", g.addr, err)
-	}
-	g.serve(ln)
-}
-
 // TestChaosReplicaStoreLoss cuts two replicas off their store: they keep
 // serving their last good table, report themselves degraded on /readyz
 // (still 200: a load balancer must not drop every replica when Postgres
@@ -404,7 +311,7 @@ func TestChaosReplicaStoreLoss(t *testing.T) {
 		chaostest.Skipf(t, "the shared store cut off", "needs Postgres: %s is not set", dbtest.EnvPostgresDSN)
 	}
 	c := &cluster{dsn: dbtest.PostgresDSN(t), legacy: proxytest.EchoBackend(t, "legacy"), svc: proxytest.EchoBackend(t, "orders-svc")}
-	g, gated := newGate(t, c.dsn)
+	g, gated := dbtest.NewGate(t, c.dsn)
 	c.replicas = []*proxytest.Proxy{c.start(t, gated), c.start(t, gated)}
 	ctx := context.Background()
 	m, err := c.replicas[0].Admin(t).Flip(ctx, "orders")
@@ -413,7 +320,7 @@ func TestChaosReplicaStoreLoss(t *testing.T) {
 	}
 	c.waitVersion(t, m.Version, time.Now())
 
-	g.close()
+	g.Close()
 	direct := c.directStore(t)
 	st, err := direct.Load(ctx)
 	if err != nil {
@@ -440,7 +347,7 @@ func TestChaosReplicaStoreLoss(t *testing.T) {
 			fmt.Sprintf("/readyz %d %+v, /api/orders from %q, version %d, staleness %.1fs", status, cs, served, r.Version(), stale))
 	}
 
-	g.open()
+	g.Open()
 	c.waitVersion(t, next.Version, time.Now())
 	for i, r := range c.replicas {
 		var cs control.Status
@@ -469,8 +376,8 @@ func TestChaosReplicaStartsStoreDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, gated := newGate(t, c.dsn)
-	g.close()
+	g, gated := dbtest.NewGate(t, c.dsn)
+	g.Close()
 	late := c.start(t, gated)
 
 	status, cs, body := readyz(t, late)
@@ -491,7 +398,7 @@ func TestChaosReplicaStartsStoreDown(t *testing.T) {
 		t.Errorf("a change through a replica without a table: %v, want 503", err)
 	}
 
-	g.open()
+	g.Open()
 	c.replicas = append(c.replicas, late)
 	c.waitVersion(t, m.Version, time.Now())
 	waitReadyz(t, late, http.StatusOK)
@@ -584,5 +491,60 @@ func TestChaosReplicaMissedNotification(t *testing.T) {
 			fmt.Sprintf("revision %d saved with SQL that sends no notification", next.Revision),
 			fmt.Sprintf("replica %d's poll finds it and serves version %d within 10s", i, next.Version),
 			fmt.Sprintf("version %d, /api/orders from %q", r.Version(), served))
+	}
+}
+
+// TestReplicasShadowMerged shadows one module on two replicas and sends
+// some reads through each: the module's shadow stats and its diffs'
+// samples, asked of either replica, are the two replicas' together.
+func TestReplicasShadowMerged(t *testing.T) {
+	c := newCluster(t, 2)
+	ctx := context.Background()
+	m, err := c.replicas[0].Admin(t).Shadow(ctx, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.waitVersion(t, m.Version, time.Now())
+	sent := map[string]bool{}
+	for i, n := range []int{3, 2} {
+		for j := 0; j < n; j++ {
+			path := fmt.Sprintf("/api/orders/r%d-%d", i, j)
+			if got := servedBy(t, c.replicas[i].URL+path); got != "legacy" {
+				t.Fatalf("replica %d served %s from %q while shadowing, want legacy", i, path, got)
+			}
+			sent[path] = true
+		}
+	}
+	for i, r := range c.replicas {
+		var (
+			mod *api.Module
+			d   *api.Diffs
+		)
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			var err1, err2 error
+			mod, err1 = r.Admin(t).Module(ctx, "orders")
+			d, err2 = r.Admin(t).Diffs(ctx, "orders")
+			if err1 == nil && err2 == nil && mod.Shadow.Compared == 5 && len(d.Routes) == 1 && d.Routes[0].Stats.Compared == 5 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("replica %d does not show the 5 copies of both replicas: module %+v, %v; diffs %+v, %v", i, mod, err1, d, err2)
+			}
+		}
+		if mod.Shadow.Mismatches != 5 || mod.Shadow.MismatchRate != 1 {
+			t.Errorf("replica %d: module shadow stats %+v, want 5 mismatches of 5", i, mod.Shadow)
+		}
+		seen := map[string]bool{}
+		for k, s := range d.Routes[0].Samples {
+			seen[s.URI] = true
+			if k > 0 && s.Time.After(d.Routes[0].Samples[k-1].Time) {
+				t.Errorf("replica %d: samples not newest first: %v after %v", i, s.Time, d.Routes[0].Samples[k-1].Time)
+			}
+		}
+		for path := range sent {
+			if !seen[path] {
+				t.Errorf("replica %d: no sample of %s among %d samples: %v", i, path, len(d.Routes[0].Samples), seen)
+			}
+		}
 	}
 }

@@ -91,7 +91,7 @@ writes; when it moves back, the proxy sends the writes back first.`,
 	f.StringVar(&o.token, "token", "", "admin token (prefer $"+EnvAdminToken+" or the token file)")
 	f.StringVarP(&o.output, "output", "o", "table", "output: table or json")
 	f.IntVar(&weight, "weight", 0, "canary weight of reads in phase 3, 0-100 (default 10)")
-	f.DurationVar(&wait, "wait", 20*time.Second, "how long to wait for the components to apply the phase")
+	f.DurationVar(&wait, "wait", 20*time.Second, "how long to wait for the components to apply the phase, and for every proxy replica to serve each routing change")
 	return cmd
 }
 
@@ -149,7 +149,7 @@ func movePhase(cmd *cobra.Command, cfg *config.Config, c *adminclient.Client, pl
 			return nil, err
 		}
 	}
-	if err := route(ctx, c, plan, r); err != nil {
+	if err := route(ctx, c, plan, r, wait); err != nil {
 		return nil, err
 	}
 	if !toService {
@@ -188,23 +188,32 @@ func awaitAcks(ctx context.Context, c *adminclient.Client, plan phase.Module, p 
 	}
 }
 
-// route sets the proxy modules of the plan to r.
-func route(ctx context.Context, c *adminclient.Client, plan phase.Module, r phase.Routing) error {
+// route sets the proxy modules of the plan to r. After each module's
+// change it waits, for up to wait, until every live proxy replica serves
+// it, so that the order below holds on every replica and the phase is
+// reported done only once the whole fleet routes it.
+func route(ctx context.Context, c *adminclient.Client, plan phase.Module, r phase.Routing, wait time.Duration) error {
 	set := func(module, mode string, weight int) error {
-		var err error
+		var (
+			m   *api.Module
+			err error
+		)
 		switch routes.Mode(mode) {
 		case routes.ModeLegacy:
-			_, err = c.Rollback(ctx, module)
+			m, err = c.Rollback(ctx, module)
 		case routes.ModeShadow:
-			_, err = c.Shadow(ctx, module)
+			m, err = c.Shadow(ctx, module)
 		case routes.ModeCanary:
-			_, err = c.Canary(ctx, module, weight)
+			m, err = c.Canary(ctx, module, weight)
 		case routes.ModeExtracted:
-			_, err = c.Flip(ctx, module)
+			m, err = c.Flip(ctx, module)
 		default:
 			err = fmt.Errorf("unknown mode %q", mode)
 		}
 		if err != nil {
+			return fmt.Errorf("route %s %s: %w", module, mode, err)
+		}
+		if err := awaitReplicas(ctx, c, m.Version, wait); err != nil {
 			return fmt.Errorf("route %s %s: %w", module, mode, err)
 		}
 		return nil
@@ -225,6 +234,38 @@ func route(ctx context.Context, c *adminclient.Client, plan phase.Module, r phas
 		return set(plan.WriteRoutes, r.Writes, 0)
 	}
 	return nil
+}
+
+// awaitReplicas waits until every live proxy replica (GET /v1/replicas
+// lists those whose report has not expired) serves route table version v
+// or a newer one. A proxy without a shared store lists itself alone, at
+// the version it just served, so the wait ends at once. Replicas report
+// every control.poll_interval, so the wait is about one interval.
+func awaitReplicas(ctx context.Context, c *adminclient.Client, v int64, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		list, err := c.Replicas(ctx)
+		if err != nil {
+			return fmt.Errorf("the proxy replicas: %w", err)
+		}
+		var behind []string
+		for _, r := range list {
+			if r.Version < v {
+				behind = append(behind, fmt.Sprintf("%s (at %d)", r.Name, r.Version))
+			}
+		}
+		if len(behind) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("table version %d not served by replica %s within %s; the change is saved and the other replicas serve it — check those replicas and run the command again", v, strings.Join(behind, ", "), wait)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Status is one module's line of `strangler status`.
