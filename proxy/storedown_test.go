@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -18,7 +19,11 @@ import (
 // (its address, its driver's message) in the problem.
 func TestChaosStoreDown(t *testing.T) {
 	dsn := dbtest.PostgresDSN(t)
-	g, gated := newGate(t, dsn)
+	g, gated := dbtest.NewGate(t, dsn)
+	gu, err := url.Parse(gated)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := &cluster{dsn: dsn, legacy: proxytest.EchoBackend(t, "legacy"), svc: proxytest.EchoBackend(t, "orders-svc")}
 	p := c.start(t, gated)
 	register := `{"url":"` + c.svc.URL + `","ttl_seconds":60}`
@@ -26,7 +31,7 @@ func TestChaosStoreDown(t *testing.T) {
 	if resp, m := adminDo(t, http.MethodPut, p.AdminURL+"/v1/services/orders/instances", proxytest.Token, register); resp.StatusCode/100 != 2 {
 		t.Fatalf("register with the store up: %d %v", resp.StatusCode, m)
 	}
-	g.close()
+	g.Close()
 
 	tests := []struct{ name, method, path, body string }{
 		{"list the services", http.MethodGet, "/v1/services", ""},
@@ -38,7 +43,7 @@ func TestChaosStoreDown(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, m := adminDo(t, tt.method, p.AdminURL+tt.path, proxytest.Token, tt.body)
 			detail, _ := m["detail"].(string)
-			leaks := strings.Contains(detail, g.addr) || strings.Contains(fmt.Sprint(m), "dial") || strings.Contains(fmt.Sprint(m), "connect")
+			leaks := strings.Contains(detail, gu.Host) || strings.Contains(fmt.Sprint(m), "dial") || strings.Contains(fmt.Sprint(m), "connect")
 			ok := resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Content-Type") == "application/problem+json" &&
 				strings.HasSuffix(fmt.Sprint(m["type"]), "store-unavailable") && !leaks
 			chaostest.Report(t, ok, tt.method+" "+tt.path+" with the control store down",
