@@ -73,27 +73,7 @@ func TestAuditPagesJoin(t *testing.T) {
 		{"rare", 2, wantRare},
 	} {
 		t.Run(fmt.Sprintf("module %q limit %d", tc.module, tc.limit), func(t *testing.T) {
-			var got []int64
-			before := int64(0)
-			for pages := 0; ; pages++ {
-				page, err := s.Audit(ctx, control.AuditQuery{Module: tc.module, Limit: tc.limit, Before: before})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(page.Entries) > tc.limit {
-					t.Fatalf("page of %d, limit %d", len(page.Entries), tc.limit)
-				}
-				for _, e := range page.Entries {
-					got = append(got, e.Version)
-				}
-				if page.Next == 0 {
-					break
-				}
-				if pages > n {
-					t.Fatal("the pages do not end")
-				}
-				before = page.Next
-			}
+			got := storetest.AuditVersions(t, s, tc.module, tc.limit, n)
 			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Fatalf("pages hold %d versions, want %d (%v…)", len(got), len(tc.want), got[:min(len(got), 5)])
 			}

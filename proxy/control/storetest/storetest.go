@@ -201,27 +201,7 @@ func testAudit(t *testing.T, s control.Store) {
 		{"nope", 5, nil},
 	} {
 		t.Run(fmt.Sprintf("module %q limit %d", tc.module, tc.limit), func(t *testing.T) {
-			var got []int64
-			before := int64(0)
-			for pages := 0; ; pages++ {
-				page, err := s.Audit(ctx, control.AuditQuery{Module: tc.module, Limit: tc.limit, Before: before})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(page.Entries) > tc.limit {
-					t.Fatalf("page of %d, limit %d", len(page.Entries), tc.limit)
-				}
-				for _, e := range page.Entries {
-					got = append(got, e.Version)
-				}
-				if page.Next == 0 {
-					break
-				}
-				if pages > n {
-					t.Fatal("the pages do not end")
-				}
-				before = page.Next
-			}
+			got := AuditVersions(t, s, tc.module, tc.limit, n)
 			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Fatalf("pages hold versions %v, want %v", got, tc.want)
 			}
@@ -292,5 +272,34 @@ func testRegistrations(t *testing.T, s control.Store) {
 	insts, _ = s.Instances(ctx)
 	if len(insts["inventory"]) != 1 || len(insts["orders"]) != 1 {
 		t.Fatalf("after Deregister Instances = %+v", insts)
+	}
+}
+
+// AuditVersions reads the audit log of module page by page, limit entries
+// a page, and returns the versions of its entries in the order read. It
+// fails t when a page holds more than limit entries or the pages do not end
+// within maxPages.
+func AuditVersions(t *testing.T, s control.Store, module string, limit, maxPages int) []int64 {
+	t.Helper()
+	var got []int64
+	before := int64(0)
+	for pages := 0; ; pages++ {
+		page, err := s.Audit(context.Background(), control.AuditQuery{Module: module, Limit: limit, Before: before})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Entries) > limit {
+			t.Fatalf("page of %d, limit %d", len(page.Entries), limit)
+		}
+		for _, e := range page.Entries {
+			got = append(got, e.Version)
+		}
+		if page.Next == 0 {
+			return got
+		}
+		if pages > maxPages {
+			t.Fatal("the pages do not end")
+		}
+		before = page.Next
 	}
 }
