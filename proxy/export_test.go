@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"runtime"
-	"strings"
-
+	"github.com/stranglerkit/strangler/internal/lifecycletest"
 	"github.com/stranglerkit/strangler/proxy/api"
 )
 
@@ -28,14 +26,4 @@ func (p *Proxy) ShadowRoutes() []string { return p.dp.Inspect().ShadowRoutes() }
 
 // ShadowGoroutines counts the goroutines running the shadower's code, of
 // any proxy in the process.
-func (p *Proxy) ShadowGoroutines() int {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	n := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "dataplane.(*shadower)") {
-			n++
-		}
-	}
-	return n
-}
+func (p *Proxy) ShadowGoroutines() int { return lifecycletest.Count("dataplane.(*shadower)") }

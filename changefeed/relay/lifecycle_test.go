@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,27 +18,8 @@ import (
 	"github.com/stranglerkit/strangler/changefeed/outbox"
 	"github.com/stranglerkit/strangler/changefeed/relay"
 	"github.com/stranglerkit/strangler/db/dbtest"
+	"github.com/stranglerkit/strangler/internal/lifecycletest"
 )
-
-// goroutines counts the goroutines whose stack mentions fn.
-func goroutines(fn string) int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	count := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, fn) {
-			count++
-		}
-	}
-	return count
-}
 
 // opener is the goroutine database/sql starts for each pool.
 const opener = "database/sql.(*DB).connectionOpener"
@@ -49,7 +29,7 @@ const opener = "database/sql.(*DB).connectionOpener"
 // Close must leave Run nothing to start.
 func TestNewStartsNothing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "relay", "outbox.db")
-	before := goroutines(opener)
+	before := lifecycletest.Count(opener)
 	r, err := relay.New(relay.Config{DSN: "sqlite:" + path}, relay.Options{Brokers: []string{"127.0.0.1:1"}, Logger: changefeedtest.Logger()})
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +37,7 @@ func TestNewStartsNothing(t *testing.T) {
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("New opened the database: stat %s: %v", path, err)
 	}
-	if n := goroutines(opener); n != before {
+	if n := lifecycletest.Count(opener); n != before {
 		t.Errorf("New started %d database pools", n-before)
 	}
 	if err := r.Close(); err != nil {
@@ -75,7 +55,7 @@ func TestRunClosesTheDatabaseItOpened(t *testing.T) {
 	gdb := changefeedtest.Open(t, dsn, outbox.Migrations())
 	write(t, gdb, "item", "k", 1, 2, 3)
 	b := changefeedtest.NewBroker(t)
-	before := goroutines(opener)
+	before := lifecycletest.Count(opener)
 	r, err := relay.New(relay.Config{DSN: dsn, PollInterval: 5 * time.Millisecond},
 		relay.Options{Brokers: b.Brokers(), Kafka: changefeed.KafkaConfig{TopicPrefix: prefix}, Logger: changefeedtest.Logger()})
 	if err != nil {
@@ -92,7 +72,7 @@ func TestRunClosesTheDatabaseItOpened(t *testing.T) {
 		t.Fatal(err)
 	}
 	changefeedtest.Eventually(t, time.Minute, func() (bool, string) {
-		n := goroutines(opener)
+		n := lifecycletest.Count(opener)
 		return n == before, fmt.Sprintf("%d pools left open", n-before)
 	})
 }

@@ -98,22 +98,8 @@ func (g *Goroutines) WaitNone(t testing.TB, after string) {
 // matching returns the stacks of the matching goroutines by id, without the
 // caller's.
 func (g *Goroutines) matching() map[string]string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 	out := map[string]string{}
-	// The first stack is the caller's own.
-	for i, stack := range bytes.Split(buf, []byte("\n\n")) {
-		if i == 0 {
-			continue
-		}
-		s := string(stack)
+	for _, s := range stacks() {
 		for _, m := range g.match {
 			if strings.Contains(s, m) {
 				id, _, _ := strings.Cut(strings.TrimPrefix(s, "goroutine "), " ")
@@ -302,3 +288,31 @@ func (b *Buffer) Bytes() []byte {
 
 // String returns what was written so far.
 func (b *Buffer) String() string { return string(b.Bytes()) }
+
+// Count is how many goroutines, other than the caller, have fn in their
+// stack: a function or method name as the runtime prints it, such as
+// "database/sql.(*DB).connectionOpener".
+func Count(fn string) int {
+	n := 0
+	for _, s := range stacks() {
+		if strings.Contains(s, fn) {
+			n++
+		}
+	}
+	return n
+}
+
+// stacks returns the stack of every goroutine but the caller's.
+func stacks() []string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	// The first stack is the caller's own.
+	return strings.Split(string(buf), "\n\n")[1:]
+}
