@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/db/dbtest"
 )
@@ -190,14 +192,7 @@ func TestMigrationsIntoSchema(t *testing.T) {
 func TestTransact(t *testing.T) {
 	dbtest.Dialects(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
-		if err := db.MigrateUp(ctx, dsn, widgets); err != nil {
-			t.Fatal(err)
-		}
-		gdb, err := db.Open(ctx, dsn, db.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close(gdb)
+		gdb := openWidgets(t, dsn)
 		insert := func(ctx context.Context, name string) error {
 			return db.Conn(ctx, gdb).Exec("INSERT INTO widgets (name) VALUES (?)", name).Error
 		}
@@ -211,7 +206,7 @@ func TestTransact(t *testing.T) {
 		// An inner Transact joins the outer one: a failure after it rolls
 		// back both inserts.
 		boom := errors.New("boom")
-		err = db.Transact(ctx, gdb, func(ctx context.Context) error {
+		err := db.Transact(ctx, gdb, func(ctx context.Context) error {
 			if err := insert(ctx, "outer"); err != nil {
 				return err
 			}
@@ -283,4 +278,20 @@ func TestOpenErrorsHideThePassword(t *testing.T) {
 			t.Errorf("MigrateUp(%q) error = %v, want one without the password", db.Redact(dsn), err)
 		}
 	}
+}
+
+// openWidgets migrates the widgets set into dsn and opens it, closed when
+// the test ends.
+func openWidgets(t *testing.T, dsn string) *gorm.DB {
+	t.Helper()
+	ctx := context.Background()
+	if err := db.MigrateUp(ctx, dsn, widgets); err != nil {
+		t.Fatal(err)
+	}
+	gdb, err := db.Open(ctx, dsn, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close(gdb) })
+	return gdb
 }

@@ -17,14 +17,7 @@ import (
 func TestBatch(t *testing.T) {
 	dbtest.Dialects(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
-		if err := db.MigrateUp(ctx, dsn, widgets); err != nil {
-			t.Fatal(err)
-		}
-		gdb, err := db.Open(ctx, dsn, db.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close(gdb)
+		gdb := openWidgets(t, dsn)
 		var flushes [][]string
 		names := &db.Batch[string]{Flush: func(ctx context.Context, rows []string) error {
 			flushes = append(flushes, rows)
