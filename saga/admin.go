@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -53,7 +52,7 @@ func (a *admin) list(c echo.Context) error {
 		return err
 	}
 	if f.State != "" && !f.State.Valid() {
-		return httpx.BadRequest("\"state\" must be one of %s, not %q", stateNames(), f.State)
+		return httpx.BadRequest("\"state\" must be one of %s, not %q", StateNames(), f.State)
 	}
 	if f.Before < 0 {
 		return httpx.BadRequest("\"before\" must not be negative, not %d", f.Before)
@@ -98,15 +97,6 @@ func (a *admin) operate(op func(ctx context.Context, id, reason string) (*Saga, 
 		}
 		return c.JSON(http.StatusOK, s)
 	}
-}
-
-// stateNames lists the states for a message.
-func stateNames() string {
-	names := make([]string, len(States))
-	for i, s := range States {
-		names[i] = string(s)
-	}
-	return strings.Join(names, ", ")
 }
 
 // problem maps the orchestrator's errors to problem documents by type.

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 )
 
@@ -60,6 +61,15 @@ func (s State) Valid() bool {
 		}
 	}
 	return false
+}
+
+// StateNames lists the states, comma-separated, for messages.
+func StateNames() string {
+	names := make([]string, len(States))
+	for i, s := range States {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
 }
 
 // Final reports whether no step will run for a saga in s without an

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stranglerkit/strangler/config"
 	"github.com/stranglerkit/strangler/proxy"
 	"github.com/stranglerkit/strangler/proxy/adminclient"
 	"github.com/stranglerkit/strangler/proxy/api"
@@ -215,19 +216,9 @@ func (a *App) withAdmin(cmd *cobra.Command, o *routesOpts, f func(ctx context.Co
 	if err != nil {
 		return err
 	}
-	token := o.token
-	if token == "" {
-		token = os.Getenv(EnvAdminToken)
-	}
-	if token == "" {
-		token = cfg.Proxy.AdminToken
-	}
-	if token == "" {
-		t, err := proxy.ReadToken(cfg.Proxy.AdminTokenFile)
-		if err != nil {
-			return fmt.Errorf("no admin token: pass --token, set $%s, or run where %s is readable (%v)", EnvAdminToken, cfg.Proxy.AdminTokenFile, unwrapPathError(err))
-		}
-		token = t
+	token, err := adminToken(cfg, o.token)
+	if err != nil {
+		return err
 	}
 	c, err := adminclient.New(cfg.Proxy.AdminAddr, token, adminclient.WithActor(actorName()))
 	if err != nil {
@@ -242,6 +233,27 @@ func (a *App) withAdmin(cmd *cobra.Command, o *routesOpts, f func(ctx context.Co
 		return fmt.Errorf("cannot reach the proxy's admin API at %s (is the proxy running?): %w", cfg.Proxy.AdminAddr, err)
 	}
 	return err
+}
+
+// adminToken resolves the admin token: the --token flag's value, else
+// $STRANGLER_ADMIN_TOKEN, proxy.admin_token, or the token file the proxy
+// writes under the data dir.
+func adminToken(cfg *config.Config, flag string) (string, error) {
+	token := flag
+	if token == "" {
+		token = os.Getenv(EnvAdminToken)
+	}
+	if token == "" {
+		token = cfg.Proxy.AdminToken
+	}
+	if token == "" {
+		t, err := proxy.ReadToken(cfg.Proxy.AdminTokenFile)
+		if err != nil {
+			return "", fmt.Errorf("no admin token: pass --token, set $%s, or run where %s is readable (%v)", EnvAdminToken, cfg.Proxy.AdminTokenFile, unwrapPathError(err))
+		}
+		token = t
+	}
+	return token, nil
 }
 
 func unwrapPathError(err error) error {
