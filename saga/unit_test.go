@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/stranglerkit/strangler/db/dbtest"
+	"github.com/stranglerkit/strangler/internal/lifecycletest"
 )
 
 func noop(context.Context, *Exec) error { return nil }
@@ -117,4 +121,49 @@ func TestStartIsIdempotent(t *testing.T) {
 			t.Errorf("second Run: %v", err)
 		}
 	})
+}
+
+// TestLifecycle checks the orchestrator's lifecycle: New starts nothing,
+// Run refuses a second call and, when its context ends during a step,
+// returns with every goroutine it started ended and the saga left
+// running for the next Run, which finishes it; Close is safe twice and
+// no Run follows it.
+func TestLifecycle(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, dbtest.SQLiteDSN(t))
+	entered := make(chan struct{}, 1)
+	var hold atomic.Bool
+	hold.Store(true)
+	def := &Definition{Name: "held", Steps: []Step{{Name: "wait", Do: func(ctx context.Context, x *Exec) error {
+		if !hold.Load() {
+			return nil
+		}
+		entered <- struct{}{}
+		<-ctx.Done()
+		return ctx.Err()
+	}}}}
+	g := lifecycletest.Watch("strangler/saga.")
+	o := newOrchestrator(t, e, prometheus.NewRegistry(), def)
+	g.None(t, "after New")
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- o.Run(runCtx) }()
+	if _, err := o.Start(ctx, "held", "held-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	lifecycletest.Stop(t, o, cancel, done, g)
+	if s, err := e.store.Get(ctx, "held-1", true); err != nil || s.State != Running || s.StepIndex != 0 {
+		t.Fatalf("after Run ended mid-step: %v %+v", err, s)
+	}
+	if err := o.Run(ctx); err == nil {
+		t.Error("Run after Close did not fail")
+	}
+
+	hold.Store(false)
+	next := newOrchestrator(t, e, prometheus.NewRegistry(), def)
+	running(t, next)
+	if s := wait(t, next, "held-1"); s.State != Completed {
+		t.Errorf("the next Run left the saga %s", s.State)
+	}
 }
