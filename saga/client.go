@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/stranglerkit/strangler/httpx"
@@ -26,14 +25,10 @@ type Client struct {
 // "http://127.0.0.1:9103/v1"; "http://" is assumed when no scheme is
 // given) with the bearer token.
 func NewClient(baseURL, token string) (*Client, error) {
-	if !strings.Contains(baseURL, "://") {
-		baseURL = "http://" + baseURL
+	u, err := httpx.BaseURL(baseURL, "saga service address")
+	if err != nil {
+		return nil, err
 	}
-	u, err := url.Parse(baseURL)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("saga service address %q is not an http(s) URL", baseURL)
-	}
-	u.Path = strings.TrimSuffix(u.Path, "/")
 	return &Client{base: u, token: token, hc: &http.Client{Timeout: 30 * time.Second}}, nil
 }
 
@@ -80,11 +75,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return fmt.Errorf("saga service at %s: %w", c.base.Host, err)
 	}
 	if resp.StatusCode >= 400 {
-		p := &httpx.Problem{}
-		if json.Unmarshal(b, p) != nil || p.Title == "" {
-			p = httpx.NewProblem(resp.StatusCode, "", "", strings.TrimSpace(string(b)))
-		}
-		return &ClientError{Problem: p}
+		return &ClientError{Problem: httpx.ReadProblem(resp.StatusCode, b)}
 	}
 	if err := json.Unmarshal(b, out); err != nil {
 		return fmt.Errorf("saga service at %s: unexpected answer: %w", c.base.Host, err)

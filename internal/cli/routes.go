@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/stranglerkit/strangler/config"
 	"github.com/stranglerkit/strangler/proxy"
@@ -60,8 +61,7 @@ writes on first start.`,
 	}
 	a.bindPersistentString(cmd, "admin", "proxy.admin_addr", "admin API address (default 127.0.0.1:8081)")
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&o.token, "token", "", "admin token (prefer $"+EnvAdminToken+" or the token file)")
-	pf.StringVarP(&o.output, "output", "o", "table", "output: table or json")
+	o.addFlags(pf)
 
 	moduleArg := func(use, short string, run func(ctx context.Context, c *adminclient.Client, module string) (any, error), human func(w io.Writer, v any)) *cobra.Command {
 		return &cobra.Command{
@@ -209,8 +209,8 @@ func (a *App) bindPersistentString(cmd *cobra.Command, name, path, usage string)
 
 // withAdmin resolves the admin address and token and runs f with a client.
 func (a *App) withAdmin(cmd *cobra.Command, o *routesOpts, f func(ctx context.Context, c *adminclient.Client) error) error {
-	if o.output != "table" && o.output != "json" {
-		return usageError{fmt.Errorf("-o must be table or json, not %q", o.output)}
+	if err := o.checkOutput(); err != nil {
+		return err
 	}
 	cfg, err := a.Config(cmd)
 	if err != nil {
@@ -224,13 +224,33 @@ func (a *App) withAdmin(cmd *cobra.Command, o *routesOpts, f func(ctx context.Co
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+	return callAPI(cmd.Context(), "the proxy's admin API at "+cfg.Proxy.AdminAddr+" (is the proxy running?)", func(ctx context.Context) error { return f(ctx, c) })
+}
+
+// addFlags adds the --token and -o flags to pf.
+func (o *routesOpts) addFlags(pf *pflag.FlagSet) {
+	pf.StringVar(&o.token, "token", "", "admin token (prefer $"+EnvAdminToken+" or the token file)")
+	pf.StringVarP(&o.output, "output", "o", "table", "output: table or json")
+}
+
+// checkOutput refuses an -o that is neither table nor json.
+func (o *routesOpts) checkOutput() error {
+	if o.output != "table" && o.output != "json" {
+		return usageError{fmt.Errorf("-o must be table or json, not %q", o.output)}
+	}
+	return nil
+}
+
+// callAPI runs f with the CLI's 30 s bound on an API call, and says that the
+// API, which peer names, cannot be reached when the connection fails.
+func callAPI(ctx context.Context, peer string, f func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	err = f(ctx, c)
+	err := f(ctx)
 	var ne net.Error
 	var oe *net.OpError
 	if errors.As(err, &oe) || (errors.As(err, &ne) && ne.Timeout()) {
-		return fmt.Errorf("cannot reach the proxy's admin API at %s (is the proxy running?): %w", cfg.Proxy.AdminAddr, err)
+		return fmt.Errorf("cannot reach %s: %w", peer, err)
 	}
 	return err
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"text/tabwriter"
 	"time"
@@ -48,8 +47,7 @@ the data dir, as for 'strangler routes'.`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&o.service, "service", "", "base URL of the service's admin API (default $"+EnvSagasURL+")")
-	pf.StringVar(&o.token, "token", "", "admin token (prefer $"+EnvAdminToken+" or the token file)")
-	pf.StringVarP(&o.output, "output", "o", "table", "output: table or json")
+	o.addFlags(pf)
 
 	var (
 		state  string
@@ -131,8 +129,8 @@ func exactSagaID(_ *cobra.Command, args []string) error {
 
 // withSagas resolves the service and the token and runs f with a client.
 func (a *App) withSagas(cmd *cobra.Command, o *sagasOpts, f func(ctx context.Context, c *saga.Client) error) error {
-	if o.output != "table" && o.output != "json" {
-		return usageError{fmt.Errorf("-o must be table or json, not %q", o.output)}
+	if err := o.checkOutput(); err != nil {
+		return err
 	}
 	service := o.service
 	if service == "" {
@@ -153,15 +151,7 @@ func (a *App) withSagas(cmd *cobra.Command, o *sagasOpts, f func(ctx context.Con
 	if err != nil {
 		return usageError{err}
 	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-	defer cancel()
-	err = f(ctx, c)
-	var ne net.Error
-	var oe *net.OpError
-	if errors.As(err, &oe) || (errors.As(err, &ne) && ne.Timeout()) {
-		return fmt.Errorf("cannot reach the saga service at %s (is it running?): %w", service, err)
-	}
-	return err
+	return callAPI(cmd.Context(), "the saga service at "+service+" (is it running?)", func(ctx context.Context) error { return f(ctx, c) })
 }
 
 func printSagas(w io.Writer, p *saga.Page) {
