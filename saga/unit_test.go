@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/db/dbtest"
 	"github.com/stranglerkit/strangler/internal/lifecycletest"
 )
@@ -166,4 +167,34 @@ func TestLifecycle(t *testing.T) {
 	if s := wait(t, next, "held-1"); s.State != Completed {
 		t.Errorf("the next Run left the saga %s", s.State)
 	}
+}
+
+// TestMigrationsRoundTrip applies the orchestrator's and the guard's
+// sets, rolls them back to nothing and applies them again, on both
+// databases, so that the down files undo what the up files do.
+func TestMigrationsRoundTrip(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		sets := []db.Migrations{Migrations(), GuardMigrations()}
+		for _, step := range []string{"up", "down", "up"} {
+			var err error
+			if step == "up" {
+				err = db.MigrateUp(ctx, dsn, sets...)
+			} else {
+				err = db.MigrateDown(ctx, dsn, 0, sets...)
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", step, err)
+			}
+		}
+		st, err := db.MigrateStatus(ctx, dsn, sets...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range st {
+			if s.Version != 1 || s.Pending != 0 || s.Dirty {
+				t.Errorf("%s after up, down, up: %+v", s.Name, s)
+			}
+		}
+	})
 }
