@@ -197,6 +197,10 @@ type Exec struct {
 	data json.RawMessage
 }
 
+// HeaderIdempotencyKey is the HTTP header that carries Exec.Key to an HTTP
+// participant, for its Guard.
+const HeaderIdempotencyKey = "Idempotency-Key"
+
 // Key returns the idempotency key of step in saga id: "<id>/<step>".
 func Key(id, step string) string { return id + "/" + step }
 
