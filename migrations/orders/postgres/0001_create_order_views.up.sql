@@ -30,6 +30,8 @@ CREATE TABLE orders_by_customer (
     PRIMARY KEY (customer_id, order_id)
 );
 
+CREATE INDEX orders_by_customer_order_idx ON orders_by_customer (order_id);
+
 -- orders_by_status lists the orders in each status.
 CREATE TABLE orders_by_status (
     order_id   BIGINT      PRIMARY KEY,
