@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
 	"gorm.io/gorm"
 
+	"github.com/stranglerkit/strangler/changefeed"
 	"github.com/stranglerkit/strangler/changefeed/changefeedtest"
+	"github.com/stranglerkit/strangler/changefeed/relay"
 	"github.com/stranglerkit/strangler/db/dbtest"
 	"github.com/stranglerkit/strangler/eventsource"
 	"github.com/stranglerkit/strangler/extracted/orders"
@@ -297,6 +300,70 @@ func TestReadModels(t *testing.T) {
 		}
 		if len(before["order_views"]) != len(ids) {
 			t.Errorf("order_views holds %d rows, want %d", len(before["order_views"]), len(ids))
+		}
+	})
+}
+
+// TestOrderEventsPublished runs the relay on the service's outbox with a
+// broker over TCP and finds each order event published once, keyed by the
+// order id, in the stream's order, with the event store's ids.
+func TestOrderEventsPublished(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, dsn string) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		gdb := open(t, dsn)
+		s := newStore(t, gdb, store.Options{})
+		for _, id := range []int64{7, 8} {
+			if _, err := s.Place(ctx, placed(id, 1, 2)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Execute(ctx, id, func(o domain.Order) ([]eventsource.Event, error) { return o.Pay(t0) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.Execute(ctx, 7, func(o domain.Order) ([]eventsource.Event, error) { return o.Ship(t0) }); err != nil {
+			t.Fatal(err)
+		}
+		b := changefeedtest.NewBroker(t)
+		r, err := relay.New(relay.Config{PollInterval: 5 * time.Millisecond}, relay.Options{DB: gdb, Brokers: b.Brokers(),
+			Kafka: changefeed.KafkaConfig{TopicPrefix: "ot", Partitions: 3}, Logger: changefeedtest.Logger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		defer func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("relay: %v", err)
+			}
+		}()
+		topic := changefeed.Topic("ot", domain.AggregateType)
+		var msgs []kafka.Message
+		changefeedtest.Eventually(t, 2*time.Minute, func() (bool, string) {
+			msgs = changefeedtest.ReadTopic(t, b.Addr(), topic)
+			return len(msgs) == 5, fmt.Sprintf("%d messages on %s, want 5", len(msgs), topic)
+		})
+		byKey := map[string][]string{}
+		for _, m := range msgs {
+			byKey[string(m.Key)] = append(byKey[string(m.Key)], changefeedtest.Header(m, "type"))
+		}
+		want := map[string][]string{"7": {domain.EventPlaced, domain.EventPaid, domain.EventShipped}, "8": {domain.EventPlaced, domain.EventPaid}}
+		if !reflect.DeepEqual(byKey, want) {
+			t.Errorf("published %v, want %v", byKey, want)
+		}
+		stored, err := s.Events().ReadAll(ctx, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := map[string]bool{}
+		for _, ev := range stored {
+			ids[ev.ID.String()] = true
+		}
+		for _, m := range msgs {
+			if id := changefeedtest.Header(m, "id"); !ids[id] || changefeedtest.Header(m, "source") != domain.Source {
+				t.Errorf("message %s from %s is not an event of the store", id, changefeedtest.Header(m, "source"))
+			}
 		}
 	})
 }
