@@ -2,10 +2,8 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -43,7 +41,7 @@ func newProjectionsCmd(a *App) *cobra.Command {
 			if len(projectionSets) == 0 {
 				return nil, nil, usageError{errors.New("no projections: this program registers none")}
 			}
-			return nil, nil, usageError{fmt.Errorf("unknown projections %q; known: %s", name, strings.Join(projectionSetNames(), ", "))}
+			return nil, nil, usageError{fmt.Errorf("unknown projections %q; known: %s", name, strings.Join(sortedKeys(projectionSets), ", "))}
 		}
 		cfg, err := a.Config(cmd)
 		if err != nil {
@@ -146,29 +144,13 @@ func rebuildAll(ctx context.Context, r *eventsource.Runner, names []string) erro
 	return nil
 }
 
-func projectionSetNames() []string {
-	names := make([]string, 0, len(projectionSets))
-	for n := range projectionSets {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
 func printProjections(a *App, st []eventsource.Status, output string) error {
-	switch output {
-	case "json":
-		enc := json.NewEncoder(a.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"projections": st})
-	case "text", "":
-	default:
-		return usageError{fmt.Errorf("--output: want text or json, not %q", output)}
-	}
-	tw := tabwriter.NewWriter(a.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROJECTION\tPOSITION\tHEAD\tLAG")
-	for _, s := range st {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", s.Name, s.Position, s.Head, s.LagEvents)
-	}
-	return tw.Flush()
+	return writeOutput(a, output, map[string]any{"projections": st}, func() error {
+		tw := tabwriter.NewWriter(a.Stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "PROJECTION\tPOSITION\tHEAD\tLAG")
+		for _, s := range st {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", s.Name, s.Position, s.Head, s.LagEvents)
+		}
+		return tw.Flush()
+	})
 }

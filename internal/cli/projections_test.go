@@ -91,7 +91,7 @@ func TestProjectionsCommand(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"projections", "rebuild", "nope"}, 2, `unknown projections "nope"; known: things`},
+		{[]string{"projections", "rebuild", "nope"}, 2, `unknown projections "nope"; known: `},
 		{[]string{"projections", "rebuild", "things", "--projection", "nope"}, 2, `unknown projection "nope"`},
 		{[]string{"projections", "list", "things", "-o", "yaml"}, 2, "--output: want text or json"},
 		{[]string{"projections", "list", "things", "--dsn", "mysql://x"}, 2, "--dsn"},

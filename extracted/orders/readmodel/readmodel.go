@@ -121,26 +121,33 @@ func orderID(ev eventsource.Event) (int64, error) {
 	return id, nil
 }
 
-// statusAfter is the status ev moves an order to, and false for events
-// that move none.
-func statusAfter(ev eventsource.Event) (domain.Status, bool, error) {
+// statusChange returns the order ev is about and the status it moves it
+// to, and false for events that move none or are not about an order.
+func statusChange(ev eventsource.Event) (int64, domain.Status, bool, error) {
+	if ev.AggregateType != domain.AggregateType {
+		return 0, "", false, nil
+	}
+	var st domain.Status
 	switch ev.Type {
 	case domain.EventPlaced:
-		return domain.StatusPlaced, true, nil
+		st = domain.StatusPlaced
 	case domain.EventImported:
 		var p domain.Imported
 		if err := ev.Decode(&p); err != nil {
-			return "", false, err
+			return 0, "", false, err
 		}
-		return p.Status, true, nil
+		st = p.Status
 	case domain.EventPaid:
-		return domain.StatusPaid, true, nil
+		st = domain.StatusPaid
 	case domain.EventShipped:
-		return domain.StatusShipped, true, nil
+		st = domain.StatusShipped
 	case domain.EventCancelled:
-		return domain.StatusCancelled, true, nil
+		st = domain.StatusCancelled
+	default:
+		return 0, "", false, nil
 	}
-	return "", false, nil
+	id, err := orderID(ev)
+	return id, st, err == nil, err
 }
 
 // ByCustomer projects each customer's orders into orders_by_customer.
@@ -155,10 +162,7 @@ func (ByCustomer) Tables() []string { return []string{"orders_by_customer"} }
 // Apply adds a placed or imported order to its customer's list and keeps
 // its status there.
 func (ByCustomer) Apply(ctx context.Context, tx *gorm.DB, ev eventsource.Event) error {
-	if ev.AggregateType != domain.AggregateType {
-		return nil
-	}
-	st, ok, err := statusAfter(ev)
+	id, st, ok, err := statusChange(ev)
 	if err != nil || !ok {
 		return err
 	}
@@ -168,11 +172,7 @@ func (ByCustomer) Apply(ctx context.Context, tx *gorm.DB, ev eventsource.Event) 
 			return err
 		}
 		return tx.Exec("INSERT INTO orders_by_customer (customer_id, order_id, status, total_cents, placed_at) VALUES (?, ?, ?, ?, ?)",
-			p.CustomerID, p.ID, string(st), p.TotalCents, p.PlacedAt.UTC()).Error
-	}
-	id, err := orderID(ev)
-	if err != nil {
-		return err
+			p.CustomerID, id, string(st), p.TotalCents, p.PlacedAt.UTC()).Error
 	}
 	return tx.Exec("UPDATE orders_by_customer SET status = ? WHERE order_id = ?", string(st), id).Error
 }
@@ -188,15 +188,8 @@ func (ByStatus) Tables() []string { return []string{"orders_by_status"} }
 
 // Apply records the status each status-changing event leaves.
 func (ByStatus) Apply(ctx context.Context, tx *gorm.DB, ev eventsource.Event) error {
-	if ev.AggregateType != domain.AggregateType {
-		return nil
-	}
-	st, ok, err := statusAfter(ev)
+	id, st, ok, err := statusChange(ev)
 	if err != nil || !ok {
-		return err
-	}
-	id, err := orderID(ev)
-	if err != nil {
 		return err
 	}
 	return tx.Exec(`INSERT INTO orders_by_status (order_id, status, updated_at) VALUES (?, ?, ?)
