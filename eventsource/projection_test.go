@@ -16,6 +16,7 @@ import (
 	"github.com/stranglerkit/strangler/changefeed/changefeedtest"
 	"github.com/stranglerkit/strangler/db/dbtest"
 	"github.com/stranglerkit/strangler/eventsource"
+	"github.com/stranglerkit/strangler/internal/lifecycletest"
 )
 
 // balances is a projection of the account streams: each account's balance
@@ -273,3 +274,29 @@ type badTables struct{ balances }
 
 func (badTables) Name() string     { return "bad" }
 func (badTables) Tables() []string { return []string{"t; DROP"} }
+
+// TestRunnerLifecycle checks the runner's lifecycle: NewRunner starts
+// nothing, Run projects until its context ends and returns nil with its
+// goroutine gone, a second Run fails, and Close is safe twice.
+func TestRunnerLifecycle(t *testing.T) {
+	s, gdb := openStore(t, dbtest.SQLiteDSN(t), nil)
+	createBalanceTables(t, gdb)
+	g := lifecycletest.Watch("eventsource.(*Runner)")
+	r := newRunner(t, s, eventsource.RunnerOptions{}, &balances{name: "balances"})
+	g.None(t, "after NewRunner")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	want := map[string]balance{}
+	appendDeposits(t, s, 3, 1, want)
+	r.Wake()
+	changefeedtest.Eventually(t, time.Minute, func() (bool, string) {
+		got := readBalances(t, gdb)
+		return maps.Equal(got, want), fmt.Sprintf("projected %v, want %v", got, want)
+	})
+	if len(g.Started()) == 0 {
+		t.Fatal("the watch sees no goroutine of the running runner; it would pass vacuously")
+	}
+	lifecycletest.Stop(t, r, cancel, done, g)
+}
