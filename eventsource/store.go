@@ -41,7 +41,10 @@ type Options struct {
 // and draws positions, and holds it until its transaction ends, so that
 // positions are drawn in commit order (the es_events trigger takes the same
 // lock for any other writer). Keep appends at the end of their
-// transactions. On SQLite, write transactions serialise anyway.
+// transactions, and before any outbox event of your own in them: the outbox
+// locks each aggregate it writes an event of, and taking those locks in the
+// same order in every transaction avoids deadlocks. On SQLite, write
+// transactions serialise anyway.
 type SQLStore struct {
 	db      *gorm.DB
 	opt     Options
