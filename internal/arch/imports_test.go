@@ -16,7 +16,7 @@ const module = "github.com/stranglerkit/strangler"
 // toolkit lists the toolkit's packages, as go list patterns.
 var toolkit = []string{
 	module + "/proxy/...", module + "/changefeed/...", module + "/phase/...",
-	module + "/config", module + "/db", module + "/httpx", module + "/internal/cli", module + "/saga",
+	module + "/config", module + "/db", module + "/httpx", module + "/internal/cli", module + "/saga", module + "/eventsource/...",
 }
 
 // shop lists the import path prefixes of the reference shop.
