@@ -1,5 +1,6 @@
 // Package migrations embeds every golang-migrate SQL set: one per monolith
-// module under monolith/<module>/, one per extracted service, and the
+// module under monolith/<module>/, one per extracted service, one per
+// anti-corruption layer that keeps tables (orders-acl/), and the
 // change-data tables, each with a directory per dialect, sqlite/ and
 // postgres/, holding the same versions; and the shared control store's set
 // under control/, which has postgres/ only (see control/README.md).
@@ -10,7 +11,7 @@ import (
 	"io/fs"
 )
 
-//go:embed monolith changefeed inventory control
+//go:embed monolith changefeed inventory control orders-acl
 var files embed.FS
 
 // FS returns the set at dir, such as "monolith/catalog". It panics on a
