@@ -58,7 +58,7 @@ func shapeOf(t *testing.T, b []byte) string {
 // outboxEvent is one of the shop's events as its outbox holds it.
 type outboxEvent struct {
 	Type, Source, Aggregatetype, Aggregateid, Origin, Payload string
-	SchemaVersion                                           int
+	SchemaVersion                                             int
 }
 
 // TestGoldenPayloadsMatchMonolith drives the real monolith through an
