@@ -10,7 +10,7 @@ import (
 	"time"
 
 	aclorders "github.com/stranglerkit/strangler/acl/orders"
-	"github.com/stranglerkit/strangler/changefeed"
+	"github.com/stranglerkit/strangler/acl/internal/acltest"
 )
 
 func golden(t *testing.T, path string) []byte {
@@ -22,22 +22,11 @@ func golden(t *testing.T, path string) []byte {
 	return b
 }
 
-func readEvent(t *testing.T, name string) changefeed.Event {
-	t.Helper()
-	var ev changefeed.Event
-	if err := json.Unmarshal(golden(t, filepath.Join("events", name)), &ev); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return ev
-}
-
-func at(s string) time.Time {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
+// readEvent and at are the ACLs' shared test helpers.
+var (
+	readEvent = acltest.Event
+	at        = acltest.At
+)
 
 func ptr(t time.Time) *time.Time { return &t }
 
