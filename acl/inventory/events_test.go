@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	aclinv "github.com/stranglerkit/strangler/acl/inventory"
 	"github.com/stranglerkit/strangler/acl/internal/acltest"
+	aclinv "github.com/stranglerkit/strangler/acl/inventory"
 )
 
 // readEvent and at are the ACLs' shared test helpers.

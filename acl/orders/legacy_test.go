@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	aclorders "github.com/stranglerkit/strangler/acl/orders"
 	"github.com/stranglerkit/strangler/acl/internal/acltest"
+	aclorders "github.com/stranglerkit/strangler/acl/orders"
 )
 
 func golden(t *testing.T, path string) []byte {
