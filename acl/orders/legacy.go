@@ -12,7 +12,8 @@
 //   - the monolith's customer and product events into the service's local
 //     read models (customers: id, e-mail, status; catalog prices: SKU →
 //     price, active) and into commands that keep the e-mail copied onto a
-//     customer's orders up to date (ReadModels, EmailCommand);
+//     customer's orders up to date (ReadModels, EmailCommand), filled
+//     first by a backfill of the monolith's rows (BackfillJobs);
 //   - order ids: the legacy integer id is the service's aggregate id, so
 //     that clients keep the ids they know, and orders placed on the
 //     service take ids from a reserved range no legacy id reaches (IDs).

@@ -13,6 +13,7 @@ import (
 
 	aclorders "github.com/stranglerkit/strangler/acl/orders"
 	"github.com/stranglerkit/strangler/changefeed"
+	"github.com/stranglerkit/strangler/changefeed/backfill"
 	"github.com/stranglerkit/strangler/changefeed/changefeedtest"
 	"github.com/stranglerkit/strangler/changefeed/consumer"
 	"github.com/stranglerkit/strangler/changefeed/relay"
@@ -201,21 +202,7 @@ func TestIDs(t *testing.T) {
 func TestReadModelsFollowMonolith(t *testing.T) {
 	dbtest.Dialects(t, func(t *testing.T, dsn string) {
 		shop := shoptest.New(t, dsn, shoptest.WithSeed())
-		svc := serviceDB(t, dbSibling(t, dsn))
-		broker := changefeedtest.NewBroker(t)
-		kafka := changefeed.KafkaConfig{TopicPrefix: "shop", Partitions: 3}
-		r, err := relay.New(relay.Config{Name: "shop", PollInterval: 5 * time.Millisecond},
-			relay.Options{DB: shop.DB(), Brokers: broker.Brokers(), Kafka: kafka, Logger: changefeedtest.Logger()})
-		changefeedtest.Must(t, err)
-		changefeedtest.Go(t, "relay", r.Run)
-		cfg := aclorders.ReadModelConfig("shop")
-		cfg.SessionTimeout, cfg.MaxWait = 3*time.Second, 100*time.Millisecond
-		c, err := consumer.New(cfg, consumer.Options{DB: svc, Brokers: broker.Brokers(), Kafka: kafka, Logger: changefeedtest.Logger()})
-		changefeedtest.Must(t, err)
-		rm := aclorders.NewReadModels(svc)
-		rm.OnEmailChange = updateOrders
-		rm.Register(c)
-		changefeedtest.Go(t, "consumer", c.Run)
+		svc, rm, broker := feed(t, shop, dsn)
 
 		// A legacy order of customer 1, as the service's backfill gives it.
 		var o aclorders.LegacyOrder
@@ -249,6 +236,68 @@ func TestReadModelsFollowMonolith(t *testing.T) {
 			return err == nil && ok && p.PriceCents == changed.PriceCents && !p.Active && p.Version == changed.Version,
 				fmt.Sprintf("price %+v (%v, %v), want %d cents, inactive, v%d", p, ok, err, changed.PriceCents, changed.Version)
 		})
+	})
+}
+
+// feed runs the monolith's relay and the read models' consumer, on a
+// database of its own, over a real broker.
+func feed(t *testing.T, shop *shoptest.Shop, dsn string) (*gorm.DB, *aclorders.ReadModels, *changefeedtest.Broker) {
+	t.Helper()
+	svc := serviceDB(t, dbSibling(t, dsn))
+	broker := changefeedtest.NewBroker(t)
+	kafka := changefeed.KafkaConfig{TopicPrefix: "shop", Partitions: 3}
+	r, err := relay.New(relay.Config{Name: "shop", PollInterval: 5 * time.Millisecond},
+		relay.Options{DB: shop.DB(), Brokers: broker.Brokers(), Kafka: kafka, Logger: changefeedtest.Logger()})
+	changefeedtest.Must(t, err)
+	changefeedtest.Go(t, "relay", r.Run)
+	cfg := aclorders.ReadModelConfig("shop")
+	cfg.SessionTimeout, cfg.MaxWait = 3*time.Second, 100*time.Millisecond
+	c, err := consumer.New(cfg, consumer.Options{DB: svc, Brokers: broker.Brokers(), Kafka: kafka, Logger: changefeedtest.Logger()})
+	changefeedtest.Must(t, err)
+	rm := aclorders.NewReadModels(svc)
+	rm.OnEmailChange = updateOrders
+	rm.Register(c)
+	changefeedtest.Go(t, "consumer", c.Run)
+	return svc, rm, broker
+}
+
+// TestReadModelsBackfill fills the read models from a backfill of a
+// monolith whose history is not in the broker (its outbox emptied): every
+// customer and every price arrive as the monolith has them.
+func TestReadModelsBackfill(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, dsn string) {
+		shop := shoptest.New(t, dsn, shoptest.WithSeed())
+		changefeedtest.Must(t, shop.DB().Exec("DELETE FROM outbox").Error)
+		ctx := context.Background()
+		for _, job := range aclorders.BackfillJobs() {
+			res, err := backfill.Run(ctx, job, backfill.Options{DB: shop.DB(), Logger: changefeedtest.Logger()})
+			if err != nil || !res.Done || res.Events == 0 {
+				t.Fatalf("backfill %s: %+v, %v", job.Name, res, err)
+			}
+		}
+		svc, _, _ := feed(t, shop, dsn)
+		type customer struct {
+			ID    int64 `gorm:"column:id"`
+			Email string
+		}
+		var want, got []customer
+		changefeedtest.Must(t, shop.DB().Raw("SELECT id, email FROM customers ORDER BY id").Scan(&want).Error)
+		type price struct {
+			SKU        string
+			PriceCents int64
+			Active     bool
+		}
+		var wantPrices, gotPrices []price
+		changefeedtest.Must(t, shop.DB().Raw("SELECT sku, price_cents, active FROM catalog_products ORDER BY sku").Scan(&wantPrices).Error)
+		changefeedtest.Eventually(t, 90*time.Second, func() (bool, string) {
+			changefeedtest.Must(t, svc.Raw("SELECT customer_id AS id, email FROM acl_customers ORDER BY customer_id").Scan(&got).Error)
+			changefeedtest.Must(t, svc.Raw("SELECT sku, price_cents, active FROM acl_prices ORDER BY sku").Scan(&gotPrices).Error)
+			return fmt.Sprint(got) == fmt.Sprint(want) && fmt.Sprint(gotPrices) == fmt.Sprint(wantPrices),
+				fmt.Sprintf("read models have %d customers and %d prices, the monolith %d and %d", len(got), len(gotPrices), len(want), len(wantPrices))
+		})
+		if len(want) == 0 || len(wantPrices) == 0 {
+			t.Fatal("the seed has no customers or products")
+		}
 	})
 }
 
