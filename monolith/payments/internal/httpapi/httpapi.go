@@ -4,6 +4,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -109,9 +110,20 @@ func (h handler) setLimit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var in domain.LimitPatch
-	if err := httpx.DecodeJSON(c, &in); err != nil {
+	// The limit is required, and null means the default: a raw value
+	// tells a null from a missing field.
+	var body struct {
+		CreditLimitCents json.RawMessage `json:"credit_limit_cents"`
+	}
+	if err := httpx.DecodeJSON(c, &body); err != nil {
 		return err
+	}
+	if len(body.CreditLimitCents) == 0 {
+		return httpx.Invalid(httpx.FieldError{Field: "credit_limit_cents", Message: "is required; null gives the customer the default limit"})
+	}
+	var in domain.LimitPatch
+	if err := json.Unmarshal(body.CreditLimitCents, &in.CreditLimitCents); err != nil {
+		return httpx.BadRequest("credit_limit_cents must be an integer or null, not %s", body.CreditLimitCents)
 	}
 	a, err := h.svc.SetLimit(c.Request().Context(), id, in)
 	if err != nil {
