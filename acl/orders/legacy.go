@@ -16,7 +16,8 @@
 //     first by a backfill of the monolith's rows (BackfillJobs);
 //   - order ids: the legacy integer id is the service's aggregate id, so
 //     that clients keep the ids they know, and orders placed on the
-//     service take ids from a reserved range no legacy id reaches (IDs).
+//     service take ids from a reserved range, 10¹² up, past every id it
+//     has seen (IDs).
 //
 // Everything that reads legacy data is a tolerant reader: unknown fields
 // are ignored, optional fields may be missing, numbers may come as JSON

@@ -132,8 +132,9 @@ func TestReadModels(t *testing.T) {
 
 // TestIDs gives the ids of orders placed on the service: from concurrent
 // transactions, each once, all in the service's range; a rolled-back
-// order gives its id back. Legacy ids from the real monolith are in the
-// legacy range, and a legacy id in the service's range is refused.
+// order gives its id back. Legacy ids from the real monolith are the
+// service's aggregate ids as they are, an id out of range is refused, and
+// observing an id in the service's range moves the counter past it.
 func TestIDs(t *testing.T) {
 	dbtest.Dialects(t, func(t *testing.T, dsn string) {
 		gdb := serviceDB(t, dsn)
@@ -186,11 +187,59 @@ func TestIDs(t *testing.T) {
 		if err != nil || o.ID != legacy.ID {
 			t.Fatalf("the service's aggregate id is %d (%v), the client's %d", o.ID, err, legacy.ID)
 		}
-		for _, bad := range []int64{0, -1, aclorders.ServiceIDBase, aclorders.ServiceIDBase + 1} {
+		for _, bad := range []int64{0, -1, aclorders.MaxID + 1} {
 			legacy.ID = bad
-			if _, err := aclorders.FromLegacy(legacy); !errors.Is(err, aclorders.ErrIDCollision) {
-				t.Errorf("legacy id %d: %v, want ErrIDCollision", bad, err)
+			if _, err := aclorders.FromLegacy(legacy); !errors.Is(err, aclorders.ErrBadID) {
+				t.Errorf("legacy id %d: %v, want ErrBadID", bad, err)
 			}
+		}
+		changefeedtest.Must(t, ids.Observe(ctx, aclorders.ServiceIDBase+1000))
+		changefeedtest.Must(t, ids.Observe(ctx, aclorders.ServiceIDBase+10))
+		changefeedtest.Must(t, ids.Observe(ctx, 5))
+		if next, err := ids.Next(ctx); err != nil || next != aclorders.ServiceIDBase+1001 {
+			t.Fatalf("after observing %d: next %d, %v", aclorders.ServiceIDBase+1000, next, err)
+		}
+	})
+}
+
+// TestIDsAfterRollback writes an order with a service id into the real
+// monolith's orders table, as a back sync does, then places an order on the
+// monolith, as after a rollback: SQLite's AUTOINCREMENT continues in the
+// service's range, Postgres's identity in the legacy one. Either way the
+// service, observing the id, never hands it out.
+func TestIDsAfterRollback(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, dsn string) {
+		shop := shoptest.New(t, dsn, shoptest.WithSeed())
+		svc := serviceDB(t, dbSibling(t, dsn))
+		ids := aclorders.NewIDs(svc)
+		ctx := context.Background()
+		place := func() int64 {
+			var o aclorders.LegacyOrder
+			shop.Post("/api/orders", map[string]any{"customer_id": 1, "lines": []any{map[string]any{"sku": "COF-ETH-250", "quantity": 1}}}).Expect(http.StatusCreated).Decode(&o)
+			if _, err := aclorders.FromLegacy(o); err != nil {
+				t.Fatalf("the ACL refuses the monolith's order: %v", err)
+			}
+			changefeedtest.Must(t, ids.Observe(ctx, o.ID))
+			return o.ID
+		}
+		first := place()
+		synced, err := ids.Next(ctx)
+		changefeedtest.Must(t, err)
+		now := time.Now().UTC()
+		changefeedtest.Must(t, shop.DB().Exec(`INSERT INTO orders (id, customer_id, customer_email, status, currency, total_cents, placed_at, version, updated_at)
+VALUES (?, 1, 'anna.devries@example.nl', 10, 'EUR', 0, ?, 1, ?)`, synced, now, now).Error)
+		after := place()
+		want := first + 1
+		if db.DialectOf(shop.DB()) == db.SQLite {
+			want = synced + 1
+		}
+		if after != want {
+			t.Fatalf("after back-synced order %d the monolith placed %d, want %d", synced, after, want)
+		}
+		next, err := ids.Next(ctx)
+		changefeedtest.Must(t, err)
+		if next == after || next == synced || next <= max(after, synced) {
+			t.Fatalf("the service's next id %d; the monolith has %d and %d", next, synced, after)
 		}
 	})
 }
