@@ -42,6 +42,11 @@ const (
 // read even tolerantly; retrying cannot fix them.
 var ErrMalformed = errors.New("malformed legacy payload")
 
+// malformed is the error of event ev that cannot be read.
+func malformed(ev changefeed.Event, format string, args ...any) error {
+	return fmt.Errorf("%w: %s %s: %s", ErrMalformed, ev.Type, ev.ID, fmt.Sprintf(format, args...))
+}
+
 type rawLine struct {
 	LineNo         legacyjson.Int `json:"line_no"`
 	SKU            string         `json:"sku"`
@@ -161,13 +166,13 @@ type rawCustomer struct {
 func DecodeCustomer(ev changefeed.Event) (CustomerChange, error) {
 	var r rawCustomer
 	if err := json.Unmarshal(ev.Payload, &r); err != nil {
-		return CustomerChange{}, fmt.Errorf("%w: %s %s: %v", ErrMalformed, ev.Type, ev.ID, err)
+		return CustomerChange{}, malformed(ev, "%v", err)
 	}
 	c := CustomerChange{ID: int64(r.ID.V), Email: r.Email, Version: r.Version.V, At: r.UpdatedAt.V}
 	if !r.ID.Set {
 		id, err := strconv.ParseInt(ev.AggregateID, 10, 64)
 		if err != nil {
-			return CustomerChange{}, fmt.Errorf("%w: %s %s: no customer id", ErrMalformed, ev.Type, ev.ID)
+			return CustomerChange{}, malformed(ev, "no customer id")
 		}
 		c.ID = id
 	}
@@ -185,10 +190,10 @@ func DecodeCustomer(ev changefeed.Event) (CustomerChange, error) {
 		c.At = ev.OccurredAt.UTC()
 	}
 	if c.ID <= 0 {
-		return CustomerChange{}, fmt.Errorf("%w: %s %s: customer id %d is not positive", ErrMalformed, ev.Type, ev.ID, c.ID)
+		return CustomerChange{}, malformed(ev, "customer id %d is not positive", c.ID)
 	}
 	if c.Email == "" && c.Status != DeletedCustomer {
-		return CustomerChange{}, fmt.Errorf("%w: %s %s: email is missing", ErrMalformed, ev.Type, ev.ID)
+		return CustomerChange{}, malformed(ev, "email is missing")
 	}
 	return c, nil
 }
@@ -255,7 +260,7 @@ type rawProduct struct {
 func DecodePrice(ev changefeed.Event) (PriceChange, error) {
 	var r rawProduct
 	if err := json.Unmarshal(ev.Payload, &r); err != nil {
-		return PriceChange{}, fmt.Errorf("%w: %s %s: %v", ErrMalformed, ev.Type, ev.ID, err)
+		return PriceChange{}, malformed(ev, "%v", err)
 	}
 	p := PriceChange{
 		SKU: strings.ToUpper(strings.TrimSpace(r.SKU)), ProductRef: r.ProductRef, PriceCents: int64(r.PriceCents.V),
@@ -289,7 +294,7 @@ func DecodePrice(ev changefeed.Event) (PriceChange, error) {
 		errs = append(errs, fmt.Sprintf("price_cents %d is negative", p.PriceCents))
 	}
 	if len(errs) > 0 {
-		return PriceChange{}, fmt.Errorf("%w: %s %s: %s", ErrMalformed, ev.Type, ev.ID, strings.Join(errs, "; "))
+		return PriceChange{}, malformed(ev, "%s", strings.Join(errs, "; "))
 	}
 	return p, nil
 }
