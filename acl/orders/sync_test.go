@@ -259,6 +259,7 @@ func TestReadModelsFollowMonolith(t *testing.T) {
 		changefeedtest.Must(t, svc.Exec("INSERT INTO svc_orders VALUES (?, ?, ?)", o.ID, o.CustomerID, o.CustomerEmail).Error)
 
 		ctx := context.Background()
+		changedAt := time.Now()
 		shop.Patch("/api/customers/1", map[string]any{"email": "anna@new.example.org"}).Expect(http.StatusOK)
 		changefeedtest.Eventually(t, 60*time.Second, func() (bool, string) {
 			cu, ok, err := rm.Customer(ctx, 1)
@@ -266,6 +267,7 @@ func TestReadModelsFollowMonolith(t *testing.T) {
 			return err == nil && ok && cu.Email == "anna@new.example.org" && email == cu.Email,
 				fmt.Sprintf("read model %+v (%v, %v), order e-mail %s", cu, ok, err, email)
 		})
+		t.Logf("the e-mail change reached the read model and the order within %s", time.Since(changedAt).Round(time.Millisecond))
 
 		var before aclorders.Price
 		changefeedtest.Eventually(t, 60*time.Second, func() (bool, string) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/stranglerkit/strangler/db/dbtest"
+	"github.com/stranglerkit/strangler/httpx"
 	"github.com/stranglerkit/strangler/internal/chaostest"
 	"github.com/stranglerkit/strangler/monolith"
 	"github.com/stranglerkit/strangler/monolith/payments"
@@ -146,6 +147,29 @@ func TestPaymentsHTTP(t *testing.T) {
 				if got := strings.Join(paymentEvents(t, s, key), ","); got != want {
 					t.Errorf("events of %s: %s, want %s", key, got, want)
 				}
+			}
+		})
+
+		t.Run("in process, by key", func(t *testing.T) {
+			api, ctx := shop.Payments(), context.Background()
+			a, err := api.Authorize(ctx, payments.NewAuthorization{CustomerID: cu, AmountCents: 50, IdempotencyKey: " inproc/1 "})
+			if err != nil || a.IdempotencyKey != "inproc/1" {
+				t.Fatalf("authorize: %+v, %v", a, err)
+			}
+			if c, err := api.Capture(ctx, payments.Ref{IdempotencyKey: "inproc/1"}); err != nil || c.ID != a.ID || c.Status != payments.StatusCaptured {
+				t.Fatalf("capture by key: %+v, %v", c, err)
+			}
+			if _, err := api.Void(ctx, payments.Ref{IdempotencyKey: "inproc/1"}); !errors.Is(err, payments.ErrStatus) {
+				t.Fatalf("void of a captured one: %v", err)
+			}
+			for _, ref := range []payments.Ref{{}, {ID: a.ID, IdempotencyKey: "inproc/1"}, {ID: -1}} {
+				var p *httpx.Problem
+				if _, err := api.Get(ctx, ref); !errors.As(err, &p) || p.Status != http.StatusUnprocessableEntity {
+					t.Errorf("Get(%+v): %v, want a 422 problem", ref, err)
+				}
+			}
+			if _, err := api.Capture(ctx, payments.Ref{IdempotencyKey: "never"}); !errors.Is(err, payments.ErrNotFound) {
+				t.Fatalf("capture of an unknown key: %v", err)
 			}
 		})
 
