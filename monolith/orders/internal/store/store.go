@@ -60,18 +60,33 @@ func New(gdb *gorm.DB) *Store { return &Store{db: gdb} }
 
 // InsertOrder adds an order and sets its ID.
 func (s *Store) InsertOrder(ctx context.Context, r *Row) error {
-	if err := db.Conn(ctx, s.db).Create(r).Error; err != nil {
+	err := db.Conn(ctx, s.db).Raw(`INSERT INTO orders (customer_id, customer_email, status, currency, total_cents, placed_at, version, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, r.CustomerID, r.CustomerEmail, r.Status, r.Currency, r.TotalCents, r.PlacedAt, r.Version, r.UpdatedAt).Scan(&r.ID).Error
+	if err != nil {
 		return fmt.Errorf("insert order: %w", err)
 	}
 	return nil
 }
 
-// InsertLines adds the lines of order orderID and sets their OrderID.
-func (s *Store) InsertLines(ctx context.Context, orderID int64, lines []LineRow) error {
-	for i := range lines {
-		lines[i].OrderID = orderID
+// lines holds the lines of the orders a transaction places until its
+// commit, which writes them with the transaction's other queued rows, the
+// stock's journal and the events (see db.Batch).
+var lines = db.Batch[LineRow]{
+	Table:   "order_lines",
+	Columns: []string{"order_id", "line_no", "sku", "product_ref", "product_name", "unit_price_cents", "quantity", "line_total_cents", "warehouse_code"},
+	Values: func(l LineRow) []any {
+		return []any{l.OrderID, l.LineNo, l.SKU, l.ProductRef, l.ProductName, l.UnitPriceCents, l.Quantity, l.LineTotalCents, l.WarehouseCode}
+	},
+}
+
+// QueueLines adds the lines of order orderID, in the transaction ctx
+// carries, when it commits, and sets their OrderID. The transaction does
+// not see them before then.
+func (s *Store) QueueLines(ctx context.Context, orderID int64, rows []LineRow) error {
+	for i := range rows {
+		rows[i].OrderID = orderID
 	}
-	if err := db.Conn(ctx, s.db).Create(&lines).Error; err != nil {
+	if err := lines.Add(ctx, rows...); err != nil {
 		return fmt.Errorf("insert lines of order %d: %w", orderID, err)
 	}
 	return nil
