@@ -12,7 +12,6 @@ import (
 
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/monolith/customers"
-	"github.com/stranglerkit/strangler/monolith/internal/dberr"
 	"github.com/stranglerkit/strangler/monolith/internal/errs"
 	"github.com/stranglerkit/strangler/monolith/internal/events"
 	"github.com/stranglerkit/strangler/monolith/payments/internal/domain"
@@ -292,7 +291,7 @@ func (s *Service) retryKeyRace(ctx context.Context, fn func(ctx context.Context)
 
 func (s *Service) insert(ctx context.Context, r *store.Auth) error {
 	if err := s.store.Insert(ctx, r); err != nil {
-		if dberr.IsUniqueViolation(err) {
+		if db.IsUniqueViolation(err) {
 			return errKeyRace
 		}
 		return fmt.Errorf("record authorization: %w", err)
