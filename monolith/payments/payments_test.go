@@ -275,6 +275,26 @@ func TestPaymentsConcurrency(t *testing.T) {
 				t.Fatalf("voided authorizations still hold %d cents", a.AuthorizedCents)
 			}
 		})
+
+		t.Run("capture races its authorization", func(t *testing.T) {
+			cu := shop.CreateCustomer("race-capture@example.com").ID
+			for round := range 10 {
+				key := fmt.Sprintf("capture/%d", round)
+				errs := run(2, func(i int) error {
+					if i == 0 {
+						_, err := api.Authorize(ctx, payments.NewAuthorization{CustomerID: cu, AmountCents: 10, IdempotencyKey: key})
+						return err
+					}
+					_, err := api.Capture(ctx, payments.Ref{IdempotencyKey: key})
+					return err
+				})
+				// The capture either came first and found nothing, or
+				// captured; never "authorized, cannot be captured".
+				if errs[0] != nil || (errs[1] != nil && !errors.Is(errs[1], payments.ErrNotFound)) {
+					t.Fatalf("round %d: authorize %v, capture %v", round, errs[0], errs[1])
+				}
+			}
+		})
 	})
 }
 

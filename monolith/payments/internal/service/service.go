@@ -152,6 +152,11 @@ func (s *Service) Void(ctx context.Context, ref domain.Ref) (domain.Authorizatio
 			return err
 		}
 		switch {
+		case found && domain.Status(r.Status) == domain.StatusAuthorized:
+			// The authorization committed between the UPDATE, which did
+			// not see it, and this read (READ COMMITTED on Postgres): try
+			// again, and the UPDATE voids it.
+			return errKeyRace
 		case found && domain.Status(r.Status) == domain.StatusCaptured:
 			return errs.New(domain.ErrStatus, "the authorization with %s is captured and cannot be voided", ref)
 		case found:
@@ -181,7 +186,7 @@ func (s *Service) Capture(ctx context.Context, ref domain.Ref) (domain.Authoriza
 		return domain.Authorization{}, err
 	}
 	var out domain.Authorization
-	err := db.Transact(ctx, s.db, func(ctx context.Context) error {
+	err := s.retryKeyRace(ctx, func(ctx context.Context) error {
 		now := s.stamp()
 		r, ok, err := s.store.Transition(ctx, ref.ID, ref.IdempotencyKey, string(domain.StatusCaptured), "captured_at", now)
 		if err != nil {
@@ -200,6 +205,8 @@ func (s *Service) Capture(ctx context.Context, ref domain.Ref) (domain.Authoriza
 			return err
 		case !found:
 			return errs.New(domain.ErrNotFound, "no authorization has %s", ref)
+		case domain.Status(r.Status) == domain.StatusAuthorized:
+			return errKeyRace // committed after the UPDATE looked, as in Void
 		case domain.Status(r.Status) != domain.StatusCaptured:
 			return errs.New(domain.ErrStatus, "the authorization with %s is %s and cannot be captured", ref, r.Status)
 		}
@@ -277,7 +284,8 @@ func (s *Service) customer(ctx context.Context, id int64) error {
 }
 
 // retryKeyRace runs fn in a transaction, again when it lost a race for an
-// idempotency key (on Postgres the losing INSERT aborts the transaction);
+// idempotency key (on Postgres the losing INSERT aborts the transaction) or
+// saw a concurrent authorization commit between two of its statements;
 // the next attempt finds the winner's row.
 func (s *Service) retryKeyRace(ctx context.Context, fn func(ctx context.Context) error) error {
 	var err error
