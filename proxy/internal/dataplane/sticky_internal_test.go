@@ -1,0 +1,185 @@
+package dataplane
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/valyala/fasthttp"
+
+	"github.com/stranglerkit/strangler/proxy/routes"
+)
+
+// signed returns a token with claims, signed with alg under key.
+func signed(t *testing.T, alg jwt.SigningMethod, key any, claims jwt.MapClaims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(alg, claims).SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestJWTClaim reads the sticky key from tokens, good and bad, with and
+// without a secret: only a well-formed, current token that is not alg
+// none, and whose signature holds when a secret is set, gives a key.
+func TestJWTClaim(t *testing.T) {
+	secret := []byte("the-hmac-secret-of-the-app")
+	now := time.Now()
+	good := jwt.MapClaims{"sub": "alice", "exp": now.Add(time.Hour).Unix()}
+	hs := signed(t, jwt.SigningMethodHS256, secret, good)
+	none := signed(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, good)
+	// A none token with a signature part of its own, for parsers that only
+	// look at the dots.
+	noneSigned := none + "c2ln"
+	parts := strings.Split(hs, ".")
+	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"mallory","exp":9999999999}`)) + "." + parts[2]
+	huge := signed(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "alice", "pad": strings.Repeat("x", 9000)})
+	var junk [512]byte
+	_, _ = rand.Read(junk[:])
+	for _, tc := range []struct {
+		name       string
+		header     string
+		unverified string // the key without a secret; "" for none
+		verified   string // the key with the secret
+	}{
+		{"bearer", "Bearer " + hs, "alice", "alice"},
+		{"lower-case bearer", "bearer " + hs, "alice", "alice"},
+		{"bare token", hs, "alice", "alice"},
+		{"other key", "Bearer " + signed(t, jwt.SigningMethodHS256, []byte("not the secret"), good), "alice", ""},
+		{"tampered payload", "Bearer " + tampered, "mallory", ""},
+		{"numeric claim", "Bearer " + signed(t, jwt.SigningMethodHS512, secret, jwt.MapClaims{"sub": 42}), "42", "42"},
+		{"claim of another type", "Bearer " + signed(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": []string{"a"}}), "", ""},
+		{"no claim", "Bearer " + signed(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"name": "alice"}), "", ""},
+		{"expired", "Bearer " + signed(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "alice", "exp": now.Add(-time.Hour).Unix()}), "", ""},
+		{"not yet valid", "Bearer " + signed(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "alice", "nbf": now.Add(time.Hour).Unix()}), "", ""},
+		{"alg none", "Bearer " + none, "", ""},
+		{"alg none with a signature", "Bearer " + noneSigned, "", ""},
+		{"huge", "Bearer " + huge, "", ""},
+		{"empty", "", "", ""},
+		{"bearer only", "Bearer ", "", ""},
+		{"one part", "Bearer abc", "", ""},
+		{"four parts", "Bearer " + hs + ".x", "", ""},
+		{"bad base64", "Bearer !!!.???.***", "", ""},
+		{"payload not JSON", "Bearer " + parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte("not json")) + "." + parts[2], "", ""},
+		{"header not JSON", "Bearer e30K." + parts[1] + "." + parts[2], "", ""},
+		{"dots only", "..", "", ""},
+		{"random bytes", string(junk[:100]) + "." + string(junk[100:300]) + "." + string(junk[300:]), "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plain, err := newJWTClaim(&routes.StickyJWT{Claim: "sub", Header: "Authorization"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(plain.value([]byte(tc.header))); got != tc.unverified {
+				t.Errorf("without a secret: key %q, want %q", got, tc.unverified)
+			}
+			env := func(string) (string, bool) { return string(secret), true }
+			checked, err := newJWTClaim(&routes.StickyJWT{Claim: "sub", Header: "Authorization", SecretEnv: "JWT_SECRET"}, env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(checked.value([]byte(tc.header))); got != tc.verified {
+				t.Errorf("with the secret: key %q, want %q", got, tc.verified)
+			}
+		})
+	}
+}
+
+// TestJWTSecretSources reads the secret from a file or the environment;
+// one that is missing or empty makes every token give no key, rather than
+// being taken unchecked.
+func TestJWTSecretSources(t *testing.T) {
+	secret := "file-secret-0123456789"
+	dir := t.TempDir()
+	file := filepath.Join(dir, "jwt.secret")
+	if err := os.WriteFile(file, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tok := []byte("Bearer " + signed(t, jwt.SigningMethodHS256, []byte(secret), jwt.MapClaims{"sub": "alice"}))
+	noEnv := func(string) (string, bool) { return "", false }
+	for _, tc := range []struct {
+		name    string
+		j       routes.StickyJWT
+		wantErr bool
+		want    string
+	}{
+		{"file", routes.StickyJWT{SecretFile: file}, false, "alice"},
+		{"missing file", routes.StickyJWT{SecretFile: filepath.Join(dir, "nope")}, true, ""},
+		{"empty file", routes.StickyJWT{SecretFile: empty}, true, ""},
+		{"unset variable", routes.StickyJWT{SecretEnv: "NOPE"}, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.j.Claim, tc.j.Header = "sub", "Authorization"
+			j, err := newJWTClaim(&tc.j, noEnv)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("error %v, want one: %v", err, tc.wantErr)
+			}
+			if got := string(j.value(tok)); got != tc.want {
+				t.Fatalf("key %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestCohortCookieRoundTrip: a cookie set for a key reads back as that
+// key under the same secret and cookie name, and as none under another
+// secret or name.
+func TestCohortCookieRoundTrip(t *testing.T) {
+	signer := newCohortSigner([]byte("secret-one-0123456789"))
+	c := &cohortCookie{name: "cohort", maxAge: 60, signer: signer}
+	for _, key := range []string{"alice", "10.0.0.1", strings.Repeat("k", maxCohortKey), "bytes \x00\xff;=,"} {
+		var ctx fasthttp.RequestCtx
+		st := &reqState{ctx: &ctx}
+		c.set(st, []byte(key))
+		ck := fasthttp.AcquireCookie()
+		ck.SetKey("cohort")
+		if !ctx.Response.Header.Cookie(ck) {
+			t.Fatalf("%q: no cookie set", key)
+		}
+		value := string(ck.Value())
+		fasthttp.ReleaseCookie(ck)
+		for _, tc := range []struct {
+			name   string
+			reader *cohortCookie
+			ok     bool
+		}{
+			{"same", c, true},
+			{"other secret", &cohortCookie{name: "cohort", signer: newCohortSigner([]byte("secret-two-0123456789"))}, false},
+			{"other name", &cohortCookie{name: "cohort2", signer: signer}, false},
+		} {
+			var req fasthttp.RequestHeader
+			req.SetCookie(tc.reader.name, value)
+			got, ok := tc.reader.read(nil, &req)
+			if ok != tc.ok || ok && string(got) != key {
+				t.Errorf("%q, %s: read %q, %v", key, tc.name, got, ok)
+			}
+		}
+	}
+}
+
+// FuzzJWTClaim feeds the token reader arbitrary header values: it must not
+// panic, and without the secret's signature it gives no key.
+func FuzzJWTClaim(f *testing.F) {
+	f.Add("Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln")
+	f.Add("..")
+	f.Add("Bearer e30.e30.")
+	f.Fuzz(func(t *testing.T, h string) {
+		plain, _ := newJWTClaim(&routes.StickyJWT{Claim: "sub", Header: "Authorization"}, nil)
+		_ = plain.value([]byte(h))
+		env := func(string) (string, bool) { return "fuzz-secret-0123456789", true }
+		checked, _ := newJWTClaim(&routes.StickyJWT{Claim: "sub", Header: "Authorization", SecretEnv: "S"}, env)
+		if v := checked.value([]byte(h)); v != nil {
+			t.Fatalf("an unsigned value gave key %q", v)
+		}
+	})
+}
