@@ -337,6 +337,25 @@ modules:
 	}
 }
 
+// parseTwice parses raw, writes the document as YAML and parses that: it
+// returns both documents.
+func parseTwice(t *testing.T, raw []byte) (doc, again *Doc) {
+	t.Helper()
+	doc, err := Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := doc.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err = Parse(y)
+	if err != nil {
+		t.Fatalf("YAML output does not parse: %v\n%s", err, y)
+	}
+	return doc, again
+}
+
 func TestDocRoundTrip(t *testing.T) {
 	raw, err := os.ReadFile("testdata/match/precedence.yaml")
 	if err != nil {
@@ -349,18 +368,7 @@ func TestDocRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	tb, _ := yaml.Marshal(&fx.Table)
-	doc, err := Parse(tb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	y, err := doc.YAML()
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, err := Parse(y)
-	if err != nil {
-		t.Fatalf("YAML output does not parse: %v\n%s", err, y)
-	}
+	doc, again := parseTwice(t, tb)
 	c := doc.Clone()
 	if fmt.Sprint(again) != fmt.Sprint(doc) || fmt.Sprint(c) != fmt.Sprint(doc) {
 		t.Fatal("round trip changed the document")
@@ -430,18 +438,7 @@ modules:
     sticky: {jwt: {}, cohort_cookie: {}}
     routes: [{id: b, prefix: /b}]
 `)
-	doc, err := Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	y, err := doc.YAML()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fromYAML, err := Parse(y)
-	if err != nil {
-		t.Fatalf("YAML output does not parse: %v\n%s", err, y)
-	}
+	doc, fromYAML := parseTwice(t, raw)
 	j, err := json.Marshal(doc)
 	if err != nil {
 		t.Fatal(err)
@@ -452,7 +449,7 @@ modules:
 	}
 	for name, d := range map[string]*Doc{"yaml": fromYAML, "json": &fromJSON, "clone": doc.Clone()} {
 		if !reflect.DeepEqual(d, doc) {
-			t.Fatalf("%s round trip changed the document:\n%s", name, y)
+			t.Fatalf("%s round trip changed the document:\n%s", name, j)
 		}
 	}
 	tbl, err := Compile(doc, legacyOpt)

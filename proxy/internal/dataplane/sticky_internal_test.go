@@ -183,3 +183,48 @@ func FuzzJWTClaim(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkStickyKey measures the sticky key per request by its source: a
+// valid cohort cookie (one HMAC), and a bearer token read unchecked and
+// checked with HS256, the costly ones.
+func BenchmarkStickyKey(b *testing.B) {
+	secret := []byte("the-hmac-secret-of-the-app")
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}).SignedString(secret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	signer := newCohortSigner([]byte("cohort-secret-0123456789"))
+	cohort := &cohortCookie{name: "cohort", maxAge: 60, signer: signer}
+	var setCtx fasthttp.RequestCtx
+	cohort.set(&reqState{ctx: &setCtx}, []byte("user-12345"))
+	ck := fasthttp.AcquireCookie()
+	ck.SetKey("cohort")
+	setCtx.Response.Header.Cookie(ck)
+	plain, _ := newJWTClaim(&routes.StickyJWT{Claim: "sub", Header: "Authorization"}, nil)
+	checked, _ := newJWTClaim(&routes.StickyJWT{Claim: "sub", Header: "Authorization", SecretEnv: "S"}, func(string) (string, bool) { return string(secret), true })
+	for _, bc := range []struct {
+		name string
+		rt   *routeRT
+		set  func(h *fasthttp.RequestHeader)
+	}{
+		{"header", &routeRT{Route: &routes.Route{Sticky: routes.Sticky{Header: "X-User-Id"}}}, func(h *fasthttp.RequestHeader) { h.Set("X-User-Id", "user-12345") }},
+		{"cohort-cookie", &routeRT{Route: &routes.Route{}, sticky: stickySources{cohort: cohort}}, func(h *fasthttp.RequestHeader) { h.SetCookie("cohort", string(ck.Value())) }},
+		{"jwt-unchecked", &routeRT{Route: &routes.Route{}, sticky: stickySources{jwt: plain}}, func(h *fasthttp.RequestHeader) { h.Set("Authorization", "Bearer "+tok) }},
+		{"jwt-hs256", &routeRT{Route: &routes.Route{}, sticky: stickySources{jwt: checked}}, func(h *fasthttp.RequestHeader) { h.Set("Authorization", "Bearer "+tok) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var ctx fasthttp.RequestCtx
+			bc.set(&ctx.Request.Header)
+			st := &reqState{ctx: &ctx}
+			want := bc.rt.stickyKey(st)
+			if string(want) != "user-12345" && string(want) != "alice" {
+				b.Fatalf("key %q", want)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				st.keyDone = false
+				bc.rt.stickyKey(st)
+			}
+		})
+	}
+}
