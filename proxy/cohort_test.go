@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -208,5 +210,37 @@ func TestCohortCookieForged(t *testing.T) {
 				t.Fatalf("the fresh cookie holds %q (%v), want the header's key bob", got, err)
 			}
 		})
+	}
+}
+
+// TestCohortSecretFile: without cohort_secret the proxy keeps a generated
+// secret in its state dir, mode 0600, and reuses it on the next start, so
+// that a restart keeps its users' cookies; it writes nothing elsewhere.
+func TestCohortSecretFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := proxy.Config{AdminToken: proxytest.Token, StateDir: filepath.Join(dir, "state"), Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0"}
+	var secrets []string
+	for range 2 {
+		p, err := proxy.New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = p.Close()
+		path := filepath.Join(dir, "state", "cohort.secret")
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatalf("no secret in the state dir: %v", err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Fatalf("secret file mode %v, want 0600", fi.Mode().Perm())
+		}
+		b, _ := os.ReadFile(path)
+		secrets = append(secrets, string(b))
+	}
+	if secrets[0] != secrets[1] || len(strings.TrimSpace(secrets[0])) < 16 {
+		t.Fatalf("secrets of two starts: %q, %q", secrets[0], secrets[1])
+	}
+	if _, err := os.Stat(".strangler/cohort.secret"); err == nil {
+		t.Fatal("the proxy wrote a secret in the working directory")
 	}
 }

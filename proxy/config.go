@@ -35,7 +35,7 @@ type Config struct {
 	// a random secret is generated and written there with mode 0600.
 	CohortSecret string `yaml:"cohort_secret" secret:"true"`
 	// CohortSecretFile holds the generated cohort secret. If empty,
-	// "<data_dir>/cohort.secret".
+	// "<state_dir>/cohort.secret".
 	CohortSecretFile string `yaml:"cohort_secret_file"`
 	// Legacy is the monolith's base URL, the backend named "legacy" unless
 	// the route table defines one. If empty, "http://127.0.0.1:9001".
@@ -152,9 +152,6 @@ func (c *Config) SetDefaults(dataDir string) {
 	if c.AdminTokenFile == "" {
 		c.AdminTokenFile = filepath.Join(dataDir, "admin.token")
 	}
-	if c.CohortSecretFile == "" {
-		c.CohortSecretFile = filepath.Join(dataDir, "cohort.secret")
-	}
 	if c.Legacy == "" {
 		c.Legacy = "http://127.0.0.1:9001"
 	}
@@ -163,6 +160,9 @@ func (c *Config) SetDefaults(dataDir string) {
 	}
 	if c.StateDir == "" {
 		c.StateDir = filepath.Join(dataDir, "proxy")
+	}
+	if c.CohortSecretFile == "" {
+		c.CohortSecretFile = filepath.Join(c.StateDir, "cohort.secret")
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 30
