@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -32,6 +33,11 @@ const (
 	maxCohortKey = 128
 	// jwtLeeway is the clock skew allowed on exp and nbf.
 	jwtLeeway = 30 * time.Second
+	// jwtCacheSlots is the number of tokens the claim reader keeps.
+	jwtCacheSlots = 1024
+	// jwtCacheFor bounds how long a kept token's key is reused without
+	// checking it again.
+	jwtCacheFor = 5 * time.Minute
 	// cohortMACBytes is the length of the cohort cookie's HMAC-SHA256,
 	// cut to 128 bits.
 	cohortMACBytes = 16
@@ -59,7 +65,7 @@ func (p *Plane) newStickySources(module string, s routes.Sticky) stickySources {
 		out.jwt = jc
 	}
 	if c := s.CohortCookie; c != nil {
-		out.cohort = &cohortCookie{name: c.Name, maxAge: int(c.MaxAge.D() / time.Second), secure: c.Secure, signer: p.cohort}
+		out.cohort = newCohortCookie(c.Name, int(c.MaxAge.D()/time.Second), c.Secure, p.cohort)
 	}
 	return out
 }
@@ -75,6 +81,9 @@ type jwtClaim struct {
 	// broken is set when a secret was configured and not read: every
 	// token gives no key then, rather than being trusted unchecked.
 	broken bool
+	// cache keeps the tokens that gave a key, one per slot, the newest
+	// winning: a direct-mapped cache needs no lock and no eviction.
+	cache [jwtCacheSlots]atomic.Pointer[tokenEntry]
 }
 
 // newJWTClaim builds the reader of j, whose defaults Compile applied. It
@@ -119,6 +128,9 @@ func (j *jwtClaim) value(h []byte) []byte {
 	if j.broken || len(h) == 0 || len(h) > maxJWTBytes {
 		return nil
 	}
+	// A token is reused by its user on every request: its key is kept,
+	// by the token's exact bytes, signature included, so that a token
+	// is parsed and checked once, not per request.
 	tok := bytes.TrimSpace(h)
 	if len(tok) > 7 && fold(tok[:7], "bearer ") {
 		tok = bytes.TrimSpace(tok[7:])
@@ -126,27 +138,66 @@ func (j *jwtClaim) value(h []byte) []byte {
 	if bytes.Count(tok, []byte{'.'}) != 2 {
 		return nil
 	}
+	now := time.Now()
+	slot := &j.cache[tokenSlot(tok)]
+	if e := slot.Load(); e != nil && e.tok == string(tok) && now.Before(e.until) {
+		return e.key
+	}
+	key, until := j.parse(tok, now)
+	if key != nil {
+		slot.Store(&tokenEntry{tok: string(tok), key: key, until: until})
+	}
+	return key
+}
+
+// parse reads and checks tok; it returns the claim and until when the
+// answer may be reused: the token's expiry, at most jwtCacheFor from now.
+func (j *jwtClaim) parse(tok []byte, now time.Time) (key []byte, until time.Time) {
 	claims := jwt.MapClaims{}
 	if j.secret != nil {
 		if _, err := j.parser.ParseWithClaims(string(tok), claims, j.keyfunc); err != nil {
-			return nil
+			return nil, now
 		}
 	} else {
 		t, _, err := j.parser.ParseUnverified(string(tok), claims)
 		if err != nil || t.Method == nil || t.Method == jwt.SigningMethodNone || t.Method.Alg() == "none" {
-			return nil
+			return nil, now
 		}
 		if err := jwt.NewValidator(jwt.WithLeeway(jwtLeeway)).Validate(claims); err != nil {
-			return nil
+			return nil, now
 		}
+	}
+	until = now.Add(jwtCacheFor)
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil && exp.Add(jwtLeeway).Before(until) {
+		until = exp.Add(jwtLeeway)
 	}
 	switch v := claims[j.claim].(type) {
 	case string:
-		return []byte(v)
+		key = []byte(v)
 	case json.Number:
-		return []byte(v.String())
+		key = []byte(v.String())
 	}
-	return nil
+	if len(key) == 0 {
+		return nil, until
+	}
+	return key, until
+}
+
+// tokenEntry is a token that gave a key, and until when it may be reused.
+type tokenEntry struct {
+	tok   string
+	key   []byte
+	until time.Time
+}
+
+// tokenSlot hashes a token to its slot in the cache (FNV-1a).
+func tokenSlot(tok []byte) int {
+	h := uint32(2166136261)
+	for _, c := range tok {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return int(h % jwtCacheSlots)
 }
 
 func (j *jwtClaim) keyfunc(*jwt.Token) (any, error) { return j.secret, nil }
@@ -171,12 +222,12 @@ func newCohortSigner(secret []byte) *cohortSigner {
 	return s
 }
 
-// mac appends the MAC of key under the cookie's name to dst.
-func (s *cohortSigner) mac(dst []byte, name string, key []byte) []byte {
+// mac appends the MAC of key to dst; prefix is the cookie's name and a
+// zero byte, so that a cookie is valid under its own name only.
+func (s *cohortSigner) mac(dst, prefix, key []byte) []byte {
 	h := s.pool.Get().(hash.Hash)
 	h.Reset()
-	_, _ = h.Write([]byte(name))
-	_, _ = h.Write([]byte{0})
+	_, _ = h.Write(prefix)
 	_, _ = h.Write(key)
 	var sum [sha256.Size]byte
 	dst = append(dst, h.Sum(sum[:0])[:cohortMACBytes]...)
@@ -190,6 +241,13 @@ type cohortCookie struct {
 	maxAge int
 	secure *bool
 	signer *cohortSigner
+	// prefix is what the MAC covers before the key: the name and a zero
+	// byte.
+	prefix []byte
+}
+
+func newCohortCookie(name string, maxAge int, secure *bool, signer *cohortSigner) *cohortCookie {
+	return &cohortCookie{name: name, maxAge: maxAge, secure: secure, signer: signer, prefix: append([]byte(name), 0)}
 }
 
 var b64 = base64.RawURLEncoding
@@ -213,7 +271,7 @@ func (c *cohortCookie) read(dst []byte, req *fasthttp.RequestHeader) ([]byte, bo
 		return dst, false
 	}
 	var want [cohortMACBytes]byte
-	if !hmac.Equal(c.signer.mac(want[:0], c.name, raw[:kn]), raw[kn:kn+mn]) {
+	if !hmac.Equal(c.signer.mac(want[:0], c.prefix, raw[:kn]), raw[kn:kn+mn]) {
 		return dst, false
 	}
 	return append(dst, raw[:kn]...), true
@@ -224,7 +282,7 @@ func (c *cohortCookie) set(st *reqState, key []byte) {
 	var mac [cohortMACBytes]byte
 	v := b64.AppendEncode(st.scratch[:0], key)
 	v = append(v, '.')
-	v = b64.AppendEncode(v, c.signer.mac(mac[:0], c.name, key))
+	v = b64.AppendEncode(v, c.signer.mac(mac[:0], c.prefix, key))
 	st.scratch = v[:0]
 	ck := fasthttp.AcquireCookie()
 	defer fasthttp.ReleaseCookie(ck)

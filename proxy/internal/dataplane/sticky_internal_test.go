@@ -136,7 +136,7 @@ func TestJWTSecretSources(t *testing.T) {
 // secret or name.
 func TestCohortCookieRoundTrip(t *testing.T) {
 	signer := newCohortSigner([]byte("secret-one-0123456789"))
-	c := &cohortCookie{name: "cohort", maxAge: 60, signer: signer}
+	c := newCohortCookie("cohort", 60, nil, signer)
 	for _, key := range []string{"alice", "10.0.0.1", strings.Repeat("k", maxCohortKey), "bytes \x00\xff;=,"} {
 		var ctx fasthttp.RequestCtx
 		st := &reqState{ctx: &ctx}
@@ -154,8 +154,8 @@ func TestCohortCookieRoundTrip(t *testing.T) {
 			ok     bool
 		}{
 			{"same", c, true},
-			{"other secret", &cohortCookie{name: "cohort", signer: newCohortSigner([]byte("secret-two-0123456789"))}, false},
-			{"other name", &cohortCookie{name: "cohort2", signer: signer}, false},
+			{"other secret", newCohortCookie("cohort", 60, nil, newCohortSigner([]byte("secret-two-0123456789"))), false},
+			{"other name", newCohortCookie("cohort2", 60, nil, signer), false},
 		} {
 			var req fasthttp.RequestHeader
 			req.SetCookie(tc.reader.name, value)
@@ -164,6 +164,36 @@ func TestCohortCookieRoundTrip(t *testing.T) {
 				t.Errorf("%q, %s: read %q, %v", key, tc.name, got, ok)
 			}
 		}
+	}
+}
+
+// TestJWTClaimCache: a token that gave a key is kept by its exact bytes,
+// at most until its expiry, and a token that differs in one byte is read
+// afresh.
+func TestJWTClaimCache(t *testing.T) {
+	secret := []byte("the-hmac-secret-of-the-app")
+	exp := time.Now().Add(10 * time.Second).Truncate(time.Second)
+	tok := signed(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "alice", "exp": exp.Unix()})
+	j, err := newJWTClaim(&routes.StickyJWT{Claim: "sub", Header: "Authorization", SecretEnv: "S"}, func(string) (string, bool) { return string(secret), true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(j.value([]byte("Bearer " + tok))); got != "alice" {
+		t.Fatalf("key %q", got)
+	}
+	e := j.cache[tokenSlot([]byte(tok))].Load()
+	if e == nil || e.tok != tok || string(e.key) != "alice" {
+		t.Fatalf("the token was not kept: %+v", e)
+	}
+	if want := exp.Add(jwtLeeway); !e.until.Equal(want) {
+		t.Fatalf("kept until %v, want the expiry plus leeway, %v", e.until, want)
+	}
+	// The same slot, other bytes: a forged signature is not taken from
+	// the cache.
+	forged := tok[:len(tok)-2] + "AA"
+	j.cache[tokenSlot([]byte(forged))].Store(&tokenEntry{tok: tok, key: []byte("alice"), until: exp})
+	if got := j.value([]byte("Bearer " + forged)); got != nil {
+		t.Fatalf("a forged token gave key %q", got)
 	}
 }
 
@@ -194,7 +224,7 @@ func BenchmarkStickyKey(b *testing.B) {
 		b.Fatal(err)
 	}
 	signer := newCohortSigner([]byte("cohort-secret-0123456789"))
-	cohort := &cohortCookie{name: "cohort", maxAge: 60, signer: signer}
+	cohort := newCohortCookie("cohort", 60, nil, signer)
 	var setCtx fasthttp.RequestCtx
 	cohort.set(&reqState{ctx: &setCtx}, []byte("user-12345"))
 	ck := fasthttp.AcquireCookie()
@@ -212,6 +242,18 @@ func BenchmarkStickyKey(b *testing.B) {
 		{"jwt-unchecked", &routeRT{Route: &routes.Route{}, sticky: stickySources{jwt: plain}}, func(h *fasthttp.RequestHeader) { h.Set("Authorization", "Bearer "+tok) }},
 		{"jwt-hs256", &routeRT{Route: &routes.Route{}, sticky: stickySources{jwt: checked}}, func(h *fasthttp.RequestHeader) { h.Set("Authorization", "Bearer "+tok) }},
 	} {
+		if j := bc.rt.sticky.jwt; j != nil {
+			// A token's first request, which parses it.
+			b.Run(bc.name+"-first", func(b *testing.B) {
+				h := []byte("Bearer " + tok)
+				slot := &j.cache[tokenSlot([]byte(tok))]
+				b.ReportAllocs()
+				for b.Loop() {
+					slot.Store(nil)
+					j.value(h)
+				}
+			})
+		}
 		b.Run(bc.name, func(b *testing.B) {
 			var ctx fasthttp.RequestCtx
 			bc.set(&ctx.Request.Header)
