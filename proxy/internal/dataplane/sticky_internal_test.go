@@ -270,3 +270,37 @@ func BenchmarkStickyKey(b *testing.B) {
 		})
 	}
 }
+
+// TestCohortCookieSecure: the cookie is Secure when the request came over
+// HTTPS as the proxy sees it (X-Forwarded-Proto after sanitizing), unless
+// the table says otherwise.
+func TestCohortCookieSecure(t *testing.T) {
+	yes, no := true, false
+	signer := newCohortSigner([]byte("secret-one-0123456789"))
+	for _, tc := range []struct {
+		name   string
+		proto  string
+		secure *bool
+		want   bool
+	}{
+		{"auto over http", "http", nil, false},
+		{"auto over https", "https", nil, true},
+		{"on over http", "http", &yes, true},
+		{"off over https", "https", &no, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ctx fasthttp.RequestCtx
+			ctx.Request.Header.SetCanonical(hdrXFProto, []byte(tc.proto))
+			newCohortCookie("cohort", 60, tc.secure, signer).set(&reqState{ctx: &ctx}, []byte("k"))
+			ck := fasthttp.AcquireCookie()
+			defer fasthttp.ReleaseCookie(ck)
+			ck.SetKey("cohort")
+			if !ctx.Response.Header.Cookie(ck) {
+				t.Fatal("no cookie set")
+			}
+			if ck.Secure() != tc.want || !ck.HTTPOnly() || ck.SameSite() != fasthttp.CookieSameSiteLaxMode || ck.MaxAge() != 60 || string(ck.Path()) != "/" {
+				t.Fatalf("cookie %s", ck.String())
+			}
+		})
+	}
+}
