@@ -28,6 +28,15 @@ type Config struct {
 	// AdminTokenFile holds the generated token. If empty,
 	// "<data_dir>/admin.token".
 	AdminTokenFile string `yaml:"admin_token_file"`
+	// CohortSecret signs the cohort cookies of sticky.cohort_cookie, at
+	// least 16 characters. Replicas must share it, here or in a shared
+	// CohortSecretFile, to accept each other's cookies. If empty, the
+	// secret in CohortSecretFile is used, and if that file does not exist
+	// a random secret is generated and written there with mode 0600.
+	CohortSecret string `yaml:"cohort_secret" secret:"true"`
+	// CohortSecretFile holds the generated cohort secret. If empty,
+	// "<state_dir>/cohort.secret".
+	CohortSecretFile string `yaml:"cohort_secret_file"`
 	// Legacy is the monolith's base URL, the backend named "legacy" unless
 	// the route table defines one. If empty, "http://127.0.0.1:9001".
 	Legacy string `yaml:"legacy"`
@@ -152,6 +161,9 @@ func (c *Config) SetDefaults(dataDir string) {
 	if c.StateDir == "" {
 		c.StateDir = filepath.Join(dataDir, "proxy")
 	}
+	if c.CohortSecretFile == "" {
+		c.CohortSecretFile = filepath.Join(c.StateDir, "cohort.secret")
+	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 30
 	}
@@ -220,6 +232,9 @@ func (c Config) Validate() error {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		errs = append(errs, errors.New("admin_token: must be at least 16 characters"))
+	}
+	if c.CohortSecret != "" && len(c.CohortSecret) < 16 {
+		errs = append(errs, errors.New("cohort_secret: must be at least 16 characters"))
 	}
 	if _, err := routes.ParseBackendURL(c.Legacy); err != nil {
 		errs = append(errs, fmt.Errorf("legacy: %w", err))

@@ -143,6 +143,13 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	if cfg.AdminToken == "" {
 		return nil, errors.New("proxy: no admin token: set proxy.admin_token or let EnsureToken create one")
 	}
+	cohort, err := cohortSecret(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	if o.store != nil && cfg.CohortSecret == "" {
+		log.Info("cohort cookies are signed with the secret in " + cfg.CohortSecretFile + "; replicas of a shared store accept each other's only if they share it (proxy.cohort_secret)")
+	}
 	p := &Proxy{cfg: cfg, log: log, token: cfg.AdminToken, started: make(chan struct{})}
 	p.store, p.ctlCfg = o.store, o.control
 	p.ctlCfg.SetDefaults("")
@@ -162,7 +169,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 		UnderscoresInHeaders: cfg.UnderscoresInHeaders, MaxBodyBytes: cfg.MaxBodyBytes, BufferBodyBytes: cfg.BufferBodyBytes,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout, BodyIdleTimeout: cfg.BodyIdleTimeout, ClientWriteTimeout: cfg.ClientWriteTimeout, IdleTimeout: cfg.IdleTimeout,
 		MaxConnections: cfg.MaxConnections, RetryBudgetRatio: cfg.RetryBudgetRatio, Shadow: cfg.Shadow, AccessLog: cfg.AccessLog,
-		Log: log, AccessLogWriter: o.accessLog, Dial: o.dial, Services: p.registry, AcceptRetries: p.acceptRetries,
+		CohortSecret: []byte(cohort), Log: log, AccessLogWriter: o.accessLog, Dial: o.dial, Services: p.registry, AcceptRetries: p.acceptRetries,
 	})
 	if err != nil {
 		p.closeStore()

@@ -20,38 +20,59 @@ func EnsureToken(cfg *Config) (path string, created bool, err error) {
 	if cfg.AdminToken != "" {
 		return "", false, nil
 	}
-	path = cfg.AdminTokenFile
-	if path == "" {
+	if cfg.AdminTokenFile == "" {
 		return "", false, errors.New("proxy: neither admin_token nor admin_token_file is set")
 	}
+	tok, created, err := ensureSecretFile(cfg.AdminTokenFile, "admin token")
+	if err != nil {
+		return "", false, err
+	}
+	cfg.AdminToken = tok
+	return cfg.AdminTokenFile, created, nil
+}
+
+// cohortSecret returns the secret that signs cohort cookies: cfg's
+// CohortSecret, else the one in CohortSecretFile, which is created with a
+// random secret if it does not exist.
+func cohortSecret(cfg Config) (string, error) {
+	if cfg.CohortSecret != "" {
+		return cfg.CohortSecret, nil
+	}
+	s, _, err := ensureSecretFile(cfg.CohortSecretFile, "cohort secret")
+	return s, err
+}
+
+// ensureSecretFile reads the secret in path, which must hold at least 16
+// characters and be readable by its owner only, or, if path does not
+// exist, writes a new random one there with mode 0600. what names the
+// secret in errors.
+func ensureSecretFile(path, what string) (secret string, created bool, err error) {
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
 		tok := strings.TrimSpace(string(b))
 		if len(tok) < 16 {
-			return "", false, fmt.Errorf("admin token file %s holds no valid token (16 characters at least); remove it to get a new one", path)
+			return "", false, fmt.Errorf("%s file %s holds no valid secret (16 characters at least); remove it to get a new one", what, path)
 		}
 		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			return "", false, fmt.Errorf("admin token file %s is readable by others (mode %v); chmod 600 it", path, fi.Mode().Perm())
+			return "", false, fmt.Errorf("%s file %s is readable by others (mode %v); chmod 600 it", what, path, fi.Mode().Perm())
 		}
-		cfg.AdminToken = tok
-		return path, false, nil
+		return tok, false, nil
 	case !errors.Is(err, os.ErrNotExist):
-		return "", false, fmt.Errorf("read admin token: %w", err)
+		return "", false, fmt.Errorf("read %s: %w", what, err)
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
-		return "", false, fmt.Errorf("generate admin token: %w", err)
+		return "", false, fmt.Errorf("generate %s: %w", what, err)
 	}
 	tok := hex.EncodeToString(raw[:])
 	if err := os.MkdirAll(filepath.Dir(path), private.Dir); err != nil {
-		return "", false, fmt.Errorf("admin token dir: %w", err)
+		return "", false, fmt.Errorf("%s dir: %w", what, err)
 	}
 	if err := private.WriteFileAtomic(path, []byte(tok+"\n")); err != nil {
-		return "", false, fmt.Errorf("write admin token: %w", err)
+		return "", false, fmt.Errorf("write %s: %w", what, err)
 	}
-	cfg.AdminToken = tok
-	return path, true, nil
+	return tok, true, nil
 }
 
 // ReadToken reads a token file, for clients such as the CLI.

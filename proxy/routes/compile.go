@@ -47,8 +47,13 @@ type Route struct {
 	Candidate string
 	Timeout   time.Duration
 	Retries   int
-	Sticky    Sticky
-	Shadow    ShadowPolicy
+	// Sticky is the module's sticky key with the defaults of its JWT and
+	// cohort cookie applied.
+	Sticky Sticky
+	Shadow ShadowPolicy
+	// PathAsIs forwards the client's path unchanged (path_handling:
+	// as_is); the route was still matched on the normalised path.
+	PathAsIs bool
 
 	methodMask   uint16
 	otherMethods []string
@@ -400,11 +405,11 @@ func (c *compiler) modules() {
 		if m.Retries != nil && (*m.Retries < 0 || *m.Retries > 5) {
 			c.errf(field+".retries", "must be 0 to 5")
 		}
-		if m.Sticky.Header != "" && !ValidHeaderName(m.Sticky.Header) {
-			c.errf(field+".sticky.header", "%q is not a header name", m.Sticky.Header)
-		}
-		if m.Sticky.Cookie != "" && !validToken(m.Sticky.Cookie) {
-			c.errf(field+".sticky.cookie", "%q is not a cookie name", m.Sticky.Cookie)
+		sticky := c.sticky(field+".sticky", m.Sticky)
+		switch m.PathHandling {
+		case "", PathNormalize, PathAsIs:
+		default:
+			c.errf(field+".path_handling", "want normalize or as_is, not %q", m.PathHandling)
 		}
 		sp := ShadowPolicy{Writes: m.Shadow.Writes, SamplePercent: m.Shadow.SamplePercent}
 		if sp.SamplePercent < 0 || sp.SamplePercent > 100 {
@@ -454,7 +459,7 @@ func (c *compiler) modules() {
 					seenRoute[r.ID] = "(unnamed)"
 				}
 			}
-			rt := c.route(rfield, m, info, sp, r)
+			rt := c.route(rfield, m, info, sp, sticky, r)
 			if rt != nil {
 				rt.Index = len(c.t.Routes)
 				c.t.Routes = append(c.t.Routes, rt)
@@ -463,6 +468,69 @@ func (c *compiler) modules() {
 		}
 		c.t.Modules = append(c.t.Modules, info)
 	}
+}
+
+// Defaults of the sticky key's sources.
+const (
+	DefaultJWTClaim           = "sub"
+	DefaultJWTHeader          = "Authorization"
+	DefaultCohortCookie       = "strangler_cohort"
+	DefaultCohortCookieMaxAge = 30 * 24 * time.Hour
+)
+
+// sticky checks a module's sticky key and returns it with the defaults
+// applied, in copies that leave the document as it was written.
+func (c *compiler) sticky(field string, s Sticky) Sticky {
+	if s.Header != "" && !ValidHeaderName(s.Header) {
+		c.errf(field+".header", "%q is not a header name", s.Header)
+	}
+	if s.Cookie != "" && !validToken(s.Cookie) {
+		c.errf(field+".cookie", "%q is not a cookie name", s.Cookie)
+	}
+	if s.JWT != nil {
+		j := *s.JWT
+		if j.Claim == "" {
+			j.Claim = DefaultJWTClaim
+		}
+		if len(j.Claim) > 64 {
+			c.errf(field+".jwt.claim", "must be at most 64 bytes")
+		}
+		if j.Header == "" {
+			j.Header = DefaultJWTHeader
+		}
+		if !ValidHeaderName(j.Header) {
+			c.errf(field+".jwt.header", "%q is not a header name", j.Header)
+		}
+		if j.SecretFile != "" && j.SecretEnv != "" {
+			c.errf(field+".jwt", "has both secret_file and secret_env; give one")
+		}
+		if j.SecretEnv != "" && !validToken(j.SecretEnv) {
+			c.errf(field+".jwt.secret_env", "%q is not an environment variable name", j.SecretEnv)
+		}
+		s.JWT = &j
+	}
+	if s.CohortCookie != nil {
+		cc := *s.CohortCookie
+		if cc.Name == "" {
+			cc.Name = DefaultCohortCookie
+		}
+		if !validToken(cc.Name) {
+			c.errf(field+".cohort_cookie.name", "%q is not a cookie name", cc.Name)
+		}
+		if cc.MaxAge < 0 {
+			c.errf(field+".cohort_cookie.max_age", "must not be negative")
+		} else if cc.MaxAge == 0 {
+			cc.MaxAge = Duration(DefaultCohortCookieMaxAge)
+		} else if cc.MaxAge.D() < time.Second {
+			c.errf(field+".cohort_cookie.max_age", "must be at least 1s")
+		}
+		if cc.Secure != nil {
+			v := *cc.Secure
+			cc.Secure = &v
+		}
+		s.CohortCookie = &cc
+	}
+	return s
 }
 
 func (c *compiler) checkMode(field string, mode Mode, weight int) {
@@ -486,12 +554,13 @@ func (c *compiler) checkBackend(field, name string) {
 	}
 }
 
-func (c *compiler) route(field string, m *Module, info *ModuleInfo, sp ShadowPolicy, r *RouteDef) *Route {
+func (c *compiler) route(field string, m *Module, info *ModuleInfo, sp ShadowPolicy, sticky Sticky, r *RouteDef) *Route {
 	before := len(c.errs)
 	rt := &Route{
 		ID: r.ID, Module: m.Name, Host: strings.ToLower(r.Host), Priority: r.Priority,
 		Mode: info.Mode, Weight: m.Weight, Legacy: info.Legacy, Candidate: m.Candidate,
-		Timeout: m.Timeout.D(), Sticky: m.Sticky, Shadow: sp, Retries: DefaultRetries,
+		Timeout: m.Timeout.D(), Sticky: sticky, Shadow: sp, Retries: DefaultRetries,
+		PathAsIs: m.PathHandling == PathAsIs,
 	}
 	if m.Retries != nil {
 		rt.Retries = *m.Retries

@@ -172,16 +172,100 @@ type Module struct {
 	Retries *int `yaml:"retries,omitempty" json:"retries,omitempty"`
 	// Shadow configures the shadow copies and their comparison.
 	Shadow Shadow `yaml:"shadow,omitempty" json:"shadow,omitzero"`
+	// PathHandling is normalize or as_is: which path the backends
+	// receive (see PathHandling). If empty, normalize.
+	PathHandling PathHandling `yaml:"path_handling,omitempty" json:"path_handling,omitempty"`
 	// Routes are the module's routes.
 	Routes []RouteDef `yaml:"routes" json:"routes"`
 }
 
-// Sticky names the canary key. The header is tried first, then the cookie,
-// then the client's IP address as the last resort.
+// Sticky names the canary key, the value hashed to put a user on one side
+// of a canary. The sources are tried in this order, and the first that
+// gives a non-empty value is the key:
+//
+//  1. the signed cohort cookie (CohortCookie), when set and its signature
+//     holds;
+//  2. the request header Header;
+//  3. the JWT claim (JWT);
+//  4. the cookie Cookie;
+//  5. the client's IP address, the last resort.
+//
+// The zero Sticky keys on the client's address alone.
 type Sticky struct {
+	// Header is a request header whose value is the key, such as
+	// X-User-Id. If empty, none.
 	Header string `yaml:"header,omitempty" json:"header,omitempty"`
+	// Cookie is a request cookie whose value is the key, such as a
+	// session cookie. If empty, none.
 	Cookie string `yaml:"cookie,omitempty" json:"cookie,omitempty"`
+	// JWT takes the key from a claim of a JSON Web Token, such as sub of a
+	// bearer token. If nil, none.
+	JWT *StickyJWT `yaml:"jwt,omitempty" json:"jwt,omitempty"`
+	// CohortCookie makes the proxy set a signed cookie that holds the key
+	// it used on a user's first request, and use it first on the later
+	// ones, so that a user keeps their side when they log in (the header
+	// or JWT appears) or their address changes. If nil, none.
+	CohortCookie *CohortCookie `yaml:"cohort_cookie,omitempty" json:"cohort_cookie,omitempty"`
 }
+
+// StickyJWT takes the canary key from a claim of a JSON Web Token. A token
+// that is malformed, larger than 8 KiB, signed with alg "none", expired or
+// not yet valid gives no key, and the next source is tried. Without a
+// secret the signature is not checked: the claim then says who the client
+// claims to be, which is enough to pick a side, never to trust.
+type StickyJWT struct {
+	// Claim names the claim whose value, a string or a number, is the key.
+	// If empty, "sub".
+	Claim string `yaml:"claim,omitempty" json:"claim,omitempty"`
+	// Header carries the token: "Bearer <token>" or the bare token. If
+	// empty, Authorization.
+	Header string `yaml:"header,omitempty" json:"header,omitempty"`
+	// SecretFile is a file that holds the HMAC secret (HS256, HS384,
+	// HS512) the token's signature is checked with; a token whose
+	// signature does not hold gives no key. A file that cannot be read
+	// makes every token give none, and is logged. If empty, SecretEnv.
+	SecretFile string `yaml:"secret_file,omitempty" json:"secret_file,omitempty"`
+	// SecretEnv names an environment variable of the proxy that holds the
+	// HMAC secret, as SecretFile does. At most one of SecretFile and
+	// SecretEnv is set. If both are empty, the signature is not checked.
+	SecretEnv string `yaml:"secret_env,omitempty" json:"secret_env,omitempty"`
+}
+
+// CohortCookie is the signed cookie that keeps a user's canary key. The
+// proxy sets it on an answer to a request that has no valid one, with
+// HttpOnly, SameSite=Lax and Path=/; its value is the key and an HMAC of
+// it under the proxy's cohort secret (proxy.cohort_secret), so a cookie
+// that was forged or altered is ignored and set anew. Replicas must share
+// the secret to accept each other's cookies.
+type CohortCookie struct {
+	// Name is the cookie's name. If empty, "strangler_cohort".
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
+	// MaxAge is how long the browser keeps the cookie. If zero, 720h
+	// (30 days).
+	MaxAge Duration `yaml:"max_age,omitempty" json:"max_age,omitempty"`
+	// Secure marks the cookie Secure, so that browsers send it over HTTPS
+	// only. If nil, it is Secure when the request came over HTTPS to the
+	// proxy or, from a trusted proxy, with X-Forwarded-Proto: https.
+	Secure *bool `yaml:"secure,omitempty" json:"secure,omitempty"`
+}
+
+// PathHandling says which path a module's backends receive. Routes always
+// match on the normalised path.
+type PathHandling string
+
+// The path handlings.
+const (
+	// PathNormalize forwards the normalised path, the one that was
+	// matched: unreserved escapes decoded, repeated slashes merged, dot
+	// segments resolved.
+	PathNormalize PathHandling = "normalize"
+	// PathAsIs forwards the path as the client sent it, byte for byte,
+	// with "//" and "%2F" intact, for an app that tells them apart. A path
+	// with a dot segment ("." or "..", literal or escaped, also between
+	// "%2F" or "\\") is refused with 400, since the backend could resolve it
+	// to a resource that another route selects.
+	PathAsIs PathHandling = "as_is"
+)
 
 // Shadow configures shadow copies and how their answers are compared.
 type Shadow struct {

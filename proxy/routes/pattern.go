@@ -299,3 +299,39 @@ func upperHex(c byte) byte {
 func isUnreserved(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
 }
+
+// HasDotSegment reports whether a raw request path has a "." or ".."
+// segment as some backend could read it: with "%2e" decoded to ".", and
+// with "/", "\" and their escapes "%2F" and "%5C" all taken as separators.
+// A path forwarded as it was sent (path_handling: as_is) must have none,
+// since the backend's own resolution of one could name a resource that
+// the normalised path, the one matched, does not.
+func HasDotSegment(p []byte) bool {
+	dots, other := 0, false
+	end := func() bool { return !other && (dots == 1 || dots == 2) }
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c == '%' && i+2 < len(p) {
+			switch {
+			case p[i+1] == '2' && (p[i+2] == 'e' || p[i+2] == 'E'):
+				c = '.'
+				i += 2
+			case p[i+1] == '2' && (p[i+2] == 'f' || p[i+2] == 'F'), p[i+1] == '5' && (p[i+2] == 'c' || p[i+2] == 'C'):
+				c = '/'
+				i += 2
+			}
+		}
+		switch c {
+		case '/', '\\':
+			if end() {
+				return true
+			}
+			dots, other = 0, false
+		case '.':
+			dots++
+		default:
+			other = true
+		}
+	}
+	return end()
+}

@@ -1,12 +1,14 @@
 package routes
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net/textproto"
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -335,6 +337,25 @@ modules:
 	}
 }
 
+// parseTwice parses raw, writes the document as YAML and parses that: it
+// returns both documents.
+func parseTwice(t *testing.T, raw []byte) (doc, again *Doc) {
+	t.Helper()
+	doc, err := Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := doc.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err = Parse(y)
+	if err != nil {
+		t.Fatalf("YAML output does not parse: %v\n%s", err, y)
+	}
+	return doc, again
+}
+
 func TestDocRoundTrip(t *testing.T) {
 	raw, err := os.ReadFile("testdata/match/precedence.yaml")
 	if err != nil {
@@ -347,18 +368,7 @@ func TestDocRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	tb, _ := yaml.Marshal(&fx.Table)
-	doc, err := Parse(tb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	y, err := doc.YAML()
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, err := Parse(y)
-	if err != nil {
-		t.Fatalf("YAML output does not parse: %v\n%s", err, y)
-	}
+	doc, again := parseTwice(t, tb)
 	c := doc.Clone()
 	if fmt.Sprint(again) != fmt.Sprint(doc) || fmt.Sprint(c) != fmt.Sprint(doc) {
 		t.Fatal("round trip changed the document")
@@ -400,3 +410,100 @@ func (r *benchRequest) Path() []byte         { return r.path }
 func (r *benchRequest) Header(string) []byte { return nil }
 func (r *benchRequest) Query(string) []byte  { return nil }
 func (r *benchRequest) Cookie(string) []byte { return nil }
+
+// TestStickyAndPathRoundTrip: the sticky key's sources and path_handling
+// survive YAML and JSON, as the routes file, the admin API and the stores
+// carry them, and Compile applies their defaults without writing them
+// into the document.
+func TestStickyAndPathRoundTrip(t *testing.T) {
+	raw := []byte(`
+backends:
+  svc: {urls: ["http://127.0.0.1:1"]}
+modules:
+  - name: default
+    routes: [{id: default, prefix: /}]
+  - name: a
+    candidate: svc
+    mode: canary
+    weight: 10
+    path_handling: as_is
+    sticky:
+      header: X-User-Id
+      cookie: session
+      jwt: {claim: uid, header: X-Token, secret_env: JWT_SECRET}
+      cohort_cookie: {name: side, max_age: 1h, secure: false}
+    routes: [{id: a, prefix: /a}]
+  - name: b
+    candidate: svc
+    sticky: {jwt: {}, cohort_cookie: {}}
+    routes: [{id: b, prefix: /b}]
+`)
+	doc, fromYAML := parseTwice(t, raw)
+	j, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fromJSON Doc
+	if err := json.Unmarshal(j, &fromJSON); err != nil {
+		t.Fatal(err)
+	}
+	for name, d := range map[string]*Doc{"yaml": fromYAML, "json": &fromJSON, "clone": doc.Clone()} {
+		if !reflect.DeepEqual(d, doc) {
+			t.Fatalf("%s round trip changed the document:\n%s", name, j)
+		}
+	}
+	tbl, err := Compile(doc, legacyOpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := tbl.Routes[1], tbl.Routes[2]
+	if !a.PathAsIs || b.PathAsIs {
+		t.Fatalf("PathAsIs: a %v, b %v", a.PathAsIs, b.PathAsIs)
+	}
+	if a.Sticky.JWT.Claim != "uid" || a.Sticky.CohortCookie.Name != "side" || *a.Sticky.CohortCookie.Secure {
+		t.Fatalf("module a's sticky key compiled to %+v %+v", a.Sticky.JWT, a.Sticky.CohortCookie)
+	}
+	if b.Sticky.JWT.Claim != DefaultJWTClaim || b.Sticky.JWT.Header != DefaultJWTHeader ||
+		b.Sticky.CohortCookie.Name != DefaultCohortCookie || b.Sticky.CohortCookie.MaxAge.D() != DefaultCohortCookieMaxAge || b.Sticky.CohortCookie.Secure != nil {
+		t.Fatalf("module b's defaults: %+v %+v", b.Sticky.JWT, b.Sticky.CohortCookie)
+	}
+	if m := doc.Module("b"); m.Sticky.JWT.Claim != "" || m.Sticky.CohortCookie.Name != "" {
+		t.Fatal("Compile wrote its defaults into the document")
+	}
+}
+
+// TestHasDotSegment tells a raw path with a dot segment, as some backend
+// could read it, from one without.
+func TestHasDotSegment(t *testing.T) {
+	for _, tc := range []struct {
+		path string
+		want bool
+	}{
+		{"/", false},
+		{"/a/b", false},
+		{"//a//b//", false},
+		{"/a..b/.c/d.", false},
+		{"/a/%2e%2ex", false},
+		{"/a%2Fb", false},
+		{"/%", false},
+		{"/a/%2", false},
+		{"/.", true},
+		{"/..", true},
+		{"/a/./b", true},
+		{"/a/../b", true},
+		{"/a/..", true},
+		{"/a/%2e%2e/b", true},
+		{"/a/%2E./b", true},
+		{"/a/%2e", true},
+		{"/a/..%2Fb", true},
+		{"/a/..%2fb", true},
+		{"/a%2F..%2Fb", true},
+		{"/a/..%5Cb", true},
+		{"/a\\..\\b", true},
+		{"/a/...", false},
+	} {
+		if got := HasDotSegment([]byte(tc.path)); got != tc.want {
+			t.Errorf("HasDotSegment(%q) = %v, want %v", tc.path, got, tc.want)
+		}
+	}
+}

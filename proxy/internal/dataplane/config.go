@@ -41,6 +41,9 @@ type Config struct {
 	Shadow ShadowConfig
 	// AccessLog configures the per-request log.
 	AccessLog AccessLogConfig
+	// CohortSecret signs the cohort cookies. If empty, a random secret of
+	// this process, so that its cookies hold only until it ends.
+	CohortSecret []byte
 
 	// Log receives the data plane's warnings. If nil, slog.Default().
 	Log *slog.Logger

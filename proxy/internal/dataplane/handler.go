@@ -54,6 +54,7 @@ type reqState struct {
 	scratch  []byte
 	line     []byte
 	query    []byte // the access log's redacted query
+	key      []byte // the sticky key, once keyDone
 	client   netip.Addr
 	peer     netip.Addr
 	close    bool
@@ -69,10 +70,17 @@ type reqState struct {
 	start    time.Time
 	end      time.Time
 	upstream time.Duration
+	keyDone  bool
+	// issueCohort marks a request without a valid cohort cookie, whose
+	// answer gets one.
+	issueCohort bool
+	// pathChanged is set when normalising changed the path: the backend
+	// gets the normalised one unless the route forwards it as is.
+	pathChanged bool
 }
 
 var statePool = sync.Pool{New: func() any {
-	return &reqState{path: make([]byte, 0, 256), scratch: make([]byte, 0, 256), reqID: make([]byte, 0, 64), trace: make([]byte, 0, 64), line: make([]byte, 0, 512), query: make([]byte, 0, 128)}
+	return &reqState{path: make([]byte, 0, 256), scratch: make([]byte, 0, 256), reqID: make([]byte, 0, 64), trace: make([]byte, 0, 64), line: make([]byte, 0, 512), query: make([]byte, 0, 128), key: make([]byte, 0, 64)}
 }}
 
 func (s *reqState) reset(ctx *fasthttp.RequestCtx) {
@@ -85,6 +93,7 @@ func (s *reqState) reset(ctx *fasthttp.RequestCtx) {
 	s.trace = s.trace[:0]
 	s.scratch = s.scratch[:0]
 	s.close, s.replay, s.upgrade = false, false, false
+	s.key, s.keyDone, s.issueCohort, s.pathChanged = s.key[:0], false, false, false
 	s.bodyErr = nil
 	s.reason, s.backend, s.status = "", "", 0
 	s.rt, s.table, s.shadow = nil, nil, nil
@@ -132,6 +141,13 @@ func (p *Plane) serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	st.rt = rt
+	if !p.forwardPath(st) {
+		p.finish(st)
+		return
+	}
+	if rt.sticky.cohort != nil {
+		rt.stickyKey(st)
+	}
 	if !p.readBody(st) {
 		p.finish(st)
 		return
@@ -181,6 +197,9 @@ func (p *Plane) serve(ctx *fasthttp.RequestCtx) {
 	}
 	st.status = ctx.Response.StatusCode()
 	p.cleanResponse(st)
+	if st.issueCohort {
+		rt.sticky.cohort.set(st, st.key)
+	}
 	if st.bodyErr != nil && !st.bodyErr.complete() {
 		// The backend answered before it read the whole body; the client
 		// may still be sending it, and must get the answer first.
@@ -218,14 +237,11 @@ func (p *Plane) sanitize(st *reqState) bool {
 		return false
 	}
 	raw := ctx.URI().PathOriginal()
-	var changed, ok bool
-	st.path, changed, ok = routes.NormalizePath(st.path[:0], raw)
+	var ok bool
+	st.path, st.pathChanged, ok = routes.NormalizePath(st.path[:0], raw)
 	if !ok {
 		p.reject(st, "bad_path", "the request path is not an absolute path with valid escapes")
 		return false
-	}
-	if changed {
-		ctx.URI().SetPathBytes(st.path)
 	}
 	st.host = append(st.host[:0], h.Host()...)
 
@@ -316,6 +332,34 @@ func (p *Plane) sanitize(st *reqState) bool {
 	st.trace = nextTraceparent(st.trace[:0], in)
 	h.SetCanonical(hdrTraceparent, st.trace)
 	return true
+}
+
+// forwardPath sets the path the backend receives, once the route is
+// known: the normalised one, which was matched, or with path_handling
+// as_is the client's own, which must then have no dot segment. It writes
+// the error and returns false for a path it refuses.
+func (p *Plane) forwardPath(st *reqState) bool {
+	uri := st.ctx.URI()
+	if st.rt.PathAsIs {
+		if routes.HasDotSegment(uri.PathOriginal()) {
+			p.reject(st, "dot_segment", "the request path has a dot segment, which this route forwards as it is")
+			return false
+		}
+		return true
+	}
+	if st.pathChanged {
+		uri.SetPathBytes(st.path)
+	}
+	return true
+}
+
+// forwarded returns the path the backend receives: the client's own for
+// a route with path_handling as_is, else the normalised one.
+func (s *reqState) forwarded() []byte {
+	if s.rt != nil && s.rt.PathAsIs {
+		return s.ctx.URI().PathOriginal()
+	}
+	return s.path
 }
 
 // sweepInternal removes internal headers when a request carries more than
@@ -785,23 +829,6 @@ func (rt *routeRT) decide(st *reqState) (*backend, string) {
 		}
 	}
 	return rt.legacy, reasonLegacy
-}
-
-// stickyKey returns the canary key: the configured header, else the
-// configured cookie, else the client's address.
-func (rt *routeRT) stickyKey(st *reqState) []byte {
-	if rt.Sticky.Header != "" {
-		if v := st.ctx.Request.Header.Peek(rt.Sticky.Header); len(v) > 0 {
-			return v
-		}
-	}
-	if rt.Sticky.Cookie != "" {
-		if v := st.ctx.Request.Header.Cookie(rt.Sticky.Cookie); len(v) > 0 {
-			return v
-		}
-	}
-	st.scratch = st.client.AppendTo(st.scratch[:0])
-	return st.scratch
 }
 
 // bucket maps a key to 0..9999, stably across processes and restarts: a

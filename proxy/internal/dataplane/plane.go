@@ -46,6 +46,7 @@ type Plane struct {
 	internal *internalHeaders
 	unrouted [6]prometheus.Counter
 	dial     Dialer
+	cohort   *cohortSigner
 	// fbTotals counts fallbacks per module across table versions.
 	fbTotals sync.Map // module → *atomic.Int64
 
@@ -78,6 +79,7 @@ func New(cfg Config) (*Plane, error) {
 	}
 	p := &Plane{cfg: cfg, log: log, m: newMetrics(), trusted: parseTrusted(cfg.TrustedProxies), dog: newWatchdog(), dial: dial, services: cfg.Services}
 	p.internal = newInternalHeaders(cfg.InternalHeaders, cfg.UnderscoresInHeaders)
+	p.cohort = newCohortSigner(cfg.CohortSecret)
 	for i, c := range statusClasses {
 		p.unrouted[i] = p.m.requests.WithLabelValues("none", "none", "none", c)
 	}

@@ -480,7 +480,7 @@ func (s *shadower) attach(st *reqState) {
 	}
 	ctx.Request.Header.CopyTo(&job.req.Header)
 	job.req.SetBody(ctx.Request.Body())
-	b := append(st.scratch[:0], st.path...)
+	b := append(st.scratch[:0], st.forwarded()...)
 	if q := ctx.URI().QueryString(); len(q) > 0 {
 		b = append(b, '?')
 		b = append(b, q...)

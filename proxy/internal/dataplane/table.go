@@ -36,6 +36,7 @@ type routeRT struct {
 	salt                         uint64
 	shadow                       *shadowRoute
 	fbTotal                      *atomic.Int64
+	sticky                       stickySources
 }
 
 func (t *runtimeTable) match(st *reqState) *routeRT {
@@ -71,8 +72,16 @@ func (p *Plane) buildTable(t *routes.Table, version int64, live map[string]*back
 			retired = append(retired, b)
 		}
 	}
+	// The routes of a module share its sticky sources, and its JWT
+	// secret is read once.
+	sticky := map[string]stickySources{}
 	for _, r := range t.Routes {
-		x := &routeRT{Route: r, legacy: rt.backends[r.Legacy], salt: saltFor(r.Module)}
+		ss, ok := sticky[r.Module]
+		if !ok {
+			ss = p.newStickySources(r.Module, r.Sticky)
+			sticky[r.Module] = ss
+		}
+		x := &routeRT{Route: r, legacy: rt.backends[r.Legacy], salt: saltFor(r.Module), sticky: ss}
 		x.key, x.keyLegacy = &seriesKey{route: r.ID, module: r.Module}, &seriesKey{route: r.ID, module: r.Module, backend: r.Legacy}
 		x.mLegacy = p.m.forRoute(x.keyLegacy)
 		if r.Candidate != "" {

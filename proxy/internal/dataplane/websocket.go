@@ -40,7 +40,7 @@ func (p *Plane) serveUpgrade(st *reqState) {
 	}()
 	_ = conn.SetDeadline(time.Now().Add(rt.Timeout))
 	h := &ctx.Request.Header
-	b := append(st.scratch[:0], st.path...)
+	b := append(st.scratch[:0], st.forwarded()...)
 	if q := ctx.URI().QueryString(); len(q) > 0 {
 		b = append(b, '?')
 		b = append(b, q...)
