@@ -3,8 +3,8 @@ module github.com/stranglerkit/strangler
 go 1.26.0
 
 require (
-	github.com/getkin/kin-openapi v0.153.0
 	github.com/fsnotify/fsnotify v1.10.1
+	github.com/getkin/kin-openapi v0.153.0
 	github.com/golang-migrate/migrate/v4 v4.20.1
 	github.com/google/uuid v1.6.0
 	github.com/gorilla/websocket v1.5.3
