@@ -90,15 +90,15 @@ func (a *App) runInit(cmd *cobra.Command, o *initOpts) error {
 			}
 		}
 	}
-	table, err := res.YAML(routesHeader(o.legacy, source))
+	comments := map[string]string{"default": "Everything no module above takes goes to legacy."}
+	for name, d := range res.Descriptions {
+		comments[name] = d
+	}
+	table, err := renderTable(res.Doc(), routesHeader(o.legacy, source), comments)
 	if err != nil {
 		return err
 	}
-	doc, err := routes.Parse(table)
-	if err == nil {
-		_, err = routes.Compile(doc, routes.Options{Backends: map[string]routes.Backend{routes.DefaultLegacy: {URLs: []string{o.legacy}}}})
-	}
-	if err != nil {
+	if _, err := compileTable(table, o.legacy); err != nil {
 		// The table is made from a spec, so this is a defect of init.
 		return fmt.Errorf("init made an invalid route table: %w", err)
 	}
@@ -159,10 +159,11 @@ func writeChecked(path string, b []byte, mode os.FileMode, check func(tmp string
 	return nil
 }
 
+// routesHeader is the routes file's leading comment. It is one paragraph,
+// so that YAML keeps it as the file's comment when the file is edited.
 func routesHeader(legacy, source string) string {
-	return `The proxy's route table (docs/proxy.md), written by strangler init,
+	return `The proxy's route table (docs/proxy.md), written by strangler init
 ` + source + `.
-
 The proxy reloads this file when it changes. Edit it, or use
 "strangler routes add-module | set-candidate | remove-module", which keep
 its comments. A module's requests go to the backend "legacy"
@@ -204,7 +205,7 @@ func initConfig(legacy, dir string) ([]byte, error) {
 		mapping(proxyEntries))
 	doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{root},
 		HeadComment: "Strangler's config for a proxy in front of " + legacy + ", written by strangler init.\nLayers, each overriding the one before: the defaults, this file (--config,\nor $STRANGLER_CONFIG), STRANGLER_* variables (proxy.legacy is\nSTRANGLER_PROXY_LEGACY), then flags."}
-	return openapi.Marshal(doc)
+	return marshalYAML(doc)
 }
 
 func printNextSteps(w io.Writer, configPath, routesPath string, res *openapi.Result) {

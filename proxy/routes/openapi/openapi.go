@@ -5,7 +5,6 @@
 package openapi
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -443,76 +442,4 @@ func (r *Result) Doc() *routes.Doc {
 // legacy.
 func CatchAll() routes.Module {
 	return routes.Module{Name: "default", Routes: []routes.RouteDef{{ID: "default", Prefix: "/"}}}
-}
-
-// YAML renders the result's table with header as the file's leading
-// comment, each module's tag description above it, and each route on one
-// line.
-func (r *Result) YAML(header string) ([]byte, error) {
-	var n yaml.Node
-	if err := n.Encode(r.Doc()); err != nil {
-		return nil, err
-	}
-	n.HeadComment = header
-	FlowRoutes(&n)
-	if mods := field(&n, "modules"); mods != nil {
-		for _, m := range mods.Content {
-			if name := field(m, "name"); name != nil {
-				if d := r.Descriptions[name.Value]; d != "" {
-					m.HeadComment = d
-				}
-				if name.Value == "default" {
-					m.HeadComment = "Everything no module above takes goes to legacy."
-				}
-			}
-		}
-	}
-	return Marshal(&n)
-}
-
-// Marshal renders a YAML node with the two-space indent of the hand-written
-// tables.
-func Marshal(n *yaml.Node) ([]byte, error) {
-	var b bytes.Buffer
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(n); err != nil {
-		return nil, err
-	}
-	if err := enc.Close(); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
-}
-
-// FlowRoutes writes each route of a table node on one line, as the
-// hand-written tables do.
-func FlowRoutes(n *yaml.Node) {
-	mods := field(n, "modules")
-	if mods == nil {
-		return
-	}
-	for _, m := range mods.Content {
-		if rs := field(m, "routes"); rs != nil {
-			for _, r := range rs.Content {
-				r.Style = yaml.FlowStyle
-			}
-		}
-	}
-}
-
-// field returns the value of key in the mapping node n, or nil.
-func field(n *yaml.Node, key string) *yaml.Node {
-	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
-		n = n.Content[0]
-	}
-	if n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
 }
