@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"flag"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,29 +9,9 @@ import (
 	"testing"
 
 	"github.com/stranglerkit/strangler/config"
+	"github.com/stranglerkit/strangler/internal/goldentest"
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// golden compares got with testdata/name, or writes it there with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to write it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (run with -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 // TestInit runs `strangler init` on specs of each kind and checks the
 // files it writes against golden files, that the route table compiles and
@@ -71,9 +50,9 @@ func TestInit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "init/"+tt.name+".routes.golden", string(table))
-			golden(t, "init/"+tt.name+".config.golden", relative(string(cfgText)))
-			golden(t, "init/"+tt.name+".stdout.golden", relative(out))
+			goldentest.Check(t, "testdata/init/"+tt.name+".routes.golden", string(table))
+			goldentest.Check(t, "testdata/init/"+tt.name+".config.golden", relative(string(cfgText)))
+			goldentest.Check(t, "testdata/init/"+tt.name+".stdout.golden", relative(out))
 
 			doc, err := routes.Parse(table)
 			if err != nil {

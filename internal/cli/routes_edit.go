@@ -58,12 +58,7 @@ func newRoutesEditCmds(a *App, o *routesOpts) []*cobra.Command {
 	setCandidate := &cobra.Command{
 		Use:   "set-candidate NAME URL|SERVICE",
 		Short: "Set a module's candidate: a base URL, or a registered service's name",
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 2 {
-				return usageError{fmt.Errorf("set-candidate needs a MODULE and a URL or SERVICE, got %d arguments", len(args))}
-			}
-			return nil
-		},
+		Args:  exactArgs(2, "a MODULE and a URL or SERVICE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.editTable(cmd, o, setModuleCandidate(args[0], args[1]))
 		},
@@ -110,12 +105,7 @@ func newRoutesEditCmds(a *App, o *routesOpts) []*cobra.Command {
 	validate := &cobra.Command{
 		Use:   "validate FILE",
 		Short: "Check a routes file and list every problem in it",
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageError{fmt.Errorf("validate needs exactly one FILE, got %d arguments", len(args))}
-			}
-			return nil
-		},
+		Args:  exactArgs(1, "exactly one FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := a.Config(cmd)
 			if err != nil {
@@ -125,6 +115,17 @@ func newRoutesEditCmds(a *App, o *routesOpts) []*cobra.Command {
 		},
 	}
 	return []*cobra.Command{add, setCandidate, remove, export, validate}
+}
+
+// exactArgs accepts n arguments, and says that the command needs what
+// otherwise.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError{fmt.Errorf("%s needs %s, got %d arguments", cmd.Name(), what, len(args))}
+		}
+		return nil
+	}
 }
 
 // validateFile compiles the routes file at path as the proxy would, with

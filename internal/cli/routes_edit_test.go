@@ -4,27 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stranglerkit/strangler/internal/lifecycletest"
 	"github.com/stranglerkit/strangler/proxy/proxytest"
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
-
-// freeAddr is a loopback address that nothing listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // startProxyCLI runs `strangler proxy --config file` in process until the
 // test ends.
@@ -67,8 +56,8 @@ func initProject(t *testing.T, legacy, spec string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := strings.Replace(string(b), "addr: 127.0.0.1:8080", "addr: "+freeAddr(t), 1)
-	s = strings.Replace(s, "admin_addr: 127.0.0.1:8081", "admin_addr: "+freeAddr(t), 1)
+	s := strings.Replace(string(b), "addr: 127.0.0.1:8080", "addr: "+lifecycletest.FreeAddr(t), 1)
+	s = strings.Replace(s, "admin_addr: 127.0.0.1:8081", "admin_addr: "+lifecycletest.FreeAddr(t), 1)
 	if err := os.WriteFile(cfg, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
 	}
