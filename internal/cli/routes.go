@@ -230,7 +230,8 @@ func (a *App) withAdmin(cmd *cobra.Command, o *routesOpts, f func(ctx context.Co
 		}
 		token = t
 	}
-	c, err := adminclient.New(cfg.Proxy.AdminAddr, token, adminclient.WithActor(actorName()))
+	addr := adminAddr(cfg)
+	c, err := adminclient.New(addr, token, adminclient.WithActor(actorName()))
 	if err != nil {
 		return err
 	}
@@ -240,7 +241,7 @@ func (a *App) withAdmin(cmd *cobra.Command, o *routesOpts, f func(ctx context.Co
 	var ne net.Error
 	var oe *net.OpError
 	if errors.As(err, &oe) || (errors.As(err, &ne) && ne.Timeout()) {
-		return fmt.Errorf("cannot reach the proxy's admin API at %s (is the proxy running?): %w", cfg.Proxy.AdminAddr, err)
+		return fmt.Errorf("cannot reach the proxy's admin API at %s (is the proxy running?): %w", addr, err)
 	}
 	return err
 }

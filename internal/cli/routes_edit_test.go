@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,21 +17,26 @@ import (
 )
 
 // startProxyCLI runs `strangler proxy --config file` in process until the
-// test ends.
-func startProxyCLI(t *testing.T, file string) {
+// test ends or stop is called, and waits until `strangler routes list
+// --config file` finds it.
+func startProxyCLI(t *testing.T, file string) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &proxytest.Buffer{}
 	done := make(chan int, 1)
 	go func() { done <- Run(ctx, []string{"proxy", "--config", file, "--log-level", "warn"}, io.Discard, logs) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Errorf("strangler proxy did not stop; its log:\n%s", logs)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Errorf("strangler proxy did not stop; its log:\n%s", logs)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	proxytest.Eventually(t, 60*time.Second, func() bool {
 		select {
 		case code := <-done:
@@ -40,6 +46,53 @@ func startProxyCLI(t *testing.T, file string) {
 		code, _, _ := runRoutesCLI("routes", "list", "--config", file)
 		return code == 0
 	}, "strangler routes list --config %s finds the proxy", file)
+	return stop
+}
+
+// TestRoutesFindsProxy: the operator commands find a proxy's admin API
+// through the proxy's config, and through its data dir when the proxy
+// listens where the config does not say (port 0).
+func TestRoutesFindsProxy(t *testing.T) {
+	legacy := proxytest.EchoBackend(t, "legacy")
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	fixed, zero := filepath.Join(dir, "fixed.yaml"), filepath.Join(dir, "zero.yaml")
+	tests := []struct {
+		name      string
+		file      string // the proxy's config
+		adminAddr string
+		// args find the proxy, without --admin and --token.
+		args []string
+	}{
+		{"config names the admin address", fixed, lifecycletest.FreeAddr(t), []string{"--config", fixed}},
+		{"port 0, found by the config's data dir", zero, "127.0.0.1:0", []string{"--config", zero}},
+		{"port 0, found by --data-dir", zero, "127.0.0.1:0", []string{"--data-dir", dataDir}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("STRANGLER_CONFIG", "")
+			file := tt.file
+			cfg := "data_dir: " + dataDir + "\nproxy:\n  addr: 127.0.0.1:0\n  admin_addr: " + tt.adminAddr + "\n  legacy: " + legacy.URL + "\n"
+			if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			stop := startProxyCLI(t, file)
+			for _, cmd := range [][]string{{"routes", "list"}, {"routes", "export"}} {
+				code, out, errOut := runRoutesCLI(append(cmd, tt.args...)...)
+				if code != 0 || !strings.Contains(out, "default") {
+					t.Errorf("%v %v: exit %d: %s %s", cmd, tt.args, code, out, errOut)
+				}
+			}
+			stop()
+			if _, err := os.Stat(filepath.Join(dataDir, adminAddrFile)); !os.IsNotExist(err) {
+				t.Errorf("the stopped proxy left its address file: %v", err)
+			}
+			code, _, errOut := runRoutesCLI(append([]string{"routes", "list"}, tt.args...)...)
+			if code != 1 || !strings.Contains(errOut, "cannot reach the proxy's admin API") {
+				t.Errorf("after the proxy stopped: exit %d, %s", code, errOut)
+			}
+		})
+	}
 }
 
 // initProject runs `strangler init` in a temp dir, moves the proxy's
