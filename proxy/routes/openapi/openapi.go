@@ -209,7 +209,7 @@ func Modules(doc *openapi3.T) *Result {
 				module = firstSegmentModule(sp)
 			}
 			if taken := methodTaken(shapes[shape], m); taken != nil {
-				res.Notes = append(res.Notes, fmt.Sprintf("%s %s left out: route %s already takes %s requests of the same shape", m, sp, taken.ID, m))
+				res.Notes = append(res.Notes, fmt.Sprintf("%s %s left out: the route %s already takes %s requests of the same shape", m, sp, taken.Path, m))
 				continue
 			}
 			k := key{module, pattern}
