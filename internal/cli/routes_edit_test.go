@@ -265,6 +265,16 @@ func TestRoutesEditServedFile(t *testing.T) {
 		t.Fatalf("exit %d: %s %s", code, out, errOut)
 	}
 	waitModules(t, "orders,default", admin...)
+
+	// A routes file that is not where the CLI runs (another host, say) is
+	// refused with how to go on.
+	if err := os.Rename(p.RoutesFile, p.RoutesFile+".elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runRoutesCLI(append([]string{"routes", "remove-module", "orders"}, admin...)...)
+	if code != 1 || !strings.Contains(errOut, "which is not here") || !strings.Contains(errOut, "run the command where the proxy runs") || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("routes file elsewhere: exit %d, %q", code, errOut)
+	}
 }
 
 // TestRoutesEditAdminManaged edits a table that the admin API manages:
