@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -250,6 +251,10 @@ func (a *App) editAdminTable(ctx context.Context, c *adminclient.Client, t *api.
 // atomically, with its comments, once the result compiles, unless the file
 // changed after it was read.
 func editFile(path, legacy string, edit tableEdit) (string, error) {
+	// A symlinked file is edited where it is, and the link stays a link.
+	if target, err := filepath.EvalSymlinks(path); err == nil {
+		path = target
+	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("routes file: %w", err)
