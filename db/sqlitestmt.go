@@ -37,11 +37,12 @@ func (d cachingDriver) Open(dsn string) (driver.Conn, error) {
 	return &cachingConn{SQLiteConn: c.(*sqlite3.SQLiteConn), stmts: map[string]*cachedStmt{}}, nil
 }
 
-// cachingConn keeps the queries it has run prepared, keyed by their text.
-// Only queries go through the cache: their rows reset the statement when
-// closed, where go-sqlite3 leaves an executed statement as it is, so Exec
-// runs as before. database/sql uses a connection from one goroutine at a
-// time, so the cache needs no lock.
+// cachingConn keeps the queries it has run prepared, keyed by their text,
+// and the writes that return no rows (see cacheableExec). Their rows reset
+// a query's statement when closed; go-sqlite3 leaves an executed statement
+// as it is, which for such a write has run to its end, and resets it
+// before it binds the next arguments. database/sql uses a connection from
+// one goroutine at a time, so the cache needs no lock.
 type cachingConn struct {
 	*sqlite3.SQLiteConn
 	stmts map[string]*cachedStmt
@@ -62,6 +63,57 @@ func cacheable(query string) bool {
 	return q != "" && !strings.Contains(q, ";") && !strings.HasPrefix(q, "--") && !strings.HasPrefix(q, "/*")
 }
 
+// cacheableExec reports whether query, run by Exec, can be kept prepared:
+// one INSERT, UPDATE or DELETE without RETURNING, which runs to its end in
+// the one step Exec takes. A statement that returns rows would stay
+// half-run, and hold up the transaction's commit, until its next use.
+func cacheableExec(query string) bool {
+	if !cacheable(query) {
+		return false
+	}
+	q := strings.TrimSpace(query)
+	verb, _, _ := strings.Cut(q, " ")
+	switch strings.ToUpper(verb) {
+	case "INSERT", "UPDATE", "DELETE":
+		return !strings.Contains(strings.ToUpper(q), "RETURNING")
+	}
+	return false
+}
+
+// ExecContext runs a write that returns no rows on its cached statement,
+// preparing it the first time, and any other text as go-sqlite3 does.
+func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if !cacheableExec(query) {
+		return c.SQLiteConn.ExecContext(ctx, query, args)
+	}
+	cs, err := c.cached(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if cs == nil || cs.busy {
+		return c.SQLiteConn.ExecContext(ctx, query, args)
+	}
+	return cs.stmt.ExecContext(ctx, args)
+}
+
+// cached returns the cached statement of query, preparing it the first
+// time, or nil when the cache is full.
+func (c *cachingConn) cached(ctx context.Context, query string) (*cachedStmt, error) {
+	if cs, ok := c.stmts[query]; ok {
+		return cs, nil
+	}
+	if len(c.stmts) >= maxCachedStmts {
+		return nil, nil
+	}
+	s, err := c.SQLiteConn.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	cs := &cachedStmt{stmt: s.(*sqlite3.SQLiteStmt)}
+	c.stmts[query] = cs
+	return cs, nil
+}
+
 // QueryContext runs query on its cached statement, preparing it the first
 // time; a query whose statement is busy with open rows, or past the
 // cache's bound, runs uncached.
@@ -69,19 +121,11 @@ func (c *cachingConn) QueryContext(ctx context.Context, query string, args []dri
 	if !cacheable(query) {
 		return c.SQLiteConn.QueryContext(ctx, query, args)
 	}
-	cs, ok := c.stmts[query]
-	if !ok {
-		if len(c.stmts) >= maxCachedStmts {
-			return c.SQLiteConn.QueryContext(ctx, query, args)
-		}
-		s, err := c.SQLiteConn.PrepareContext(ctx, query)
-		if err != nil {
-			return nil, err
-		}
-		cs = &cachedStmt{stmt: s.(*sqlite3.SQLiteStmt)}
-		c.stmts[query] = cs
+	cs, err := c.cached(ctx, query)
+	if err != nil {
+		return nil, err
 	}
-	if cs.busy {
+	if cs == nil || cs.busy {
 		return c.SQLiteConn.QueryContext(ctx, query, args)
 	}
 	rows, err := cs.stmt.QueryContext(ctx, args)

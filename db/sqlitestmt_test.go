@@ -98,6 +98,51 @@ func TestSQLiteStatementCache(t *testing.T) {
 				t.Fatal("the insert's statement is not cached")
 			}
 		}},
+		{"a repeated write reuses its statement, also after an error", func(t *testing.T) {
+			const ins = "INSERT INTO t (n) VALUES (?)"
+			var first *cachedStmt
+			for _, c := range []struct {
+				n  int
+				ok bool
+			}{{6, true}, {6, false}, {7, true}} {
+				if _, err := conn.ExecContext(ctx, ins, c.n); (err == nil) != c.ok {
+					t.Fatalf("insert %d: %v; want ok %v", c.n, err, c.ok)
+				}
+				cs := cached()[ins]
+				if cs == nil || first != nil && cs != first {
+					t.Fatalf("insert %d: cached %+v, first %p", c.n, cs, first)
+				}
+				first = cs
+			}
+			var n int
+			if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM t WHERE n IN (6, 7)").Scan(&n); err != nil || n != 2 {
+				t.Fatalf("rows 6 and 7: %d (%v), want 2", n, err)
+			}
+		}},
+		{"a write in a transaction commits", func(t *testing.T) {
+			tx, err := conn.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range []int{8, 9} {
+				if _, err := tx.ExecContext(ctx, "UPDATE t SET n = n + 100 WHERE n = ?", n); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatalf("commit after cached writes: %v", err)
+			}
+		}},
+		{"writes that return rows, and other texts, are not cached", func(t *testing.T) {
+			for _, q := range []string{"UPDATE t SET n = n WHERE n = 1 RETURNING n", "SELECT 1", "CREATE TABLE u (x INTEGER)"} {
+				if _, err := conn.ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+				if cached()[q] != nil {
+					t.Errorf("%s is cached", q)
+				}
+			}
+		}},
 	} {
 		t.Run(tc.name, tc.run)
 	}

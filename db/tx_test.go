@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"gorm.io/gorm"
+
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/db/dbtest"
 )
@@ -105,6 +107,117 @@ func TestBatch(t *testing.T) {
 		}
 		if err := names.Add(ctx, "outside"); !errors.Is(err, db.ErrNoTransaction) {
 			t.Errorf("Add outside a transaction = %v, want ErrNoTransaction", err)
+		}
+	})
+}
+
+// TestWriteInserts writes multi-row INSERTs, alone and as queued by
+// batches with Values, and checks the rows, the statements they took (one
+// for all of them on Postgres, one per INSERT on SQLite, more past the
+// bound of parameters), and that a failed row writes none of the others.
+func TestWriteInserts(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		gdb := openWidgets(t, dsn)
+		var stmts int
+		if err := gdb.Callback().Raw().After("gorm:raw").Register("test:count", func(*gorm.DB) { stmts++ }); err != nil {
+			t.Fatal(err)
+		}
+		pg := db.DialectOf(gdb) == db.Postgres
+		widget := func(names ...string) db.Insert {
+			in := db.Insert{Table: "widgets", Columns: []string{"name", "colour"}}
+			for _, n := range names {
+				in.Rows = append(in.Rows, []any{n, "blue"})
+			}
+			return in
+		}
+		many := make([]string, 20000) // 40,000 parameters: past the bound
+		for i := range many {
+			many[i] = fmt.Sprintf("w%05d", i)
+		}
+		coloured := &db.Batch[string]{Table: "widgets", Columns: []string{"name", "colour"},
+			Values: func(n string) []any { return []any{n, "green"} }}
+		plain := &db.Batch[string]{Table: "widgets", Columns: []string{"name"},
+			Values: func(n string) []any { return []any{n} }}
+		if err := gdb.Exec("CREATE TABLE gadgets (widget_id BIGINT NOT NULL REFERENCES widgets (id), name TEXT NOT NULL)").Error; err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name      string
+			fn        func(ctx context.Context) error
+			wantErr   bool
+			want      []string // name/colour, by id
+			wantStmts int      // on SQLite
+			pgStmts   int      // on Postgres, which joins the tables' INSERTs
+			gadgets   int
+		}{
+			{name: "two inserts into one table", fn: func(ctx context.Context) error {
+				return db.WriteInserts(db.Conn(ctx, gdb), widget("a", "b"), widget("c"))
+			}, want: []string{"a/blue", "b/blue", "c/blue"}, wantStmts: 1, pgStmts: 1},
+			{name: "two tables, the second referring to the first", fn: func(ctx context.Context) error {
+				return db.WriteInserts(db.Conn(ctx, gdb),
+					db.Insert{Table: "widgets", Columns: []string{"id", "name"}, Rows: [][]any{{1000, "parent"}}},
+					db.Insert{Table: "gadgets", Columns: []string{"widget_id", "name"}, Rows: [][]any{{1000, "child"}}})
+			}, want: []string{"parent/red"}, wantStmts: 2, pgStmts: 1, gadgets: 1},
+			{name: "batches with values, in the order queued", fn: func(ctx context.Context) error {
+				if err := plain.Add(ctx, "p1"); err != nil {
+					return err
+				}
+				if err := coloured.Add(ctx, "g1", "g2"); err != nil {
+					return err
+				}
+				return plain.Add(ctx, "p2")
+			}, want: []string{"p1/red", "p2/red", "g1/green", "g2/green"}, wantStmts: 2, pgStmts: 2},
+			{name: "past the bound of parameters", fn: func(ctx context.Context) error {
+				return db.WriteInserts(db.Conn(ctx, gdb), widget(many...), widget("z"))
+			}, wantStmts: 2, pgStmts: 2},
+			{name: "a failed row writes none", fn: func(ctx context.Context) error {
+				return db.WriteInserts(db.Conn(ctx, gdb), widget("d"), widget("e", "d"))
+			}, wantErr: true, wantStmts: 1, pgStmts: 1},
+			{name: "a row with too few values", fn: func(ctx context.Context) error {
+				return db.WriteInserts(db.Conn(ctx, gdb), db.Insert{Table: "widgets", Columns: []string{"name", "colour"}, Rows: [][]any{{"f"}}})
+			}, wantErr: true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				stmts = 0
+				err := db.Transact(ctx, gdb, tc.fn)
+				if (err != nil) != tc.wantErr {
+					t.Fatalf("Transact = %v, want error %v", err, tc.wantErr)
+				}
+				want := tc.wantStmts
+				if pg {
+					want = tc.pgStmts
+				}
+				if stmts != want {
+					t.Errorf("%d statements, want %d", stmts, want)
+				}
+				var got []string
+				if err := gdb.Raw("SELECT name || '/' || colour FROM widgets ORDER BY id").Scan(&got).Error; err != nil {
+					t.Fatal(err)
+				}
+				var gadgets []string
+				if err := gdb.Raw("SELECT name FROM gadgets").Scan(&gadgets).Error; err != nil {
+					t.Fatal(err)
+				}
+				if len(gadgets) != tc.gadgets {
+					t.Errorf("gadgets %q, want %d", gadgets, tc.gadgets)
+				}
+				if err := gdb.Exec("DELETE FROM gadgets").Error; err != nil {
+					t.Fatal(err)
+				}
+				if err := gdb.Exec("DELETE FROM widgets").Error; err != nil {
+					t.Fatal(err)
+				}
+				if tc.name == "past the bound of parameters" {
+					if len(got) != len(many)+1 || got[0] != "w00000/blue" || got[len(got)-1] != "z/blue" {
+						t.Fatalf("%d rows, want %d", len(got), len(many)+1)
+					}
+					return
+				}
+				if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+					t.Errorf("rows %q, want %q", got, tc.want)
+				}
+			})
 		}
 	})
 }

@@ -169,6 +169,10 @@ type guideEnv struct {
 	up     *exec.Cmd
 	upLog  *bytes.Buffer
 	upDone chan error
+	// groups are the process groups of the blocks run so far. A block may
+	// leave a process in the background (`app.py > app.log 2>&1 &`), as a
+	// reader does in a second terminal; stop ends them all.
+	groups []int
 }
 
 func newGuideEnv(t *testing.T) *guideEnv {
@@ -249,6 +253,10 @@ func (g *guideEnv) startUp(t *testing.T) {
 }
 
 func (g *guideEnv) stop() {
+	for _, pgid := range g.groups {
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	}
+	g.groups = nil
 	if g.up == nil || g.up.Process == nil {
 		return
 	}
@@ -271,7 +279,11 @@ func (g *guideEnv) run(script string) (string, error) {
 	if g.dir != "" {
 		cmd.Dir = g.dir
 	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := cmd.CombinedOutput()
+	if cmd.Process != nil {
+		g.groups = append(g.groups, cmd.Process.Pid)
+	}
 	return string(out), err
 }
 

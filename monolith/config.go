@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/stranglerkit/strangler/db"
+	"github.com/stranglerkit/strangler/monolith/payments"
 )
 
 // Config configures the shop monolith. Every empty field takes the default
@@ -22,6 +23,10 @@ type Config struct {
 	Seed *bool `yaml:"seed"`
 	// MaxBodyBytes caps request bodies; larger ones get 413. If zero, 1 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// CreditLimitCents is the payments module's credit limit, in minor
+	// units, of every customer without a limit of their own. If zero,
+	// 100000 (1,000.00).
+	CreditLimitCents int64 `yaml:"credit_limit_cents"`
 }
 
 // SetDefaults fills the empty fields; dataDir anchors the SQLite default.
@@ -39,6 +44,9 @@ func (c *Config) SetDefaults(dataDir string) {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
 	}
+	if c.CreditLimitCents == 0 {
+		c.CreditLimitCents = payments.DefaultCreditLimitCents
+	}
 }
 
 // Validate reports every invalid field.
@@ -52,6 +60,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("max_body_bytes: must be positive, not %d", c.MaxBodyBytes))
+	}
+	if c.CreditLimitCents < 0 || c.CreditLimitCents > payments.MaxCreditLimitCents {
+		errs = append(errs, fmt.Errorf("credit_limit_cents: must be between 0 and %d, not %d", int64(payments.MaxCreditLimitCents), c.CreditLimitCents))
 	}
 	return errors.Join(errs...)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/stranglerkit/strangler/monolith/catalog"
 	"github.com/stranglerkit/strangler/monolith/customers"
 	"github.com/stranglerkit/strangler/monolith/orders"
+	"github.com/stranglerkit/strangler/monolith/payments"
 	"github.com/stranglerkit/strangler/monolith/shoptest"
 )
 
@@ -72,6 +73,7 @@ var aggregateXmin = map[string]string{
 	"customer": "SELECT xmin::text FROM customers WHERE id::text = ?",
 	"order":    "SELECT xmin::text FROM orders WHERE id::text = ?",
 	"stock":    "SELECT xmin::text FROM inv_stock WHERE stock_key = ?",
+	"payment":  "SELECT xmin::text FROM pay_authorizations WHERE id::text = ?",
 }
 
 // wantEvent is an event a write must produce. Fields are payload values by
@@ -87,6 +89,7 @@ type fixture struct {
 	productRef string
 	customerID int64
 	orderID    int64
+	paymentID  int64
 }
 
 func (f *fixture) stockKey() string { return f.productRef + "/AMS1" }
@@ -272,6 +275,74 @@ func TestShopEvents(t *testing.T) {
 					return s.Post(fmt.Sprintf("/api/orders/%d/cancel", f.orderID), nil)
 				},
 				status: http.StatusConflict,
+			},
+			{
+				name: "authorize payment",
+				do: func(s *shoptest.Shop) *shoptest.Response {
+					return s.Post("/api/payments/authorizations", map[string]any{"customer_id": f.customerID, "amount_cents": 2500, "idempotency_key": "evt/1"})
+				},
+				status: http.StatusCreated,
+				then: func(r *shoptest.Response) {
+					var a payments.Authorization
+					r.Decode(&a)
+					f.paymentID = a.ID
+				},
+				want: func() []wantEvent {
+					return []wantEvent{{"payment.authorized", "payment", strconv.FormatInt(f.paymentID, 10), "payments", map[string]string{
+						"idempotency_key": `"evt/1"`, "customer_id": strconv.FormatInt(f.customerID, 10), "amount_cents": "2500",
+						"status": `"authorized"`, "version": "1", "voided_at": "null",
+					}}}
+				},
+			},
+			{
+				name: "repeat authorization",
+				do: func(s *shoptest.Shop) *shoptest.Response {
+					return s.Post("/api/payments/authorizations", map[string]any{"customer_id": f.customerID, "amount_cents": 2500, "idempotency_key": "evt/1"})
+				},
+				status: http.StatusCreated,
+			},
+			{
+				name: "decline payment",
+				do: func(s *shoptest.Shop) *shoptest.Response {
+					return s.Post("/api/payments/authorizations", map[string]any{"customer_id": f.customerID, "amount_cents": 10_000_000, "idempotency_key": "evt/2"})
+				},
+				status: http.StatusUnprocessableEntity,
+				want: func() []wantEvent {
+					return []wantEvent{{"payment.declined", "payment", strconv.FormatInt(f.paymentID+1, 10), "payments", map[string]string{
+						"idempotency_key": `"evt/2"`, "amount_cents": "10000000", "status": `"declined"`, "authorized_at": "null", "version": "1",
+					}}}
+				},
+			},
+			{
+				name: "capture payment",
+				do: func(s *shoptest.Shop) *shoptest.Response {
+					return s.Post(fmt.Sprintf("/api/payments/authorizations/%d/capture", f.paymentID), nil)
+				},
+				status: http.StatusOK,
+				want: func() []wantEvent {
+					return []wantEvent{{"payment.captured", "payment", strconv.FormatInt(f.paymentID, 10), "payments", map[string]string{
+						"status": `"captured"`, "version": "2",
+					}}}
+				},
+			},
+			{
+				name: "void captured payment",
+				do: func(s *shoptest.Shop) *shoptest.Response {
+					return s.Post(fmt.Sprintf("/api/payments/authorizations/%d/void", f.paymentID), nil)
+				},
+				status: http.StatusConflict,
+			},
+			{
+				name: "void never authorized",
+				do: func(s *shoptest.Shop) *shoptest.Response {
+					return s.Post("/api/payments/voids", map[string]any{"idempotency_key": "evt/3"})
+				},
+				status: http.StatusOK,
+				want: func() []wantEvent {
+					return []wantEvent{{"payment.voided", "payment", strconv.FormatInt(f.paymentID+2, 10), "payments", map[string]string{
+						"idempotency_key": `"evt/3"`, "customer_id": "null", "amount_cents": "0", "status": `"voided"`, "authorized_at": "null",
+					}}}
+				},
 			},
 			{
 				name: "delete customer",

@@ -76,6 +76,9 @@ func hostileTexts() []hostileText {
 		{http.MethodPost, "/api/inventory/stock/P-000001/reservations", `{"quantity":1,"reference":"a\u0000b"}`, "reference"},
 		{http.MethodPost, "/api/inventory/stock/P-000001/releases", `{"quantity":1,"reference":"a\u0000b"}`, "reference"},
 		{http.MethodPost, "/api/inventory/stock/P-000001/shipments", `{"quantity":1,"reference":"a\u0000b"}`, "reference"},
+		{http.MethodPost, "/api/payments/authorizations", `{"customer_id":1,"amount_cents":1,"idempotency_key":"a\u0000b"}`, "idempotency_key"},
+		{http.MethodPost, "/api/payments/voids", `{"idempotency_key":"a\u0000b"}`, "idempotency_key"},
+		{http.MethodPut, "/api/payments/accounts/1", `{"credit_limit_cents":1,"note":"a\u0000b"}`, "note"},
 	}
 	for _, b := range bodies {
 		cases = append(cases, hostileText{method: b.method, path: b.path, body: b.body, status: 422, slug: "validation", field: b.field})

@@ -11,6 +11,7 @@ import (
 	"github.com/stranglerkit/strangler/monolith/customers"
 	"github.com/stranglerkit/strangler/monolith/inventory"
 	"github.com/stranglerkit/strangler/monolith/orders"
+	"github.com/stranglerkit/strangler/monolith/payments"
 )
 
 // Dependencies declares, in this one place, which modules each module may
@@ -24,6 +25,7 @@ var Dependencies = map[string][]string{
 	customers.Name: nil,
 	inventory.Name: {catalog.Name},
 	orders.Name:    {catalog.Name, customers.Name, inventory.Name},
+	payments.Name:  {customers.Name},
 }
 
 // moduleSet is the shop's modules, wired to each other.
@@ -32,31 +34,34 @@ type moduleSet struct {
 	customers *customers.Module
 	inventory *inventory.Module
 	orders    *orders.Module
+	payments  *payments.Module
 	// stock is the inventory.API that orders call: the inventory module,
 	// until SetInventoryAPI points it at an extracted service.
 	stock *inventorySwitch
 }
 
 // newModules builds the modules on gdb in dependency order; now stamps
-// their changes.
-func newModules(gdb *gorm.DB, now func() time.Time) *moduleSet {
+// their changes, creditLimit is the payments module's default credit limit
+// (0: its default).
+func newModules(gdb *gorm.DB, now func() time.Time, creditLimit int64) *moduleSet {
 	m := &moduleSet{}
 	m.catalog = catalog.New(catalog.Deps{DB: gdb, Now: now})
 	m.customers = customers.New(customers.Deps{DB: gdb, Now: now})
 	m.inventory = inventory.New(inventory.Deps{DB: gdb, Catalog: m.catalog, Now: now})
 	m.stock = newInventorySwitch(m.inventory)
 	m.orders = orders.New(orders.Deps{DB: gdb, Catalog: m.catalog, Customers: m.customers, Inventory: m.stock, Now: now})
+	m.payments = payments.New(payments.Deps{DB: gdb, Customers: m.customers, CreditLimitCents: creditLimit, Now: now})
 	return m
 }
 
 // list returns the modules in dependency order, the order they start in.
 func (m *moduleSet) list() []module {
-	return []module{m.catalog, m.customers, m.inventory, m.orders}
+	return []module{m.catalog, m.customers, m.inventory, m.orders, m.payments}
 }
 
 // buildModules constructs the modules in dependency order.
 func (s *Shop) buildModules() []module {
-	s.set = newModules(s.gdb, time.Now)
+	s.set = newModules(s.gdb, time.Now, s.cfg.CreditLimitCents)
 	return s.set.list()
 }
 
@@ -71,5 +76,5 @@ func Migrations() []db.Migrations {
 // ModuleMigrations lists the modules' own migration sets, one per module,
 // in dependency order.
 func ModuleMigrations() []db.Migrations {
-	return []db.Migrations{catalog.Migrations(), customers.Migrations(), inventory.Migrations(), orders.Migrations()}
+	return []db.Migrations{catalog.Migrations(), customers.Migrations(), inventory.Migrations(), orders.Migrations(), payments.Migrations()}
 }

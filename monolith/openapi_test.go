@@ -330,6 +330,22 @@ func TestOpenAPIDescribesResponses(t *testing.T) {
 			{"POST /api/orders/:id/cancel", "/api/orders/1/cancel", nil, 409},
 			{"POST /api/orders/:id/cancel", "/api/orders/2/cancel", nil, 200},
 			{"POST /api/orders/:id/ship", "/api/orders/abc/ship", nil, 400},
+			{"POST /api/payments/authorizations", "/api/payments/authorizations", map[string]any{"customer_id": 2, "amount_cents": 500, "idempotency_key": "spec/1"}, 201},
+			{"POST /api/payments/authorizations", "/api/payments/authorizations", map[string]any{"customer_id": 2, "amount_cents": 900, "idempotency_key": "spec/1"}, 409},
+			{"POST /api/payments/authorizations", "/api/payments/authorizations", map[string]any{"customer_id": 2, "amount_cents": 99999999, "idempotency_key": "spec/2"}, 422},
+			{"POST /api/payments/authorizations", "/api/payments/authorizations", `{"customer_id":`, 400},
+			{"GET /api/payments/authorizations/:id", "/api/payments/authorizations/1", nil, 200},
+			{"GET /api/payments/authorizations/:id", "/api/payments/authorizations/99999", nil, 404},
+			{"POST /api/payments/authorizations/:id/capture", "/api/payments/authorizations/1/capture", nil, 200},
+			{"POST /api/payments/authorizations/:id/void", "/api/payments/authorizations/1/void", nil, 409},
+			{"POST /api/payments/authorizations/:id/void", "/api/payments/authorizations/2/void", nil, 200},
+			{"POST /api/payments/authorizations/:id/capture", "/api/payments/authorizations/2/capture", nil, 409},
+			{"POST /api/payments/voids", "/api/payments/voids", map[string]any{"idempotency_key": "spec/3"}, 200},
+			{"POST /api/payments/voids", "/api/payments/voids", map[string]any{"idempotency_key": ""}, 422},
+			{"GET /api/payments/accounts/:id", "/api/payments/accounts/2", nil, 200},
+			{"GET /api/payments/accounts/:id", "/api/payments/accounts/99999", nil, 404},
+			{"PUT /api/payments/accounts/:id", "/api/payments/accounts/2", map[string]any{"credit_limit_cents": 250000}, 200},
+			{"PUT /api/payments/accounts/:id", "/api/payments/accounts/2", map[string]any{"credit_limit_cents": -1}, 422},
 		}
 		covered := map[string]bool{}
 		for _, ex := range scenario {

@@ -138,7 +138,7 @@ func seedClock() func() time.Time {
 // nothing when any of the modules already holds data, and gives the same
 // rows, ids and timestamps every time.
 func Seed(ctx context.Context, gdb *gorm.DB) error {
-	m := newModules(gdb, seedClock())
+	m := newModules(gdb, seedClock(), 0)
 	return db.Transact(ctx, gdb, func(ctx context.Context) error {
 		for _, count := range []func(context.Context) (int64, error){m.catalog.Count, m.customers.Count, m.inventory.Count} {
 			n, err := count(ctx)

@@ -1,7 +1,7 @@
 // Package monolith is "shop", the reference modular monolith that Strangler's
-// guides take apart. Its modules (catalog, customers, orders, inventory) each
-// own their tables and migrations, and talk to each other only through the
-// interfaces in their api.go. This file wires them into one process.
+// guides take apart. Its modules (catalog, customers, orders, inventory,
+// payments) each own their tables and migrations, and talk to each other
+// only through the interfaces in their api.go. This file wires them into one process.
 package monolith
 
 import (
@@ -25,6 +25,7 @@ import (
 	"github.com/stranglerkit/strangler/monolith/customers"
 	"github.com/stranglerkit/strangler/monolith/inventory"
 	"github.com/stranglerkit/strangler/monolith/orders"
+	"github.com/stranglerkit/strangler/monolith/payments"
 )
 
 // module is what the shop needs from each of its modules. Each module's
@@ -163,6 +164,9 @@ func (s *Shop) Inventory() inventory.API { return s.set.inventory }
 
 // Orders is the orders module's API.
 func (s *Shop) Orders() orders.API { return s.set.orders }
+
+// Payments is the payments module's API.
+func (s *Shop) Payments() payments.API { return s.set.payments }
 
 // InventoryAPI is the inventory.API that orders reserve, release and ship
 // stock through now.

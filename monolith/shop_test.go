@@ -25,6 +25,7 @@ import (
 	"github.com/stranglerkit/strangler/monolith/catalog"
 	"github.com/stranglerkit/strangler/monolith/inventory"
 	"github.com/stranglerkit/strangler/monolith/orders"
+	"github.com/stranglerkit/strangler/monolith/payments"
 	"github.com/stranglerkit/strangler/monolith/shoptest"
 )
 
@@ -397,5 +398,24 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	_, err := monolith.New(cfg, nil)
 	if err == nil || !errors.Is(err, db.ErrBadDSN) {
 		t.Fatalf("New with a bad DSN = %v", err)
+	}
+}
+
+// TestConfigCreditLimit: the payments module's default credit limit
+// defaults when zero and is refused outside its range.
+func TestConfigCreditLimit(t *testing.T) {
+	for _, tc := range []struct {
+		limit int64
+		ok    bool
+	}{{0, true}, {1, true}, {payments.MaxCreditLimitCents, true}, {-1, false}, {payments.MaxCreditLimitCents + 1, false}} {
+		cfg := monolith.Config{CreditLimitCents: tc.limit}
+		cfg.SetDefaults(t.TempDir())
+		err := cfg.Validate()
+		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "credit_limit_cents")) {
+			t.Errorf("credit_limit_cents %d: %v", tc.limit, err)
+		}
+		if tc.limit == 0 && cfg.CreditLimitCents != payments.DefaultCreditLimitCents {
+			t.Errorf("zero gave %d, want the default %d", cfg.CreditLimitCents, payments.DefaultCreditLimitCents)
+		}
 	}
 }

@@ -1,14 +1,13 @@
 package inventory
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/stranglerkit/strangler/acl/internal/legacyjson"
 	"github.com/stranglerkit/strangler/changefeed"
 )
 
@@ -81,6 +80,13 @@ type rawStock struct {
 	} `json:"movement"`
 }
 
+// The tolerant readers of legacy JSON values, shared with the other ACLs.
+type (
+	flexInt  = legacyjson.Int
+	flexBool = legacyjson.Bool
+	flexTime = legacyjson.Time
+)
+
 // ErrMalformed is wrapped by the errors of events that cannot be read even
 // tolerantly; retrying cannot fix them.
 var ErrMalformed = errors.New("malformed legacy event")
@@ -118,23 +124,23 @@ func DecodeStock(ev changefeed.Event) (StockChange, error) {
 	if !ValidWarehouseCode(out.Warehouse) {
 		errs = append(errs, fmt.Sprintf("warehouse %q is not a warehouse code", out.Warehouse))
 	}
-	if !r.OnHand.set {
+	if !r.OnHand.Set {
 		errs = append(errs, "on_hand is missing")
 	}
-	out.OnHand = r.OnHand.v
+	out.OnHand = r.OnHand.V
 	switch {
-	case r.Reserved.set:
-		out.Reserved = r.Reserved.v
-	case r.Available.set:
-		out.Reserved = r.OnHand.v - r.Available.v
+	case r.Reserved.Set:
+		out.Reserved = r.Reserved.V
+	case r.Available.Set:
+		out.Reserved = r.OnHand.V - r.Available.V
 	}
 	if out.Reserved < 0 || out.Reserved > out.OnHand {
 		errs = append(errs, fmt.Sprintf("reserved %d is not within 0..on_hand %d", out.Reserved, out.OnHand))
 	}
-	out.Version = r.Version.v
-	out.UpdatedAt = r.UpdatedAt.v
+	out.Version = r.Version.V
+	out.UpdatedAt = r.UpdatedAt.V
 	if r.Movement != nil && r.Movement.Kind != "" {
-		out.Movement = &Movement{Kind: r.Movement.Kind, Quantity: r.Movement.Quantity.v, Reference: r.Movement.Reference}
+		out.Movement = &Movement{Kind: r.Movement.Kind, Quantity: r.Movement.Quantity.V, Reference: r.Movement.Reference}
 		switch out.Movement.Kind {
 		case "adjust", "reserve", "release", "ship":
 		default:
@@ -171,9 +177,9 @@ func DecodeProduct(ev changefeed.Event) (ProductChange, error) {
 	if err := json.Unmarshal(ev.Payload, &r); err != nil {
 		return ProductChange{}, fmt.Errorf("%w: %s %s: %v", ErrMalformed, ev.Type, ev.ID, err)
 	}
-	out := ProductChange{ProductRef: r.ProductRef, SKU: strings.ToUpper(strings.TrimSpace(r.SKU)), Active: !r.Active.set || r.Active.v}
-	if out.ProductRef == "" && r.ID.set && r.ID.v > 0 {
-		out.ProductRef = ProductRef(int64(r.ID.v))
+	out := ProductChange{ProductRef: r.ProductRef, SKU: strings.ToUpper(strings.TrimSpace(r.SKU)), Active: !r.Active.Set || r.Active.V}
+	if out.ProductRef == "" && r.ID.Set && r.ID.V > 0 {
+		out.ProductRef = ProductRef(int64(r.ID.V))
 	}
 	if out.ProductRef == "" {
 		if _, err := ParseProductRef(ev.AggregateID); err == nil {
@@ -191,88 +197,4 @@ func DecodeProduct(ev changefeed.Event) (ProductChange, error) {
 		return ProductChange{}, fmt.Errorf("%w: %s %s: %s", ErrMalformed, ev.Type, ev.ID, strings.Join(errs, "; "))
 	}
 	return out, nil
-}
-
-// flexInt reads an integer given as a JSON number (integral, possibly
-// written as 12.0) or a string; null and absence leave it unset.
-type flexInt struct {
-	v   int
-	set bool
-}
-
-func (f *flexInt) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if bytes.Equal(b, []byte("null")) {
-		return nil
-	}
-	s := strings.Trim(string(b), `"`)
-	if n, err := strconv.Atoi(s); err == nil {
-		f.v, f.set = n, true
-		return nil
-	}
-	x, err := strconv.ParseFloat(s, 64)
-	if err != nil || x != float64(int(x)) {
-		return fmt.Errorf("%s is not an integer", b)
-	}
-	f.v, f.set = int(x), true
-	return nil
-}
-
-// flexBool reads true/false, 1/0, "t"/"f" and their string forms.
-type flexBool struct {
-	v   bool
-	set bool
-}
-
-func (f *flexBool) UnmarshalJSON(b []byte) error {
-	s := strings.ToLower(strings.Trim(string(bytes.TrimSpace(b)), `"`))
-	switch s {
-	case "null", "":
-		return nil
-	case "true", "t", "1", "yes":
-		f.v, f.set = true, true
-	case "false", "f", "0", "no":
-		f.v, f.set = false, true
-	default:
-		return fmt.Errorf("%s is not a boolean", b)
-	}
-	return nil
-}
-
-// timeLayouts are the forms a legacy time arrives in: RFC 3339 from the
-// monolith's events, and what SQLite and Postgres drivers print when a
-// backfill reads a column as text.
-var timeLayouts = []string{
-	time.RFC3339Nano,
-	"2006-01-02 15:04:05.999999999-07:00",
-	"2006-01-02 15:04:05.999999999Z07:00",
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02 15:04:05.999999999 -0700 MST",
-}
-
-// flexTime reads a time in any of timeLayouts, or epoch milliseconds.
-type flexTime struct{ v time.Time }
-
-func (f *flexTime) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if bytes.Equal(b, []byte("null")) {
-		return nil
-	}
-	if len(b) > 0 && b[0] != '"' {
-		ms, err := strconv.ParseInt(string(b), 10, 64)
-		if err != nil {
-			return fmt.Errorf("%s is not a time", b)
-		}
-		f.v = time.UnixMilli(ms).UTC()
-		return nil
-	}
-	s := strings.Trim(string(b), `"`)
-	for _, l := range timeLayouts {
-		if t, err := time.Parse(l, s); err == nil {
-			f.v = t.UTC()
-			return nil
-		}
-	}
-	return fmt.Errorf("%s is not a time", b)
 }

@@ -9,30 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stranglerkit/strangler/acl/internal/acltest"
 	aclinv "github.com/stranglerkit/strangler/acl/inventory"
-	"github.com/stranglerkit/strangler/changefeed"
 )
 
-func readEvent(t *testing.T, name string) changefeed.Event {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "events", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev changefeed.Event
-	if err := json.Unmarshal(b, &ev); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return ev
-}
-
-func at(s string) time.Time {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
+// readEvent and at are the ACLs' shared test helpers.
+var (
+	readEvent = acltest.Event
+	at        = acltest.At
+)
 
 // TestDecodeStock reads the golden legacy stock events: every type, a
 // backfill snapshot as it comes from SQLite, one without the rename and

@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -66,10 +65,6 @@ func (w Writer) AddContext(ctx context.Context, gdb *gorm.DB, events ...changefe
 	return w.Add(db.Conn(ctx, gdb), events...)
 }
 
-// maxRowsPerInsert keeps a multi-row INSERT under Postgres's 65,535 bind
-// parameters.
-const maxRowsPerInsert = 1000
-
 // Add writes events into the outbox in the transaction tx, which must be
 // the transaction that makes the change the events describe.
 //
@@ -103,16 +98,25 @@ func (w Writer) Add(tx *gorm.DB, events ...changefeed.Event) error {
 	return insertAll(tx, rows)
 }
 
-// queue holds the events that Queue adds to a transaction until its commit.
-var queue = db.Batch[changefeed.Event]{Flush: func(ctx context.Context, rows []changefeed.Event) error {
-	// A flush runs inside the transaction ctx carries, so Conn returns it.
-	return insertAll(db.Conn(ctx, nil), rows)
-}}
+// columns are the outbox's columns that Add and Queue write; seq and
+// created_at come from the table.
+var columns = []string{"id", "source", "aggregatetype", "aggregateid", "type", "schema_version", "occurred_at", "traceparent", "origin", "payload"}
+
+// values are the values of e for columns.
+func values(e changefeed.Event) []any {
+	return []any{e.ID.String(), e.Source, e.AggregateType, e.AggregateID, e.Type, e.SchemaVersion, e.OccurredAt, e.TraceParent, e.Origin, string(e.Payload)}
+}
+
+// queue holds the events that Queue adds to a transaction until its commit,
+// which writes them with the transaction's other queued rows.
+var queue = db.Batch[changefeed.Event]{Table: Table, Columns: columns, Values: values}
 
 // Queue is Add for the transaction that ctx carries (see db.Transact), with
 // the INSERT put off until just before the commit: the events a transaction
 // queues, from every Writer, are written in one statement, in the order
-// they were queued, where AddContext costs a round trip per call. It fills
+// they were queued, where AddContext costs a round trip per call; on
+// Postgres, in the one statement that writes every batch of the
+// transaction (see db.Batch). It fills
 // and validates the events as Add does, now, and returns the errors now;
 // an error of the INSERT itself fails the commit. The events are not in
 // the table before then, so use AddContext for events the transaction
@@ -182,31 +186,14 @@ func (w Writer) prepare(ctx context.Context, events []changefeed.Event) ([]chang
 	return rows, nil
 }
 
-// insertAll writes rows in INSERTs of up to maxRowsPerInsert rows.
+// insertAll writes rows in multi-row INSERTs.
 func insertAll(tx *gorm.DB, rows []changefeed.Event) error {
-	for start := 0; start < len(rows); start += maxRowsPerInsert {
-		end := min(start+maxRowsPerInsert, len(rows))
-		if err := insert(tx, rows[start:end]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func insert(tx *gorm.DB, rows []changefeed.Event) error {
-	var sb strings.Builder
-	sb.Grow(160 + len(rows)*24)
-	sb.WriteString("INSERT INTO " + Table + " (id, source, aggregatetype, aggregateid, type, schema_version, occurred_at, traceparent, origin, payload) VALUES ")
-	args := make([]any, 0, len(rows)*10)
+	in := db.Insert{Table: Table, Columns: columns, Rows: make([][]any, len(rows))}
 	for i, e := range rows {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		sb.WriteString("(?,?,?,?,?,?,?,?,?,?)")
-		args = append(args, e.ID.String(), e.Source, e.AggregateType, e.AggregateID, e.Type, e.SchemaVersion, e.OccurredAt, e.TraceParent, e.Origin, string(e.Payload))
+		in.Rows[i] = values(e)
 	}
-	if err := tx.Exec(sb.String(), args...).Error; err != nil {
-		return fmt.Errorf("outbox: insert %d events: %w", len(rows), err)
+	if err := db.WriteInserts(tx, in); err != nil {
+		return fmt.Errorf("outbox: %w", err)
 	}
 	return nil
 }

@@ -118,6 +118,7 @@ func TestCommands(t *testing.T) {
 		{name: "migrate unknown target", args: []string{"migrate", "status", "nosuch"}, code: 2, stderr: []string{`unknown migration target "nosuch"`}},
 		{name: "migrate down needs a count", args: []string{"migrate", "down"}, code: 2, stderr: []string{"--steps N or --all"}},
 		{name: "migrate bad dsn", args: []string{"migrate", "status", "--dsn", "mysql://x"}, code: 2, stderr: []string{"--dsn: unsupported database DSN"}},
+		{name: "projections unknown set", args: []string{"projections", "list", "nosuch"}, code: 2, stderr: []string{`unknown projections "nosuch"; known: orders`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -178,6 +179,20 @@ func TestMigrateUpDownStatus(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(stdout), &st); err != nil || len(st.Sets) == 0 {
 		t.Fatalf("status json = %q, %v", stdout, err)
+	}
+}
+
+// TestProjectionsRebuildOrders migrates the orders service's database and
+// rebuilds its read models with the shop's registration.
+func TestProjectionsRebuildOrders(t *testing.T) {
+	env := isolatedEnv(t.TempDir())
+	if _, stderr, code := run(t, env, "migrate", "up", "orders"); code != 0 {
+		t.Fatalf("migrate up orders: exit %d: %s", code, stderr)
+	}
+	stdout, stderr, code := run(t, env, "projections", "rebuild", "orders")
+	want := regexp.MustCompile(`rebuilt from position 0: orders.by_id, orders.by_customer, orders.by_status\n(?s:.*)orders.by_status\s+0\s+0\s+0`)
+	if code != 0 || !want.MatchString(stdout) {
+		t.Fatalf("projections rebuild orders: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
 

@@ -7,8 +7,11 @@
 package shop
 
 import (
+	"errors"
+
 	"github.com/stranglerkit/strangler/config"
 	"github.com/stranglerkit/strangler/extracted/inventory"
+	"github.com/stranglerkit/strangler/extracted/orders"
 	"github.com/stranglerkit/strangler/monolith"
 )
 
@@ -22,12 +25,17 @@ var Services = config.Register[ServicesConfig]("services", "verify")
 type ServicesConfig struct {
 	// Inventory configures the extracted inventory service.
 	Inventory inventory.Config `yaml:"inventory"`
+	// Orders configures the extracted orders service.
+	Orders orders.Config `yaml:"orders"`
 }
 
 // SetDefaults fills each service's empty fields.
-func (c *ServicesConfig) SetDefaults(dataDir string) { c.Inventory.SetDefaults(dataDir) }
+func (c *ServicesConfig) SetDefaults(dataDir string) {
+	c.Inventory.SetDefaults(dataDir)
+	c.Orders.SetDefaults(dataDir)
+}
 
 // Validate reports every invalid field, as <service>.field.
 func (c ServicesConfig) Validate() error {
-	return config.Prefix("inventory", c.Inventory.Validate())
+	return errors.Join(config.Prefix("inventory", c.Inventory.Validate()), config.Prefix("orders", c.Orders.Validate()))
 }

@@ -16,7 +16,7 @@ const module = "github.com/stranglerkit/strangler"
 // toolkit lists the toolkit's packages, as go list patterns.
 var toolkit = []string{
 	module + "/proxy/...", module + "/changefeed/...", module + "/phase/...",
-	module + "/config", module + "/db", module + "/httpx", module + "/internal/cli",
+	module + "/config", module + "/db", module + "/httpx", module + "/internal/cli", module + "/saga", module + "/eventsource/...",
 }
 
 // shop lists the import path prefixes of the reference shop.
@@ -106,7 +106,7 @@ func TestToolkitImportsNoShop(t *testing.T) {
 	graph, roots := goList(t, append(toolkit, module+"/cmd/strangler")...)
 	// Guard against a vacuous pass: the patterns reach the toolkit's
 	// packages, and the check finds the shop where it is plugged in.
-	for _, want := range []string{"proxy", "proxy/admin", "changefeed/relay", "phase", "config", "db", "httpx", "internal/cli"} {
+	for _, want := range []string{"proxy", "proxy/admin", "changefeed/relay", "phase", "config", "db", "httpx", "internal/cli", "saga"} {
 		if !contains(roots, module+"/"+want) {
 			t.Errorf("go list did not report %s/%s", module, want)
 		}

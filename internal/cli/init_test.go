@@ -28,7 +28,8 @@ func TestInit(t *testing.T) {
 		{"petstore", "testdata/init/petstore.openapi.yaml", []string{"pets", "store-orders", "health", "default"}},
 		{"blog-swagger2", "testdata/init/blog.swagger.json", []string{"articles", "users", "default"}},
 		{"untagged", "testdata/init/untagged.openapi.yaml", []string{"invoices", "reports", "root", "default"}},
-		{"shop", "../../docs/api/shop.openapi.yaml", []string{"catalog", "customers", "inventory", "orders", "operations", "default"}},
+		{"shop", "../../docs/api/shop.openapi.yaml", []string{"catalog", "customers", "inventory", "orders", "payments", "operations", "default"}},
+		{"pressroom", "../../docs/guides/testdata/pressroom/openapi.yaml", []string{"authors", "articles", "default"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -146,34 +144,20 @@ has its own version table, schema_migrations_<set>.`,
 	return cmd
 }
 
-func targetNames() []string {
-	names := make([]string, 0, len(migrationTargets))
-	for n := range migrationTargets {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func targetNames() []string { return sortedKeys(migrationTargets) }
 
 func printStatus(a *App, cmd *cobra.Command, dsn string, sets []db.Migrations, output string) error {
 	st, err := db.MigrateStatus(cmd.Context(), dsn, sets...)
 	if err != nil {
 		return err
 	}
-	switch output {
-	case "json":
-		enc := json.NewEncoder(a.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"database": db.Redact(dsn), "sets": st})
-	case "text", "":
-	default:
-		return usageError{fmt.Errorf("--output: want text or json, not %q", output)}
-	}
-	fmt.Fprintf(a.Stdout, "database: %s\n", db.Redact(dsn))
-	tw := tabwriter.NewWriter(a.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SET\tTABLE\tVERSION\tLATEST\tPENDING\tDIRTY")
-	for _, s := range st {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%t\n", s.Name, s.Table, s.Version, s.Latest, s.Pending, s.Dirty)
-	}
-	return tw.Flush()
+	return writeOutput(a, output, map[string]any{"database": db.Redact(dsn), "sets": st}, func() error {
+		fmt.Fprintf(a.Stdout, "database: %s\n", db.Redact(dsn))
+		tw := tabwriter.NewWriter(a.Stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "SET\tTABLE\tVERSION\tLATEST\tPENDING\tDIRTY")
+		for _, s := range st {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%t\n", s.Name, s.Table, s.Version, s.Latest, s.Pending, s.Dirty)
+		}
+		return tw.Flush()
+	})
 }

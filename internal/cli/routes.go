@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/stranglerkit/strangler/config"
 	"github.com/stranglerkit/strangler/proxy"
 	"github.com/stranglerkit/strangler/proxy/adminclient"
 	"github.com/stranglerkit/strangler/proxy/api"
@@ -59,8 +61,7 @@ writes on first start.`,
 	}
 	a.bindPersistentString(cmd, "admin", "proxy.admin_addr", "admin API address (default 127.0.0.1:8081)")
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&o.token, "token", "", "admin token (prefer $"+EnvAdminToken+" or the token file)")
-	pf.StringVarP(&o.output, "output", "o", "table", "output: table or json")
+	o.addFlags(pf)
 
 	moduleArg := func(use, short string, run func(ctx context.Context, c *adminclient.Client, module string) (any, error), human func(w io.Writer, v any)) *cobra.Command {
 		return &cobra.Command{
@@ -209,14 +210,58 @@ func (a *App) bindPersistentString(cmd *cobra.Command, name, path, usage string)
 
 // withAdmin resolves the admin address and token and runs f with a client.
 func (a *App) withAdmin(cmd *cobra.Command, o *routesOpts, f func(ctx context.Context, c *adminclient.Client) error) error {
-	if o.output != "table" && o.output != "json" {
-		return usageError{fmt.Errorf("-o must be table or json, not %q", o.output)}
+	if err := o.checkOutput(); err != nil {
+		return err
 	}
 	cfg, err := a.Config(cmd)
 	if err != nil {
 		return err
 	}
-	token := o.token
+	token, err := adminToken(cfg, o.token)
+	if err != nil {
+		return err
+	}
+	addr := adminAddr(cfg)
+	c, err := adminclient.New(addr, token, adminclient.WithActor(actorName()))
+	if err != nil {
+		return err
+	}
+	return callAPI(cmd.Context(), "the proxy's admin API at "+addr+" (is the proxy running?)", func(ctx context.Context) error { return f(ctx, c) })
+}
+
+// addFlags adds the --token and -o flags to pf.
+func (o *routesOpts) addFlags(pf *pflag.FlagSet) {
+	pf.StringVar(&o.token, "token", "", "admin token (prefer $"+EnvAdminToken+" or the token file)")
+	pf.StringVarP(&o.output, "output", "o", "table", "output: table or json")
+}
+
+// checkOutput refuses an -o that is neither table nor json.
+func (o *routesOpts) checkOutput() error {
+	if o.output != "table" && o.output != "json" {
+		return usageError{fmt.Errorf("-o must be table or json, not %q", o.output)}
+	}
+	return nil
+}
+
+// callAPI runs f with the CLI's 30 s bound on an API call, and says that the
+// API, which peer names, cannot be reached when the connection fails.
+func callAPI(ctx context.Context, peer string, f func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := f(ctx)
+	var ne net.Error
+	var oe *net.OpError
+	if errors.As(err, &oe) || (errors.As(err, &ne) && ne.Timeout()) {
+		return fmt.Errorf("cannot reach %s: %w", peer, err)
+	}
+	return err
+}
+
+// adminToken resolves the admin token: the --token flag's value, else
+// $STRANGLER_ADMIN_TOKEN, proxy.admin_token, or the token file the proxy
+// writes under the data dir.
+func adminToken(cfg *config.Config, flag string) (string, error) {
+	token := flag
 	if token == "" {
 		token = os.Getenv(EnvAdminToken)
 	}
@@ -226,24 +271,11 @@ func (a *App) withAdmin(cmd *cobra.Command, o *routesOpts, f func(ctx context.Co
 	if token == "" {
 		t, err := proxy.ReadToken(cfg.Proxy.AdminTokenFile)
 		if err != nil {
-			return fmt.Errorf("no admin token: pass --token, set $%s, or run where %s is readable (%v)", EnvAdminToken, cfg.Proxy.AdminTokenFile, unwrapPathError(err))
+			return "", fmt.Errorf("no admin token: pass --token, set $%s, or run where %s is readable (%v)", EnvAdminToken, cfg.Proxy.AdminTokenFile, unwrapPathError(err))
 		}
 		token = t
 	}
-	addr := adminAddr(cfg)
-	c, err := adminclient.New(addr, token, adminclient.WithActor(actorName()))
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-	defer cancel()
-	err = f(ctx, c)
-	var ne net.Error
-	var oe *net.OpError
-	if errors.As(err, &oe) || (errors.As(err, &ne) && ne.Timeout()) {
-		return fmt.Errorf("cannot reach the proxy's admin API at %s (is the proxy running?): %w", addr, err)
-	}
-	return err
+	return token, nil
 }
 
 func unwrapPathError(err error) error {

@@ -4,8 +4,10 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"gorm.io/gorm"
 
 	"github.com/stranglerkit/strangler/config"
+	"github.com/stranglerkit/strangler/eventsource"
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
 
@@ -60,6 +62,14 @@ func databaseOr(cfg *config.Config, dsn, setting string) (string, error) {
 		return "", fmt.Errorf("no database: set %s", setting)
 	}
 	return dsn, nil
+}
+
+// RegisterProjections adds a set of read models that `strangler
+// projections list|rebuild NAME` work on: dsn returns the database of
+// their event store in the loaded config, and build returns the runner of
+// the set's projections on it, which the command closes.
+func RegisterProjections(name string, dsn func(cfg *config.Config) string, build func(gdb *gorm.DB) (*eventsource.Runner, error)) {
+	projectionSets[name] = projectionSet{dsn: dsn, build: build}
 }
 
 // RegisterCommand adds a top-level command, built for each run of Main.

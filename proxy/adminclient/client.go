@@ -42,14 +42,10 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc
 // New returns a client of the admin API at baseURL ("http://127.0.0.1:8081"
 // or "127.0.0.1:8081") with the bearer token.
 func New(baseURL, token string, opts ...Option) (*Client, error) {
-	if !strings.Contains(baseURL, "://") {
-		baseURL = "http://" + baseURL
+	u, err := httpx.BaseURL(baseURL, "admin address")
+	if err != nil {
+		return nil, err
 	}
-	u, err := url.Parse(baseURL)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("admin address %q is not an http(s) URL", baseURL)
-	}
-	u.Path = strings.TrimSuffix(u.Path, "/")
 	c := &Client{base: u, token: token, hc: &http.Client{Timeout: 10 * time.Second}}
 	for _, o := range opts {
 		o(c)
@@ -127,11 +123,7 @@ func (c *Client) doHeader(ctx context.Context, method, path string, query url.Va
 		return nil, fmt.Errorf("admin API at %s: %w", c.base.Host, err)
 	}
 	if resp.StatusCode >= 400 {
-		p := &httpx.Problem{}
-		if json.Unmarshal(b, p) != nil || p.Title == "" {
-			p = httpx.NewProblem(resp.StatusCode, "", "", strings.TrimSpace(string(b)))
-		}
-		return nil, &Error{Status: resp.StatusCode, Problem: p}
+		return nil, &Error{Status: resp.StatusCode, Problem: httpx.ReadProblem(resp.StatusCode, b)}
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return resp.Header, nil

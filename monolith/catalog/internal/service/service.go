@@ -13,7 +13,6 @@ import (
 	"github.com/stranglerkit/strangler/httpx"
 	"github.com/stranglerkit/strangler/monolith/catalog/internal/domain"
 	"github.com/stranglerkit/strangler/monolith/catalog/internal/store"
-	"github.com/stranglerkit/strangler/monolith/internal/dberr"
 	"github.com/stranglerkit/strangler/monolith/internal/errs"
 	"github.com/stranglerkit/strangler/monolith/internal/events"
 	"github.com/stranglerkit/strangler/monolith/internal/page"
@@ -119,7 +118,7 @@ func (s *Service) Create(ctx context.Context, in domain.NewProduct) (domain.Prod
 	}
 	err := db.Transact(ctx, s.db, func(ctx context.Context) error {
 		if err := s.store.Insert(ctx, &r); err != nil {
-			if dberr.IsUniqueViolation(err) {
+			if db.IsUniqueViolation(err) {
 				return errs.New(domain.ErrDuplicateSKU, "another product has the SKU %s", in.SKU)
 			}
 			return fmt.Errorf("create product %s: %w", in.SKU, err)

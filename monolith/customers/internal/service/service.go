@@ -12,7 +12,6 @@ import (
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/monolith/customers/internal/domain"
 	"github.com/stranglerkit/strangler/monolith/customers/internal/store"
-	"github.com/stranglerkit/strangler/monolith/internal/dberr"
 	"github.com/stranglerkit/strangler/monolith/internal/errs"
 	"github.com/stranglerkit/strangler/monolith/internal/events"
 	"github.com/stranglerkit/strangler/monolith/internal/page"
@@ -93,7 +92,7 @@ func (s *Service) Create(ctx context.Context, in domain.NewCustomer) (domain.Cus
 	}
 	err := db.Transact(ctx, s.db, func(ctx context.Context) error {
 		if err := s.store.Insert(ctx, &r); err != nil {
-			if dberr.IsUniqueViolation(err) {
+			if db.IsUniqueViolation(err) {
 				return errs.New(domain.ErrDuplicateEmail, "another customer has the email %s", in.Email)
 			}
 			return fmt.Errorf("create customer: %w", err)
@@ -126,7 +125,7 @@ func (s *Service) Update(ctx context.Context, id int64, p domain.Patch) (domain.
 	err := db.Transact(ctx, s.db, func(ctx context.Context) error {
 		r, ok, err := s.store.Update(ctx, id, set, s.now().UTC().Truncate(time.Microsecond))
 		if err != nil {
-			if dberr.IsUniqueViolation(err) && p.Email != nil {
+			if db.IsUniqueViolation(err) && p.Email != nil {
 				return errs.New(domain.ErrDuplicateEmail, "another customer has the email %s", *p.Email)
 			}
 			return err

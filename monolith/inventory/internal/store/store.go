@@ -237,14 +237,14 @@ func (s *Store) Candidates(ctx context.Context, ref string, n int) ([]string, er
 }
 
 // journal holds the movements of a transaction until its commit, which
-// writes them in one INSERT.
-var journal = db.Batch[Movement]{Flush: func(ctx context.Context, ms []Movement) error {
-	// A flush runs inside the transaction ctx carries, so Conn returns it.
-	if err := db.Conn(ctx, nil).Create(&ms).Error; err != nil {
-		return fmt.Errorf("journal %d movements: %w", len(ms), err)
-	}
-	return nil
-}}
+// writes them with the transaction's other queued rows (see db.Batch).
+var journal = db.Batch[Movement]{
+	Table:   "inv_movements",
+	Columns: []string{"product_ref", "warehouse_code", "kind", "quantity", "reference", "created_at"},
+	Values: func(m Movement) []any {
+		return []any{m.ProductRef, m.WarehouseCode, m.Kind, m.Quantity, m.Reference, m.CreatedAt}
+	},
+}
 
 // Journal records a movement in the transaction ctx carries, when it
 // commits: the movements of one transaction, such as an order's

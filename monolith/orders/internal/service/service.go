@@ -192,7 +192,7 @@ func (s *Service) Place(ctx context.Context, in domain.NewOrder) (domain.Order, 
 				l.WarehouseCode = lvl.Warehouse
 				held = append(held, reservation{ref: l.ProductRef, move: inventory.Move{Warehouse: lvl.Warehouse, Quantity: l.Quantity, Reference: ref}})
 			}
-			if err := s.store.InsertLines(ctx, r.ID, rows); err != nil {
+			if err := s.store.QueueLines(ctx, r.ID, rows); err != nil {
 				return err
 			}
 			out = toOrder(r, rows)

@@ -1,6 +1,4 @@
-// Package dberr recognises the database errors the shop's modules branch on,
-// on both engines.
-package dberr
+package db
 
 import (
 	"errors"
@@ -10,8 +8,9 @@ import (
 )
 
 // IsUniqueViolation reports whether err is a unique or primary key
-// constraint failure. Modules map it to their own "already exists" error,
-// which is correct under concurrency where a check-then-insert is not.
+// constraint failure, on either engine. Callers map it to their own
+// "already exists" or conflict error, which is correct under concurrency
+// where a check-then-insert is not.
 func IsUniqueViolation(err error) bool {
 	var se sqlite3.Error
 	if errors.As(err, &se) {

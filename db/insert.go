@@ -1,0 +1,128 @@
+package db
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"gorm.io/gorm"
+)
+
+// Insert is a multi-row INSERT: Rows, each with one value per column, into
+// the Columns of Table. Table and Columns are written into the SQL as they
+// are, so they must be names the program chose, never input.
+type Insert struct {
+	Table   string
+	Columns []string
+	Rows    [][]any
+}
+
+// maxParams bounds the bind parameters of one statement: SQLite's default
+// limit, 32,766, the lower of the two engines' (Postgres allows 65,535).
+const maxParams = 32766
+
+// WriteInserts writes ins on tx, in as few statements of up to maxParams
+// parameters as it can. The rows of INSERTs into the same table and
+// columns go in one INSERT, in order; on Postgres, the INSERTs into other
+// tables join that statement as data-modifying WITH queries: one round
+// trip where an INSERT apiece costs one apiece. Postgres runs the parts of
+// such a statement in an order of its own, so only the order of one
+// table's rows is kept, and it checks the foreign keys at the statement's
+// end, so rows may refer to rows of another part. SQLite, whose statements
+// cost no round trip and which has no data-modifying WITH, runs one INSERT
+// per table and columns.
+func WriteInserts(tx *gorm.DB, ins ...Insert) error {
+	merge := DialectOf(tx) == Postgres
+	var (
+		parts  []Insert // of the statement being built
+		params int
+	)
+	run := func() error {
+		if len(parts) == 0 {
+			return nil
+		}
+		var args []any
+		stmts := make([]string, len(parts))
+		tables := make([]string, len(parts))
+		rows := 0
+		for i, p := range parts {
+			stmts[i] = insertSQL(p.Table, p.Columns, p.Rows, &args)
+			tables[i] = p.Table
+			rows += len(p.Rows)
+		}
+		sql := stmts[len(stmts)-1]
+		if len(stmts) > 1 {
+			var sb strings.Builder
+			sb.WriteString("WITH ")
+			for i, s := range stmts[:len(stmts)-1] {
+				if i > 0 {
+					sb.WriteString(", ")
+				}
+				fmt.Fprintf(&sb, "w%d AS (%s)", i+1, s)
+			}
+			sb.WriteByte(' ')
+			sb.WriteString(sql)
+			sql = sb.String()
+		}
+		parts, params = nil, 0
+		if err := tx.Exec(sql, args...).Error; err != nil {
+			return fmt.Errorf("insert %d rows into %s: %w", rows, strings.Join(tables, ", "), err)
+		}
+		return nil
+	}
+	for _, in := range ins {
+		per := len(in.Columns)
+		if per == 0 {
+			return fmt.Errorf("insert into %s: no columns", in.Table)
+		}
+		for i, r := range in.Rows {
+			if len(r) != per {
+				return fmt.Errorf("insert into %s: row %d has %d values for %d columns", in.Table, i, len(r), per)
+			}
+		}
+		for rows := in.Rows; len(rows) > 0; {
+			if params+per > maxParams {
+				if err := run(); err != nil {
+					return err
+				}
+			}
+			p := slices.IndexFunc(parts, func(p Insert) bool { return p.Table == in.Table })
+			if p >= 0 && !slices.Equal(parts[p].Columns, in.Columns) || p < 0 && len(parts) > 0 && !merge {
+				if err := run(); err != nil {
+					return err
+				}
+				p = -1
+			}
+			if p < 0 {
+				parts = append(parts, Insert{Table: in.Table, Columns: in.Columns})
+				p = len(parts) - 1
+			}
+			n := min(len(rows), (maxParams-params)/per)
+			parts[p].Rows = append(parts[p].Rows, rows[:n]...)
+			params += n * per
+			rows = rows[n:]
+		}
+	}
+	return run()
+}
+
+// insertSQL returns the INSERT of rows into the columns of table, with ?
+// placeholders, and appends the rows' values to args.
+func insertSQL(table string, columns []string, rows [][]any, args *[]any) string {
+	var sb strings.Builder
+	ph := "(?" + strings.Repeat(",?", len(columns)-1) + ")"
+	sb.Grow(32 + len(table) + 16*len(columns) + len(rows)*(len(ph)+1))
+	sb.WriteString("INSERT INTO ")
+	sb.WriteString(table)
+	sb.WriteString(" (")
+	sb.WriteString(strings.Join(columns, ", "))
+	sb.WriteString(") VALUES ")
+	for i, r := range rows {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(ph)
+		*args = append(*args, r...)
+	}
+	return sb.String()
+}

@@ -1,0 +1,3 @@
+DROP TABLE es_checkpoints;
+DROP TABLE es_snapshots;
+DROP TABLE es_events;

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS pay_authorizations;
+DROP TABLE IF EXISTS pay_accounts;

@@ -1,0 +1,3 @@
+DROP TABLE orders_by_status;
+DROP TABLE orders_by_customer;
+DROP TABLE order_views;

@@ -1,0 +1,321 @@
+package saga
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/stranglerkit/strangler/db"
+	"github.com/stranglerkit/strangler/migrations"
+)
+
+// Saga is one saga as the store holds it.
+type Saga struct {
+	// Seq orders sagas by creation; listings page on it.
+	Seq int64 `json:"seq"`
+	// ID is the saga's id, chosen by who starts it (an order id, say).
+	ID string `json:"id"`
+	// Name is its definition's name.
+	Name string `json:"name"`
+	// State is where it stands.
+	State State `json:"state"`
+	// StepIndex is the next step to run while running, and the next step
+	// to compensate (counting down to -1) while compensating or manual.
+	StepIndex int `json:"step_index"`
+	// Data is the saga's JSON data, as the steps left it.
+	Data json.RawMessage `json:"data"`
+	// Error is the failure that started the compensation, or that parked
+	// the saga in manual.
+	Error string `json:"error,omitempty"`
+	// Version counts the saga's changes; Save refuses a stale one.
+	Version int64 `json:"version"`
+	// CreatedAt and UpdatedAt stamp the saga.
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// Log is the saga's log, oldest first, when the store was asked for it.
+	Log []Entry `json:"log,omitempty"`
+}
+
+// Event names an entry of the saga log.
+type Event string
+
+// The events of the saga log. The step events are written before the
+// orchestrator acts on them: started before Do, compensating before
+// Compensate.
+const (
+	// EventState records a change of the saga's state (Entry.State).
+	EventState Event = "state"
+	// StepStarted is written before an attempt of Do.
+	StepStarted Event = "started"
+	// StepSucceeded is written, with the saga's data, when Do succeeded.
+	StepSucceeded Event = "succeeded"
+	// StepFailed records a failed attempt of Do.
+	StepFailed Event = "failed"
+	// StepCompensating is written before an attempt of Compensate.
+	StepCompensating Event = "compensating"
+	// StepCompensated is written when Compensate succeeded.
+	StepCompensated Event = "compensated"
+	// StepCompensationFailed records a failed attempt of Compensate.
+	StepCompensationFailed Event = "compensation_failed"
+)
+
+// Entry is one entry of the saga log.
+type Entry struct {
+	// N numbers the saga's entries from 1.
+	N int `json:"n"`
+	// Step is the step's name; empty for a state change.
+	Step string `json:"step,omitempty"`
+	// Event is what happened.
+	Event Event `json:"event"`
+	// State is the new state of an EventState entry.
+	State State `json:"state,omitempty"`
+	// Attempt is the attempt of a step event, from 1.
+	Attempt int `json:"attempt,omitempty"`
+	// Error is a failed attempt's error, or an operator's reason.
+	Error string `json:"error,omitempty"`
+	// At stamps the entry.
+	At time.Time `json:"at"`
+}
+
+// Filter selects sagas for List.
+type Filter struct {
+	// State keeps the sagas in that state. If empty, all.
+	State State
+	// Before keeps the sagas with a Seq below it, for the next page. If
+	// zero, the newest.
+	Before int64
+	// Limit caps the page. If zero, 50.
+	Limit int
+}
+
+// ErrNotFound is returned for a saga id the store does not hold.
+var ErrNotFound = errors.New("saga not found")
+
+// ErrStale is returned by Save when the saga changed since it was read:
+// another orchestrator, or an operator, got there first.
+var ErrStale = errors.New("saga changed since it was read")
+
+// Store persists sagas and their log. Save writes the saga and its new
+// log entries in one transaction, so that the log and the state never
+// disagree.
+type Store interface {
+	// Create inserts s, in version 1, with its first entries, and reports
+	// true; it reports false, and leaves the store as it was, when a saga
+	// with s.ID exists.
+	Create(ctx context.Context, s *Saga, entries ...Entry) (bool, error)
+	// Get returns the saga, with its log when withLog is set.
+	Get(ctx context.Context, id string, withLog bool) (*Saga, error)
+	// Save writes s, whose Version must be the stored one (else ErrStale),
+	// with entries appended to its log; it increments s.Version.
+	Save(ctx context.Context, s *Saga, entries ...Entry) error
+	// List returns a page of sagas, newest first, without their logs.
+	List(ctx context.Context, f Filter) ([]Saga, error)
+	// Unfinished returns the ids of the running and compensating sagas,
+	// oldest first.
+	Unfinished(ctx context.Context) ([]string, error)
+	// Count returns how many sagas are in each state.
+	Count(ctx context.Context) (map[State]int, error)
+}
+
+// Migrations is the set of the orchestrator's tables (saga_instances and
+// saga_log), version table schema_migrations_saga: add it to the sets the
+// orchestrating service applies to its database.
+func Migrations() db.Migrations {
+	return db.Migrations{Name: "saga", FS: migrations.FS("saga")}
+}
+
+// GormStore is the Store on a gorm database, SQLite or Postgres, migrated
+// with Migrations.
+type GormStore struct {
+	gdb *gorm.DB
+}
+
+// NewGormStore returns the store on gdb.
+func NewGormStore(gdb *gorm.DB) *GormStore { return &GormStore{gdb: gdb} }
+
+type sagaRow struct {
+	Seq       int64 `gorm:"primaryKey;autoIncrement"`
+	ID        string
+	Name      string
+	State     string
+	StepIndex int
+	Data      string
+	Error     string
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+func (sagaRow) TableName() string { return "saga_instances" }
+
+type logRow struct {
+	SagaID   string `gorm:"primaryKey"`
+	N        int    `gorm:"primaryKey"`
+	Step     string
+	Event    string
+	State    string
+	Attempt  int
+	Error    string
+	LoggedAt time.Time
+}
+
+func (logRow) TableName() string { return "saga_log" }
+
+func toRow(s *Saga) sagaRow {
+	data := string(s.Data)
+	if data == "" {
+		data = "{}"
+	}
+	return sagaRow{Seq: s.Seq, ID: s.ID, Name: s.Name, State: string(s.State), StepIndex: s.StepIndex,
+		Data: data, Error: s.Error, Version: s.Version, CreatedAt: s.CreatedAt.UTC(), UpdatedAt: s.UpdatedAt.UTC()}
+}
+
+func (r sagaRow) saga() Saga {
+	return Saga{Seq: r.Seq, ID: r.ID, Name: r.Name, State: State(r.State), StepIndex: r.StepIndex,
+		Data: json.RawMessage(r.Data), Error: r.Error, Version: r.Version, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+}
+
+// appendLog writes entries after the saga's last one, numbering them.
+func appendLog(ctx context.Context, gdb *gorm.DB, id string, entries []Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	var last int
+	if err := db.Conn(ctx, gdb).Model(&logRow{}).Where("saga_id = ?", id).
+		Select("COALESCE(MAX(n), 0)").Scan(&last).Error; err != nil {
+		return fmt.Errorf("saga %s: read log: %w", id, err)
+	}
+	rows := make([]logRow, len(entries))
+	for i, e := range entries {
+		last++
+		entries[i].N = last
+		rows[i] = logRow{SagaID: id, N: last, Step: e.Step, Event: string(e.Event), State: string(e.State),
+			Attempt: e.Attempt, Error: e.Error, LoggedAt: e.At.UTC()}
+	}
+	if err := db.Conn(ctx, gdb).Create(&rows).Error; err != nil {
+		return fmt.Errorf("saga %s: append log: %w", id, err)
+	}
+	return nil
+}
+
+// Create implements Store.
+func (g *GormStore) Create(ctx context.Context, s *Saga, entries ...Entry) (bool, error) {
+	created := false
+	err := db.Transact(ctx, g.gdb, func(ctx context.Context) error {
+		s.Version = 1
+		row := toRow(s)
+		res := db.Conn(ctx, g.gdb).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoNothing: true}).Create(&row)
+		if res.Error != nil {
+			return fmt.Errorf("saga %s: create: %w", s.ID, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return nil
+		}
+		created = true
+		s.Seq = row.Seq
+		return appendLog(ctx, g.gdb, s.ID, entries)
+	})
+	return created, err
+}
+
+// Get implements Store.
+func (g *GormStore) Get(ctx context.Context, id string, withLog bool) (*Saga, error) {
+	var row sagaRow
+	err := db.Conn(ctx, g.gdb).Where("id = ?", id).Take(&row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, fmt.Errorf("saga %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("saga %q: %w", id, err)
+	}
+	s := row.saga()
+	if withLog {
+		var rows []logRow
+		if err := db.Conn(ctx, g.gdb).Where("saga_id = ?", id).Order("n").Find(&rows).Error; err != nil {
+			return nil, fmt.Errorf("saga %q: read log: %w", id, err)
+		}
+		s.Log = make([]Entry, len(rows))
+		for i, r := range rows {
+			s.Log[i] = Entry{N: r.N, Step: r.Step, Event: Event(r.Event), State: State(r.State),
+				Attempt: r.Attempt, Error: r.Error, At: r.LoggedAt.UTC()}
+		}
+	}
+	return &s, nil
+}
+
+// Save implements Store.
+func (g *GormStore) Save(ctx context.Context, s *Saga, entries ...Entry) error {
+	return db.Transact(ctx, g.gdb, func(ctx context.Context) error {
+		row := toRow(s)
+		res := db.Conn(ctx, g.gdb).Model(&sagaRow{}).Where("id = ? AND version = ?", s.ID, s.Version).
+			Updates(map[string]any{"state": row.State, "step_index": row.StepIndex, "data": row.Data,
+				"error": row.Error, "version": s.Version + 1, "updated_at": row.UpdatedAt})
+		if res.Error != nil {
+			return fmt.Errorf("saga %s: save: %w", s.ID, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("saga %s version %d: %w", s.ID, s.Version, ErrStale)
+		}
+		if err := appendLog(ctx, g.gdb, s.ID, entries); err != nil {
+			return err
+		}
+		s.Version++
+		return nil
+	})
+}
+
+// List implements Store.
+func (g *GormStore) List(ctx context.Context, f Filter) ([]Saga, error) {
+	q := db.Conn(ctx, g.gdb).Model(&sagaRow{})
+	if f.State != "" {
+		q = q.Where("state = ?", string(f.State))
+	}
+	if f.Before > 0 {
+		q = q.Where("seq < ?", f.Before)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	var rows []sagaRow
+	if err := q.Order("seq DESC").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("list sagas: %w", err)
+	}
+	out := make([]Saga, len(rows))
+	for i, r := range rows {
+		out[i] = r.saga()
+	}
+	return out, nil
+}
+
+// Unfinished implements Store.
+func (g *GormStore) Unfinished(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := db.Conn(ctx, g.gdb).Model(&sagaRow{}).Where("state IN ?", []string{string(Running), string(Compensating)}).
+		Order("seq").Pluck("id", &ids).Error
+	if err != nil {
+		return nil, fmt.Errorf("list unfinished sagas: %w", err)
+	}
+	return ids, nil
+}
+
+// Count implements Store.
+func (g *GormStore) Count(ctx context.Context) (map[State]int, error) {
+	var rows []struct {
+		State string
+		N     int
+	}
+	if err := db.Conn(ctx, g.gdb).Model(&sagaRow{}).Select("state, COUNT(*) AS n").Group("state").Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("count sagas: %w", err)
+	}
+	out := map[State]int{}
+	for _, r := range rows {
+		out[State(r.State)] = r.N
+	}
+	return out, nil
+}
