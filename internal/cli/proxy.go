@@ -67,6 +67,8 @@ func proxyComponents(env *UpEnv, inUp bool) ([]Component, error) {
 		}
 		return err
 	}
+	// left is the admin address left in the data dir once it listens.
+	var left string
 	note := "token from config"
 	if tokenPath != "" {
 		note = "token in " + tokenPath
@@ -75,10 +77,19 @@ func proxyComponents(env *UpEnv, inUp bool) ([]Component, error) {
 		{Name: "proxy", Addr: func() string { return "http://" + p.Addr() }, Note: fmt.Sprintf("legacy %s, table v%d", cfg.Legacy, p.Version()), Run: p.Run,
 			Started: p.Started(), Close: closeAll},
 		// The proxy's Run serves the admin listener too; this entry names it.
+		// It also leaves the bound address in the data dir, for the CLI.
 		{Name: "admin", Addr: func() string { return "http://" + p.AdminAddr() }, Note: note, Run: func(ctx context.Context) error {
 			<-ctx.Done()
 			return nil
-		}, Started: p.Started()},
+		}, Started: p.Started(), OnStarted: func() {
+			left = p.AdminAddr()
+			if err := writeAdminAddr(env.cfg.DataDir, left); err != nil {
+				log.Warn("admin address not left in the data dir; the CLI needs --admin or the config to find it", "error", err)
+			}
+		}, Close: func() error {
+			removeAdminAddr(env.cfg.DataDir, left)
+			return nil
+		}},
 	}, nil
 }
 

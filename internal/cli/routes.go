@@ -190,6 +190,7 @@ writes on first start.`,
 	apply.Flags().Int64Var(&ifVersion, "if-version", 0, "fail if the table is no longer at this version")
 
 	cmd.AddCommand(list, show, shadow, canary, flip, rollback, history, diffs, apply)
+	cmd.AddCommand(newRoutesEditCmds(a, o)...)
 	return cmd
 }
 
@@ -220,11 +221,12 @@ func (a *App) withAdmin(cmd *cobra.Command, o *routesOpts, f func(ctx context.Co
 	if err != nil {
 		return err
 	}
-	c, err := adminclient.New(cfg.Proxy.AdminAddr, token, adminclient.WithActor(actorName()))
+	addr := adminAddr(cfg)
+	c, err := adminclient.New(addr, token, adminclient.WithActor(actorName()))
 	if err != nil {
 		return err
 	}
-	return callAPI(cmd.Context(), "the proxy's admin API at "+cfg.Proxy.AdminAddr+" (is the proxy running?)", func(ctx context.Context) error { return f(ctx, c) })
+	return callAPI(cmd.Context(), "the proxy's admin API at "+addr+" (is the proxy running?)", func(ctx context.Context) error { return f(ctx, c) })
 }
 
 // addFlags adds the --token and -o flags to pf.

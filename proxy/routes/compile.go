@@ -149,7 +149,9 @@ func Compile(d *Doc, opt Options) (*Table, error) {
 	case len(c.t.Routes) > MaxRoutes:
 		c.errf("modules", "the table has %d routes; the limit is %d", len(c.t.Routes), MaxRoutes)
 	}
-	if len(c.errs) == 0 {
+	if len(c.t.Routes) <= MaxRoutes {
+		// Overlaps among the valid routes are listed with the other
+		// problems, so that one pass over the table finds them all.
 		c.build()
 	}
 	if len(c.errs) > 0 {
