@@ -15,6 +15,9 @@ import (
 // a request that got no answer from a backend, 1 to 5 are 1xx to 5xx.
 const UsageClasses = 6
 
+// UsageClassNames name the status classes by index.
+var UsageClassNames = [UsageClasses]string{"error", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
 // MaxUsageTemplates is how many templates a store keeps per route; the
 // requests of further templates count in the route's OtherTemplate row,
 // so that random paths cannot grow the store without bound.

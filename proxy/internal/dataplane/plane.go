@@ -46,6 +46,8 @@ type Plane struct {
 	internal *internalHeaders
 	unrouted [6]prometheus.Counter
 	dial     Dialer
+	// inv is the traffic inventory.
+	inv *inventory
 	// fbTotals counts fallbacks per module across table versions.
 	fbTotals sync.Map // module → *atomic.Int64
 
@@ -77,6 +79,8 @@ func New(cfg Config) (*Plane, error) {
 		dial = dialTCP
 	}
 	p := &Plane{cfg: cfg, log: log, m: newMetrics(), trusted: parseTrusted(cfg.TrustedProxies), dog: newWatchdog(), dial: dial, services: cfg.Services}
+	p.inv = newInventory()
+	p.m.reg.MustRegister(newInventoryCollector(p))
 	p.internal = newInternalHeaders(cfg.InternalHeaders, cfg.UnderscoresInHeaders)
 	for i, c := range statusClasses {
 		p.unrouted[i] = p.m.requests.WithLabelValues("none", "none", "none", c)

@@ -36,6 +36,8 @@ type routeRT struct {
 	salt                         uint64
 	shadow                       *shadowRoute
 	fbTotal                      *atomic.Int64
+	// usage is the route's traffic inventory, kept across tables.
+	usage *routeUsage
 }
 
 func (t *runtimeTable) match(st *reqState) *routeRT {
@@ -85,6 +87,7 @@ func (p *Plane) buildTable(t *routes.Table, version int64, live map[string]*back
 		}
 		x.shadow = p.shadow.route(r)
 		x.fbTotal = p.fallbackCounter(r.Module)
+		x.usage = p.inv.route(r.Module, r.ID)
 		rt.routes = append(rt.routes, x)
 	}
 	return rt, retired
