@@ -179,7 +179,7 @@ func (t *templateUsage) delta() (d control.Usage, snap templateSnap, any bool) {
 }
 
 type templateSnap struct {
-	counts         [2][control.UsageClasses]int64
+	counts       [2][control.UsageClasses]int64
 	methods      uint32
 	seen, legacy int64
 	template     *templateUsage
