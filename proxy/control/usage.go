@@ -128,3 +128,24 @@ func SortUsage(rows []Usage) {
 		return a.Template < b.Template
 	})
 }
+
+// MethodNames lists the methods of a Usage's Methods bits, in
+// UsageMethods order.
+func MethodNames(bits uint32) []string {
+	out := []string{}
+	for i, m := range UsageMethods {
+		if bits&(1<<i) != 0 {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Requests is the sum of the counts of u.
+func (u *Usage) Requests() int64 {
+	var n int64
+	for i := range u.Legacy {
+		n += u.Legacy[i] + u.Candidate[i]
+	}
+	return n
+}
