@@ -189,6 +189,7 @@ writes on first start.`,
 	apply.Flags().Int64Var(&ifVersion, "if-version", 0, "fail if the table is no longer at this version")
 
 	cmd.AddCommand(list, show, shadow, canary, flip, rollback, history, diffs, apply)
+	cmd.AddCommand(newInventoryCmd(a, o), newDiscoverCmd(a, o))
 	return cmd
 }
 
