@@ -25,16 +25,16 @@ func (p *Proxy) flushUsage(ctx context.Context) error {
 // runUsageFlush flushes the inventory every InventoryFlushInterval until
 // ctx ends; Run flushes once more when the data plane has stopped.
 func (p *Proxy) runUsageFlush(ctx context.Context) {
-	t := time.NewTicker(p.cfg.InventoryFlushInterval)
-	defer t.Stop()
-	for {
+	wait := time.NewTimer(p.cfg.InventoryFlushInterval)
+	defer wait.Stop()
+	for ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
-			return
-		case <-t.C:
+		case <-wait.C:
 			if err := p.flushUsage(ctx); err != nil && ctx.Err() == nil {
 				p.log.Warn("traffic inventory not flushed; its counts wait for the next flush", "error", err)
 			}
+			wait.Reset(p.cfg.InventoryFlushInterval)
 		}
 	}
 }

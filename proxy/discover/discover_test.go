@@ -2,18 +2,16 @@ package discover_test
 
 import (
 	"bufio"
-	"flag"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/stranglerkit/strangler/internal/goldentest"
 	"github.com/stranglerkit/strangler/proxy/discover"
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 func TestAppendTemplate(t *testing.T) {
 	long := strings.Repeat("x", discover.MaxLiteral+1)
@@ -126,7 +124,7 @@ func TestFragmentGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, strings.TrimSuffix(f, ".txt")+".golden.yaml", string(b))
+			goldentest.Check(t, strings.TrimSuffix(f, ".txt")+".golden.yaml", string(b))
 			parsed, err := routes.Parse(b)
 			if err != nil {
 				t.Fatalf("the fragment does not parse: %v", err)
@@ -161,21 +159,4 @@ func readTraffic(t *testing.T, path string) []discover.Sample {
 		out = append(out, discover.Sample{Template: tmpl, Count: n, Methods: []string{fields[0]}})
 	}
 	return out
-}
-
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run go test -update to create it): %v", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (run go test -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
 }

@@ -1,7 +1,6 @@
 package routes
 
 import (
-	"flag"
 	"fmt"
 	"net/textproto"
 	"net/url"
@@ -11,9 +10,9 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+	"github.com/stranglerkit/strangler/internal/goldentest"
+)
 
 // legacyOpt is what the proxy adds from its config: the legacy backend.
 var legacyOpt = Options{Backends: map[string]Backend{"legacy": {URLs: []string{"http://127.0.0.1:9001"}}}}
@@ -84,23 +83,6 @@ func (r *fakeRequest) Cookie(n string) []byte {
 	return nil
 }
 
-func golden(t *testing.T, path string, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run go test -update to create it): %v", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (run go test -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
-
 // TestMatchGolden runs the request lines of each testdata/match fixture
 // through its table and compares the chosen routes with the golden file.
 func TestMatchGolden(t *testing.T) {
@@ -142,7 +124,7 @@ func TestMatchGolden(t *testing.T) {
 				}
 				fmt.Fprintf(&out, "%-55s -> %s\n", line, got)
 			}
-			golden(t, strings.TrimSuffix(file, ".yaml")+".golden", out.String())
+			goldentest.Check(t, strings.TrimSuffix(file, ".yaml")+".golden", out.String())
 		})
 	}
 }
@@ -173,7 +155,7 @@ func TestInvalidGolden(t *testing.T) {
 			} else {
 				got = err.Error() + "\n"
 			}
-			golden(t, strings.TrimSuffix(file, ".yaml")+".golden", got)
+			goldentest.Check(t, strings.TrimSuffix(file, ".yaml")+".golden", got)
 		})
 	}
 }
