@@ -67,19 +67,7 @@ func readInventory(t *testing.T, c *adminclient.Client, unusedFor string) *api.I
 func TestInventorySurvivesRestart(t *testing.T) {
 	legacy := proxytest.EchoBackend(t, "legacy")
 	svc := proxytest.EchoBackend(t, "orders-svc")
-	routesYAML := `
-backends:
-  orders-svc: {urls: ["` + svc.URL + `"]}
-modules:
-  - name: default
-    routes: [{id: default, prefix: /}]
-  - name: orders
-    candidate: orders-svc
-    mode: extracted
-    routes: [{id: orders, prefix: /api/orders}]
-  - name: reports
-    routes: [{id: reports, prefix: /reports}]
-`
+	routesYAML := extractedTable(svc.URL, "") + "  - name: reports\n    routes: [{id: reports, prefix: /reports}]\n"
 	dir := t.TempDir()
 	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Dir: dir, Routes: routesYAML})
 	sendAll(t, p.URL, http.MethodGet, "/api/articles/how-to-brew", "/api/articles/why-tea-matters", "/api/users/7", "/api/orders/1", "/api/orders/2")
