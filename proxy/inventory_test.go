@@ -2,13 +2,17 @@ package proxy_test
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/stranglerkit/strangler/internal/chaostest"
 	"github.com/stranglerkit/strangler/proxy/adminclient"
 	"github.com/stranglerkit/strangler/proxy/api"
+	"github.com/stranglerkit/strangler/proxy/control"
 	"github.com/stranglerkit/strangler/proxy/proxytest"
 )
 
@@ -171,4 +175,40 @@ func TestInventoryReplicasMerge(t *testing.T) {
 	if o := inventoryRoute(t, inv, "orders", "orders"); o.Requests != 1 {
 		t.Errorf("route orders = %+v, want 1 request", o.Counts)
 	}
+}
+
+// TestChaosInventoryRandomPaths floods a proxy with distinct random paths,
+// as a scanner would: the inventory keeps control.MaxUsageTemplates
+// templates of the route, counts the rest in (other), and loses no request.
+func TestChaosInventoryRandomPaths(t *testing.T) {
+	legacy := proxytest.EchoBackend(t, "legacy")
+	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL})
+	const n = control.MaxUsageTemplates + 300
+	tr := &http.Transport{MaxIdleConnsPerHost: 8}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	for i := 0; i < n; i++ {
+		resp, err := hc.Get(p.URL + "/scan/" + randomWord(12))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	def := inventoryRoute(t, readInventory(t, p.Admin(t), ""), "default", "default")
+	other := templateCounts(def)[control.OtherTemplate]
+	chaostest.Report(t, len(def.Templates) == control.MaxUsageTemplates+1 && other == n-control.MaxUsageTemplates && def.Requests == n,
+		fmt.Sprintf("%d requests with distinct random paths", n),
+		fmt.Sprintf("%d templates and (other), %d requests in (other), %d in all", control.MaxUsageTemplates, n-control.MaxUsageTemplates, n),
+		fmt.Sprintf("%d templates, %d in (other), %d in all", len(def.Templates), other, def.Requests))
+}
+
+// randomWord is n random lower-case letters: a segment that no type
+// heuristic turns into a parameter.
+func randomWord(n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = 'a' + byte(rand.IntN(26))
+	}
+	return string(b)
 }
