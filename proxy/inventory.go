@@ -22,6 +22,10 @@ func (p *Proxy) flushUsage(ctx context.Context) error {
 	return nil
 }
 
+// flushTimeout bounds one flush, so that a store that hangs holds neither
+// the next flush nor an admin request that waits for it for long.
+const flushTimeout = 10 * time.Second
+
 // runUsageFlush flushes the inventory every InventoryFlushInterval until
 // ctx ends; Run flushes once more when the data plane has stopped.
 func (p *Proxy) runUsageFlush(ctx context.Context) {
@@ -31,7 +35,10 @@ func (p *Proxy) runUsageFlush(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-wait.C:
-			if err := p.flushUsage(ctx); err != nil && ctx.Err() == nil {
+			fctx, cancel := context.WithTimeout(ctx, flushTimeout)
+			err := p.flushUsage(fctx)
+			cancel()
+			if err != nil && ctx.Err() == nil {
 				p.log.Warn("traffic inventory not flushed; its counts wait for the next flush", "error", err)
 			}
 			wait.Reset(p.cfg.InventoryFlushInterval)
@@ -42,7 +49,7 @@ func (p *Proxy) runUsageFlush(ctx context.Context) {
 // finalUsageFlush is the flush when Run ends, bounded so that a store
 // that is down does not hold the stop.
 func (p *Proxy) finalUsageFlush() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 	defer cancel()
 	if err := p.flushUsage(ctx); err != nil {
 		p.log.Warn("traffic inventory not flushed at stop; the counts since the last flush are lost", "error", err)
