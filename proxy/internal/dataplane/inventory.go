@@ -14,8 +14,9 @@ import (
 // The traffic inventory counts every request a route's backend answered
 // by its path template (discover.AppendTemplate), the side that answered
 // and the status class, for `strangler routes inventory` and discover. The
-// counters are atomics the request path adds to without allocating; a
-// template seen for the first time takes a lock and one string. A route
+// counters are atomics the request path adds to without allocating or
+// locking (a route's templates are a copy-on-write map); a template seen
+// for the first time takes a lock, one string and a copy of the map. A route
 // holds up to control.MaxUsageTemplates templates and the plane up to
 // maxInventoryTemplates in all: the requests of further templates count in
 // the route's control.OtherTemplate bucket, so that random paths cannot
@@ -49,9 +50,11 @@ type inventory struct {
 type routeUsage struct {
 	module, route string
 	inv           *inventory
-	mu            sync.RWMutex
-	templates     map[string]*templateUsage
-	other         *templateUsage
+	// templates is read without a lock; mu serializes its replacement by
+	// a copy with one more template.
+	templates atomic.Pointer[map[string]*templateUsage]
+	mu        sync.Mutex
+	other     *templateUsage
 	// lastSeen is the last request by side, in Unix nanoseconds, for the
 	// metrics.
 	lastSeen [2]atomic.Int64
@@ -81,8 +84,8 @@ func (inv *inventory) route(module, id string) *routeUsage {
 	k := [2]string{module, id}
 	ru := inv.routes[k]
 	if ru == nil {
-		ru = &routeUsage{module: module, route: id, inv: inv, templates: map[string]*templateUsage{},
-			other: &templateUsage{template: control.OtherTemplate}}
+		ru = &routeUsage{module: module, route: id, inv: inv, other: &templateUsage{template: control.OtherTemplate}}
+		ru.templates.Store(&map[string]*templateUsage{})
 		inv.routes[k] = ru
 	}
 	return ru
@@ -101,9 +104,7 @@ func methodBit(m []byte) uint32 {
 // observe counts a request of template tmpl answered by side with
 // status (0: no answer) at now.
 func (ru *routeUsage) observe(tmpl, method []byte, side, status int, now int64) {
-	ru.mu.RLock()
-	t := ru.templates[string(tmpl)]
-	ru.mu.RUnlock()
+	t := (*ru.templates.Load())[string(tmpl)]
 	if t == nil {
 		t = ru.add(tmpl)
 	}
@@ -123,29 +124,33 @@ func (ru *routeUsage) observe(tmpl, method []byte, side, status int, now int64) 
 func (ru *routeUsage) add(tmpl []byte) *templateUsage {
 	ru.mu.Lock()
 	defer ru.mu.Unlock()
-	if t := ru.templates[string(tmpl)]; t != nil {
+	cur := *ru.templates.Load()
+	if t := cur[string(tmpl)]; t != nil {
 		return t
 	}
-	if len(ru.templates) >= control.MaxUsageTemplates || ru.inv.templates.Load() >= maxInventoryTemplates {
+	if len(cur) >= control.MaxUsageTemplates || ru.inv.templates.Load() >= maxInventoryTemplates {
 		return ru.other
 	}
 	ru.inv.templates.Add(1)
 	t := &templateUsage{template: string(tmpl)}
-	ru.templates[t.template] = t
+	next := make(map[string]*templateUsage, len(cur)+1)
+	for k, v := range cur {
+		next[k] = v
+	}
+	next[t.template] = t
+	ru.templates.Store(&next)
 	return t
 }
 
+// templateCount is how many templates the route holds.
+func (ru *routeUsage) templateCount() int { return len(*ru.templates.Load()) }
+
 // each calls f with each template of the route, the other bucket last.
 func (ru *routeUsage) each(f func(*templateUsage)) {
-	ru.mu.RLock()
-	list := make([]*templateUsage, 0, len(ru.templates)+1)
-	for _, t := range ru.templates {
-		list = append(list, t)
-	}
-	ru.mu.RUnlock()
-	for _, t := range append(list, ru.other) {
+	for _, t := range *ru.templates.Load() {
 		f(t)
 	}
+	f(ru.other)
 }
 
 // delta is what t counted since the last committed flush, and whether
@@ -256,9 +261,9 @@ func (inv *inventory) forget(idle []*routeUsage, p *Plane) {
 			continue
 		}
 		delete(inv.routes, k)
-		ru.mu.RLock()
-		inv.templates.Add(-int64(len(ru.templates)))
-		ru.mu.RUnlock()
+		ru.mu.Lock()
+		inv.templates.Add(-int64(ru.templateCount()))
+		ru.mu.Unlock()
 	}
 }
 
@@ -300,9 +305,7 @@ func (c *inventoryCollector) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(c.lastSeen, prometheus.GaugeValue, float64(at)/1e9, r.ID, r.Module, b)
 			}
 		}
-		ru.mu.RLock()
-		n := len(ru.templates)
-		ru.mu.RUnlock()
+		n := ru.templateCount()
 		var other int64
 		for s := range ru.other.counts {
 			for k := range ru.other.counts[s] {

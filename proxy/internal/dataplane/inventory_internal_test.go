@@ -3,6 +3,7 @@ package dataplane
 import (
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"github.com/stranglerkit/strangler/proxy/control"
@@ -47,7 +48,7 @@ func TestInventoryRandomPathsBounded(t *testing.T) {
 	for i := 0; i < n; i++ {
 		observePath(ru, fmt.Sprintf("/r/%x-z/%s", rand.Uint64(), "q"), sideLegacy, 200)
 	}
-	if got := len(ru.templates); got != control.MaxUsageTemplates {
+	if got := ru.templateCount(); got != control.MaxUsageTemplates {
 		t.Fatalf("%d random paths made %d templates, want the cap %d", n, got, control.MaxUsageTemplates)
 	}
 	deltas, commit, _ := p.UsageDeltas()
@@ -72,8 +73,8 @@ func TestInventoryPlaneCap(t *testing.T) {
 	ru := p.table.Load().routes[0].usage
 	observePath(ru, "/a", sideLegacy, 200)
 	observePath(ru, "/b", sideLegacy, 200)
-	if len(ru.templates) != 1 || ru.other.counts[sideLegacy][2].Load() != 1 {
-		t.Fatalf("at the plane's cap: %d templates, %d in other; want 1 and 1", len(ru.templates), ru.other.counts[sideLegacy][2].Load())
+	if ru.templateCount() != 1 || ru.other.counts[sideLegacy][2].Load() != 1 {
+		t.Fatalf("at the plane's cap: %d templates, %d in other; want 1 and 1", ru.templateCount(), ru.other.counts[sideLegacy][2].Load())
 	}
 }
 
@@ -138,5 +139,46 @@ func TestUsageDeltas(t *testing.T) {
 	commit()
 	if _, ok := p.inv.routes[[2]string{"default", "all"}]; ok || p.inv.templates.Load() != 0 {
 		t.Fatalf("the route that left is still held (%d templates in all)", p.inv.templates.Load())
+	}
+}
+
+// TestInventoryConcurrentFlush counts from several goroutines, new and
+// known templates, while flushes take and commit deltas: the deltas add
+// up to every request, none twice.
+func TestInventoryConcurrentFlush(t *testing.T) {
+	p := planeWithTable(t, oneRoute)
+	ru := p.table.Load().routes[0].usage
+	const workers, each = 4, 500
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				observePath(ru, fmt.Sprintf("/w%c/x%c", 'a'+w, 'a'+i%7), sideLegacy, 200)
+			}
+		}()
+	}
+	var total int64
+	flush := func() {
+		deltas, commit, _ := p.UsageDeltas()
+		for _, d := range deltas {
+			total += d.Legacy[2]
+		}
+		commit()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+			flush()
+		}
+	}
+	flush()
+	if total != workers*each {
+		t.Fatalf("the deltas count %d requests, want %d", total, workers*each)
 	}
 }
