@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 )
@@ -121,6 +122,34 @@ func (q *Query) Bool(name string) *bool {
 	}
 	q.errs = append(q.errs, strconv.Quote(name)+" must be true or false, not "+strconv.Quote(s))
 	return nil
+}
+
+// Duration returns the positive duration parameter, a Go duration such as
+// "90m" or a number of days such as "30d", or 0 when it is absent.
+func (q *Query) Duration(name string) time.Duration {
+	s := q.String(name)
+	if s == "" {
+		return 0
+	}
+	d, err := ParseDays(s)
+	if err != nil || d <= 0 {
+		q.errs = append(q.errs, strconv.Quote(name)+" must be a positive duration such as \"30d\" or \"12h\", not "+strconv.Quote(s))
+		return 0
+	}
+	return d
+}
+
+// ParseDays parses a Go duration, or a whole number of days written with
+// the unit d, such as "30d", which time.ParseDuration does not know.
+func ParseDays(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 100*365 {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }
 
 // Err returns the 400 problem listing every error, or nil.

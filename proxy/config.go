@@ -44,6 +44,12 @@ type Config struct {
 	// backends accept connections, for its warning log, /readyz and the
 	// strangler_proxy_legacy_reachable gauge. If zero, 5s.
 	LegacyCheckInterval time.Duration `yaml:"legacy_check_interval"`
+	// InventoryFlushInterval is how often the proxy adds the counts of its
+	// traffic inventory (requests per route and path template) to the
+	// control store, where the replicas' counts add up; the proxy adds
+	// them when it stops too, and before the admin API answers an
+	// inventory. If zero, 10s.
+	InventoryFlushInterval time.Duration `yaml:"inventory_flush_interval"`
 	// RoutesFile is a route table in YAML, watched and reloaded when it
 	// changes. If empty, the table persisted in StateDir is used, and
 	// failing that one catch-all route to legacy.
@@ -158,6 +164,9 @@ func (c *Config) SetDefaults(dataDir string) {
 	if c.LegacyCheckInterval == 0 {
 		c.LegacyCheckInterval = 5 * time.Second
 	}
+	if c.InventoryFlushInterval == 0 {
+		c.InventoryFlushInterval = 10 * time.Second
+	}
 	if c.StateDir == "" {
 		c.StateDir = filepath.Join(dataDir, "proxy")
 	}
@@ -257,7 +266,7 @@ func (c Config) Validate() error {
 	if c.BufferBodyBytes < 0 || c.BufferBodyBytes > 16<<20 {
 		errs = append(errs, errors.New("buffer_body_bytes: must be 0 to 16 MiB"))
 	}
-	for name, d := range map[string]time.Duration{"read_header_timeout": c.ReadHeaderTimeout, "body_idle_timeout": c.BodyIdleTimeout, "client_write_timeout": c.ClientWriteTimeout, "idle_timeout": c.IdleTimeout, "timeout": c.Timeout, "shadow.timeout": c.Shadow.Timeout, "shadow.recheck": c.Shadow.Recheck, "legacy_check_interval": c.LegacyCheckInterval} {
+	for name, d := range map[string]time.Duration{"read_header_timeout": c.ReadHeaderTimeout, "body_idle_timeout": c.BodyIdleTimeout, "client_write_timeout": c.ClientWriteTimeout, "idle_timeout": c.IdleTimeout, "timeout": c.Timeout, "shadow.timeout": c.Shadow.Timeout, "shadow.recheck": c.Shadow.Recheck, "legacy_check_interval": c.LegacyCheckInterval, "inventory_flush_interval": c.InventoryFlushInterval} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
 		}

@@ -185,7 +185,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	p.ctl = ctl
-	p.admin = admin.New(admin.Config{Token: p.token, Log: log, Metrics: dp.Metrics(), Replicas: p.replicas}, p.ctl, p.registry, fleetViews{dp.Views(), p})
+	p.admin = admin.New(admin.Config{Token: p.token, Log: log, Metrics: dp.Metrics(), Replicas: p.replicas, Usage: p.usage}, p.ctl, p.registry, fleetViews{dp.Views(), p})
 	return p, nil
 }
 
@@ -313,9 +313,13 @@ func (p *Proxy) Run(ctx context.Context) error {
 	g.Go(func() error { return p.ctl.WatchFile(gctx) })
 	g.Go(func() error { return p.ctl.WatchStore(gctx) })
 	g.Go(func() error { p.reportReplica(gctx); return nil })
+	g.Go(func() error { p.runUsageFlush(gctx); return nil })
 	g.Go(func() error { return p.dp.Run(gctx, p.ln) })
 	g.Go(func() error { return httpx.Serve(gctx, p.adminLn, p.admin) })
 	err := g.Wait()
+	// The data plane has stopped: what it counted since the last flush
+	// goes to the store before it closes.
+	p.finalUsageFlush()
 	regStop()
 	<-registryDone
 	_ = p.Close()

@@ -191,6 +191,7 @@ writes on first start.`,
 
 	cmd.AddCommand(list, show, shadow, canary, flip, rollback, history, diffs, apply)
 	cmd.AddCommand(newRoutesEditCmds(a, o)...)
+	cmd.AddCommand(newInventoryCmd(a, o), newDiscoverCmd(a, o))
 	return cmd
 }
 

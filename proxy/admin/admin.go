@@ -59,6 +59,10 @@ type Config struct {
 	// what each serves, for GET /v1/replicas. If nil, that answers an
 	// empty list.
 	Replicas func(ctx context.Context) ([]api.Replica, error)
+	// Usage reads the traffic inventory of every replica, for GET
+	// /v1/inventory and /v1/discover; its errors are *control.StoreError.
+	// If nil, the inventory is empty.
+	Usage func(ctx context.Context) ([]control.Usage, error)
 }
 
 // server is the admin API's handlers.
@@ -68,12 +72,13 @@ type server struct {
 	registry *control.Registry
 	data     DataPlane
 	replicas func(ctx context.Context) ([]api.Replica, error)
+	usage    func(ctx context.Context) ([]control.Usage, error)
 }
 
 // New builds the admin API: /v1 behind the bearer token, and /healthz,
 // /readyz and /metrics open, like the other components' listeners.
 func New(cfg Config, ctl *control.Plane, registry *control.Registry, data DataPlane) *echo.Echo {
-	p := &server{log: cfg.Log, ctl: ctl, registry: registry, data: data, replicas: cfg.Replicas}
+	p := &server{log: cfg.Log, ctl: ctl, registry: registry, data: data, replicas: cfg.Replicas, usage: cfg.Usage}
 	e := httpx.NewEcho(cfg.Log.With("listener", "admin"), cfg.Metrics, bodyLimit)
 	h := &httpx.Health{}
 	h.SetReady(true)
@@ -96,6 +101,8 @@ func New(cfg Config, ctl *control.Plane, registry *control.Registry, data DataPl
 	p.registerPhases(v1)
 	v1.GET("/backends", p.listBackends)
 	v1.GET("/replicas", p.listReplicas)
+	v1.GET("/inventory", p.getInventory)
+	v1.GET("/discover", p.getDiscover)
 	v1.GET("/services", p.listServices)
 	// Instances renew their registration every few seconds; a new one is
 	// logged by registerInstance.

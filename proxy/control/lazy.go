@@ -161,6 +161,24 @@ func (l *Lazy) Instances(ctx context.Context) (map[string][]Instance, error) {
 	return s.Instances(ctx)
 }
 
+// AddUsage implements Store.
+func (l *Lazy) AddUsage(ctx context.Context, deltas []Usage) error {
+	s, err := l.get(ctx)
+	if err != nil {
+		return err
+	}
+	return s.AddUsage(ctx, deltas)
+}
+
+// Usage implements Store.
+func (l *Lazy) Usage(ctx context.Context) ([]Usage, error) {
+	s, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.Usage(ctx)
+}
+
 // Close stops the forwarding and closes the underlying store if it was
 // opened.
 func (l *Lazy) Close() error {

@@ -125,6 +125,15 @@ type Store interface {
 	// each sorted by URL. A service without one is left out.
 	Instances(ctx context.Context) (map[string][]Instance, error)
 
+	// AddUsage adds deltas to the traffic inventory (see Usage): counts
+	// add up, methods join, the last-seen times keep the later. A route
+	// keeps up to MaxUsageTemplates templates; the requests of others
+	// count in its OtherTemplate row. Several replicas add to one store.
+	AddUsage(ctx context.Context, deltas []Usage) error
+	// Usage lists the traffic inventory, sorted by module, route and
+	// template.
+	Usage(ctx context.Context) ([]Usage, error)
+
 	// Close releases the store.
 	Close() error
 }

@@ -27,6 +27,7 @@ import (
 const (
 	StateFile = "state.json"
 	AuditFile = "audit.jsonl"
+	UsageFile = "usage.json"
 )
 
 // Store keeps the control state under a directory. It assumes that it is
@@ -42,6 +43,11 @@ type Store struct {
 
 	regMu    sync.Mutex
 	services map[string]map[string]time.Time // service → URL → expiry
+
+	// usageMu guards usage, the traffic inventory, read from UsageFile on
+	// first use.
+	usageMu sync.Mutex
+	usage   *control.UsageTable
 }
 
 var _ control.Store = (*Store)(nil)
@@ -292,6 +298,65 @@ func (s *Store) Instances(context.Context) (map[string][]control.Instance, error
 		sort.Slice(out[name], func(i, j int) bool { return out[name][i].URL < out[name][j].URL })
 	}
 	return out, nil
+}
+
+// usageTable returns the inventory, read from UsageFile on first use. It
+// runs under s.usageMu.
+func (s *Store) usageTable() (*control.UsageTable, error) {
+	if s.usage != nil {
+		return s.usage, nil
+	}
+	path := filepath.Join(s.dir, UsageFile)
+	var rows []control.Usage
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("read traffic inventory: %w", err)
+	default:
+		if err := json.Unmarshal(b, &rows); err != nil {
+			return nil, fmt.Errorf("traffic inventory %s is corrupt (fix or remove it): %w", path, err)
+		}
+	}
+	s.usage = control.NewUsageTable(rows)
+	return s.usage, nil
+}
+
+// AddUsage implements control.Store. It writes the whole inventory
+// atomically, as Save writes the state: the proxy adds its deltas every
+// few seconds, and the inventory is bounded by control.MaxUsageTemplates a
+// route.
+func (s *Store) AddUsage(_ context.Context, deltas []control.Usage) error {
+	s.usageMu.Lock()
+	defer s.usageMu.Unlock()
+	cur, err := s.usageTable()
+	if err != nil {
+		return err
+	}
+	next := control.NewUsageTable(cur.Rows())
+	for _, d := range deltas {
+		next.Add(d)
+	}
+	b, err := json.Marshal(next.Rows())
+	if err != nil {
+		return err
+	}
+	if err := private.WriteFileAtomic(filepath.Join(s.dir, UsageFile), append(b, '\n')); err != nil {
+		return fmt.Errorf("write traffic inventory: %w", err)
+	}
+	s.usage = next
+	return nil
+}
+
+// Usage implements control.Store.
+func (s *Store) Usage(context.Context) ([]control.Usage, error) {
+	s.usageMu.Lock()
+	defer s.usageMu.Unlock()
+	t, err := s.usageTable()
+	if err != nil {
+		return nil, err
+	}
+	return t.Rows(), nil
 }
 
 // Close implements control.Store; the store holds nothing open.

@@ -26,6 +26,8 @@ func Run(t *testing.T, open func(t *testing.T) control.Store) {
 	t.Run("ConcurrentSaves", func(t *testing.T) { testConcurrentSaves(t, open(t)) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open(t)) })
 	t.Run("Registrations", func(t *testing.T) { testRegistrations(t, open(t)) })
+	t.Run("Usage", func(t *testing.T) { testUsage(t, open(t)) })
+	t.Run("UsageBounded", func(t *testing.T) { testUsageBounded(t, open(t)) })
 }
 
 func testLoadEmpty(t *testing.T, s control.Store) {
@@ -301,5 +303,94 @@ func AuditVersions(t *testing.T, s control.Store, module string, limit, maxPages
 			t.Fatal("the pages do not end")
 		}
 		before = page.Next
+	}
+}
+
+func usageDelta(route, template string, legacy2xx, candidate5xx int64, methods uint32, seen time.Time, legacySeen bool) control.Usage {
+	d := control.Usage{UsageKey: control.UsageKey{Module: "articles", Route: route, Template: template}, Methods: methods, LastSeen: seen}
+	d.Legacy[2], d.Candidate[5] = legacy2xx, candidate5xx
+	if legacySeen {
+		d.LastLegacy = seen
+	}
+	return d
+}
+
+// testUsage adds the deltas of two replicas to the same rows: the counts
+// add up, the methods join and the last-seen times keep the later, even
+// when the later one arrives first.
+func testUsage(t *testing.T, s control.Store) {
+	ctx := context.Background()
+	if rows, err := s.Usage(ctx); err != nil || len(rows) != 0 {
+		t.Fatalf("Usage of an empty store = %v, %v", rows, err)
+	}
+	t1 := time.Date(2026, 3, 1, 10, 0, 0, 123456000, time.UTC)
+	t2 := t1.Add(time.Hour)
+	replicaA := []control.Usage{usageDelta("articles-read", "/api/articles/{slug}", 5, 0, 1, t2, true), usageDelta("articles-read", "/api/articles", 1, 0, 1, t1, true)}
+	replicaB := []control.Usage{usageDelta("articles-read", "/api/articles/{slug}", 3, 2, 4, t1, true), usageDelta("articles-write", "/api/articles", 0, 1, 4, t2, false)}
+	for _, d := range [][]control.Usage{replicaA, replicaB, nil} {
+		if err := s.AddUsage(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := s.Usage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []control.Usage{
+		usageDelta("articles-read", "/api/articles", 1, 0, 1, t1, true),
+		usageDelta("articles-read", "/api/articles/{slug}", 8, 2, 5, t2, true),
+		usageDelta("articles-write", "/api/articles", 0, 1, 4, t2, false),
+	}
+	if jsonOf(t, rows) != jsonOf(t, want) {
+		t.Fatalf("Usage = %s\nwant %s", jsonOf(t, rows), jsonOf(t, want))
+	}
+}
+
+// testUsageBounded adds more templates to one route than a store keeps,
+// over two calls: the route keeps MaxUsageTemplates of them, the rest
+// count in its OtherTemplate row, and another route is not affected.
+func testUsageBounded(t *testing.T, s control.Store) {
+	ctx := context.Background()
+	seen := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	const extra = 7
+	var first, second []control.Usage
+	for i := 0; i < control.MaxUsageTemplates+extra; i++ {
+		d := usageDelta("flood", fmt.Sprintf("/x/t%04d", i), 1, 0, 1, seen, true)
+		if i < control.MaxUsageTemplates-3 {
+			first = append(first, d)
+		} else {
+			second = append(second, d)
+		}
+	}
+	second = append(second, usageDelta("other-route", "/y", 1, 0, 1, seen, true))
+	// A template the route keeps is added to again, past the cap.
+	second = append(second, usageDelta("flood", "/x/t0000", 1, 0, 1, seen, true))
+	for _, d := range [][]control.Usage{first, second} {
+		if err := s.AddUsage(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := s.Usage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, other, total := 0, int64(0), int64(0)
+	for _, r := range rows {
+		if r.Route != "flood" {
+			continue
+		}
+		total += r.Legacy[2]
+		if r.Template == control.OtherTemplate {
+			other = r.Legacy[2]
+			continue
+		}
+		kept++
+	}
+	if kept != control.MaxUsageTemplates || other != extra || total != control.MaxUsageTemplates+extra+1 {
+		t.Fatalf("route flood keeps %d templates with %d requests in %s, %d in all; want %d, %d and %d",
+			kept, other, control.OtherTemplate, total, control.MaxUsageTemplates, extra, control.MaxUsageTemplates+extra+1)
+	}
+	if last := rows[len(rows)-1]; last.Route != "other-route" || last.Legacy[2] != 1 {
+		t.Fatalf("the last row is %+v, want other-route's", last)
 	}
 }

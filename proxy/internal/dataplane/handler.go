@@ -13,6 +13,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/stranglerkit/strangler/proxy/discover"
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
 
@@ -52,6 +53,7 @@ type reqState struct {
 	reqID    []byte
 	trace    []byte
 	scratch  []byte
+	tmpl     []byte // the path's template, for the inventory
 	line     []byte
 	query    []byte // the access log's redacted query
 	key      []byte // the sticky key, once keyDone
@@ -80,7 +82,7 @@ type reqState struct {
 }
 
 var statePool = sync.Pool{New: func() any {
-	return &reqState{path: make([]byte, 0, 256), scratch: make([]byte, 0, 256), reqID: make([]byte, 0, 64), trace: make([]byte, 0, 64), line: make([]byte, 0, 512), query: make([]byte, 0, 128), key: make([]byte, 0, 64)}
+	return &reqState{path: make([]byte, 0, 256), scratch: make([]byte, 0, 256), tmpl: make([]byte, 0, 2*discover.MaxTemplateLen), reqID: make([]byte, 0, 64), trace: make([]byte, 0, 64), line: make([]byte, 0, 512), query: make([]byte, 0, 128), key: make([]byte, 0, 64)}
 }}
 
 func (s *reqState) reset(ctx *fasthttp.RequestCtx) {
@@ -785,19 +787,20 @@ func (p *Plane) finish(st *reqState) {
 		st.status = status
 	}
 	rt := st.rt
+	if st.end.IsZero() {
+		st.end = time.Now()
+	}
 	if rt != nil && st.backend != "" {
-		rm := rt.mLegacy
+		rm, side := rt.mLegacy, sideLegacy
 		if rt.candidate != nil && st.backend == rt.candidate.name {
-			rm = rt.mCandidate
+			rm, side = rt.mCandidate, sideCandidate
 		}
 		rm.count(st.status, st.upstream)
+		rt.usage.observe(st.appendTemplate(), st.ctx.Request.Header.Method(), side, st.status, st.end.UnixNano())
 	} else {
 		p.unrouted[classOf(status)].Inc()
 	}
 	if p.access != nil {
-		if st.end.IsZero() {
-			st.end = time.Now()
-		}
 		if st.start.IsZero() {
 			st.start = st.end
 		}

@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/stranglerkit/strangler/proxy/control"
 )
 
 // metrics are the proxy's Prometheus series. The data plane never looks up
@@ -32,7 +34,8 @@ type metrics struct {
 
 // statusClasses index the per-class children: 0 is "error" (no answer from
 // a backend), 1 to 5 are 1xx to 5xx.
-var statusClasses = [6]string{"error", "1xx", "2xx", "3xx", "4xx", "5xx"}
+// The inventory counts by the same classes.
+var statusClasses = control.UsageClassNames
 
 func classOf(status int) int {
 	if status < 100 || status > 599 {

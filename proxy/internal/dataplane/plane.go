@@ -47,6 +47,8 @@ type Plane struct {
 	unrouted [6]prometheus.Counter
 	dial     Dialer
 	cohort   *cohortSigner
+	// inv is the traffic inventory.
+	inv *inventory
 	// fbTotals counts fallbacks per module across table versions.
 	fbTotals sync.Map // module → *atomic.Int64
 
@@ -78,6 +80,8 @@ func New(cfg Config) (*Plane, error) {
 		dial = dialTCP
 	}
 	p := &Plane{cfg: cfg, log: log, m: newMetrics(), trusted: parseTrusted(cfg.TrustedProxies), dog: newWatchdog(), dial: dial, services: cfg.Services}
+	p.inv = newInventory()
+	p.m.reg.MustRegister(newInventoryCollector(p))
 	p.internal = newInternalHeaders(cfg.InternalHeaders, cfg.UnderscoresInHeaders)
 	p.cohort = newCohortSigner(cfg.CohortSecret)
 	for i, c := range statusClasses {

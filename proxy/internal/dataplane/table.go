@@ -37,6 +37,8 @@ type routeRT struct {
 	shadow                       *shadowRoute
 	fbTotal                      *atomic.Int64
 	sticky                       stickySources
+	// usage is the route's traffic inventory, kept across tables.
+	usage *routeUsage
 }
 
 func (t *runtimeTable) match(st *reqState) *routeRT {
@@ -94,6 +96,7 @@ func (p *Plane) buildTable(t *routes.Table, version int64, live map[string]*back
 		}
 		x.shadow = p.shadow.route(r)
 		x.fbTotal = p.fallbackCounter(r.Module)
+		x.usage = p.inv.route(r.Module, r.ID)
 		rt.routes = append(rt.routes, x)
 	}
 	return rt, retired
