@@ -54,16 +54,18 @@ with each template's requests.`,
 	return cmd
 }
 
-// printFragment writes the routes-file fragment of d.
+// printFragment writes the routes-file fragment of d in the layout of the
+// routes files that init writes and the edit commands keep (two-space
+// indent, a route a line), so that its modules paste under theirs.
 func printFragment(w io.Writer, d *api.Discovery) error {
 	if len(d.Modules) == 0 {
 		_, err := fmt.Fprintln(w, "# no traffic seen yet: send some through the proxy and run discover again")
 		return err
 	}
-	b, err := discover.Fragment(d.Modules).YAML()
+	b, err := renderTable(discover.Fragment(d.Modules), "Proposed by `strangler routes discover` from the traffic seen: paste the\nmodules below into your routes file, then give each a candidate.", nil)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "# Proposed by `strangler routes discover` from the traffic seen: paste the\n# modules below into your routes file, then give each a candidate.\n%s", b)
+	_, err = w.Write(b)
 	return err
 }

@@ -18,13 +18,14 @@ import (
 // into a route table.
 func TestInventoryAndDiscoverCommands(t *testing.T) {
 	legacy := proxytest.EchoBackend(t, "legacy")
-	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: `
+	table := `
 modules:
   - name: default
     routes: [{id: default, prefix: /}]
   - name: reports
     routes: [{id: reports, prefix: /reports}]
-`})
+`
+	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: table})
 	for _, path := range []string{"/api/articles/how-to-brew", "/api/articles/why-tea-matters", "/api/users/7", "/api/users/8", "/healthz"} {
 		resp, _ := proxytest.Get(t, p.URL+path, nil)
 		if resp.StatusCode != http.StatusOK {
@@ -64,10 +65,24 @@ modules:
 	if _, err := routes.Compile(doc, routes.Options{Backends: map[string]routes.Backend{"legacy": {URLs: []string{legacy.URL}}}}); err != nil {
 		t.Fatalf("discover's fragment does not compile: %v\n%s", err, frag)
 	}
-	for _, want := range []string{"name: articles", "path: /api/articles/{slug}", "name: users", "path: /api/users/{id}", "name: healthz"} {
+	for _, want := range []string{"  - name: articles", "      - {id: articles-slug, methods: [GET], path: '/api/articles/{slug}'}", "  - name: users",
+		"      - {id: users-id, methods: [GET], path: '/api/users/{id}'}", "  - name: healthz"} {
 		if !strings.Contains(frag, want) {
 			t.Errorf("discover lacks %q:\n%s", want, frag)
 		}
+	}
+	// Its modules paste under those of a routes file as written by hand or
+	// by init: the lines after "modules:", appended to the table.
+	_, modules, ok := strings.Cut(frag, "modules:\n")
+	if !ok {
+		t.Fatalf("discover's fragment has no modules:\n%s", frag)
+	}
+	pasted, err := compileTable([]byte(table+modules), legacy.URL)
+	if err != nil {
+		t.Fatalf("the table with discover's modules pasted in does not compile: %v\n%s", err, table+modules)
+	}
+	if len(pasted.Modules) != 5 {
+		t.Errorf("the pasted table has %d modules, want 5:\n%s", len(pasted.Modules), table+modules)
 	}
 	if out := run("discover", "-o", "yaml"); out == "" || !strings.Contains(out, "modules:") {
 		t.Errorf("discover -o yaml:\n%s", out)

@@ -218,16 +218,23 @@ func (a *App) withAdmin(cmd *cobra.Command, o *routesOpts, f func(ctx context.Co
 	if err != nil {
 		return err
 	}
-	token, err := adminToken(cfg, o.token)
-	if err != nil {
-		return err
-	}
-	addr := adminAddr(cfg)
-	c, err := adminclient.New(addr, token, adminclient.WithActor(actorName()))
+	c, addr, err := newAdminClient(cfg, o)
 	if err != nil {
 		return err
 	}
 	return callAPI(cmd.Context(), "the proxy's admin API at "+addr+" (is the proxy running?)", func(ctx context.Context) error { return f(ctx, c) })
+}
+
+// newAdminClient is a client of the admin API that cfg and o name, and
+// that API's address.
+func newAdminClient(cfg *config.Config, o *routesOpts) (*adminclient.Client, string, error) {
+	token, err := adminToken(cfg, o.token)
+	if err != nil {
+		return nil, "", err
+	}
+	addr := adminAddr(cfg)
+	c, err := adminclient.New(addr, token, adminclient.WithActor(actorName()))
+	return c, addr, err
 }
 
 // addFlags adds the --token and -o flags to pf.

@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
@@ -175,12 +177,7 @@ func (a *App) editTable(cmd *cobra.Command, o *routesOpts, edit tableEdit) error
 		return err
 	}
 	if cfg.Proxy.RoutesFile != "" {
-		msg, err := editFile(cfg.Proxy.RoutesFile, cfg.Proxy.Legacy, edit)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(a.Stdout, "%s in %s; the proxy reloads the file when it changes\n", msg, cfg.Proxy.RoutesFile)
-		return nil
+		return a.editConfiguredFile(cmd.Context(), o, cfg, edit)
 	}
 	return a.withAdmin(cmd, o, func(ctx context.Context, c *adminclient.Client) error {
 		t, err := c.Table(ctx)
@@ -188,24 +185,87 @@ func (a *App) editTable(cmd *cobra.Command, o *routesOpts, edit tableEdit) error
 			return err
 		}
 		if t.Source == "file" {
-			return a.editServedFile(t, cfg, edit)
+			return a.editServedFile(ctx, c, t, cfg, edit)
 		}
 		return a.editAdminTable(ctx, c, t, cfg, edit)
 	})
 }
 
-// editServedFile edits the routes file of a proxy that was started with one
-// on its command line, when that file is here too.
-func (a *App) editServedFile(t *api.Table, cfg *config.Config, edit tableEdit) error {
+// editServedFile edits the routes file of the proxy behind c, which was
+// started with one on its command line, when that file is here too, and
+// waits until that proxy has reloaded it.
+func (a *App) editServedFile(ctx context.Context, c *adminclient.Client, t *api.Table, cfg *config.Config, edit tableEdit) error {
 	if _, err := os.Stat(t.File); err != nil {
 		return fmt.Errorf("the proxy's table comes from its routes file %s, which is not here (%v): run the command where the proxy runs, with its --config, or edit the file", t.File, unwrapPathError(err))
 	}
-	msg, err := editFile(t.File, cfg.Proxy.Legacy, edit)
+	msg, changed, err := editFile(t.File, cfg.Proxy.Legacy, edit)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.Stdout, "%s in %s, the proxy's routes file; it reloads the file when it changes\n", msg, t.File)
-	return nil
+	return a.reportFileEdit(ctx, c, t, changed, msg+" in "+t.File+", the proxy's routes file")
+}
+
+// editConfiguredFile edits the routes file of the config. When a proxy
+// that serves that file answers on the config's admin address, it waits
+// until the proxy has reloaded it, so that the next command (a shadow of
+// the module just given a candidate, say) finds the edit.
+func (a *App) editConfiguredFile(ctx context.Context, o *routesOpts, cfg *config.Config, edit tableEdit) error {
+	path := cfg.Proxy.RoutesFile
+	var c *adminclient.Client
+	var before *api.Table
+	if cl, _, err := newAdminClient(cfg, o); err == nil {
+		// No proxy, or one that serves another table, is not an error:
+		// the file is edited all the same, for the proxy that starts on it.
+		probe, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if t, err := cl.Table(probe); err == nil && t.Source == "file" && sameFile(t.File, path) {
+			c, before = cl, t
+		}
+		cancel()
+	}
+	msg, changed, err := editFile(path, cfg.Proxy.Legacy, edit)
+	if err != nil {
+		return err
+	}
+	return a.reportFileEdit(ctx, c, before, changed, msg+" in "+path)
+}
+
+// reloadWait bounds how long an edit of a routes file waits for the
+// proxy to reload it; the proxy rereads it 150 ms after it changes.
+const reloadWait = 10 * time.Second
+
+// reportFileEdit says what an edit of a routes file did. With c, the
+// admin API of a proxy that served the file at table version before.Version,
+// and a change to the table, it first waits until that proxy serves a
+// newer version.
+func (a *App) reportFileEdit(ctx context.Context, c *adminclient.Client, before *api.Table, changed bool, what string) error {
+	if c == nil || !changed {
+		fmt.Fprintf(a.Stdout, "%s; the proxy reloads the file when it changes\n", what)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, reloadWait)
+	defer cancel()
+	for {
+		t, err := c.Table(ctx)
+		if err == nil && t.Version > before.Version {
+			fmt.Fprintf(a.Stdout, "%s; the proxy serves it (table version %d)\n", what, t.Version)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s, but the proxy still serves table version %d after %s: its log says why it did not reload the file", what, before.Version, reloadWait)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// sameFile reports whether paths a and b name one file.
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }
 
 // editAdminTable replaces the admin API's table with the edited one, if
@@ -249,42 +309,54 @@ func (a *App) editAdminTable(ctx context.Context, c *adminclient.Client, t *api.
 
 // editFile applies edit to the routes file at path and writes it back
 // atomically, with its comments, once the result compiles, unless the file
-// changed after it was read.
-func editFile(path, legacy string, edit tableEdit) (string, error) {
+// changed after it was read. It reports whether the table changed, not
+// only its layout.
+func editFile(path, legacy string, edit tableEdit) (string, bool, error) {
 	// A symlinked file is edited where it is, and the link stays a link.
 	if target, err := filepath.EvalSymlinks(path); err == nil {
 		path = target
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("routes file: %w", err)
+		return "", false, fmt.Errorf("routes file: %w", err)
 	}
 	doc, err := routes.Parse(raw)
 	if err != nil {
-		return "", fmt.Errorf("routes file %s: %w; fix it first (strangler routes validate %s lists every problem)", path, err, path)
+		return "", false, fmt.Errorf("routes file %s: %w; fix it first (strangler routes validate %s lists every problem)", path, err, path)
 	}
 	var file yaml.Node
 	if err := yaml.Unmarshal(raw, &file); err != nil {
-		return "", fmt.Errorf("routes file %s: %w", path, err)
+		return "", false, fmt.Errorf("routes file %s: %w", path, err)
 	}
 	root := &file
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
 	if root.Kind != yaml.MappingNode {
-		return "", fmt.Errorf("routes file %s: the table is not a mapping", path)
+		return "", false, fmt.Errorf("routes file %s: the table is not a mapping", path)
 	}
 	msg, err := edit(doc, root)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	out, err := marshalYAML(&file)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if _, err := compileTable(out, legacy); err != nil {
-		return "", fmt.Errorf("the edited table is not valid, so %s is unchanged: %w", path, err)
+		return "", false, fmt.Errorf("the edited table is not valid, so %s is unchanged: %w", path, err)
 	}
+	// The edit may have changed only the layout (a candidate set again,
+	// say), which the proxy does not publish as a new version.
+	was, err := routes.Parse(raw)
+	if err != nil {
+		return "", false, err
+	}
+	now, err := routes.Parse(out)
+	if err != nil {
+		return "", false, err
+	}
+	changed := !reflect.DeepEqual(was, now)
 	if beforeTableWrite != nil {
 		beforeTableWrite()
 	}
@@ -304,9 +376,9 @@ func editFile(path, legacy string, edit tableEdit) (string, error) {
 		return nil
 	})
 	if errors.Is(err, errFileChanged) {
-		return "", fmt.Errorf("%s changed while the edit was made, so it was left as it is: run the command again", path)
+		return "", false, fmt.Errorf("%s changed while the edit was made, so it was left as it is: run the command again", path)
 	}
-	return msg, err
+	return msg, changed, err
 }
 
 var errFileChanged = errors.New("the file changed since it was read")

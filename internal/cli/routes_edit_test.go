@@ -149,7 +149,8 @@ func waitModules(t *testing.T, want string, args ...string) {
 // routes file that `strangler init` wrote, with its admin API on a port
 // that is not the default, and edits the table with the CLI: it finds the
 // proxy through --config alone, edits the routes file (which keeps its
-// comments, and the catch-all last) and the proxy reloads it.
+// comments, and the catch-all last), and returns once the proxy has
+// reloaded it, so that the next command finds the edit.
 func TestRoutesEditFileManaged(t *testing.T) {
 	legacy := proxytest.EchoBackend(t, "legacy")
 	svc := proxytest.EchoBackend(t, "articles-svc")
@@ -175,10 +176,19 @@ func TestRoutesEditFileManaged(t *testing.T) {
 	}
 	for _, s := range steps {
 		code, out, errOut := run(s.args...)
-		if code != 0 || !strings.Contains(out, s.want) {
-			t.Fatalf("routes %v: exit %d, stdout %q, stderr %q; want %q", s.args, code, out, errOut, s.want)
+		if code != 0 || !strings.Contains(out, s.want) || !strings.Contains(out, "; the proxy serves it (table version ") {
+			t.Fatalf("routes %v: exit %d, stdout %q, stderr %q; want %q, served", s.args, code, out, errOut, s.want)
 		}
-		waitModules(t, s.modules, c...)
+		// The edit serves when the command returns: no waiting.
+		if got := strings.Join(moduleNames(t, c...), ","); got != s.modules {
+			t.Fatalf("after %v the proxy serves modules %s, want %s", s.args, got, s.modules)
+		}
+	}
+	// An edit that changes nothing does not wait for a reload that does
+	// not come.
+	code, out, errOut := run("set-candidate", "articles", svc.URL)
+	if code != 0 || !strings.Contains(out, "module articles: candidate admin-candidate in "+routesFile+"; the proxy reloads the file when it changes") {
+		t.Errorf("set-candidate again: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	b, err := os.ReadFile(routesFile)
 	if err != nil {
@@ -198,7 +208,7 @@ func TestRoutesEditFileManaged(t *testing.T) {
 	if code, _, errOut := run("flip", "articles"); code != 0 {
 		t.Fatalf("flip: %s", errOut)
 	}
-	code, out, _ := run("show", "articles")
+	code, out, _ = run("show", "articles")
 	if code != 0 || !strings.Contains(out, "candidate  admin-candidate") || !strings.Contains(out, "mode       extracted") {
 		t.Errorf("show articles: %d %s", code, out)
 	}
@@ -211,7 +221,7 @@ func TestRoutesEditFileManaged(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	code, _, errOut := run("add-module", "late", "--prefix", "/late")
+	code, _, errOut = run("add-module", "late", "--prefix", "/late")
 	beforeTableWrite = nil
 	if code != 1 || !strings.Contains(errOut, "changed while the edit was made") || strings.Count(errOut, "\n") != 1 {
 		t.Errorf("concurrent edit: exit %d, %q", code, errOut)
@@ -261,10 +271,12 @@ func TestRoutesEditServedFile(t *testing.T) {
 	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: "modules: [{name: default, routes: [{id: default, prefix: /}]}]\n"})
 	admin := []string{"--admin", p.AdminAddr(), "--token", proxytest.Token, "--data-dir", t.TempDir()}
 	code, out, errOut := runRoutesCLI(append([]string{"routes", "add-module", "orders", "--prefix", "/api/orders"}, admin...)...)
-	if code != 0 || !strings.Contains(out, "in "+p.RoutesFile+", the proxy's routes file") {
+	if code != 0 || !strings.Contains(out, "in "+p.RoutesFile+", the proxy's routes file; the proxy serves it") {
 		t.Fatalf("exit %d: %s %s", code, out, errOut)
 	}
-	waitModules(t, "orders,default", admin...)
+	if got := strings.Join(moduleNames(t, admin...), ","); got != "orders,default" {
+		t.Fatalf("after add-module the proxy serves modules %s", got)
+	}
 
 	// A routes file that is not where the CLI runs (another host, say) is
 	// refused with how to go on.
