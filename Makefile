@@ -28,8 +28,8 @@ test: ## Run every test; says which suites it skipped and why.
 	@./scripts/test-env.sh $(GO) test $(TEST_FLAGS) -json ./... | $(GO) run ./internal/tools/testreport
 
 .PHONY: e2e
-e2e: ## Run the executable guides in docs/guides against a real `strangler up` (load: STRANGLER_GUIDE_RATE, default 250/s).
-	@./scripts/test-env.sh $(GO) test $(TEST_FLAGS) -run 'TestGuides|TestDeployGuide' -json ./docs/... | $(GO) run ./internal/tools/testreport
+e2e: ## Run the executable guides in docs/guides: the shop's on `strangler up` (load: STRANGLER_GUIDE_RATE, default 250/s), Pressroom behind `strangler proxy`.
+	@./scripts/test-env.sh $(GO) test $(TEST_FLAGS) -run 'TestGuides|TestGuideYourOwnMonolith|TestDeployGuide' -json ./docs/... | $(GO) run ./internal/tools/testreport
 
 # The guides' load under stress: 250 requests/s beside a CPU-bound
 # neighbour pinned to one core, then 500 requests/s on an idle machine, each

@@ -10,11 +10,21 @@
 // "strangler up" starts the system in the background, as the guide's
 // reader does in a second terminal.
 //
+// 02-your-own-monolith.md runs apart (TestGuideYourOwnMonolith): without
+// `strangler up`, in a fresh directory, with $PRESSROOM naming its legacy
+// app, Pressroom (guides/testdata/pressroom, in Python). Its blocks start
+// Pressroom, the proxy and the candidate in the background themselves, as
+// its reader does; each block runs in a process group of its own, which
+// the test ends when it ends.
+//
 // While 01-extract-a-module.md runs, a load generator places orders and
 // reads stock through the proxy at a steady rate (STRANGLER_GUIDE_RATE,
 // default 250 requests/s), and the test fails on any failed request
 // (business 4xx such as out of stock excepted), on oversold stock, and on
-// drift at the end. It prints the requests, p50 and p99 per phase.
+// drift at the end. It prints the requests, p50 and p99 per phase. While
+// 02 runs, from the block that starts the proxy on, a load of 50
+// requests/s reads Pressroom's authors and articles and posts comments,
+// and the test fails on any failed request.
 //
 // The load generator keeps its own lag apart from the system's failures
 // (internal/loadgen): a send it could not start on time, because its
@@ -178,17 +188,24 @@ type guideEnv struct {
 func newGuideEnv(t *testing.T) *guideEnv {
 	t.Helper()
 	root := buildStrangler(t)
-	for _, port := range []string{"8080", "8081", "9001", "9092", "9101", "9102"} {
+	requireFreePorts(t, "8080", "8081", "9001", "9092", "9101", "9102")
+	g := &guideEnv{root: root, dataDir: t.TempDir()}
+	g.env = append(commandEnv(root), "STRANGLER_DATA_DIR="+g.dataDir)
+	t.Cleanup(g.stop)
+	return g
+}
+
+// requireFreePorts fails the test unless every port is free on loopback:
+// the guides use the defaults a reader gets.
+func requireFreePorts(t *testing.T, ports ...string) {
+	t.Helper()
+	for _, port := range ports {
 		ln, err := net.Listen("tcp", "127.0.0.1:"+port)
 		if err != nil {
 			t.Fatalf("the guides use the default ports, and 127.0.0.1:%s is taken: %v", port, err)
 		}
 		ln.Close()
 	}
-	g := &guideEnv{root: root, dataDir: t.TempDir()}
-	g.env = append(commandEnv(root), "STRANGLER_DATA_DIR="+g.dataDir)
-	t.Cleanup(g.stop)
-	return g
 }
 
 // buildStrangler builds bin/strangler and returns the repository's root.
@@ -287,8 +304,6 @@ func (g *guideEnv) run(script string) (string, error) {
 	return string(out), err
 }
 
-var phaseCmd = regexp.MustCompile(`strangler phase inventory (\w+)(?: --weight (\d+))?`)
-
 func runGuide(t *testing.T, g *guideEnv, path string, load *loadGen) {
 	for _, b := range parseGuide(t, path) {
 		name := fmt.Sprintf("%s:%d", filepath.Base(path), b.line)
@@ -298,7 +313,7 @@ func runGuide(t *testing.T, g *guideEnv, path string, load *loadGen) {
 			continue
 		}
 		if load != nil {
-			if m := phaseCmd.FindStringSubmatch(script); m != nil {
+			if m := load.w.phases.FindStringSubmatch(script); m != nil {
 				label := m[1]
 				if m[2] != "" {
 					label += " " + m[2]
@@ -325,7 +340,10 @@ func runGuide(t *testing.T, g *guideEnv, path string, load *loadGen) {
 		if err := matchOutput(b.expect, out); err != nil {
 			t.Fatalf("%s: %v\noutput:\n%s", name, err, out)
 		}
-		if load != nil && phaseCmd.MatchString(script) {
+		if load != nil && load.pacer == nil && load.w.startAfter != nil && load.w.startAfter.MatchString(script) {
+			load.start()
+		}
+		if load != nil && load.w.phases.MatchString(script) {
 			// Each phase serves the load for a while, so that its figures
 			// mean something.
 			time.Sleep(3 * time.Second)
@@ -402,23 +420,89 @@ func runGuides(t *testing.T, engine string, env []string) {
 		if os.Getenv("STRANGLER_GUIDE_CPU_HOG") == "1" {
 			startCPUHog(t)
 		}
-		load := newLoadGen(t, "http://127.0.0.1:8080", rate)
+		load := newLoadGen(t, shopWorkload(t, "http://127.0.0.1:8080", engine), rate)
 		load.start()
 		runGuide(t, g, "guides/01-extract-a-module.md", load)
 		load.stop()
-		load.report(t, engine)
+		load.report(t)
 		checkNotOversold(t)
 	})
 }
 
-// loadGen places orders and reads stock through the proxy at a steady
-// rate, counting results per phase.
+// pressroomRate is the steady load of 02-your-own-monolith.md, in
+// requests per second: light, as a first walk on a laptop is.
+const pressroomRate = 50
+
+// TestGuideYourOwnMonolith runs 02-your-own-monolith.md as its reader does
+// on their own app: in a fresh directory, without `strangler up`, against
+// Pressroom, a Python app that Strangler's code does not know
+// (guides/testdata/pressroom, $PRESSROOM in the guide). The proxy's
+// control store is the embedded one. From the block that starts the proxy
+// on, a load of pressroomRate requests per second reads authors and
+// articles and posts comments through the proxy; the test fails on any
+// failed request, and prints the requests and p99 of each phase.
+func TestGuideYourOwnMonolith(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the guide runs a proxy in front of a Python app; skipped with -short")
+	}
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("02-your-own-monolith.md's legacy app, Pressroom, needs python3, which is not on PATH")
+	}
+	root := buildStrangler(t)
+	// The proxy's and admin API's defaults, Pressroom and its authors
+	// candidate.
+	requireFreePorts(t, "8080", "8081", "8599", "8600")
+	g := &guideEnv{root: root, dir: t.TempDir()}
+	g.env = append(commandEnv(root), "PRESSROOM="+filepath.Join(root, "docs", "guides", "testdata", "pressroom"))
+	t.Cleanup(g.stop)
+	load := newLoadGen(t, pressroomWorkload("http://127.0.0.1:8080"), pressroomRate)
+	t.Cleanup(load.stop)
+	runGuide(t, g, "guides/02-your-own-monolith.md", load)
+	load.stop()
+	load.report(t)
+}
+
+// pressroomWorkload reads Pressroom's authors and articles and posts
+// comments, each request from one of 200 readers (X-Reader-Id, the
+// authors module's sticky key in the guide). It never writes authors, so
+// that the legacy and candidate answers the shadow compares are equal.
+func pressroomWorkload(base string) workload {
+	return workload{
+		what:       "Pressroom: 40% authors read, 45% articles and comments read, 10% comments posted, 5% the home page",
+		phases:     regexp.MustCompile(`strangler routes (shadow|canary|flip) authors(?: --weight (\d+))?`),
+		startAfter: regexp.MustCompile(`strangler proxy --config`),
+		request: func(rng *rand.Rand) *http.Request {
+			slug := fmt.Sprintf("how-to-%d", 1+rng.IntN(30))
+			var req *http.Request
+			switch n := rng.IntN(20); {
+			case n < 2:
+				req, _ = http.NewRequest(http.MethodGet, base+"/api/authors", nil)
+			case n < 8:
+				req, _ = http.NewRequest(http.MethodGet, fmt.Sprintf("%s/api/authors/%d", base, 1+rng.IntN(3)), nil)
+			case n < 13:
+				req, _ = http.NewRequest(http.MethodGet, base+"/api/articles/"+slug, nil)
+			case n < 16:
+				req, _ = http.NewRequest(http.MethodGet, base+"/api/articles/"+slug+"/comments", nil)
+			case n < 18:
+				req, _ = http.NewRequest(http.MethodPost, base+"/api/articles/"+slug+"/comments", strings.NewReader(`{"text":"Well put."}`))
+				req.Header.Set("Content-Type", "application/json")
+			case n < 19:
+				req, _ = http.NewRequest(http.MethodGet, base+"/api/articles", nil)
+			default:
+				req, _ = http.NewRequest(http.MethodGet, base+"/", nil)
+			}
+			req.Header.Set("X-Reader-Id", fmt.Sprintf("reader-%d", rng.IntN(200)))
+			return req
+		},
+	}
+}
+
+// loadGen sends a workload through the proxy at a steady rate, counting
+// results per phase of the guide.
 type loadGen struct {
 	t      *testing.T
-	base   string
+	w      workload
 	rate   int
-	skus   []string
-	refs   []string
 	client *http.Client
 
 	pacer  *loadgen.Pacer
@@ -492,9 +576,37 @@ func startCPUHog(t *testing.T) {
 	})
 }
 
-func newLoadGen(t *testing.T, base string, rate int) *loadGen {
-	l := &loadGen{t: t, base: base, rate: rate, stats: map[string]*phaseStats{},
+// workload is what a loadGen sends, and how it tells the phases of a guide
+// and the answers apart.
+type workload struct {
+	// what says what is sent and where, for the report's first line.
+	what string
+	// phases finds a guide's command that starts a phase: the phase in
+	// group 1, a canary weight in group 2 if any.
+	phases *regexp.Regexp
+	// startAfter, if not nil, finds the guide's block after which the load
+	// starts (the one that starts the proxy); if nil, the caller starts it.
+	startAfter *regexp.Regexp
+	// request makes one request.
+	request func(rng *rand.Rand) *http.Request
+	// business reports whether an answer of 400 or more is a business
+	// outcome (out of stock), not a failure; nil when none is.
+	business func(status int, body []byte) bool
+	// businessName heads the report's column of business outcomes.
+	businessName string
+}
+
+func newLoadGen(t *testing.T, w workload, rate int) *loadGen {
+	l := &loadGen{t: t, w: w, rate: rate, stats: map[string]*phaseStats{},
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: loadWorkers}}}
+	l.since = time.Now()
+	l.setPhase("legacy")
+	return l
+}
+
+// shopWorkload places orders and reads stock, two reads for every order
+// placed, on the shop's active products.
+func shopWorkload(t *testing.T, base, engine string) workload {
 	resp, err := http.Get(base + "/api/catalog/products?limit=100")
 	if err != nil {
 		t.Fatal(err)
@@ -510,18 +622,36 @@ func newLoadGen(t *testing.T, base string, rate int) *loadGen {
 	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
 		t.Fatal(err)
 	}
+	var skus, refs []string
 	for _, p := range page.Items {
 		if p.Active {
-			l.skus = append(l.skus, p.SKU)
-			l.refs = append(l.refs, p.Ref)
+			skus = append(skus, p.SKU)
+			refs = append(refs, p.Ref)
 		}
 	}
-	if len(l.skus) == 0 {
+	if len(skus) == 0 {
 		t.Fatal("no active products to load with")
 	}
-	l.since = time.Now()
-	l.setPhase("legacy")
-	return l
+	return workload{
+		what:   "2 stock reads per order, databases on " + engine,
+		phases: regexp.MustCompile(`strangler phase inventory (\w+)(?: --weight (\d+))?`),
+		request: func(rng *rand.Rand) *http.Request {
+			var req *http.Request
+			if rng.IntN(3) < 2 {
+				req, _ = http.NewRequest(http.MethodGet, base+"/api/inventory/stock/"+refs[rng.IntN(len(refs))], nil)
+			} else {
+				body := fmt.Sprintf(`{"customer_id":%d,"lines":[{"sku":%q,"quantity":%d}]}`, 1+rng.IntN(20), skus[rng.IntN(len(skus))], 1+rng.IntN(2))
+				req, _ = http.NewRequest(http.MethodPost, base+"/api/orders", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+			}
+			req.Header.Set("X-User-Id", fmt.Sprintf("user-%d", rng.IntN(500)))
+			return req
+		},
+		business: func(status int, body []byte) bool {
+			return status == http.StatusConflict && bytes.Contains(body, []byte("#out-of-stock"))
+		},
+		businessName: "out-of-stock",
+	}
 }
 
 func (l *loadGen) setPhase(p string) {
@@ -545,6 +675,9 @@ func (l *loadGen) setPhase(p string) {
 
 // pause stops the load, and the clock of the phase.
 func (l *loadGen) pause() {
+	if l.pacer == nil {
+		return
+	}
 	l.pacer.Pause()
 	l.mu.Lock()
 	if !l.paused {
@@ -556,6 +689,9 @@ func (l *loadGen) pause() {
 }
 
 func (l *loadGen) resume() {
+	if l.pacer == nil {
+		return
+	}
 	l.mu.Lock()
 	if l.paused {
 		l.since = time.Now()
@@ -576,12 +712,22 @@ func (l *loadGen) start() {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel, l.done = cancel, make(chan loadgen.Lag, 1)
+	// The phase's clock runs from the first send.
+	l.mu.Lock()
+	l.since = time.Now()
+	l.mu.Unlock()
 	go func() { l.done <- l.pacer.Run(ctx) }()
 }
 
+// stop ends the load and waits for its sends; again, or before start, it
+// does nothing.
 func (l *loadGen) stop() {
+	if l.done == nil {
+		return
+	}
 	l.cancel()
 	l.lag = <-l.done
+	l.done = nil
 	l.mu.Lock()
 	if !l.paused {
 		l.stats[l.phase].active += time.Since(l.since)
@@ -590,19 +736,9 @@ func (l *loadGen) stop() {
 	l.mu.Unlock()
 }
 
-// one sends one request, lag after its planned time: two reads of stock
-// for every order placed.
+// one sends one request of the workload, lag after its planned time.
 func (l *loadGen) one(rng *rand.Rand, lag time.Duration) {
-	user := fmt.Sprintf("user-%d", rng.IntN(500))
-	var req *http.Request
-	if rng.IntN(3) < 2 {
-		req, _ = http.NewRequest(http.MethodGet, l.base+"/api/inventory/stock/"+l.refs[rng.IntN(len(l.refs))], nil)
-	} else {
-		body := fmt.Sprintf(`{"customer_id":%d,"lines":[{"sku":%q,"quantity":%d}]}`, 1+rng.IntN(20), l.skus[rng.IntN(len(l.skus))], 1+rng.IntN(2))
-		req, _ = http.NewRequest(http.MethodPost, l.base+"/api/orders", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("X-User-Id", user)
+	req := l.w.request(rng)
 	start := time.Now()
 	resp, err := l.client.Do(req)
 	d := time.Since(start)
@@ -615,7 +751,7 @@ func (l *loadGen) one(rng *rand.Rand, lag time.Duration) {
 	switch {
 	case resp.StatusCode < 400:
 		l.record(d, lag, false, "")
-	case resp.StatusCode == http.StatusConflict && bytes.Contains(b, []byte("#out-of-stock")):
+	case l.w.business != nil && l.w.business(resp.StatusCode, b):
 		l.record(d, lag, true, "")
 	default:
 		l.record(d, lag, false, fmt.Sprintf("%s %s: %d %s", req.Method, req.URL.Path, resp.StatusCode, b))
@@ -642,12 +778,16 @@ func (l *loadGen) record(d, lag time.Duration, business bool, failure string) {
 	s.latencies = append(s.latencies, d)
 }
 
-func (l *loadGen) report(t *testing.T, engine string) {
+func (l *loadGen) report(t *testing.T) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "load through the proxy at %d requests/s (2 stock reads per order), databases on %s:\n", l.rate, engine)
-	fmt.Fprintf(&sb, "%-14s %9s %7s %7s %12s %6s %9s %9s\n", "phase", "requests", "req/s", "failed", "out-of-stock", "late", "p50", "p99")
+	business := l.w.businessName
+	if business == "" {
+		business = "business"
+	}
+	fmt.Fprintf(&sb, "load through the proxy at %d requests/s (%s):\n", l.rate, l.w.what)
+	fmt.Fprintf(&sb, "%-14s %9s %7s %7s %12s %6s %9s %9s\n", "phase", "requests", "req/s", "failed", business, "late", "p50", "p99")
 	total, failed := 0, 0
 	var active time.Duration
 	for _, p := range l.order {

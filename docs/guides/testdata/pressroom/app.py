@@ -4,9 +4,11 @@
 It is the "your own monolith" of docs/guides/02-your-own-monolith.md: Python's
 standard library only (http.server and sqlite3), its own OpenAPI file
 (openapi.yaml), its own database. The guide puts Strangler in front of it and
-extracts its authors module to authors_service.py.
+moves its authors module to a candidate: a second process of this app that
+serves only /api/authors (--modules authors).
 
     python3 app.py --port 8599 --db pressroom.db
+    python3 app.py --port 8600 --db pressroom.db --modules authors
 """
 import argparse
 import json
@@ -59,6 +61,10 @@ class Handler(BaseHTTPRequestHandler):
 
     server_version = "Pressroom/1.0"
     protocol_version = "HTTP/1.1"
+    # The headers and the body are two writes: without TCP_NODELAY, Nagle's
+    # algorithm holds the body until the client's delayed ACK, 40 ms later,
+    # on every answer of a kept-alive connection.
+    disable_nagle_algorithm = True
     db = None
     lock = threading.Lock()
     # modules limits what this process serves: None is everything.
