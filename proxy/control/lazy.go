@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -16,6 +17,10 @@ import (
 // underlying store.
 type Lazy struct {
 	open func(context.Context) (Store, error)
+	// opening holds one token, which the caller that opens the store
+	// takes: one open at a time, and the others wait for it as long as
+	// their contexts let them, while mu stays free for Inner and Close.
+	opening chan struct{}
 
 	mu    sync.Mutex
 	inner Store
@@ -31,25 +36,48 @@ var _ Store = (*Lazy)(nil)
 
 // NewLazy returns a Lazy that opens its store with open.
 func NewLazy(open func(context.Context) (Store, error)) *Lazy {
-	return &Lazy{open: open, changed: make(chan struct{}, 1), stop: make(chan struct{})}
+	return &Lazy{open: open, opening: make(chan struct{}, 1), changed: make(chan struct{}, 1), stop: make(chan struct{})}
 }
 
 // ErrStoreClosed is what a closed Lazy's methods return.
 var ErrStoreClosed = errors.New("the control store is closed")
 
-// get returns the open store, opening it first if it is not.
-func (l *Lazy) get(ctx context.Context) (Store, error) {
+// current is the open store, or nil, or ErrStoreClosed.
+func (l *Lazy) current() (Store, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return nil, ErrStoreClosed
 	}
-	if l.inner != nil {
-		return l.inner, nil
+	return l.inner, nil
+}
+
+// get returns the open store, opening it first if it is not. The open
+// runs outside mu, so that a slow one (a dial to an unreachable server)
+// holds up only the callers that need the store, each no longer than its
+// context allows.
+func (l *Lazy) get(ctx context.Context) (Store, error) {
+	if s, err := l.current(); s != nil || err != nil {
+		return s, err
+	}
+	select {
+	case l.opening <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("open the control store: %w", ctx.Err())
+	}
+	defer func() { <-l.opening }()
+	// Another caller may have opened it, or Close come, meanwhile.
+	if s, err := l.current(); s != nil || err != nil {
+		return s, err
 	}
 	s, err := l.open(ctx)
 	if err != nil {
 		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, errors.Join(ErrStoreClosed, s.Close())
 	}
 	l.inner = s
 	if ch := s.Changed(); ch != nil {
@@ -162,7 +190,8 @@ func (l *Lazy) Instances(ctx context.Context) (map[string][]Instance, error) {
 }
 
 // Close stops the forwarding and closes the underlying store if it was
-// opened.
+// opened. It waits for an open under way, whose store the open then
+// closes itself.
 func (l *Lazy) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -172,7 +201,10 @@ func (l *Lazy) Close() error {
 	l.closed = true
 	close(l.stop)
 	inner, done := l.inner, l.done
+	l.inner = nil
 	l.mu.Unlock()
+	l.opening <- struct{}{}
+	<-l.opening
 	if done != nil {
 		<-done
 	}
