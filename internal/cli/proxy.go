@@ -92,7 +92,7 @@ func controlStore(c control.StoreConfig, log *slog.Logger) *control.Lazy {
 		return nil
 	}
 	return control.NewLazy(func(ctx context.Context) (control.Store, error) {
-		return pgstore.Open(ctx, c.DSN, pgstore.Options{Logger: log})
+		return pgstore.Open(ctx, c.DSN, pgstore.Options{Logger: log, KeepHistory: c.KeepHistory})
 	})
 }
 

@@ -4,9 +4,10 @@
 //
 // Each save is a new revision of one state row, made only where the row
 // is still at the revision the change was based on, so that optimistic
-// concurrency (the admin API's If-Match) holds across replicas; every
-// revision is also kept in a history table, and the audit log is one
-// table, so both are one log across replicas. Service registrations are
+// concurrency (the admin API's If-Match) holds across replicas; the
+// newest revisions (Options.KeepHistory) are also kept in a history
+// table, and the audit log, kept whole, is one table, so both are one log
+// across replicas. Service registrations are
 // rows with an expiry from the database clock, so that an instance
 // registers through any replica and every replica sees it.
 //
@@ -59,6 +60,11 @@ type Options struct {
 	// MaxDocument is the most bytes a saved state or an audit entry may
 	// take as JSON. If zero, 16 MiB.
 	MaxDocument int
+	// KeepHistory is how many of the newest revisions the history keeps:
+	// each save deletes the older ones in its transaction, so that the
+	// history does not grow without bound. The audit log is kept whole. If
+	// zero, 1000.
+	KeepHistory int
 	// SkipMigrate leaves the schema alone, for a database migrated ahead
 	// of time with db.MigrateUp and Migrations, by a role that may change
 	// the schema. If false, Open applies the control migrations.
@@ -73,6 +79,7 @@ const (
 	DefaultChannel      = "strangler_control"
 	DefaultPollInterval = 5 * time.Second
 	DefaultMaxDocument  = 16 << 20
+	DefaultKeepHistory  = control.DefaultKeepHistory
 )
 
 // The listener's reconnect backoff starts at minBackoff and doubles up to
@@ -145,6 +152,9 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	}
 	if opt.MaxDocument <= 0 {
 		opt.MaxDocument = DefaultMaxDocument
+	}
+	if opt.KeepHistory <= 0 {
+		opt.KeepHistory = DefaultKeepHistory
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
@@ -258,6 +268,11 @@ func (s *Store) Save(ctx context.Context, st *control.State) error {
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO control_history (revision, doc) VALUES ($1, $2)`, base+1, doc); err != nil {
 			return err
+		}
+		if oldest := base + 2 - int64(s.opt.KeepHistory); oldest > 1 {
+			if _, err := tx.Exec(ctx, `DELETE FROM control_history WHERE revision < $1`, oldest); err != nil {
+				return err
+			}
 		}
 		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, s.opt.Channel, fmt.Sprint(base+1))
 		return err
