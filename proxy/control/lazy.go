@@ -32,7 +32,10 @@ type Lazy struct {
 	closed  bool
 }
 
-var _ Store = (*Lazy)(nil)
+var (
+	_ Store          = (*Lazy)(nil)
+	_ RevisionReader = (*Lazy)(nil)
+)
 
 // NewLazy returns a Lazy that opens its store with open.
 func NewLazy(open func(context.Context) (Store, error)) *Lazy {
@@ -129,6 +132,23 @@ func (l *Lazy) Load(ctx context.Context) (*State, error) {
 		return nil, err
 	}
 	return s.Load(ctx)
+}
+
+// Revision implements RevisionReader: the underlying store's revision,
+// read alone if it is a RevisionReader, else from a Load.
+func (l *Lazy) Revision(ctx context.Context) (int64, error) {
+	s, err := l.get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if rr, ok := s.(RevisionReader); ok {
+		return rr.Revision(ctx)
+	}
+	st, err := s.Load(ctx)
+	if err != nil || st == nil {
+		return 0, err
+	}
+	return st.Revision, nil
 }
 
 // Save implements Store.

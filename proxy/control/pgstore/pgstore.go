@@ -14,8 +14,8 @@
 // A save notifies (pg_notify, in the save's transaction) on a channel that
 // each store listens on once Changed is first called; since Postgres does
 // not replay a notification to a listener that was away, the store also
-// compares the stored revision after every reconnect and on a periodic
-// poll.
+// compares the stored revision after every reconnect, and its consumer
+// polls Revision (control.RevisionReader) as the safety net.
 //
 // The schema is the golang-migrate set migrations/control, which Open
 // applies.
@@ -54,9 +54,6 @@ type Options struct {
 	// stores listen on; every replica of one control plane must use the
 	// same. If empty, "strangler_control".
 	Channel string
-	// PollInterval is how often a listening store compares the stored
-	// revision, the safety net for a notification it missed. If zero, 5s.
-	PollInterval time.Duration
 	// MaxDocument is the most bytes a saved state or an audit entry may
 	// take as JSON. If zero, 16 MiB.
 	MaxDocument int
@@ -76,10 +73,9 @@ type Options struct {
 
 // The defaults of Options.
 const (
-	DefaultChannel      = "strangler_control"
-	DefaultPollInterval = 5 * time.Second
-	DefaultMaxDocument  = 16 << 20
-	DefaultKeepHistory  = control.DefaultKeepHistory
+	DefaultChannel     = "strangler_control"
+	DefaultMaxDocument = 16 << 20
+	DefaultKeepHistory = control.DefaultKeepHistory
 )
 
 // The listener's reconnect backoff starts at minBackoff and doubles up to
@@ -98,9 +94,9 @@ func Migrations() db.Migrations {
 // concurrent use.
 //
 // Open connects the pool (pgxpool runs its own health check in the
-// background); the listener and the poll start on the first call of
-// Changed, as goroutines that Close stops and waits for, so a store that
-// is never asked for changes runs nothing of its own.
+// background); the listener starts on the first call of Changed, as a
+// goroutine that Close stops and waits for, so a store that is never
+// asked for changes runs nothing of its own.
 type Store struct {
 	pool    *pgxpool.Pool
 	connCfg *pgx.ConnConfig
@@ -127,7 +123,10 @@ type Store struct {
 	saving map[int64]int
 }
 
-var _ control.Store = (*Store)(nil)
+var (
+	_ control.Store          = (*Store)(nil)
+	_ control.RevisionReader = (*Store)(nil)
+)
 
 // Open connects to the database at dsn, a postgres:// URL (a search_path
 // parameter puts the tables in that schema), applies the control
@@ -146,9 +145,6 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	}
 	if len(opt.Channel) > 63 {
 		return nil, fmt.Errorf("pgstore: channel %.20q… is longer than Postgres's 63-byte identifiers", opt.Channel)
-	}
-	if opt.PollInterval <= 0 {
-		opt.PollInterval = DefaultPollInterval
 	}
 	if opt.MaxDocument <= 0 {
 		opt.MaxDocument = DefaultMaxDocument
@@ -525,8 +521,8 @@ SELECT service, url, expires_at FROM control_instances WHERE expires_at > now() 
 	return out, nil
 }
 
-// Close implements control.Store: it stops the listener and the poll,
-// waits for them, and closes the pool. A second Close does nothing.
+// Close implements control.Store: it stops the listener, waits for it,
+// and closes the pool. A second Close does nothing.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	first := !s.closed.Swap(true)
