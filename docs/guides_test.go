@@ -174,17 +174,12 @@ type guideEnv struct {
 	// controlDSN, if set, is the shared control store of up's proxy and of
 	// a second replica, a `strangler proxy` that startUp starts beside up.
 	controlDSN string
-	replica    *replicaProc
-}
-
-// replicaProc is the second proxy replica: a `strangler proxy` on the
-// control store that up's proxy shares, with a state dir of its own and
-// the admin token of the data dir.
-type replicaProc struct {
-	addr, admin string
-	cmd         *exec.Cmd
-	log         *bytes.Buffer
-	done        chan error
+	// replica is the second proxy replica, if running: a `strangler
+	// proxy` on the control store up's proxy shares, with a state dir of
+	// its own and the data dir's admin token, listening on replicaAddr
+	// and replicaAdmin.
+	replica                   *bgProcess
+	replicaAddr, replicaAdmin string
 }
 
 func newGuideEnv(t *testing.T) *guideEnv {
@@ -271,25 +266,19 @@ func (g *guideEnv) startUp(t *testing.T) {
 // waits until it is ready, at the version up's proxy serves.
 func (g *guideEnv) startReplica(t *testing.T) {
 	t.Helper()
-	r := &replicaProc{addr: lifecycletest.FreeAddr(t), admin: lifecycletest.FreeAddr(t), log: &bytes.Buffer{}, done: make(chan error, 1)}
-	r.cmd = exec.Command(filepath.Join(g.root, "bin", "strangler"), "proxy", "--control-dsn", g.controlDSN,
-		"--addr", r.addr, "--admin-addr", r.admin, "--state-dir", filepath.Join(t.TempDir(), "replica"))
-	r.cmd.Dir, r.cmd.Env = g.root, g.env
-	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { r.done <- r.cmd.Wait() }()
-	g.replica = r
+	g.replicaAddr, g.replicaAdmin = lifecycletest.FreeAddr(t), lifecycletest.FreeAddr(t)
+	g.replica = startBackground(t, g, fmt.Sprintf("strangler proxy --control-dsn '%s' --addr %s --admin-addr %s --state-dir %s",
+		g.controlDSN, g.replicaAddr, g.replicaAdmin, filepath.Join(t.TempDir(), "replica")))
+	g.replica.waitHealthy(t, "the second proxy replica", "http://"+g.replicaAdmin+"/readyz")
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		_, want := readyzVersion("127.0.0.1:8081")
-		if status, v := readyzVersion(r.admin); status == http.StatusOK && v == want && v > 0 {
-			t.Logf("second proxy replica at %s (admin %s) ready at table version %d, on the control store up's proxy shares", r.addr, r.admin, v)
+		if _, v := readyzVersion(g.replicaAdmin); v == want {
+			t.Logf("second proxy replica at %s (admin %s) ready at table version %d, on the control store up's proxy shares", g.replicaAddr, g.replicaAdmin, v)
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the second proxy replica is not ready at up's version within 60s; its output:\n%s", r.log)
+			t.Fatalf("the second proxy replica is not at up's version %d within 60s; its output:\n%s", want, g.replica.output())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -321,23 +310,17 @@ func (g *guideEnv) checkReplicas(t *testing.T, name string) {
 		return
 	}
 	su, vu := readyzVersion("127.0.0.1:8081")
-	sr, vr := readyzVersion(g.replica.admin)
+	sr, vr := readyzVersion(g.replicaAdmin)
 	if su != http.StatusOK || sr != http.StatusOK || vu != vr {
 		t.Fatalf("%s: after the phase command, up's proxy is at version %d (/readyz %d) and the second replica at %d (/readyz %d); its output:\n%s",
-			name, vu, su, vr, sr, tail(g.replica.log, 20))
+			name, vu, su, vr, sr, g.replica.output())
 	}
 	t.Logf("%s: both proxy replicas serve table version %d", name, vu)
 }
 
 func (g *guideEnv) stop() {
-	if r := g.replica; r != nil {
-		_ = r.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-r.done:
-		case <-time.After(15 * time.Second):
-			_ = r.cmd.Process.Kill()
-			<-r.done
-		}
+	if g.replica != nil {
+		g.replica.stop()
 		g.replica = nil
 	}
 	if g.up == nil || g.up.Process == nil {
@@ -494,7 +477,7 @@ func runGuides(t *testing.T, engine, controlDSN string, env []string) {
 		}
 		bases := []string{"http://127.0.0.1:8080"}
 		if g.replica != nil {
-			bases = append(bases, "http://"+g.replica.addr)
+			bases = append(bases, "http://"+g.replicaAddr)
 		}
 		load := newLoadGen(t, bases, rate)
 		load.start()
