@@ -47,11 +47,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stranglerkit/strangler/db/dbtest"
+	"github.com/stranglerkit/strangler/internal/lifecycletest"
 	"github.com/stranglerkit/strangler/internal/loadgen"
 )
 
@@ -173,6 +175,15 @@ type guideEnv struct {
 	// leave a process in the background (`app.py > app.log 2>&1 &`), as a
 	// reader does in a second terminal; stop ends them all.
 	groups []int
+	// controlDSN, if set, is the shared control store of up's proxy and of
+	// a second replica, a `strangler proxy` that startUp starts beside up.
+	controlDSN string
+	// replica is the second proxy replica, if running: a `strangler
+	// proxy` on the control store up's proxy shares, with a state dir of
+	// its own and the data dir's admin token, listening on replicaAddr
+	// and replicaAdmin.
+	replica                   *bgProcess
+	replicaAddr, replicaAdmin string
 }
 
 func newGuideEnv(t *testing.T) *guideEnv {
@@ -250,6 +261,65 @@ func (g *guideEnv) startUp(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	if g.controlDSN != "" {
+		g.startReplica(t)
+	}
+}
+
+// startReplica starts the second proxy replica on up's control store and
+// waits until it is ready, at the version up's proxy serves.
+func (g *guideEnv) startReplica(t *testing.T) {
+	t.Helper()
+	g.replicaAddr, g.replicaAdmin = lifecycletest.FreeAddr(t), lifecycletest.FreeAddr(t)
+	g.replica = startBackground(t, g, fmt.Sprintf("strangler proxy --control-dsn '%s' --addr %s --admin-addr %s --state-dir %s",
+		g.controlDSN, g.replicaAddr, g.replicaAdmin, filepath.Join(t.TempDir(), "replica")))
+	g.replica.waitHealthy(t, "the second proxy replica", "http://"+g.replicaAdmin+"/readyz")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, want := readyzVersion("127.0.0.1:8081")
+		if _, v := readyzVersion(g.replicaAdmin); v == want {
+			t.Logf("second proxy replica at %s (admin %s) ready at table version %d, on the control store up's proxy shares", g.replicaAddr, g.replicaAdmin, v)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second proxy replica is not at up's version %d within 60s; its output:\n%s", want, g.replica.output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// readyzVersion is a proxy's /readyz status and the table version it
+// serves; status 0 when it does not answer.
+func readyzVersion(admin string) (int, int64) {
+	resp, err := http.Get("http://" + admin + "/readyz")
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Control struct {
+			Version int64 `json:"version"`
+		} `json:"control"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body.Control.Version
+}
+
+// checkReplicas fails the test unless both replicas serve one table
+// version once a phase command returned: `strangler phase` reports a
+// phase done only when every live replica serves its routing.
+func (g *guideEnv) checkReplicas(t *testing.T, name string) {
+	t.Helper()
+	if g.replica == nil {
+		return
+	}
+	su, vu := readyzVersion("127.0.0.1:8081")
+	sr, vr := readyzVersion(g.replicaAdmin)
+	if su != http.StatusOK || sr != http.StatusOK || vu != vr {
+		t.Fatalf("%s: after the phase command, up's proxy is at version %d (/readyz %d) and the second replica at %d (/readyz %d); its output:\n%s",
+			name, vu, su, vr, sr, g.replica.output())
+	}
+	t.Logf("%s: both proxy replicas serve table version %d", name, vu)
 }
 
 func (g *guideEnv) stop() {
@@ -257,6 +327,10 @@ func (g *guideEnv) stop() {
 		_ = syscall.Kill(-pgid, syscall.SIGTERM)
 	}
 	g.groups = nil
+	if g.replica != nil {
+		g.replica.stop()
+		g.replica = nil
+	}
 	if g.up == nil || g.up.Process == nil {
 		return
 	}
@@ -325,6 +399,9 @@ func runGuide(t *testing.T, g *guideEnv, path string, load *loadGen) {
 		if err := matchOutput(b.expect, out); err != nil {
 			t.Fatalf("%s: %v\noutput:\n%s", name, err, out)
 		}
+		if phaseCmd.MatchString(script) {
+			g.checkReplicas(t, name)
+		}
 		if load != nil && phaseCmd.MatchString(script) {
 			// Each phase serves the load for a while, so that its figures
 			// mean something.
@@ -370,27 +447,35 @@ func TestGuides(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the guides run a whole system; skipped with -short")
 	}
-	runGuides(t, "SQLite", nil)
+	runGuides(t, "SQLite", "", nil)
 }
 
-// TestGuidesPostgres runs the same guides, load included, with the
-// monolith and the inventory service on Postgres databases of their own:
-// the production path.
+// TestGuidesPostgres runs the same guides, load included, on the
+// production path: the monolith and the inventory service on Postgres
+// databases of their own, and the proxy as two replicas on a shared
+// control store in a third (control.dsn), up's and a `strangler proxy`
+// beside it. The guides' commands go through up's replica; the load is
+// spread over both; after each phase command both must serve the same
+// table version, and not one request may fail.
 func TestGuidesPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the guides run a whole system; skipped with -short")
 	}
-	runGuides(t, "Postgres", []string{
+	control := dbtest.PostgresDSN(t)
+	runGuides(t, "Postgres, two proxy replicas on one control store", control, []string{
 		"STRANGLER_MONOLITH_DSN=" + dbtest.PostgresDSN(t),
 		"STRANGLER_SERVICES_INVENTORY_DSN=" + dbtest.PostgresDSN(t),
+		"STRANGLER_CONTROL_DSN=" + control,
 	})
 }
 
 // runGuides runs the quick start, then the extraction guide under load, on
-// one `strangler up` with env added to its environment.
-func runGuides(t *testing.T, engine string, env []string) {
+// one `strangler up` with env added to its environment, and with a second
+// proxy replica beside it if controlDSN is set.
+func runGuides(t *testing.T, engine, controlDSN string, env []string) {
 	g := newGuideEnv(t)
 	g.env = append(g.env, env...)
+	g.controlDSN = controlDSN
 	t.Run("00-quickstart", func(t *testing.T) {
 		runGuide(t, g, "guides/00-quickstart.md", nil)
 	})
@@ -402,7 +487,11 @@ func runGuides(t *testing.T, engine string, env []string) {
 		if os.Getenv("STRANGLER_GUIDE_CPU_HOG") == "1" {
 			startCPUHog(t)
 		}
-		load := newLoadGen(t, "http://127.0.0.1:8080", rate)
+		bases := []string{"http://127.0.0.1:8080"}
+		if g.replica != nil {
+			bases = append(bases, "http://"+g.replicaAddr)
+		}
+		load := newLoadGen(t, bases, rate)
 		load.start()
 		runGuide(t, g, "guides/01-extract-a-module.md", load)
 		load.stop()
@@ -414,8 +503,10 @@ func runGuides(t *testing.T, engine string, env []string) {
 // loadGen places orders and reads stock through the proxy at a steady
 // rate, counting results per phase.
 type loadGen struct {
-	t      *testing.T
-	base   string
+	t *testing.T
+	// bases are the proxies the load is spread over, in turn.
+	bases  []string
+	next   atomic.Uint64
 	rate   int
 	skus   []string
 	refs   []string
@@ -492,10 +583,10 @@ func startCPUHog(t *testing.T) {
 	})
 }
 
-func newLoadGen(t *testing.T, base string, rate int) *loadGen {
-	l := &loadGen{t: t, base: base, rate: rate, stats: map[string]*phaseStats{},
+func newLoadGen(t *testing.T, bases []string, rate int) *loadGen {
+	l := &loadGen{t: t, bases: bases, rate: rate, stats: map[string]*phaseStats{},
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: loadWorkers}}}
-	resp, err := http.Get(base + "/api/catalog/products?limit=100")
+	resp, err := http.Get(bases[0] + "/api/catalog/products?limit=100")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -594,12 +685,13 @@ func (l *loadGen) stop() {
 // for every order placed.
 func (l *loadGen) one(rng *rand.Rand, lag time.Duration) {
 	user := fmt.Sprintf("user-%d", rng.IntN(500))
+	base := l.bases[l.next.Add(1)%uint64(len(l.bases))]
 	var req *http.Request
 	if rng.IntN(3) < 2 {
-		req, _ = http.NewRequest(http.MethodGet, l.base+"/api/inventory/stock/"+l.refs[rng.IntN(len(l.refs))], nil)
+		req, _ = http.NewRequest(http.MethodGet, base+"/api/inventory/stock/"+l.refs[rng.IntN(len(l.refs))], nil)
 	} else {
 		body := fmt.Sprintf(`{"customer_id":%d,"lines":[{"sku":%q,"quantity":%d}]}`, 1+rng.IntN(20), l.skus[rng.IntN(len(l.skus))], 1+rng.IntN(2))
-		req, _ = http.NewRequest(http.MethodPost, l.base+"/api/orders", strings.NewReader(body))
+		req, _ = http.NewRequest(http.MethodPost, base+"/api/orders", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("X-User-Id", user)
@@ -646,7 +738,7 @@ func (l *loadGen) report(t *testing.T, engine string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "load through the proxy at %d requests/s (2 stock reads per order), databases on %s:\n", l.rate, engine)
+	fmt.Fprintf(&sb, "load through %d proxy replica(s) at %d requests/s (2 stock reads per order), databases on %s:\n", len(l.bases), l.rate, engine)
 	fmt.Fprintf(&sb, "%-14s %9s %7s %7s %12s %6s %9s %9s\n", "phase", "requests", "req/s", "failed", "out-of-stock", "late", "p50", "p99")
 	total, failed := 0, 0
 	var active time.Duration
