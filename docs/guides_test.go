@@ -57,11 +57,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stranglerkit/strangler/db/dbtest"
+	"github.com/stranglerkit/strangler/internal/lifecycletest"
 	"github.com/stranglerkit/strangler/internal/loadgen"
 )
 
@@ -183,6 +185,15 @@ type guideEnv struct {
 	// leave a process in the background (`app.py > app.log 2>&1 &`), as a
 	// reader does in a second terminal; stop ends them all.
 	groups []int
+	// controlDSN, if set, is the shared control store of up's proxy and of
+	// a second replica, a `strangler proxy` that startUp starts beside up.
+	controlDSN string
+	// replica is the second proxy replica, if running: a `strangler
+	// proxy` on the control store up's proxy shares, with a state dir of
+	// its own and the data dir's admin token, listening on replicaAddr
+	// and replicaAdmin.
+	replica                   *bgProcess
+	replicaAddr, replicaAdmin string
 }
 
 func newGuideEnv(t *testing.T) *guideEnv {
@@ -267,6 +278,65 @@ func (g *guideEnv) startUp(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	if g.controlDSN != "" {
+		g.startReplica(t)
+	}
+}
+
+// startReplica starts the second proxy replica on up's control store and
+// waits until it is ready, at the version up's proxy serves.
+func (g *guideEnv) startReplica(t *testing.T) {
+	t.Helper()
+	g.replicaAddr, g.replicaAdmin = lifecycletest.FreeAddr(t), lifecycletest.FreeAddr(t)
+	g.replica = startBackground(t, g, fmt.Sprintf("strangler proxy --control-dsn '%s' --addr %s --admin-addr %s --state-dir %s",
+		g.controlDSN, g.replicaAddr, g.replicaAdmin, filepath.Join(t.TempDir(), "replica")))
+	g.replica.waitHealthy(t, "the second proxy replica", "http://"+g.replicaAdmin+"/readyz")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, want := readyzVersion("127.0.0.1:8081")
+		if _, v := readyzVersion(g.replicaAdmin); v == want {
+			t.Logf("second proxy replica at %s (admin %s) ready at table version %d, on the control store up's proxy shares", g.replicaAddr, g.replicaAdmin, v)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second proxy replica is not at up's version %d within 60s; its output:\n%s", want, g.replica.output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// readyzVersion is a proxy's /readyz status and the table version it
+// serves; status 0 when it does not answer.
+func readyzVersion(admin string) (int, int64) {
+	resp, err := http.Get("http://" + admin + "/readyz")
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Control struct {
+			Version int64 `json:"version"`
+		} `json:"control"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body.Control.Version
+}
+
+// checkReplicas fails the test unless both replicas serve one table
+// version once a phase command returned: `strangler phase` reports a
+// phase done only when every live replica serves its routing.
+func (g *guideEnv) checkReplicas(t *testing.T, name string) {
+	t.Helper()
+	if g.replica == nil {
+		return
+	}
+	su, vu := readyzVersion("127.0.0.1:8081")
+	sr, vr := readyzVersion(g.replicaAdmin)
+	if su != http.StatusOK || sr != http.StatusOK || vu != vr {
+		t.Fatalf("%s: after the phase command, up's proxy is at version %d (/readyz %d) and the second replica at %d (/readyz %d); its output:\n%s",
+			name, vu, su, vr, sr, g.replica.output())
+	}
+	t.Logf("%s: both proxy replicas serve table version %d", name, vu)
 }
 
 func (g *guideEnv) stop() {
@@ -274,6 +344,10 @@ func (g *guideEnv) stop() {
 		_ = syscall.Kill(-pgid, syscall.SIGTERM)
 	}
 	g.groups = nil
+	if g.replica != nil {
+		g.replica.stop()
+		g.replica = nil
+	}
 	if g.up == nil || g.up.Process == nil {
 		return
 	}
@@ -343,6 +417,9 @@ func runGuide(t *testing.T, g *guideEnv, path string, load *loadGen) {
 		if load != nil && load.pacer == nil && load.w.startAfter != nil && load.w.startAfter.MatchString(script) {
 			load.start()
 		}
+		if phaseCmd.MatchString(script) {
+			g.checkReplicas(t, name)
+		}
 		if load != nil && load.w.phases.MatchString(script) {
 			// Each phase serves the load for a while, so that its figures
 			// mean something.
@@ -388,27 +465,35 @@ func TestGuides(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the guides run a whole system; skipped with -short")
 	}
-	runGuides(t, "SQLite", nil)
+	runGuides(t, "SQLite", "", nil)
 }
 
-// TestGuidesPostgres runs the same guides, load included, with the
-// monolith and the inventory service on Postgres databases of their own:
-// the production path.
+// TestGuidesPostgres runs the same guides, load included, on the
+// production path: the monolith and the inventory service on Postgres
+// databases of their own, and the proxy as two replicas on a shared
+// control store in a third (control.dsn), up's and a `strangler proxy`
+// beside it. The guides' commands go through up's replica; the load is
+// spread over both; after each phase command both must serve the same
+// table version, and not one request may fail.
 func TestGuidesPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the guides run a whole system; skipped with -short")
 	}
-	runGuides(t, "Postgres", []string{
+	control := dbtest.PostgresDSN(t)
+	runGuides(t, "Postgres, two proxy replicas on one control store", control, []string{
 		"STRANGLER_MONOLITH_DSN=" + dbtest.PostgresDSN(t),
 		"STRANGLER_SERVICES_INVENTORY_DSN=" + dbtest.PostgresDSN(t),
+		"STRANGLER_CONTROL_DSN=" + control,
 	})
 }
 
 // runGuides runs the quick start, then the extraction guide under load, on
-// one `strangler up` with env added to its environment.
-func runGuides(t *testing.T, engine string, env []string) {
+// one `strangler up` with env added to its environment, and with a second
+// proxy replica beside it if controlDSN is set.
+func runGuides(t *testing.T, engine, controlDSN string, env []string) {
 	g := newGuideEnv(t)
 	g.env = append(g.env, env...)
+	g.controlDSN = controlDSN
 	t.Run("00-quickstart", func(t *testing.T) {
 		runGuide(t, g, "guides/00-quickstart.md", nil)
 	})
@@ -420,7 +505,11 @@ func runGuides(t *testing.T, engine string, env []string) {
 		if os.Getenv("STRANGLER_GUIDE_CPU_HOG") == "1" {
 			startCPUHog(t)
 		}
-		load := newLoadGen(t, shopWorkload(t, "http://127.0.0.1:8080", engine), rate)
+		bases := []string{"http://127.0.0.1:8080"}
+		if g.replica != nil {
+			bases = append(bases, "http://"+g.replicaAddr)
+		}
+		load := newLoadGen(t, shopWorkload(t, bases[0], engine), bases, rate)
 		load.start()
 		runGuide(t, g, "guides/01-extract-a-module.md", load)
 		load.stop()
@@ -455,7 +544,7 @@ func TestGuideYourOwnMonolith(t *testing.T) {
 	g := &guideEnv{root: root, dir: t.TempDir()}
 	g.env = append(commandEnv(root), "PRESSROOM="+filepath.Join(root, "docs", "guides", "testdata", "pressroom"))
 	t.Cleanup(g.stop)
-	load := newLoadGen(t, pressroomWorkload("http://127.0.0.1:8080"), pressroomRate)
+	load := newLoadGen(t, pressroomWorkload(), []string{"http://127.0.0.1:8080"}, pressroomRate)
 	t.Cleanup(load.stop)
 	runGuide(t, g, "guides/02-your-own-monolith.md", load)
 	load.stop()
@@ -466,12 +555,12 @@ func TestGuideYourOwnMonolith(t *testing.T) {
 // comments, each request from one of 200 readers (X-Reader-Id, the
 // authors module's sticky key in the guide). It never writes authors, so
 // that the legacy and candidate answers the shadow compares are equal.
-func pressroomWorkload(base string) workload {
+func pressroomWorkload() workload {
 	return workload{
 		what:       "Pressroom: 40% authors read, 45% articles and comments read, 10% comments posted, 5% the home page",
 		phases:     regexp.MustCompile(`strangler routes (shadow|canary|flip) authors(?: --weight (\d+))?`),
 		startAfter: regexp.MustCompile(`strangler proxy --config`),
-		request: func(rng *rand.Rand) *http.Request {
+		request: func(rng *rand.Rand, base string) *http.Request {
 			slug := fmt.Sprintf("how-to-%d", 1+rng.IntN(30))
 			var req *http.Request
 			switch n := rng.IntN(20); {
@@ -500,8 +589,11 @@ func pressroomWorkload(base string) workload {
 // loadGen sends a workload through the proxy at a steady rate, counting
 // results per phase of the guide.
 type loadGen struct {
-	t      *testing.T
-	w      workload
+	t *testing.T
+	w workload
+	// bases are the proxies the load is spread over, in turn.
+	bases  []string
+	next   atomic.Uint64
 	rate   int
 	client *http.Client
 
@@ -587,8 +679,8 @@ type workload struct {
 	// startAfter, if not nil, finds the guide's block after which the load
 	// starts (the one that starts the proxy); if nil, the caller starts it.
 	startAfter *regexp.Regexp
-	// request makes one request.
-	request func(rng *rand.Rand) *http.Request
+	// request makes one request to the proxy at base.
+	request func(rng *rand.Rand, base string) *http.Request
 	// business reports whether an answer of 400 or more is a business
 	// outcome (out of stock), not a failure; nil when none is.
 	business func(status int, body []byte) bool
@@ -596,16 +688,19 @@ type workload struct {
 	businessName string
 }
 
-func newLoadGen(t *testing.T, w workload, rate int) *loadGen {
-	l := &loadGen{t: t, w: w, rate: rate, stats: map[string]*phaseStats{},
+func newLoadGen(t *testing.T, w workload, bases []string, rate int) *loadGen {
+	l := &loadGen{t: t, w: w, bases: bases, rate: rate, stats: map[string]*phaseStats{},
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: loadWorkers}}}
 	l.since = time.Now()
 	l.setPhase("legacy")
 	return l
 }
 
+// phaseCmd is a command of the shop's guides that starts a phase.
+var phaseCmd = regexp.MustCompile(`strangler phase inventory (\w+)(?: --weight (\d+))?`)
+
 // shopWorkload places orders and reads stock, two reads for every order
-// placed, on the shop's active products.
+// placed, on the shop's active products, which it reads through base.
 func shopWorkload(t *testing.T, base, engine string) workload {
 	resp, err := http.Get(base + "/api/catalog/products?limit=100")
 	if err != nil {
@@ -634,8 +729,8 @@ func shopWorkload(t *testing.T, base, engine string) workload {
 	}
 	return workload{
 		what:   "2 stock reads per order, databases on " + engine,
-		phases: regexp.MustCompile(`strangler phase inventory (\w+)(?: --weight (\d+))?`),
-		request: func(rng *rand.Rand) *http.Request {
+		phases: phaseCmd,
+		request: func(rng *rand.Rand, base string) *http.Request {
 			var req *http.Request
 			if rng.IntN(3) < 2 {
 				req, _ = http.NewRequest(http.MethodGet, base+"/api/inventory/stock/"+refs[rng.IntN(len(refs))], nil)
@@ -738,7 +833,7 @@ func (l *loadGen) stop() {
 
 // one sends one request of the workload, lag after its planned time.
 func (l *loadGen) one(rng *rand.Rand, lag time.Duration) {
-	req := l.w.request(rng)
+	req := l.w.request(rng, l.bases[l.next.Add(1)%uint64(len(l.bases))])
 	start := time.Now()
 	resp, err := l.client.Do(req)
 	d := time.Since(start)
@@ -786,7 +881,7 @@ func (l *loadGen) report(t *testing.T) {
 	if business == "" {
 		business = "business"
 	}
-	fmt.Fprintf(&sb, "load through the proxy at %d requests/s (%s):\n", l.rate, l.w.what)
+	fmt.Fprintf(&sb, "load through %d proxy replica(s) at %d requests/s (%s):\n", len(l.bases), l.rate, l.w.what)
 	fmt.Fprintf(&sb, "%-14s %9s %7s %7s %12s %6s %9s %9s\n", "phase", "requests", "req/s", "failed", business, "late", "p50", "p99")
 	total, failed := 0, 0
 	var active time.Duration

@@ -45,7 +45,7 @@ func TestReadProblem(t *testing.T) {
 	}{
 		{"a problem", 409, `{"type":"` + httpx.ProblemTypeBase + `saga-state","title":"Saga state","status":409,"detail":"not manual"}`,
 			httpx.Problem{Type: httpx.ProblemTypeBase + "saga-state", Title: "Saga state", Status: 409, Detail: "not manual"}},
-		{"plain text", 502, "upstream down\n", httpx.Problem{Type: "about:blank", Title: http.StatusText(502), Status: 502, Detail: "upstream down"}},
+		{"plain text", http.StatusBadGateway, "upstream down\n", httpx.Problem{Type: "about:blank", Title: http.StatusText(http.StatusBadGateway), Status: http.StatusBadGateway, Detail: "upstream down"}},
 		{"JSON without a title", 404, `{"error":"no"}`, httpx.Problem{Type: "about:blank", Title: http.StatusText(404), Status: 404, Detail: `{"error":"no"}`}},
 	}
 	for _, tc := range cases {

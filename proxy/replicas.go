@@ -9,11 +9,10 @@ import (
 
 	"github.com/stranglerkit/strangler/proxy/api"
 	"github.com/stranglerkit/strangler/proxy/control"
-	"github.com/stranglerkit/strangler/proxy/control/pgstore"
 )
 
-// A proxy on a shared store that keeps replicas' reports (pgstore's
-// ReplicaReporter) reports what it serves every poll interval, so that
+// A proxy on a shared store that keeps replicas' reports (a
+// control.ReplicaReporter, such as pgstore) reports what it serves every poll interval, so that
 // the admin API of any replica lists them all and an operator sees one
 // that lags (`strangler routes list`). A report lasts replicaTTLFactor
 // poll intervals, or stale_after if longer: a replica that stops drops
@@ -22,12 +21,12 @@ const replicaTTLFactor = 3
 
 // reporter is the store's ReplicaReporter, or nil. A lazily opened
 // store has one only once it is open.
-func (p *Proxy) reporter() pgstore.ReplicaReporter {
+func (p *Proxy) reporter() control.ReplicaReporter {
 	s := p.store
 	if l, ok := s.(interface{ Inner() control.Store }); ok {
 		s = l.Inner()
 	}
-	r, _ := s.(pgstore.ReplicaReporter)
+	r, _ := s.(control.ReplicaReporter)
 	return r
 }
 
@@ -62,7 +61,7 @@ func (p *Proxy) reportReplica(ctx context.Context) {
 			next = time.Now().Add(p.ctlCfg.PollInterval)
 			detail, _ := json.Marshal(p.replicaDetail(st))
 			rctx, cancel := context.WithTimeout(ctx, p.ctlCfg.PollInterval+time.Second)
-			err := r.ReportReplica(rctx, pgstore.ReplicaStatus{Replica: name, Revision: st.Revision, Version: st.Version, Detail: detail}, ttl)
+			err := r.ReportReplica(rctx, control.ReplicaStatus{Replica: name, Revision: st.Revision, Version: st.Version, Detail: detail}, ttl)
 			cancel()
 			// A failed report is tried again at the next interval, not at
 			// the next check, so that a lost store is not hammered.

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,8 +56,18 @@ func newCluster(t *testing.T, n int) *cluster {
 // lazily, so that a replica starts while the store is unreachable.
 func (c *cluster) start(t *testing.T, dsn string) *proxytest.Proxy {
 	t.Helper()
+	return c.startOn(t, dsn, nil)
+}
+
+// startOn is start with the opened store passed through wrap, if not nil.
+func (c *cluster) startOn(t *testing.T, dsn string, wrap func(*pgstore.Store) control.Store) *proxytest.Proxy {
+	t.Helper()
 	store := control.NewLazy(func(ctx context.Context) (control.Store, error) {
-		return pgstore.Open(ctx, dsn, pgstore.Options{})
+		s, err := pgstore.Open(ctx, dsn, pgstore.Options{})
+		if err != nil || wrap == nil {
+			return s, err
+		}
+		return wrap(s), nil
 	})
 	// Cleanups run last first: the store closes after the proxy stopped.
 	t.Cleanup(func() { _ = store.Close() })
@@ -453,12 +464,27 @@ func TestReplicaStartsDuringChanges(t *testing.T) {
 
 // TestChaosReplicaMissedNotification changes the stored state with SQL
 // that notifies nobody, as a writer whose notification was lost: the
-// replicas' poll finds the new revision and serves it.
+// replicas' poll finds the new revision and serves it. The poll reads the
+// stored revision alone, and the whole state only when the revision
+// moved: a third replica, whose store counts its reads, loads nothing
+// while nothing changes, and once after the change.
 func TestChaosReplicaMissedNotification(t *testing.T) {
 	if !dbtest.PostgresAvailable() && os.Getenv(dbtest.EnvRequirePostgres) != "1" {
 		chaostest.Skipf(t, "a change that notifies nobody", "needs Postgres: %s is not set", dbtest.EnvPostgresDSN)
 	}
 	c := newCluster(t, 2)
+	counted := &countedStore{}
+	c.replicas = append(c.replicas, c.startOn(t, c.dsn, func(s *pgstore.Store) control.Store { counted.Store = s; return counted }))
+	c.waitVersion(t, c.replicas[0].Version(), time.Now())
+	// Ten polls with nothing to change.
+	loads, probes := counted.loads.Load(), counted.revisions.Load()
+	proxytest.Eventually(t, 30*time.Second, func() bool { return counted.revisions.Load() >= probes+10 },
+		"the counted replica's poll read the revision %d times, not 10, in 30s", counted.revisions.Load()-probes)
+	idle := counted.loads.Load() - loads
+	chaostest.Report(t, idle == 0, "ten polls of a store that does not change",
+		"the replica reads the stored revision each time and loads the state never",
+		fmt.Sprintf("%d revision reads, %d loads", counted.revisions.Load()-probes, idle))
+
 	ctx := context.Background()
 	st, err := c.directStore(t).Load(ctx)
 	if err != nil {
@@ -478,6 +504,7 @@ func TestChaosReplicaMissedNotification(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
+	loads = counted.loads.Load()
 	if _, err := conn.Exec(ctx, `UPDATE control_state SET revision = $1, doc = $2 WHERE id = 1`, next.Revision, doc); err != nil {
 		t.Fatal(err)
 	}
@@ -492,6 +519,26 @@ func TestChaosReplicaMissedNotification(t *testing.T) {
 			fmt.Sprintf("replica %d's poll finds it and serves version %d within 10s", i, next.Version),
 			fmt.Sprintf("version %d, /api/orders from %q", r.Version(), served))
 	}
+	if n := counted.loads.Load() - loads; n < 1 {
+		t.Errorf("the counted replica serves the new revision with %d loads of the state", n)
+	}
+}
+
+// countedStore is a pgstore that counts the loads of the whole state and
+// the reads of the revision alone.
+type countedStore struct {
+	*pgstore.Store
+	loads, revisions atomic.Int64
+}
+
+func (c *countedStore) Load(ctx context.Context) (*control.State, error) {
+	c.loads.Add(1)
+	return c.Store.Load(ctx)
+}
+
+func (c *countedStore) Revision(ctx context.Context) (int64, error) {
+	c.revisions.Add(1)
+	return c.Store.Revision(ctx)
 }
 
 // TestReplicasShadowMerged shadows one module on two replicas and sends

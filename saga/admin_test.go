@@ -155,14 +155,12 @@ func TestAdminAPI(t *testing.T) {
 		o := newOrchestrator(t, e, nil, part.definition("admin", fastRetry, time.Minute))
 		running(t, o)
 		c, base := serveAdmin(t, o, adminToken)
-		var ids []string
 		for i := range 5 {
 			data := map[string]string{}
 			if i%2 == 1 {
 				data["fail"] = "yes"
 			}
 			id := fmt.Sprintf("admin-%d", i)
-			ids = append(ids, id)
 			if _, err := o.Start(ctx, "admin", id, data); err != nil {
 				t.Fatal(err)
 			}

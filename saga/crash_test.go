@@ -136,7 +136,7 @@ func TestChaosCrashRecovery(t *testing.T) {
 	dbtest.Dialects(t, func(t *testing.T, base string) {
 		for i, p := range points {
 			t.Run(p.name, func(t *testing.T) {
-				dsn := base
+				var dsn string
 				if strings.HasPrefix(base, "sqlite:") {
 					dsn = strings.TrimSuffix(base, ".db") + fmt.Sprintf("-%d.db", i)
 				} else {

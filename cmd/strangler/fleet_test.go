@@ -82,23 +82,24 @@ func (r *replicaProc) control(c *http.Client) (status int, version int64, degrad
 }
 
 // TestFleetWalk is the fleet end to end: three `strangler proxy` processes
-// on one fresh Postgres database, a legacy and a candidate backend, and a
-// load generator at 300 req/s spread over the three replicas, while the CLI
-// walks the orders module legacy → shadow → canary 10 → 50 → flip → legacy
-// through replica 1. Every change's convergence is measured by polling each
-// replica's /readyz version. Mid-walk, replica 2 is killed with SIGKILL, a
-// change is made without it, and it is restarted: it must not report ready
-// before it serves the current version. Then the store is lost: the
-// replicas reach Postgres through a TCP gate (dbtest.Gate) that the test
-// cuts and restores, because restarting the real Postgres server would
-// break the other packages' tests that share it during `make test`; the
-// replicas keep serving and converge on the next change. Not one request
-// may fail. A replica leaves the load generator's rotation before its kill
+// on a private Postgres cluster (dbtest.PrivatePostgres), a legacy and a
+// candidate backend, and a load generator at 300 req/s spread over the
+// three replicas, while the CLI walks the orders module legacy → shadow →
+// canary 10 → 50 → flip → legacy through replica 1. Every change's
+// convergence is measured by polling each replica's /readyz version.
+// Mid-walk, replica 2 is killed with SIGKILL, a change is made without it,
+// and it is restarted: it must not report ready before it serves the
+// current version. Then Postgres itself is stopped (pg_ctl -m fast), for
+// longer than stale_after, and started again: the replicas keep serving
+// their table while each reports itself degraded, recover once the server
+// is back, and converge on the flip made after it. The cluster is the
+// test's own, because stopping the shared server would break the other
+// packages' tests that use it during `make test`. Not one request may
+// fail. A replica leaves the load generator's rotation before its kill
 // and rejoins once ready, as a load balancer's health check would; the
 // generator's own lag is reported apart from the answers.
 func TestFleetWalk(t *testing.T) {
-	dsn := dbtest.PostgresDSN(t)
-	gate, gated := dbtest.NewGate(t, dsn)
+	pg := dbtest.PrivatePostgres(t)
 	legacy := proxytest.EchoBackend(t, "legacy")
 	svc := proxytest.EchoBackend(t, "orders-svc")
 	dir := t.TempDir()
@@ -123,7 +124,7 @@ proxy:
   admin_token: `+fleetToken+`
   access_log: {enabled: false}
 control:
-  dsn: `+gated+`
+  dsn: `+pg.DSN()+`
   poll_interval: 200ms
   stale_after: 2s
 phases:
@@ -304,18 +305,24 @@ phases:
 	inRotation[2].Store(true)
 	t.Logf("replica 2 killed and restarted: ready at the current version %d", current)
 
-	// The store is lost for longer than stale_after, and comes back.
-	gate.Close()
+	// Postgres stops for longer than stale_after, and starts again.
+	pg.Stop()
+	down := time.Now()
 	for i, r := range reps {
-		// Degraded once stale_after passed: proof that the gate cut it.
+		// Degraded once stale_after passed: proof that it lost the store.
 		proxytest.Eventually(t, 30*time.Second, func() bool { _, _, d := r.control(client); return d },
-			"replica %d does not report itself degraded without its store", i)
+			"replica %d does not report itself degraded without Postgres", i)
 		if s, v, _ := r.control(client); s != http.StatusOK || v != current {
-			t.Errorf("replica %d without its store: /readyz %d at version %d, want 200 at %d", i, s, v, current)
+			t.Errorf("replica %d without Postgres: /readyz %d at version %d, want 200 at %d", i, s, v, current)
 		}
 	}
-	gate.Open()
-	t.Logf("store cut off every replica until each reported itself degraded, and restored")
+	downFor := time.Since(down)
+	pg.Start()
+	for i, r := range reps {
+		proxytest.Eventually(t, 60*time.Second, func() bool { s, v, d := r.control(client); return s == http.StatusOK && v == current && !d },
+			"replica %d still degraded after Postgres came back: %s", i, r.stderr)
+	}
+	t.Logf("Postgres down for %v, until every replica reported itself degraded, then started: every replica recovered", downFor.Round(100*time.Millisecond))
 	change("phase", "orders", "flip")
 	change("phase", "orders", "legacy")
 

@@ -113,6 +113,11 @@ func TestCommands(t *testing.T) {
 			args: []string{"config", "print"}, code: 1,
 			stderr: []string{"strangler: invalid config:", "monolith.addr:", "log.format:"}, oneLineErr: true,
 		},
+		{
+			name: "proxy --control-dsn beats env and is checked",
+			env:  []string{"STRANGLER_CONTROL_DSN=postgres://fleet@db:5432/control"}, args: []string{"proxy", "--control-dsn", "sqlite:/tmp/control.db"}, code: 1,
+			stderr: []string{"strangler: invalid config:", "the shared control store needs a postgres:// URL"}, oneLineErr: true,
+		},
 		{name: "unknown command", args: []string{"frobnicate"}, code: 2, stderr: []string{`unknown command "frobnicate"`}},
 		{name: "unknown flag", args: []string{"version", "--frob"}, code: 2, stderr: []string{"unknown flag: --frob"}},
 		{name: "migrate unknown target", args: []string{"migrate", "status", "nosuch"}, code: 2, stderr: []string{`unknown migration target "nosuch"`}},

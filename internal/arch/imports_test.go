@@ -130,3 +130,32 @@ func TestToolkitImportsNoShop(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyNeedsNoSharedStore checks that the proxy, its admin API and
+// its control plane reach the shared store only through control's
+// interfaces (control.Store, control.ReplicaReporter): pgstore is plugged
+// in by the CLI, so that another shared store plugs in the same way.
+func TestProxyNeedsNoSharedStore(t *testing.T) {
+	const pgstore = module + "/proxy/control/pgstore"
+	graph, _ := goList(t, module+"/proxy", module+"/proxy/admin", module+"/proxy/control", module+"/internal/cli")
+	// Guard against a vacuous pass: the CLI, which plugs it in, does
+	// depend on it.
+	if !contains(graph[module+"/internal/cli"].Deps, pgstore) {
+		t.Fatal("internal/cli shows no dependency on pgstore: the check would find nothing")
+	}
+	for _, root := range []string{"proxy", "proxy/admin", "proxy/control"} {
+		p := graph[module+"/"+root]
+		if p.ImportPath == "" {
+			t.Fatalf("go list did not report %s", root)
+		}
+		if contains(p.Deps, pgstore) {
+			var via []string
+			for _, d := range append([]string{p.ImportPath}, p.Deps...) {
+				if contains(graph[d].Imports, pgstore) {
+					via = append(via, strings.TrimPrefix(d, module+"/"))
+				}
+			}
+			t.Errorf("%s depends on pgstore (imported by %s); it should need only control's interfaces", root, strings.Join(via, ", "))
+		}
+	}
+}

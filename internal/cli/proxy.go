@@ -103,7 +103,7 @@ func controlStore(c control.StoreConfig, log *slog.Logger) *control.Lazy {
 		return nil
 	}
 	return control.NewLazy(func(ctx context.Context) (control.Store, error) {
-		return pgstore.Open(ctx, c.DSN, pgstore.Options{Logger: log})
+		return pgstore.Open(ctx, c.DSN, pgstore.Options{Logger: log, KeepHistory: c.KeepHistory})
 	})
 }
 
@@ -135,6 +135,7 @@ under the data dir, created on first start.`,
 	a.BindString(cmd, "admin-addr", "proxy.admin_addr", "listen address of the admin API (default 127.0.0.1:8081)")
 	a.BindString(cmd, "legacy", "proxy.legacy", "the monolith's base URL (default http://127.0.0.1:9001)")
 	a.BindString(cmd, "routes-file", "proxy.routes_file", "route table file in YAML, reloaded on change")
+	a.BindString(cmd, "control-dsn", "control.dsn", "postgres:// URL of the control store that replicas share (default: the embedded store in the state dir)")
 	a.BindString(cmd, "state-dir", "proxy.state_dir", "where the table state and audit log are kept (default <data-dir>/proxy)")
 	return cmd
 }

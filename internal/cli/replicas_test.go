@@ -119,7 +119,7 @@ func TestPhaseWaitsForReplicas(t *testing.T) {
 	}
 	defer stuck.Close()
 	const ttl = 3 * time.Second
-	if err := stuck.ReportReplica(context.Background(), pgstore.ReplicaStatus{Replica: "stuck-host/127.0.0.1:1", Version: 1}, ttl); err != nil {
+	if err := stuck.ReportReplica(context.Background(), control.ReplicaStatus{Replica: "stuck-host/127.0.0.1:1", Version: 1}, ttl); err != nil {
 		t.Fatal(err)
 	}
 	reported := time.Now()

@@ -14,9 +14,11 @@ import (
 
 // A replica of a shared store follows it: every store's Changed wakes
 // WatchStore, which loads the newest state and serves it, and a poll every
-// PollInterval does the same, since a wake-up can be lost (Postgres does
-// not replay a notification to a listener that was away). Each read also
-// feeds the staleness that Status and the metrics report.
+// PollInterval, since a wake-up can be lost (Postgres does not replay a
+// notification to a listener that was away), reads the stored revision
+// (RevisionReader) and loads only when it is newer. The poll is the only
+// one: the store runs none of its own. Each read also feeds the staleness
+// that Status and the metrics report.
 
 // storeTimeout bounds one read or save of the store.
 const storeTimeout = 5 * time.Second
@@ -181,8 +183,9 @@ func (p *Plane) Ready(context.Context) error {
 }
 
 // WatchStore follows a shared store until ctx ends: it loads the newest
-// state on each wake-up of the store's Changed and every PollInterval. A
-// store with one writer returns at once.
+// state on each wake-up of the store's Changed, and every PollInterval
+// when the store is behind (see behind). A store with one writer returns
+// at once.
 func (p *Plane) WatchStore(ctx context.Context) error {
 	if !p.shared {
 		return nil
@@ -196,9 +199,33 @@ func (p *Plane) WatchStore(ctx context.Context) error {
 			return nil
 		case <-changed:
 		case <-tick.C:
+			if !p.behind(ctx) {
+				continue
+			}
 		}
 		_ = p.Sync(ctx) // logged and counted inside
 	}
+}
+
+// behind reports whether the store may hold a state newer than the one
+// that serves: with a RevisionReader, whether the stored revision is
+// newer (or there is no table yet), the read recorded as a Sync's is;
+// with another store, always.
+func (p *Plane) behind(ctx context.Context) bool {
+	rr, ok := p.store.(RevisionReader)
+	if !ok {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	rev, err := rr.Revision(ctx)
+	cancel()
+	p.follow.read(err)
+	if err != nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.compiled == nil || rev > p.revision
 }
 
 // Sync loads the store's newest state and serves it if it is newer than

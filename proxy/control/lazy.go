@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -16,6 +17,10 @@ import (
 // underlying store.
 type Lazy struct {
 	open func(context.Context) (Store, error)
+	// opening holds one token, which the caller that opens the store
+	// takes: one open at a time, and the others wait for it as long as
+	// their contexts let them, while mu stays free for Inner and Close.
+	opening chan struct{}
 
 	mu    sync.Mutex
 	inner Store
@@ -27,29 +32,55 @@ type Lazy struct {
 	closed  bool
 }
 
-var _ Store = (*Lazy)(nil)
+var (
+	_ Store          = (*Lazy)(nil)
+	_ RevisionReader = (*Lazy)(nil)
+)
 
 // NewLazy returns a Lazy that opens its store with open.
 func NewLazy(open func(context.Context) (Store, error)) *Lazy {
-	return &Lazy{open: open, changed: make(chan struct{}, 1), stop: make(chan struct{})}
+	return &Lazy{open: open, opening: make(chan struct{}, 1), changed: make(chan struct{}, 1), stop: make(chan struct{})}
 }
 
 // ErrStoreClosed is what a closed Lazy's methods return.
 var ErrStoreClosed = errors.New("the control store is closed")
 
-// get returns the open store, opening it first if it is not.
-func (l *Lazy) get(ctx context.Context) (Store, error) {
+// current is the open store, or nil, or ErrStoreClosed.
+func (l *Lazy) current() (Store, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return nil, ErrStoreClosed
 	}
-	if l.inner != nil {
-		return l.inner, nil
+	return l.inner, nil
+}
+
+// get returns the open store, opening it first if it is not. The open
+// runs outside mu, so that a slow one (a dial to an unreachable server)
+// holds up only the callers that need the store, each no longer than its
+// context allows.
+func (l *Lazy) get(ctx context.Context) (Store, error) {
+	if s, err := l.current(); s != nil || err != nil {
+		return s, err
+	}
+	select {
+	case l.opening <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("open the control store: %w", ctx.Err())
+	}
+	defer func() { <-l.opening }()
+	// Another caller may have opened it, or Close come, meanwhile.
+	if s, err := l.current(); s != nil || err != nil {
+		return s, err
 	}
 	s, err := l.open(ctx)
 	if err != nil {
 		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, errors.Join(ErrStoreClosed, s.Close())
 	}
 	l.inner = s
 	if ch := s.Changed(); ch != nil {
@@ -101,6 +132,23 @@ func (l *Lazy) Load(ctx context.Context) (*State, error) {
 		return nil, err
 	}
 	return s.Load(ctx)
+}
+
+// Revision implements RevisionReader: the underlying store's revision,
+// read alone if it is a RevisionReader, else from a Load.
+func (l *Lazy) Revision(ctx context.Context) (int64, error) {
+	s, err := l.get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if rr, ok := s.(RevisionReader); ok {
+		return rr.Revision(ctx)
+	}
+	st, err := s.Load(ctx)
+	if err != nil || st == nil {
+		return 0, err
+	}
+	return st.Revision, nil
 }
 
 // Save implements Store.
@@ -180,7 +228,8 @@ func (l *Lazy) Usage(ctx context.Context) ([]Usage, error) {
 }
 
 // Close stops the forwarding and closes the underlying store if it was
-// opened.
+// opened. It waits for an open under way, whose store the open then
+// closes itself.
 func (l *Lazy) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -190,7 +239,10 @@ func (l *Lazy) Close() error {
 	l.closed = true
 	close(l.stop)
 	inner, done := l.inner, l.done
+	l.inner = nil
 	l.mu.Unlock()
+	l.opening <- struct{}{}
+	<-l.opening
 	if done != nil {
 		<-done
 	}

@@ -150,3 +150,12 @@ func Touches(e api.AuditEntry, module string) bool {
 	_ = json.Unmarshal(e.After, &after)
 	return !bytes.Equal(before[module], after[module])
 }
+
+// RevisionReader is a Store that reads its stored revision alone, much
+// cheaper than a Load of the whole state: a replica's safety-net poll
+// reads the revision, and loads only when it is newer than the one that
+// serves. An extra interface, found with a type assertion on a Store.
+type RevisionReader interface {
+	// Revision is the stored state's revision, 0 when nothing was saved.
+	Revision(ctx context.Context) (int64, error)
+}

@@ -22,12 +22,17 @@ type StoreConfig struct {
 	// StaleAfter is how long a replica goes without reading the shared
 	// store before /readyz reports it degraded. If zero, 10s.
 	StaleAfter time.Duration `yaml:"stale_after"`
+	// KeepHistory is how many of the newest revisions of the state the
+	// shared store's history keeps; a save deletes the older ones. The
+	// audit log is kept whole. If zero, 1000.
+	KeepHistory int `yaml:"keep_history"`
 }
 
 // The defaults of StoreConfig.
 const (
 	DefaultPollInterval = time.Second
 	DefaultStaleAfter   = 10 * time.Second
+	DefaultKeepHistory  = 1000
 )
 
 // SetDefaults fills the zero fields.
@@ -37,6 +42,9 @@ func (c *StoreConfig) SetDefaults(string) {
 	}
 	if c.StaleAfter == 0 {
 		c.StaleAfter = DefaultStaleAfter
+	}
+	if c.KeepHistory == 0 {
+		c.KeepHistory = DefaultKeepHistory
 	}
 }
 
@@ -58,6 +66,9 @@ func (c *StoreConfig) Validate() error {
 	}
 	if c.StaleAfter < 0 {
 		errs = append(errs, fmt.Errorf("stale_after: must not be negative, not %v", c.StaleAfter))
+	}
+	if c.KeepHistory < 0 {
+		errs = append(errs, fmt.Errorf("keep_history: must not be negative, not %d", c.KeepHistory))
 	}
 	return errors.Join(errs...)
 }

@@ -4,17 +4,18 @@
 //
 // Each save is a new revision of one state row, made only where the row
 // is still at the revision the change was based on, so that optimistic
-// concurrency (the admin API's If-Match) holds across replicas; every
-// revision is also kept in a history table, and the audit log is one
-// table, so both are one log across replicas. Service registrations are
+// concurrency (the admin API's If-Match) holds across replicas; the
+// newest revisions (Options.KeepHistory) are also kept in a history
+// table, and the audit log, kept whole, is one table, so both are one log
+// across replicas. Service registrations are
 // rows with an expiry from the database clock, so that an instance
 // registers through any replica and every replica sees it.
 //
 // A save notifies (pg_notify, in the save's transaction) on a channel that
 // each store listens on once Changed is first called; since Postgres does
 // not replay a notification to a listener that was away, the store also
-// compares the stored revision after every reconnect and on a periodic
-// poll.
+// compares the stored revision after every reconnect, and its consumer
+// polls Revision (control.RevisionReader) as the safety net.
 //
 // The schema is the golang-migrate set migrations/control, which Open
 // applies.
@@ -53,12 +54,14 @@ type Options struct {
 	// stores listen on; every replica of one control plane must use the
 	// same. If empty, "strangler_control".
 	Channel string
-	// PollInterval is how often a listening store compares the stored
-	// revision, the safety net for a notification it missed. If zero, 5s.
-	PollInterval time.Duration
 	// MaxDocument is the most bytes a saved state or an audit entry may
 	// take as JSON. If zero, 16 MiB.
 	MaxDocument int
+	// KeepHistory is how many of the newest revisions the history keeps:
+	// each save deletes the older ones in its transaction, so that the
+	// history does not grow without bound. The audit log is kept whole. If
+	// zero, 1000.
+	KeepHistory int
 	// SkipMigrate leaves the schema alone, for a database migrated ahead
 	// of time with db.MigrateUp and Migrations, by a role that may change
 	// the schema. If false, Open applies the control migrations.
@@ -70,9 +73,9 @@ type Options struct {
 
 // The defaults of Options.
 const (
-	DefaultChannel      = "strangler_control"
-	DefaultPollInterval = 5 * time.Second
-	DefaultMaxDocument  = 16 << 20
+	DefaultChannel     = "strangler_control"
+	DefaultMaxDocument = 16 << 20
+	DefaultKeepHistory = control.DefaultKeepHistory
 )
 
 // The listener's reconnect backoff starts at minBackoff and doubles up to
@@ -91,9 +94,9 @@ func Migrations() db.Migrations {
 // concurrent use.
 //
 // Open connects the pool (pgxpool runs its own health check in the
-// background); the listener and the poll start on the first call of
-// Changed, as goroutines that Close stops and waits for, so a store that
-// is never asked for changes runs nothing of its own.
+// background); the listener starts on the first call of Changed, as a
+// goroutine that Close stops and waits for, so a store that is never
+// asked for changes runs nothing of its own.
 type Store struct {
 	pool    *pgxpool.Pool
 	connCfg *pgx.ConnConfig
@@ -120,7 +123,10 @@ type Store struct {
 	saving map[int64]int
 }
 
-var _ control.Store = (*Store)(nil)
+var (
+	_ control.Store          = (*Store)(nil)
+	_ control.RevisionReader = (*Store)(nil)
+)
 
 // Open connects to the database at dsn, a postgres:// URL (a search_path
 // parameter puts the tables in that schema), applies the control
@@ -140,11 +146,11 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	if len(opt.Channel) > 63 {
 		return nil, fmt.Errorf("pgstore: channel %.20q… is longer than Postgres's 63-byte identifiers", opt.Channel)
 	}
-	if opt.PollInterval <= 0 {
-		opt.PollInterval = DefaultPollInterval
-	}
 	if opt.MaxDocument <= 0 {
 		opt.MaxDocument = DefaultMaxDocument
+	}
+	if opt.KeepHistory <= 0 {
+		opt.KeepHistory = DefaultKeepHistory
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
@@ -258,6 +264,11 @@ func (s *Store) Save(ctx context.Context, st *control.State) error {
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO control_history (revision, doc) VALUES ($1, $2)`, base+1, doc); err != nil {
 			return err
+		}
+		if oldest := base + 2 - int64(s.opt.KeepHistory); oldest > 1 {
+			if _, err := tx.Exec(ctx, `DELETE FROM control_history WHERE revision < $1`, oldest); err != nil {
+				return err
+			}
 		}
 		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, s.opt.Channel, fmt.Sprint(base+1))
 		return err
@@ -510,8 +521,8 @@ SELECT service, url, expires_at FROM control_instances WHERE expires_at > now() 
 	return out, nil
 }
 
-// Close implements control.Store: it stops the listener and the poll,
-// waits for them, and closes the pool. A second Close does nothing.
+// Close implements control.Store: it stops the listener, waits for it,
+// and closes the pool. A second Close does nothing.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	first := !s.closed.Swap(true)

@@ -80,3 +80,47 @@ func TestAuditPagesJoin(t *testing.T) {
 		})
 	}
 }
+
+// TestHistoryKeepsTheNewest saves more revisions than the history keeps:
+// it holds the newest KeepHistory of them (by default many more), while
+// the audit log stays whole.
+func TestHistoryKeepsTheNewest(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		keep int
+		want string
+	}{
+		{"keep 3", 3, "[7 6 5]"},
+		{"keep 1", 1, "[7]"},
+		{"default", 0, "[7 6 5 4 3 2 1]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openStore(t, dbtest.PostgresDSN(t), pgstore.Options{KeepHistory: tc.keep})
+			ctx := context.Background()
+			st := &control.State{}
+			for v := int64(1); v <= 7; v++ {
+				st.Version = v
+				if err := s.Save(ctx, st); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.AppendAudit(ctx, api.AuditEntry{Time: time.Unix(v, 0).UTC(), Actor: "op", Action: "replace", Version: v}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			hist, err := s.History(ctx, 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			for _, r := range hist {
+				got = append(got, r.State.Revision)
+			}
+			if fmt.Sprint(got) != tc.want {
+				t.Fatalf("history holds revisions %v, want %s", got, tc.want)
+			}
+			if audit := storetest.AuditVersions(t, s, "", 100, 7); fmt.Sprint(audit) != "[7 6 5 4 3 2 1]" {
+				t.Fatalf("audit holds versions %v, want all 7", audit)
+			}
+		})
+	}
+}

@@ -6,44 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/stranglerkit/strangler/proxy/control"
 )
 
-// ReplicaReporter is what a shared store offers beyond control.Store:
-// each proxy replica reports the revision and table version it serves,
-// and an operator lists the reports to see a straggler. It is an extra
-// interface, found with a type assertion on a control.Store, so that the
-// file store, with one proxy, need not have it.
-type ReplicaReporter interface {
-	// ReportReplica records st as what st.Replica serves, for ttl: a
-	// replica that stops reporting drops out of Replicas then.
-	ReportReplica(ctx context.Context, st ReplicaStatus, ttl time.Duration) error
-	// Replicas lists the replicas whose report has not expired, sorted by
-	// Replica.
-	Replicas(ctx context.Context) ([]ReplicaStatus, error)
-}
+var _ control.ReplicaReporter = (*Store)(nil)
 
-var _ ReplicaReporter = (*Store)(nil)
-
-// ReplicaStatus is one replica's report.
-type ReplicaStatus struct {
-	// Replica names the replica, such as its host and port; it must not
-	// be empty.
-	Replica string `json:"replica"`
-	// Revision is the control state's revision the replica serves.
-	Revision int64 `json:"revision"`
-	// Version is the route table's version the replica serves.
-	Version int64 `json:"version"`
-	// Detail is anything else the replica reports, as JSON. If nil,
-	// nothing.
-	Detail json.RawMessage `json:"detail,omitempty"`
-	// ReportedAt and ExpiresAt are set by the store, from the database
-	// clock; ReportReplica ignores them.
-	ReportedAt time.Time `json:"reported_at"`
-	ExpiresAt  time.Time `json:"expires_at"`
-}
-
-// ReportReplica implements ReplicaReporter.
-func (s *Store) ReportReplica(ctx context.Context, st ReplicaStatus, ttl time.Duration) error {
+// ReportReplica implements control.ReplicaReporter.
+func (s *Store) ReportReplica(ctx context.Context, st control.ReplicaStatus, ttl time.Duration) error {
 	if err := s.ready("report replica"); err != nil {
 		return err
 	}
@@ -75,9 +45,9 @@ ON CONFLICT (replica) DO UPDATE SET revision = EXCLUDED.revision, version = EXCL
 	return nil
 }
 
-// Replicas implements ReplicaReporter. Like Instances, it deletes the
+// Replicas implements control.ReplicaReporter. Like Instances, it deletes the
 // expired reports it passes.
-func (s *Store) Replicas(ctx context.Context) ([]ReplicaStatus, error) {
+func (s *Store) Replicas(ctx context.Context) ([]control.ReplicaStatus, error) {
 	if err := s.ready("replicas"); err != nil {
 		return nil, err
 	}
@@ -89,9 +59,9 @@ WHERE expires_at > now() ORDER BY replica COLLATE "C"`)
 		return nil, fmt.Errorf("pgstore: replicas: %w", err)
 	}
 	defer rows.Close()
-	out := []ReplicaStatus{}
+	out := []control.ReplicaStatus{}
 	for rows.Next() {
-		var r ReplicaStatus
+		var r control.ReplicaStatus
 		var detail []byte
 		if err := rows.Scan(&r.Replica, &r.Revision, &r.Version, &detail, &r.ReportedAt, &r.ExpiresAt); err != nil {
 			return nil, fmt.Errorf("pgstore: replicas: %w", err)

@@ -31,10 +31,9 @@ func waitChanged(t *testing.T, ch <-chan struct{}, what string) {
 // conflict, and registrations and the audit log are shared.
 func TestTwoStoresAgree(t *testing.T) {
 	dsn := dbtest.PostgresDSN(t)
-	// The poll is slowed down so that the deliveries measured are the
+	// The store runs no poll, so the deliveries measured are the
 	// notifications'.
-	opt := pgstore.Options{PollInterval: time.Hour}
-	a, b := openStore(t, dsn, opt), openStore(t, dsn, opt)
+	a, b := openStore(t, dsn, pgstore.Options{}), openStore(t, dsn, pgstore.Options{})
 	ctx := context.Background()
 
 	t.Run("Changed", func(t *testing.T) {
@@ -151,21 +150,21 @@ func TestReplicaReports(t *testing.T) {
 	dsn := dbtest.PostgresDSN(t)
 	a, b := openStore(t, dsn, pgstore.Options{}), openStore(t, dsn, pgstore.Options{})
 	ctx := context.Background()
-	var rep pgstore.ReplicaReporter = b // as a caller finds it on a control.Store
-	if err := a.ReportReplica(ctx, pgstore.ReplicaStatus{Replica: "proxy-a", Revision: 4, Version: 2, Detail: json.RawMessage(`{"shadow":{"diffs":3}}`)}, time.Hour); err != nil {
+	var rep control.ReplicaReporter = b // as a caller finds it on a control.Store
+	if err := a.ReportReplica(ctx, control.ReplicaStatus{Replica: "proxy-a", Revision: 4, Version: 2, Detail: json.RawMessage(`{"shadow":{"diffs":3}}`)}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if err := rep.ReportReplica(ctx, pgstore.ReplicaStatus{Replica: "proxy-b", Revision: 3, Version: 2}, time.Hour); err != nil {
+	if err := rep.ReportReplica(ctx, control.ReplicaStatus{Replica: "proxy-b", Revision: 3, Version: 2}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if err := rep.ReportReplica(ctx, pgstore.ReplicaStatus{Replica: "proxy-b", Revision: 4, Version: 2}, time.Hour); err != nil {
+	if err := rep.ReportReplica(ctx, control.ReplicaStatus{Replica: "proxy-b", Revision: 4, Version: 2}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.ReportReplica(ctx, pgstore.ReplicaStatus{Replica: "proxy-gone", Revision: 1}, time.Millisecond); err != nil {
+	if err := a.ReportReplica(ctx, control.ReplicaStatus{Replica: "proxy-gone", Revision: 1}, time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	var got []pgstore.ReplicaStatus
+	var got []control.ReplicaStatus
 	for {
 		var err error
 		if got, err = rep.Replicas(ctx); err != nil {
@@ -182,12 +181,12 @@ func TestReplicaReports(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		st   pgstore.ReplicaStatus
+		st   control.ReplicaStatus
 		ttl  time.Duration
 	}{
-		{"no name", pgstore.ReplicaStatus{Revision: 1}, time.Minute},
-		{"no ttl", pgstore.ReplicaStatus{Replica: "p"}, 0},
-		{"detail not JSON", pgstore.ReplicaStatus{Replica: "p", Detail: json.RawMessage(`{"x":`)}, time.Minute},
+		{"no name", control.ReplicaStatus{Revision: 1}, time.Minute},
+		{"no ttl", control.ReplicaStatus{Replica: "p"}, 0},
+		{"detail not JSON", control.ReplicaStatus{Replica: "p", Detail: json.RawMessage(`{"x":`)}, time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := a.ReportReplica(ctx, tc.st, tc.ttl); err == nil {

@@ -3,30 +3,31 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// Changed implements control.Store. Its first call starts two goroutines
-// that Close stops: the listener, on a connection of its own, delivers
+// Changed implements control.Store. Its first call starts the listener,
+// a goroutine that Close stops: on a connection of its own, it delivers
 // when a notification names a revision newer than any this store has
 // loaded or saved, and after each (re)connect when the stored revision
-// moved while it was away, since Postgres does not replay notifications;
-// the poll compares the stored revision every Options.PollInterval, for a
-// notification lost some other way (a writer that does not notify, a
-// connection that died silently). Deliveries coalesce: the channel holds
-// one value, and a delivery while it is full is dropped. After Close,
-// Changed starts nothing and its channel never delivers.
+// moved while it was away, since Postgres does not replay notifications.
+// The store runs no poll of its own: the safety net for a notification
+// lost some other way (a writer that does not notify, a connection that
+// died silently) is its consumer's poll of Revision, as control.Plane's.
+// Deliveries coalesce: the channel holds one value, and a delivery while
+// it is full is dropped. After Close, Changed starts nothing and its
+// channel never delivers.
 func (s *Store) Changed() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.watching && !s.closed.Load() {
 		s.watching = true
-		s.wg.Add(2)
+		s.wg.Add(1)
 		go s.listen()
-		go s.poll()
 	}
 	return s.changed
 }
@@ -52,6 +53,18 @@ func (s *Store) wake(rev int64) {
 	case s.changed <- struct{}{}:
 	default:
 	}
+}
+
+// Revision implements control.RevisionReader.
+func (s *Store) Revision(ctx context.Context) (int64, error) {
+	if err := s.ready("revision"); err != nil {
+		return 0, err
+	}
+	rev, err := s.storedRevision(ctx, s.pool)
+	if err != nil {
+		return 0, fmt.Errorf("pgstore: revision: %w", err)
+	}
+	return rev, nil
 }
 
 // storedRevision reads the stored revision, 0 when nothing was saved.
@@ -130,30 +143,6 @@ func (s *Store) listenOnce() (bool, error) {
 			if rev, err = s.storedRevision(s.ctx, s.pool); err != nil {
 				return true, err
 			}
-		}
-		s.deliver(rev)
-	}
-}
-
-// poll compares the stored revision every PollInterval until Close.
-func (s *Store) poll() {
-	defer s.wg.Done()
-	t := time.NewTicker(s.opt.PollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(s.ctx, s.opt.PollInterval+5*time.Second)
-		rev, err := s.storedRevision(ctx, s.pool)
-		cancel()
-		if err != nil {
-			if s.ctx.Err() == nil {
-				s.opt.Logger.Warn("control store poll failed", "dsn", s.dsn, "error", err)
-			}
-			continue
 		}
 		s.deliver(rev)
 	}

@@ -243,7 +243,7 @@ func (r queryRedactor) redacts(name []byte) bool {
 	if len(name) > 3*MaxRedactName {
 		return false
 	}
-	if bytes.IndexAny(name, "%+") >= 0 {
+	if bytes.ContainsAny(name, "%+") {
 		if s, err := url.QueryUnescape(string(name)); err == nil {
 			name = []byte(s)
 		}
