@@ -44,6 +44,7 @@ import (
 	"github.com/stranglerkit/strangler/internal/lifecycle"
 	"github.com/stranglerkit/strangler/migrations"
 	"github.com/stranglerkit/strangler/proxy/adminclient"
+	"github.com/stranglerkit/strangler/saga"
 )
 
 // Name is the service's name: its migration set, its event source and its
@@ -52,12 +53,15 @@ const Name = domain.Source
 
 // Migrations are the sets of the service's database: its own tables (with
 // the version table schema_migrations_inventory_service), the outbox its
-// events go through, and the inbox of its forward sync.
+// events go through, the inbox of its forward sync, and the guard of the
+// saga steps it takes part in (reservations and releases by idempotency
+// key).
 func Migrations() []db.Migrations {
 	return []db.Migrations{
 		{Name: Name, FS: migrations.FS("inventory"), Table: "schema_migrations_inventory_service"},
 		outbox.Migrations(),
 		consumer.Migrations(),
+		saga.GuardMigrations(),
 	}
 }
 
@@ -127,7 +131,7 @@ func New(cfg Config, opt Options) (*Service, error) {
 	})
 	s.health.Register(s.echo)
 	aclinv.NewFacade(s.core, s.maps).Register(s.echo.Group("/api/inventory"))
-	httpapi.Register(s.echo.Group("/v1"), s.core, httpx.BearerAuth("strangler-inventory", s.adminToken))
+	httpapi.Register(s.echo.Group("/v1"), s.core, httpx.BearerAuth("strangler-inventory", s.adminToken), saga.NewGuard(gdb))
 	return s, nil
 }
 
