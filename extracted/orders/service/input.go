@@ -69,11 +69,13 @@ func (o *NewOrder) check() []httpx.FieldError {
 func (s *Service) RegisterReadModels(c *consumer.Consumer) {
 	s.rm.Register(c)
 	for _, t := range []string{aclorders.ProductCreated, aclorders.ProductChanged, aclorders.ProductSnapshot} {
-		c.Handle(t, 1, s.handleProduct)
+		c.Handle(t, 1, s.HandleProduct)
 	}
 }
 
-func (s *Service) handleProduct(ctx context.Context, tx *gorm.DB, ev changefeed.Event) error {
+// HandleProduct applies one product event to the price read model and to
+// product_names.
+func (s *Service) HandleProduct(ctx context.Context, tx *gorm.DB, ev changefeed.Event) error {
 	if err := s.rm.HandlePrice(ctx, tx, ev); err != nil {
 		return err
 	}

@@ -467,7 +467,9 @@ func (s *Service) Cancel(ctx context.Context, id int64) (aclorders.LegacyOrder, 
 			return aclorders.LegacyOrder{}, participantProblem(err)
 		}
 	}
-	return s.apply(ctx, id, func(o domain.Order) ([]eventsource.Event, error) { return o.Cancel("cancelled by the customer", s.stamp()) })
+	return s.apply(ctx, id, func(o domain.Order) ([]eventsource.Event, error) {
+		return o.Cancel("cancelled by the customer", s.stamp())
+	})
 }
 
 // load returns the order, refusing a move to status to that its status

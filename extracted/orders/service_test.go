@@ -1,0 +1,166 @@
+package orders_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+
+	aclorders "github.com/stranglerkit/strangler/acl/orders"
+	"github.com/stranglerkit/strangler/db/dbtest"
+	"github.com/stranglerkit/strangler/extracted/orders/service"
+	"github.com/stranglerkit/strangler/monolith/payments"
+	"github.com/stranglerkit/strangler/saga"
+)
+
+// TestOrderLifecycle places, pays, ships and cancels orders on the orders
+// service against a real inventory service and a real monolith (its
+// payments module) on loopback, and checks each participant's side: the
+// stock reserved, shipped and released, the authorization captured or
+// voided, the saga completed, and reads from the read models.
+func TestOrderLifecycle(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, dsn string) {
+		w := newWorld(t, dsn)
+		svc, url := w.startOrders(siblingDSN(t, dsn))
+		a, b := w.products[0], w.products[1]
+		place := func(qa, qb int) aclorders.LegacyOrder {
+			t.Helper()
+			var o aclorders.LegacyOrder
+			w.call(http.MethodPost, url+"/api/orders", map[string]any{"customer_id": w.customer.ID, "lines": []map[string]any{
+				{"sku": a.SKU, "quantity": qa}, {"sku": b.SKU, "quantity": qb}}}).expect(http.StatusCreated).decode(&o)
+			return o
+		}
+
+		o := place(2, 1)
+		if !aclorders.IsServiceID(o.ID) || o.Status != aclorders.LegacyPlaced || o.Version != 1 || o.CustomerEmail != w.customer.Email {
+			t.Fatalf("placed %+v: want a service id, status 10, version 1 and the customer's e-mail", o)
+		}
+		if want := 2*a.PriceCents + b.PriceCents; o.TotalCents != want || o.Currency != "EUR" {
+			t.Errorf("total %d %s, want %d EUR", o.TotalCents, o.Currency, want)
+		}
+		for _, l := range o.Lines {
+			if l.Warehouse != "AMS1" || l.ProductName == "" || l.ProductRef == "" {
+				t.Errorf("line %+v: want warehouse AMS1 and the product's name and ref", l)
+			}
+		}
+		if s := w.stock(a.SKU); s.Reserved != 2 {
+			t.Errorf("%s reserved %d, want 2", a.SKU, s.Reserved)
+		}
+		auth, ok := w.authorization(placeKey(o.ID, service.StepAuthorize))
+		if !ok || auth.Status != payments.StatusAuthorized || auth.AmountCents != o.TotalCents {
+			t.Errorf("authorization %+v (found %v): want %d authorized", auth, ok, o.TotalCents)
+		}
+		sg, err := svc.Orchestrator().Get(context.Background(), service.SagaID(o.ID))
+		if err != nil || sg.State != saga.Completed {
+			t.Fatalf("saga %+v, %v: want completed", sg, err)
+		}
+		path := fmt.Sprintf("%s/api/orders/%d", url, o.ID)
+		var got aclorders.LegacyOrder
+		w.call(http.MethodGet, path, nil).expect(http.StatusOK).decode(&got)
+		if got.ID != o.ID || got.TotalCents != o.TotalCents || len(got.Lines) != 2 {
+			t.Errorf("GET %+v, want %+v", got, o)
+		}
+
+		var paid, shipped aclorders.LegacyOrder
+		w.call(http.MethodPost, path+"/pay", nil).expect(http.StatusOK).decode(&paid)
+		if paid.Status != aclorders.LegacyPaid || paid.PaidAt == nil || paid.Version != 2 {
+			t.Errorf("paid %+v: want status 20, paid_at and version 2", paid)
+		}
+		if auth, _ := w.authorization(placeKey(o.ID, service.StepAuthorize)); auth.Status != payments.StatusCaptured {
+			t.Errorf("after pay the authorization is %s, want captured", auth.Status)
+		}
+		w.call(http.MethodPost, path+"/ship", nil).expect(http.StatusOK).decode(&shipped)
+		if shipped.Status != aclorders.LegacyShipped || shipped.ShippedAt == nil {
+			t.Errorf("shipped %+v: want status 30", shipped)
+		}
+		if s := w.stock(a.SKU); s.Reserved != 0 || s.OnHand != stockOf[0]-2 {
+			t.Errorf("after shipping %s holds %+v, want 0 reserved and %d on hand", a.SKU, s, stockOf[0]-2)
+		}
+		if p := w.call(http.MethodPost, path+"/cancel", nil).expect(http.StatusConflict).problem(); p.Type != "https://github.com/stranglerkit/strangler/blob/main/docs/problems.md#order-status" {
+			t.Errorf("cancel of a shipped order: %+v, want order-status", p)
+		}
+
+		c := place(1, 2)
+		var cancelled aclorders.LegacyOrder
+		w.call(http.MethodPost, fmt.Sprintf("%s/api/orders/%d/cancel", url, c.ID), nil).expect(http.StatusOK).decode(&cancelled)
+		if cancelled.Status != aclorders.LegacyCancelled || cancelled.CancelledAt == nil {
+			t.Errorf("cancelled %+v: want status 90", cancelled)
+		}
+		if auth, _ := w.authorization(placeKey(c.ID, service.StepAuthorize)); auth.Status != payments.StatusVoided {
+			t.Errorf("after cancel the authorization is %s, want voided", auth.Status)
+		}
+		open := place(1, 1)
+		w.noLeak([]aclorders.LegacyOrder{shipped, cancelled, open})
+
+		// The list comes from the read model, which follows the events.
+		var page struct {
+			Items []aclorders.LegacyOrder `json:"items"`
+		}
+		eventually(t, "the list shows the three orders as they are", func() bool {
+			w.call(http.MethodGet, fmt.Sprintf("%s/api/orders?customer_id=%d", url, w.customer.ID), nil).expect(http.StatusOK).decode(&page)
+			return len(page.Items) == 3 && page.Items[0].ID == open.ID && page.Items[1].Status == aclorders.LegacyCancelled && page.Items[2].Status == aclorders.LegacyShipped
+		})
+		w.call(http.MethodGet, url+"/api/orders?status=90", nil).expect(http.StatusOK).decode(&page)
+		if len(page.Items) != 1 || page.Items[0].ID != c.ID {
+			t.Errorf("status=90 lists %d orders, want 1", len(page.Items))
+		}
+		w.call(http.MethodGet, url+"/api/orders/999", nil).expect(http.StatusNotFound)
+		w.call(http.MethodGet, url+"/api/orders?status=15", nil).expect(http.StatusBadRequest)
+	})
+}
+
+// TestPlacementCompensates has the saga's steps refused by the
+// participants: too little stock for the second line (the first line's
+// reservation is released, no payment is asked for) and a declined
+// payment (both lines released, the decline recorded). Each answers the
+// monolith's problem and leaks no stock.
+func TestPlacementCompensates(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, dsn string) {
+		w := newWorld(t, dsn)
+		svc, url := w.startOrders(siblingDSN(t, dsn))
+		a, b := w.products[0], w.products[1]
+		cases := []struct {
+			name       string
+			qa, qb     int
+			limit      int64
+			status     int
+			slug       string
+			authorized bool
+		}{
+			{name: "out of stock", qa: 3, qb: stockOf[1] + 1, limit: -1, status: http.StatusConflict, slug: "out-of-stock"},
+			{name: "declined", qa: 3, qb: 1, limit: 100, status: http.StatusUnprocessableEntity, slug: "payment-declined", authorized: true},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				ctx := context.Background()
+				if tc.limit >= 0 {
+					if _, err := w.shop.Payments().SetLimit(ctx, w.customer.ID, payments.LimitPatch{CreditLimitCents: &tc.limit}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				ans := w.call(http.MethodPost, url+"/api/orders", map[string]any{"customer_id": w.customer.ID, "lines": []map[string]any{
+					{"sku": a.SKU, "quantity": tc.qa}, {"sku": b.SKU, "quantity": tc.qb}}}).expect(tc.status)
+				if p := ans.problem(); p.Type != "https://github.com/stranglerkit/strangler/blob/main/docs/problems.md#"+tc.slug {
+					t.Errorf("problem %+v, want %s", p, tc.slug)
+				}
+				w.noLeak(nil)
+				sagas, err := svc.Orchestrator().List(ctx, saga.Filter{State: saga.Compensated})
+				if err != nil || len(sagas) == 0 {
+					t.Fatalf("compensated sagas %v, %v: want the placement's", sagas, err)
+				}
+				var id int64
+				if _, err := fmt.Sscanf(sagas[0].ID, "order-%d", &id); err != nil {
+					t.Fatal(err)
+				}
+				auth, ok := w.authorization(placeKey(id, service.StepAuthorize))
+				switch {
+				case tc.authorized && (!ok || auth.Status != payments.StatusDeclined):
+					t.Errorf("authorization %+v (found %v): want the decline recorded", auth, ok)
+				case !tc.authorized && ok && auth.Status != payments.StatusVoided:
+					t.Errorf("authorization %+v: want none, or a null void", auth)
+				}
+				w.call(http.MethodGet, fmt.Sprintf("%s/api/orders/%d", url, id), nil).expect(http.StatusNotFound)
+			})
+		}
+	})
+}
