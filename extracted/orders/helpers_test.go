@@ -95,6 +95,13 @@ func newWorld(t *testing.T, dsn string) *world {
 	return w
 }
 
+// with returns the world bound to t, for use inside a subtest.
+func (w *world) with(t *testing.T) *world {
+	c := *w
+	c.t = t
+	return &c
+}
+
 func (w *world) event(aggregate, id, typ string, payload any) changefeed.Event {
 	w.t.Helper()
 	ev, err := changefeed.NewEvent(aggregate, id, typ, payload)
@@ -172,10 +179,14 @@ type answer struct {
 	body   []byte
 }
 
+// call sends a request with body as JSON, or as it is when it is a
+// []byte, and reads the answer.
 func (w *world) call(method, url string, body any) *answer {
 	w.t.Helper()
 	var r io.Reader
-	if body != nil {
+	if raw, ok := body.([]byte); ok {
+		r = bytes.NewReader(raw)
+	} else if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			w.t.Fatal(err)

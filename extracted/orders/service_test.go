@@ -132,6 +132,7 @@ func TestPlacementCompensates(t *testing.T) {
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
+				w := w.with(t)
 				ctx := context.Background()
 				if tc.limit >= 0 {
 					if _, err := w.shop.Payments().SetLimit(ctx, w.customer.ID, payments.LimitPatch{CreditLimitCents: &tc.limit}); err != nil {
