@@ -20,8 +20,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -43,7 +41,6 @@ import (
 	"github.com/stranglerkit/strangler/httpx"
 	"github.com/stranglerkit/strangler/internal/lifecycle"
 	"github.com/stranglerkit/strangler/migrations"
-	"github.com/stranglerkit/strangler/proxy/adminclient"
 	"github.com/stranglerkit/strangler/saga"
 )
 
@@ -280,51 +277,12 @@ func RunBackSync(ctx context.Context, monolithDSN string, brokers []string, kafk
 }
 
 // register keeps the service registered with the proxy's registry until
-// ctx ends. A proxy that cannot be reached is logged and tried again; it
-// never stops the service.
-func (s *Service) register(ctx context.Context) {
-	rc := s.cfg.RegisterWith
-	instance := rc.InstanceURL
-	if instance == "" {
-		instance = "http://" + s.Addr()
-	}
-	log := s.log.With("part", "registry", "admin", rc.AdminURL, "service", rc.Service, "instance", instance)
-	for ctx.Err() == nil {
-		token := s.adminToken()
-		if token == "" {
-			log.Warn("no admin token yet; registration retried", "token_file", rc.TokenFile)
-		} else if c, err := adminclient.New(rc.AdminURL, token); err != nil {
-			log.Error("registration disabled", "error", err)
-			return
-		} else {
-			log.Info("registering with the proxy")
-			_ = c.Keepalive(ctx, rc.Service, instance, rc.TTL, func(err error) {
-				log.Warn("registration heartbeat failed; retrying", "error", err)
-			})
-			return
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(2 * time.Second):
-		}
-	}
-}
+// ctx ends (RegisterConfig.Keep).
+func (s *Service) register(ctx context.Context) { s.cfg.RegisterWith.Keep(ctx, s.log, s.Addr()) }
 
 // adminToken is the proxy's admin token, which the service registers with
-// and which PUT /v1/ownership requires: register_with.token, else the
-// content of register_with.token_file, read each time so that a token the
-// proxy writes after the service started counts; "" when there is none.
-func (s *Service) adminToken() string {
-	rc := s.cfg.RegisterWith
-	if rc.Token != "" || rc.TokenFile == "" {
-		return rc.Token
-	}
-	b, err := os.ReadFile(rc.TokenFile)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
+// and which PUT /v1/ownership requires (RegisterConfig.AdminToken).
+func (s *Service) adminToken() string { return s.cfg.RegisterWith.AdminToken() }
 
 // Close releases the database, for a service that is never run or whose
 // Handler its caller serves. Run calls it as it returns; a second Close

@@ -10,7 +10,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -139,19 +138,7 @@ func runCrashHelper(t *testing.T, spec crashSpec, point string) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envCrash+"="+string(b), envCrashPoint+"="+point)
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-			return true
-		}
-	}
-	if err != nil {
-		t.Fatalf("crash helper (point %q): %v\n%s", point, err, out)
-	}
-	return false
+	return chaostest.RunKillable(t, envCrash+"="+string(b), envCrashPoint+"="+point)
 }
 
 // TestChaosOrdersCrash kills the orders service process with SIGKILL at
