@@ -148,7 +148,15 @@ func (w *world) feed(svc *orders.Service) {
 // returns it with its base URL.
 func (w *world) startOrders(dsn string) (*orders.Service, string) {
 	w.t.Helper()
-	svc, err := orders.New(w.ordersConfig(dsn), orders.Options{Logger: httpx.Discard})
+	return w.startOrdersWith(dsn, func(*orders.Config) {})
+}
+
+// startOrdersWith is startOrders with the config changed by change.
+func (w *world) startOrdersWith(dsn string, change func(*orders.Config)) (*orders.Service, string) {
+	w.t.Helper()
+	cfg := w.ordersConfig(dsn)
+	change(&cfg)
+	svc, err := orders.New(cfg, orders.Options{Logger: httpx.Discard})
 	if err != nil {
 		w.t.Fatal(err)
 	}

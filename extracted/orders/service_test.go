@@ -4,10 +4,16 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
 	"testing"
+	"time"
 
 	aclorders "github.com/stranglerkit/strangler/acl/orders"
 	"github.com/stranglerkit/strangler/db/dbtest"
+	"github.com/stranglerkit/strangler/extracted/orders"
 	"github.com/stranglerkit/strangler/extracted/orders/service"
 	"github.com/stranglerkit/strangler/monolith/payments"
 	"github.com/stranglerkit/strangler/saga"
@@ -164,4 +170,61 @@ func TestPlacementCompensates(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestPlacementStillRunning holds the inventory service's answer past the
+// placement's wait: POST answers 202 with the order's Location and the
+// saga, the order is not there while the saga runs, and appears, placed,
+// once the inventory answers.
+func TestPlacementStillRunning(t *testing.T) {
+	w := newWorld(t, dbtest.SQLiteDSN(t))
+	gate := make(chan struct{})
+	target := w.invURL
+	held := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/reservations") {
+			<-gate
+		}
+		proxyTo(t, target, rw, r)
+	}))
+	t.Cleanup(held.Close)
+	t.Cleanup(func() {
+		select {
+		case <-gate:
+		default:
+			close(gate)
+		}
+	})
+	w.invURL = held.URL
+	svc, url := w.startOrdersWith(dbtest.SQLiteDSN(t), func(c *orders.Config) { c.PlaceTimeout = 50 * time.Millisecond })
+	ans := w.call(http.MethodPost, url+"/api/orders", map[string]any{"customer_id": w.customer.ID, "lines": []map[string]any{{"sku": w.products[0].SKU, "quantity": 1}}}).expect(http.StatusAccepted)
+	var p struct {
+		ID    int64  `json:"id"`
+		Saga  string `json:"saga"`
+		State string `json:"state"`
+	}
+	ans.decode(&p)
+	if loc := ans.header.Get("Location"); loc != fmt.Sprintf("/api/orders/%d", p.ID) || p.Saga != service.SagaID(p.ID) || p.State != string(saga.Running) {
+		t.Fatalf("202 %+v, Location %q: want the order's id, saga and running", p, loc)
+	}
+	w.call(http.MethodGet, url+ans.header.Get("Location"), nil).expect(http.StatusNotFound)
+	close(gate)
+	eventually(t, "the saga completes", func() bool {
+		s, err := svc.Orchestrator().Get(context.Background(), p.Saga)
+		return err == nil && s.State == saga.Completed
+	})
+	var o aclorders.LegacyOrder
+	w.call(http.MethodGet, url+ans.header.Get("Location"), nil).expect(http.StatusOK).decode(&o)
+	if o.ID != p.ID || o.Status != aclorders.LegacyPlaced {
+		t.Errorf("order %+v: want %d placed", o, p.ID)
+	}
+}
+
+// proxyTo forwards r to the server at target.
+func proxyTo(t *testing.T, target string, rw http.ResponseWriter, r *http.Request) {
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	httputil.NewSingleHostReverseProxy(u).ServeHTTP(rw, r)
 }
