@@ -12,6 +12,9 @@ import (
 	"time"
 
 	aclorders "github.com/stranglerkit/strangler/acl/orders"
+	"github.com/stranglerkit/strangler/changefeed"
+	"github.com/stranglerkit/strangler/changefeed/changefeedtest"
+	"github.com/stranglerkit/strangler/changefeed/relay"
 	"github.com/stranglerkit/strangler/db/dbtest"
 	"github.com/stranglerkit/strangler/extracted/orders"
 	"github.com/stranglerkit/strangler/extracted/orders/service"
@@ -227,4 +230,51 @@ func proxyTo(t *testing.T, target string, rw http.ResponseWriter, r *http.Reques
 		return
 	}
 	httputil.NewSingleHostReverseProxy(u).ServeHTTP(rw, r)
+}
+
+// TestReadModelsFromTheBroker feeds the orders service's local read models
+// the way production does: the monolith's outbox, its relay, the broker
+// over TCP and the service's consumer. An order placed with the customer
+// and prices learnt that way carries the product's name, and a change of
+// the customer's e-mail in the monolith reaches the order.
+func TestReadModelsFromTheBroker(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, dsn string) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		log := changefeedtest.Logger()
+		broker := changefeedtest.NewBroker(t)
+		kafka := changefeed.KafkaConfig{TopicPrefix: "ord", Partitions: 2}
+		kafka.SetDefaults("")
+		w := newWorld(t, dsn)
+		rl, err := relay.New(relay.Config{Name: "monolith"}, relay.Options{DB: w.shop.DB(), Brokers: broker.Brokers(), Kafka: kafka, Logger: log})
+		changefeedtest.Must(t, err)
+		relayDone := make(chan error, 1)
+		go func() { relayDone <- rl.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-relayDone })
+		svc, err := orders.New(w.ordersConfig(siblingDSN(t, dsn)), orders.Options{Brokers: broker.Brokers(), Kafka: kafka, Logger: log})
+		changefeedtest.Must(t, err)
+		done := make(chan error, 1)
+		go func() { done <- svc.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		<-svc.Started()
+		url := "http://" + svc.Addr()
+		body := map[string]any{"customer_id": w.customer.ID, "lines": []map[string]any{{"sku": w.products[0].SKU, "quantity": 1}}}
+		var o aclorders.LegacyOrder
+		eventually(t, "the service learns the customer and the prices", func() bool {
+			ans := w.call(http.MethodPost, url+"/api/orders", body)
+			if ans.status == http.StatusCreated {
+				ans.decode(&o)
+			}
+			return ans.status == http.StatusCreated
+		})
+		if o.Lines[0].ProductName != w.products[0].Name || o.Lines[0].UnitPriceCents != w.products[0].PriceCents || o.CustomerEmail != w.customer.Email {
+			t.Errorf("order %+v: want the product's name and price and the customer's e-mail from the events", o)
+		}
+		w.shop.Patch(fmt.Sprintf("/api/customers/%d", w.customer.ID), map[string]any{"email": "ann.new@example.nl"}).Expect(http.StatusOK)
+		eventually(t, "the new e-mail reaches the order", func() bool {
+			var got aclorders.LegacyOrder
+			w.call(http.MethodGet, fmt.Sprintf("%s/api/orders/%d", url, o.ID), nil).expect(http.StatusOK).decode(&got)
+			return got.CustomerEmail == "ann.new@example.nl"
+		})
+	})
 }
