@@ -111,7 +111,8 @@ func (c Config) Validate() error {
 	if _, err := db.ParseDSN(c.DSN); err != nil {
 		errs = append(errs, fmt.Errorf("dsn: %w", err))
 	}
-	for name, u := range map[string]string{"inventory_url": c.InventoryURL, "payments_url": c.PaymentsURL} {
+	for _, f := range []struct{ name, u string }{{"inventory_url", c.InventoryURL}, {"payments_url", c.PaymentsURL}} {
+		name, u := f.name, f.u
 		if u == "" {
 			continue
 		}
@@ -119,9 +120,12 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %q is not an http(s) URL", name, u))
 		}
 	}
-	for name, d := range map[string]time.Duration{"place_timeout": c.PlaceTimeout, "step_timeout": c.StepTimeout, "register_with.ttl": c.RegisterWith.TTL} {
-		if d < 0 {
-			errs = append(errs, fmt.Errorf("%s: must be positive, not %s", name, d))
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"place_timeout", c.PlaceTimeout}, {"step_timeout", c.StepTimeout}, {"register_with.ttl", c.RegisterWith.TTL}} {
+		if f.d < 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, not %s", f.name, f.d))
 		}
 	}
 	if c.MaxBodyBytes < 0 {

@@ -278,3 +278,47 @@ func TestReadModelsFromTheBroker(t *testing.T) {
 		})
 	})
 }
+
+// TestConcurrentPlacements places more orders at once than there is stock
+// for: exactly as many as the stock covers are placed, the others answer
+// out-of-stock, and the stock reserved is what the placed orders hold.
+func TestConcurrentPlacements(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, dsn string) {
+		w := newWorld(t, dsn)
+		_, url := w.startOrders(siblingDSN(t, dsn))
+		sku := w.products[1].SKU
+		const n = 12
+		type result struct {
+			status int
+			order  aclorders.LegacyOrder
+		}
+		results := make(chan result, n)
+		for i := 0; i < n; i++ {
+			go func() {
+				ans := w.call(http.MethodPost, url+"/api/orders", map[string]any{"customer_id": w.customer.ID, "lines": []map[string]any{{"sku": sku, "quantity": 1}}})
+				r := result{status: ans.status}
+				if ans.status == http.StatusCreated {
+					ans.decode(&r.order)
+				}
+				results <- r
+			}()
+		}
+		var placed []aclorders.LegacyOrder
+		refused := 0
+		for i := 0; i < n; i++ {
+			r := <-results
+			switch r.status {
+			case http.StatusCreated:
+				placed = append(placed, r.order)
+			case http.StatusConflict:
+				refused++
+			default:
+				t.Errorf("a placement answered %d", r.status)
+			}
+		}
+		if len(placed) != stockOf[1] || refused != n-stockOf[1] {
+			t.Errorf("%d placed and %d refused, want %d and %d", len(placed), refused, stockOf[1], n-stockOf[1])
+		}
+		w.noLeak(placed)
+	})
+}
