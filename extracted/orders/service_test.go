@@ -2,6 +2,7 @@ package orders_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -295,10 +296,16 @@ func TestConcurrentPlacements(t *testing.T) {
 		results := make(chan result, n)
 		for i := 0; i < n; i++ {
 			go func() {
-				ans := w.call(http.MethodPost, url+"/api/orders", map[string]any{"customer_id": w.customer.ID, "lines": []map[string]any{{"sku": sku, "quantity": 1}}})
-				r := result{status: ans.status}
-				if ans.status == http.StatusCreated {
-					ans.decode(&r.order)
+				body := fmt.Sprintf(`{"customer_id": %d, "lines": [{"sku": %q, "quantity": 1}]}`, w.customer.ID, sku)
+				resp, err := http.Post(url+"/api/orders", "application/json", strings.NewReader(body))
+				if err != nil {
+					results <- result{}
+					return
+				}
+				defer resp.Body.Close()
+				r := result{status: resp.StatusCode}
+				if resp.StatusCode == http.StatusCreated && json.NewDecoder(resp.Body).Decode(&r.order) != nil {
+					r.status = 0
 				}
 				results <- r
 			}()
