@@ -16,7 +16,6 @@ package inventory
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -195,19 +194,12 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("inventory service: %w", err)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return httpx.Serve(gctx, ln, s.echo) })
-	g.Go(func() error {
-		if err := s.Prepare(gctx); err != nil {
+	return httpx.ServeWith(ctx, ln, s.echo, func(ctx context.Context) error {
+		if err := s.Prepare(ctx); err != nil {
 			return err
 		}
-		return s.runParts(gctx)
+		return s.runParts(ctx)
 	})
-	err = g.Wait()
-	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		return nil
-	}
-	return err
 }
 
 // runParts runs the background parts until ctx ends.
