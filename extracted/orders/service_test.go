@@ -114,6 +114,16 @@ func TestOrderLifecycle(t *testing.T) {
 		if len(page.Items) != 1 || page.Items[0].ID != c.ID {
 			t.Errorf("status=90 lists %d orders, want 1", len(page.Items))
 		}
+		// The saga admin API, as `strangler sagas --service URL/v1` reads it.
+		sc, err := saga.NewClient(url+"/v1", "orders-test-token")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pg, err := sc.List(context.Background(), saga.Filter{State: saga.Completed})
+		if err != nil || len(pg.Sagas) != 3 {
+			t.Errorf("saga admin API lists %+v, %v: want the three completed placements", pg, err)
+		}
+		w.call(http.MethodGet, url+"/v1/sagas", nil).expect(http.StatusUnauthorized)
 		w.call(http.MethodGet, url+"/api/orders/999", nil).expect(http.StatusNotFound)
 		w.call(http.MethodGet, url+"/api/orders?status=15", nil).expect(http.StatusBadRequest)
 	})
