@@ -152,7 +152,8 @@ func TestChaosOrdersCrash(t *testing.T) {
 	points := []string{
 		"before:reservations", "after:reservations",
 		"before:authorizations", "after:authorizations",
-		"after:releases", "after:voids",
+		"before:voids", "after:voids",
+		"before:releases", "after:releases",
 	}
 	dbtest.Dialects(t, func(t *testing.T, dsn string) {
 		for _, point := range points {
