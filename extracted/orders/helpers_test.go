@@ -28,7 +28,7 @@ import (
 )
 
 // siblingDSN returns a fresh database of the same engine as dsn.
-func siblingDSN(t *testing.T, dsn string) string {
+func siblingDSN(t testing.TB, dsn string) string {
 	t.Helper()
 	if strings.HasPrefix(dsn, "sqlite:") {
 		return dbtest.SQLiteDSN(t)
@@ -40,7 +40,7 @@ func siblingDSN(t *testing.T, dsn string) string {
 // module), the inventory service, each on a loopback HTTP server with a
 // database of its own, and the products and customer the orders use.
 type world struct {
-	t        *testing.T
+	t        testing.TB
 	shop     *shoptest.Shop
 	inv      *inventory.Service
 	invURL   string
@@ -53,7 +53,7 @@ type world struct {
 // in AMS1 at the start.
 var stockOf = []int{10, 5}
 
-func newWorld(t *testing.T, dsn string) *world {
+func newWorld(t testing.TB, dsn string) *world {
 	t.Helper()
 	w := &world{t: t, shop: shoptest.New(t, dsn)}
 	w.products = []catalog.Product{w.shop.CreateProduct("ORD-A", 1290), w.shop.CreateProduct("ORD-B", 2150)}
@@ -180,7 +180,7 @@ func (w *world) startOrdersWith(dsn string, change func(*orders.Config)) (*order
 
 // answer is an HTTP answer read whole.
 type answer struct {
-	t      *testing.T
+	t      testing.TB
 	req    string
 	status int
 	header http.Header
@@ -289,7 +289,7 @@ func (w *world) noLeak(ods []aclorders.LegacyOrder) {
 func placeKey(id int64, step string) string { return saga.Key(fmt.Sprintf("order-%d", id), step) }
 
 // eventually polls cond until it holds or a minute has passed.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for !cond() {
