@@ -33,4 +33,6 @@ func BenchmarkPlace(b *testing.B) {
 	}
 }
 
-func paymentsLimit(cents int64) payments.LimitPatch { return payments.LimitPatch{CreditLimitCents: &cents} }
+func paymentsLimit(cents int64) payments.LimitPatch {
+	return payments.LimitPatch{CreditLimitCents: &cents}
+}
