@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -235,3 +237,18 @@ func NewEcho(log *slog.Logger, reg *prometheus.Registry, bodyLimit int64) *echo.
 
 // Discard is a logger that writes nothing, for tests.
 var Discard = slog.New(slog.DiscardHandler)
+
+// ServeWith serves h on ln (Serve) and runs fn alongside, such as a
+// service's migrations and background parts, until ctx ends or either
+// fails, which stops the other. It returns the first failure; the end of
+// ctx is none.
+func ServeWith(ctx context.Context, ln net.Listener, h http.Handler, fn func(ctx context.Context) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return Serve(gctx, ln, h) })
+	g.Go(func() error { return fn(gctx) })
+	err := g.Wait()
+	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}

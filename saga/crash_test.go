@@ -2,10 +2,8 @@ package saga
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"syscall"
@@ -97,19 +95,7 @@ func crashHelper(dsn, point string, ids []string) error {
 // runHelper runs the crash helper and reports whether SIGKILL ended it.
 func runHelper(t *testing.T, dsn, point string, ids []string) (killed bool) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envCrashDSN+"="+dsn, envCrashPoint+"="+point, envCrashIDs+"="+strings.Join(ids, ","))
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-			return true
-		}
-	}
-	if err != nil {
-		t.Fatalf("crash helper (point %q): %v\n%s", point, err, out)
-	}
-	return false
+	return chaostest.RunKillable(t, envCrashDSN+"="+dsn, envCrashPoint+"="+point, envCrashIDs+"="+strings.Join(ids, ","))
 }
 
 // TestChaosCrashRecovery kills an orchestrator process with SIGKILL at each

@@ -62,6 +62,7 @@ var freePortEnv = []string{
 	"STRANGLER_BROKER_ADDR=127.0.0.1:0",
 	"STRANGLER_RELAY_METRICS_ADDR=127.0.0.1:0",
 	"STRANGLER_SERVICES_INVENTORY_ADDR=127.0.0.1:0",
+	"STRANGLER_SERVICES_ORDERS_ADDR=127.0.0.1:0",
 }
 
 func run(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
@@ -273,7 +274,7 @@ func startUpUnder(t *testing.T, env, wrapper []string, args ...string) *upProces
 }
 
 // expectedComponents are the components `up` prints a line for.
-var expectedComponents = []string{"broker", "monolith", "relay", "inventory-service", "proxy", "admin"}
+var expectedComponents = []string{"broker", "monolith", "relay", "inventory-service", "orders-service", "proxy", "admin"}
 
 func waitReady(t *testing.T, url string) {
 	t.Helper()
@@ -303,6 +304,7 @@ func TestUpStartsAndStopsCleanly(t *testing.T) {
 			}
 			waitReady(t, p.addrs["monolith"]+"/readyz")
 			waitReady(t, p.addrs["inventory-service"]+"/readyz")
+			waitReady(t, p.addrs["orders-service"]+"/readyz")
 			if _, err := os.Stat(filepath.Join(dataDir, "monolith.db")); err != nil {
 				t.Fatalf("no SQLite file under the data dir: %v", err)
 			}

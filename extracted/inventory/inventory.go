@@ -16,12 +16,9 @@ package inventory
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -43,7 +40,7 @@ import (
 	"github.com/stranglerkit/strangler/httpx"
 	"github.com/stranglerkit/strangler/internal/lifecycle"
 	"github.com/stranglerkit/strangler/migrations"
-	"github.com/stranglerkit/strangler/proxy/adminclient"
+	"github.com/stranglerkit/strangler/saga"
 )
 
 // Name is the service's name: its migration set, its event source and its
@@ -52,12 +49,15 @@ const Name = domain.Source
 
 // Migrations are the sets of the service's database: its own tables (with
 // the version table schema_migrations_inventory_service), the outbox its
-// events go through, and the inbox of its forward sync.
+// events go through, the inbox of its forward sync, and the guard of the
+// saga steps it takes part in (reservations and releases by idempotency
+// key).
 func Migrations() []db.Migrations {
 	return []db.Migrations{
 		{Name: Name, FS: migrations.FS("inventory"), Table: "schema_migrations_inventory_service"},
 		outbox.Migrations(),
 		consumer.Migrations(),
+		saga.GuardMigrations(),
 	}
 }
 
@@ -127,7 +127,7 @@ func New(cfg Config, opt Options) (*Service, error) {
 	})
 	s.health.Register(s.echo)
 	aclinv.NewFacade(s.core, s.maps).Register(s.echo.Group("/api/inventory"))
-	httpapi.Register(s.echo.Group("/v1"), s.core, httpx.BearerAuth("strangler-inventory", s.adminToken))
+	httpapi.Register(s.echo.Group("/v1"), s.core, httpx.BearerAuth("strangler-inventory", s.adminToken), saga.NewGuard(gdb))
 	return s, nil
 }
 
@@ -194,19 +194,12 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("inventory service: %w", err)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return httpx.Serve(gctx, ln, s.echo) })
-	g.Go(func() error {
-		if err := s.Prepare(gctx); err != nil {
+	return httpx.ServeWith(ctx, ln, s.echo, func(ctx context.Context) error {
+		if err := s.Prepare(ctx); err != nil {
 			return err
 		}
-		return s.runParts(gctx)
+		return s.runParts(ctx)
 	})
-	err = g.Wait()
-	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		return nil
-	}
-	return err
 }
 
 // runParts runs the background parts until ctx ends.
@@ -276,51 +269,12 @@ func RunBackSync(ctx context.Context, monolithDSN string, brokers []string, kafk
 }
 
 // register keeps the service registered with the proxy's registry until
-// ctx ends. A proxy that cannot be reached is logged and tried again; it
-// never stops the service.
-func (s *Service) register(ctx context.Context) {
-	rc := s.cfg.RegisterWith
-	instance := rc.InstanceURL
-	if instance == "" {
-		instance = "http://" + s.Addr()
-	}
-	log := s.log.With("part", "registry", "admin", rc.AdminURL, "service", rc.Service, "instance", instance)
-	for ctx.Err() == nil {
-		token := s.adminToken()
-		if token == "" {
-			log.Warn("no admin token yet; registration retried", "token_file", rc.TokenFile)
-		} else if c, err := adminclient.New(rc.AdminURL, token); err != nil {
-			log.Error("registration disabled", "error", err)
-			return
-		} else {
-			log.Info("registering with the proxy")
-			_ = c.Keepalive(ctx, rc.Service, instance, rc.TTL, func(err error) {
-				log.Warn("registration heartbeat failed; retrying", "error", err)
-			})
-			return
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(2 * time.Second):
-		}
-	}
-}
+// ctx ends (RegisterConfig.Keep).
+func (s *Service) register(ctx context.Context) { s.cfg.RegisterWith.Keep(ctx, s.log, s.Addr()) }
 
 // adminToken is the proxy's admin token, which the service registers with
-// and which PUT /v1/ownership requires: register_with.token, else the
-// content of register_with.token_file, read each time so that a token the
-// proxy writes after the service started counts; "" when there is none.
-func (s *Service) adminToken() string {
-	rc := s.cfg.RegisterWith
-	if rc.Token != "" || rc.TokenFile == "" {
-		return rc.Token
-	}
-	b, err := os.ReadFile(rc.TokenFile)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
+// and which PUT /v1/ownership requires (RegisterConfig.AdminToken).
+func (s *Service) adminToken() string { return s.cfg.RegisterWith.AdminToken() }
 
 // Close releases the database, for a service that is never run or whose
 // Handler its caller serves. Run calls it as it returns; a second Close

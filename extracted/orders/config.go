@@ -1,32 +1,140 @@
 package orders
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"path/filepath"
+	"time"
 
 	"github.com/stranglerkit/strangler/db"
+	"github.com/stranglerkit/strangler/extracted/inventory"
 )
 
 // Config configures the orders service. Every empty field takes the
 // default its comment names.
 type Config struct {
+	// Addr is the HTTP listen address. If empty, "127.0.0.1:9103" is used.
+	Addr string `yaml:"addr"`
 	// DSN names the service's own database: "sqlite:PATH" or a
 	// "postgres://" URL, never the monolith's. If empty,
 	// "sqlite:<data_dir>/orders.db" is used.
 	DSN string `yaml:"dsn"`
+	// MaxBodyBytes caps request bodies; larger ones get 413. If zero, 1 MiB,
+	// as the monolith.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// InventoryURL is the inventory service's base URL, the participant
+	// that reserves and releases stock (its /v1 API). If empty,
+	// "http://127.0.0.1:9101".
+	InventoryURL string `yaml:"inventory_url"`
+	// PaymentsURL is the monolith's base URL, whose payments module
+	// authorizes, voids and captures (/api/payments). If empty,
+	// "http://127.0.0.1:9001".
+	PaymentsURL string `yaml:"payments_url"`
+	// PlaceTimeout is how long POST /api/orders waits for the placement
+	// saga to end before it answers 202 with the order's Location. If
+	// zero, 10s.
+	PlaceTimeout time.Duration `yaml:"place_timeout"`
+	// StepTimeout bounds each attempt of a saga step's call to a
+	// participant. If zero, 5s.
+	StepTimeout time.Duration `yaml:"step_timeout"`
+	// RegisterWith registers the service with the proxy's service
+	// registry, as the inventory service does. Its Service is "orders" if
+	// empty.
+	RegisterWith inventory.RegisterConfig `yaml:"register_with"`
+	// Sync configures the service's change-data parts.
+	Sync SyncConfig `yaml:"sync"`
+}
+
+// SyncConfig configures the service's consumer and relay.
+type SyncConfig struct {
+	// ReadModels consumes the monolith's customer and product events into
+	// the local read models (consumer group orders-service-readmodels).
+	// If nil, true.
+	ReadModels *bool `yaml:"read_models"`
+	// Relay publishes the service's outbox. If nil, true.
+	Relay *bool `yaml:"relay"`
 }
 
 // SetDefaults fills the empty fields; dataDir anchors the SQLite default.
 func (c *Config) SetDefaults(dataDir string) {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:9103"
+	}
 	if c.DSN == "" {
 		c.DSN = "sqlite:" + filepath.Join(dataDir, "orders.db")
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.InventoryURL == "" {
+		c.InventoryURL = "http://127.0.0.1:9101"
+	}
+	if c.PaymentsURL == "" {
+		c.PaymentsURL = "http://127.0.0.1:9001"
+	}
+	if c.PlaceTimeout == 0 {
+		c.PlaceTimeout = 10 * time.Second
+	}
+	if c.StepTimeout == 0 {
+		c.StepTimeout = 5 * time.Second
+	}
+	r := &c.RegisterWith
+	if r.Enabled == nil {
+		t := true
+		r.Enabled = &t
+	}
+	if r.Service == "" {
+		r.Service = "orders"
+	}
+	if r.TTL == 0 {
+		r.TTL = 15 * time.Second
+	}
+	t := true
+	if c.Sync.ReadModels == nil {
+		c.Sync.ReadModels = &t
+	}
+	if c.Sync.Relay == nil {
+		c.Sync.Relay = &t
 	}
 }
 
 // Validate reports every invalid field.
 func (c Config) Validate() error {
-	if _, err := db.ParseDSN(c.DSN); err != nil {
-		return fmt.Errorf("dsn: %w", err)
+	var errs []error
+	if c.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+			errs = append(errs, fmt.Errorf("addr: %w", err))
+		}
 	}
-	return nil
+	if _, err := db.ParseDSN(c.DSN); err != nil {
+		errs = append(errs, fmt.Errorf("dsn: %w", err))
+	}
+	for _, f := range []struct{ name, u string }{{"inventory_url", c.InventoryURL}, {"payments_url", c.PaymentsURL}} {
+		name, u := f.name, f.u
+		if u == "" {
+			continue
+		}
+		if p, err := url.Parse(u); err != nil || p.Host == "" || (p.Scheme != "http" && p.Scheme != "https") {
+			errs = append(errs, fmt.Errorf("%s: %q is not an http(s) URL", name, u))
+		}
+	}
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"place_timeout", c.PlaceTimeout}, {"step_timeout", c.StepTimeout}, {"register_with.ttl", c.RegisterWith.TTL}} {
+		if f.d < 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, not %s", f.name, f.d))
+		}
+	}
+	if c.MaxBodyBytes < 0 {
+		errs = append(errs, fmt.Errorf("max_body_bytes: must be positive, not %d", c.MaxBodyBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// RegisterEnabled reports whether the service registers with the proxy.
+func (c Config) RegisterEnabled() bool {
+	return c.RegisterWith.Enabled == nil || *c.RegisterWith.Enabled
 }

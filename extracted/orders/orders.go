@@ -1,37 +1,66 @@
-// Package orders is the extracted orders service. Its orders are event
-// sourced: each order's events, in the service's event store
-// (eventsource), are its source of truth, and go out through the
-// service's outbox; its read models (an order by id, orders by customer,
-// orders by status) are projections of the store with tables of their own.
+// Package orders is the extracted orders service: its own process
+// (`strangler service orders`, 127.0.0.1:9103), its own database and
+// migrations (migrations/orders), and its own outbox and relay. Its orders
+// are event sourced: each order's events, in the service's event store
+// (eventsource), are its source of truth, and go out through the outbox;
+// its read models (an order by id, orders by customer, orders by status)
+// are projections of the store with tables of their own.
 //
-// So far the package holds the aggregate (domain, store), the read models
-// (readmodel) and the database they live in; the service's process, its
-// HTTP API and the saga of placing an order build on them.
+// It serves the monolith's /api/orders contract (httpapi) and, under /v1,
+// the saga admin API (`strangler sagas --service http://127.0.0.1:9103/v1`).
+// Placing an order is a saga (service.PlaceOrder) across the inventory
+// service and the monolith's payments module; the customers and prices it
+// needs are local read models fed by the monolith's events through the
+// orders ACL, so that it makes no synchronous read call to the monolith.
 package orders
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
 	"gorm.io/gorm"
 
+	aclorders "github.com/stranglerkit/strangler/acl/orders"
+	"github.com/stranglerkit/strangler/changefeed"
+	"github.com/stranglerkit/strangler/changefeed/consumer"
 	"github.com/stranglerkit/strangler/changefeed/outbox"
+	"github.com/stranglerkit/strangler/changefeed/relay"
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/eventsource"
 	"github.com/stranglerkit/strangler/extracted/orders/domain"
+	"github.com/stranglerkit/strangler/extracted/orders/httpapi"
 	"github.com/stranglerkit/strangler/extracted/orders/readmodel"
+	"github.com/stranglerkit/strangler/extracted/orders/service"
 	"github.com/stranglerkit/strangler/extracted/orders/store"
+	"github.com/stranglerkit/strangler/httpx"
+	"github.com/stranglerkit/strangler/internal/lifecycle"
 	"github.com/stranglerkit/strangler/migrations"
+	"github.com/stranglerkit/strangler/saga"
 )
 
 // Name is the service's name: its migration set and its event source.
 const Name = domain.Source
 
 // Migrations are the sets of the service's database: its read models'
-// tables (version table schema_migrations_orders_service), the event store
-// and the outbox its events go through.
+// tables (version table schema_migrations_orders_service), the event store,
+// the outbox its events go through, the ACL's local read models and order
+// ids, the saga log, and the inbox of its read models' consumer.
 func Migrations() []db.Migrations {
 	return []db.Migrations{
 		{Name: Name, FS: migrations.FS("orders"), Table: "schema_migrations_orders_service"},
 		eventsource.Migrations(),
 		outbox.Migrations(),
+		aclorders.Migrations(),
+		saga.Migrations(),
+		consumer.Migrations(),
 	}
 }
 
@@ -43,4 +72,203 @@ func NewProjections(gdb *gorm.DB, cfg eventsource.RunnerConfig, opt eventsource.
 		return nil, err
 	}
 	return eventsource.NewRunner(es, cfg, opt, readmodel.Projections()...)
+}
+
+// Options are what the service needs besides its config.
+type Options struct {
+	// Brokers are the Kafka bootstrap brokers. If empty, the read models'
+	// consumer and the relay do not run (for tests that fill the read
+	// models themselves).
+	Brokers []string
+	// Kafka is the shared Kafka config (topic prefix, partitions).
+	Kafka changefeed.KafkaConfig
+	// Logger receives the log. If nil, slog.Default().
+	Logger *slog.Logger
+	// Now stamps orders and sagas. If nil, time.Now.
+	Now func() time.Time
+}
+
+// Service is the running orders service.
+type Service struct {
+	cfg    Config
+	opt    Options
+	log    *slog.Logger
+	gdb    *gorm.DB
+	ep     *httpx.Endpoint
+	echo   *echo.Echo
+	reg    *prometheus.Registry
+	health *httpx.Health
+	core   *service.Service
+	orch   *saga.Orchestrator
+	runner *eventsource.Runner
+
+	life lifecycle.Guard
+}
+
+// New opens the database and builds the service. It opens no listener,
+// starts no goroutine and does not migrate: Run listens, then migrates
+// (Prepare) and starts the saga orchestrator, the projections, the read
+// models' consumer and the relay.
+func New(cfg Config, opt Options) (*Service, error) {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("orders service config: %w", err)
+	}
+	opt.Kafka.SetDefaults("")
+	log := opt.Logger
+	inv, err := service.NewInventory(cfg.InventoryURL, cfg.StepTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("orders service: %w", err)
+	}
+	pay, err := service.NewPayments(cfg.PaymentsURL, cfg.StepTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("orders service: %w", err)
+	}
+	gdb, err := db.Open(context.Background(), cfg.DSN, db.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("orders service: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s := &Service{cfg: cfg, opt: opt, log: log, gdb: gdb, ep: httpx.NewEndpoint(cfg.Addr), reg: reg, health: &httpx.Health{},
+		echo: httpx.NewEcho(log, reg, cfg.MaxBodyBytes)}
+	fail := func(err error) (*Service, error) {
+		_ = db.Close(gdb)
+		return nil, fmt.Errorf("orders service: %w", err)
+	}
+	if s.runner, err = NewProjections(gdb, eventsource.RunnerConfig{}, eventsource.RunnerOptions{Registerer: reg, Logger: log.With("part", "projections"), Now: opt.Now}); err != nil {
+		return fail(err)
+	}
+	s.core, err = service.New(service.Config{DB: gdb, Inventory: inv, Payments: pay, StepTimeout: cfg.StepTimeout, PlaceTimeout: cfg.PlaceTimeout,
+		Logger: log, Now: opt.Now, Wake: s.runner.Wake})
+	if err != nil {
+		return fail(err)
+	}
+	s.orch, err = saga.New(saga.Config{Store: saga.NewGormStore(gdb), Definitions: []*saga.Definition{s.core.Definition()},
+		Logger: log.With("part", "sagas"), Metrics: reg, Now: opt.Now})
+	if err != nil {
+		return fail(err)
+	}
+	s.core.SetOrchestrator(s.orch)
+	s.health.AddCheck("database", func(ctx context.Context) error {
+		sqlDB, err := gdb.DB()
+		if err != nil {
+			return err
+		}
+		return sqlDB.PingContext(ctx)
+	})
+	s.health.Register(s.echo)
+	httpapi.Register(s.echo.Group("/api/orders"), s.core)
+	saga.RegisterAdmin(s.echo.Group("/v1"), s.orch, s.adminToken)
+	return s, nil
+}
+
+// Addr is the address the service listens on once Started is closed, the
+// configured one before.
+func (s *Service) Addr() string { return s.ep.Addr() }
+
+// Started is closed once Run listens.
+func (s *Service) Started() <-chan struct{} { return s.ep.Started() }
+
+// Handler serves the service's HTTP APIs, for tests that serve it
+// themselves.
+func (s *Service) Handler() http.Handler { return s.echo }
+
+// DB is the service's database.
+func (s *Service) DB() *gorm.DB { return s.gdb }
+
+// Registry holds the service's metrics.
+func (s *Service) Registry() *prometheus.Registry { return s.reg }
+
+// Core is the service's core, for tests that feed its read models.
+func (s *Service) Core() *service.Service { return s.core }
+
+// Orchestrator runs the placement sagas.
+func (s *Service) Orchestrator() *saga.Orchestrator { return s.orch }
+
+// Prepare migrates the database. Run calls it; tests that serve Handler
+// call it themselves.
+func (s *Service) Prepare(ctx context.Context) error {
+	if err := db.MigrateUp(ctx, s.cfg.DSN, Migrations()...); err != nil {
+		return fmt.Errorf("orders service: %w", err)
+	}
+	s.health.SetReady(true)
+	return nil
+}
+
+// Run listens and serves until ctx ends, with the saga orchestrator (which
+// first resumes every unfinished saga), the projections, the read models'
+// consumer, the relay and the registration with the proxy, then stops them
+// all, waits for them and closes the database. A port in use fails it at
+// once.
+func (s *Service) Run(ctx context.Context) error {
+	if err := s.life.Run("orders service"); err != nil {
+		return err
+	}
+	defer func() {
+		if err := s.Close(); err != nil {
+			s.log.Error("close", "error", err)
+		}
+	}()
+	ln, err := s.ep.Listen()
+	if err != nil {
+		return fmt.Errorf("orders service: %w", err)
+	}
+	return httpx.ServeWith(ctx, ln, s.echo, func(ctx context.Context) error {
+		if err := s.Prepare(ctx); err != nil {
+			return err
+		}
+		return s.runParts(ctx)
+	})
+}
+
+// runParts runs the background parts until ctx ends.
+func (s *Service) runParts(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.orch.Run(gctx) })
+	g.Go(func() error { return s.runner.Run(gctx) })
+	if s.cfg.RegisterEnabled() && s.cfg.RegisterWith.AdminURL != "" {
+		g.Go(func() error { s.register(gctx); return nil })
+	}
+	if len(s.opt.Brokers) > 0 {
+		if s.cfg.Sync.ReadModels == nil || *s.cfg.Sync.ReadModels {
+			c, err := consumer.New(aclorders.ReadModelConfig(s.opt.Kafka.TopicPrefix), consumer.Options{
+				DB: s.gdb, Brokers: s.opt.Brokers, Kafka: s.opt.Kafka, Logger: s.log.With("part", "read-models"), Registerer: s.reg,
+			})
+			if err != nil {
+				return fmt.Errorf("orders service: read models: %w", err)
+			}
+			s.core.RegisterReadModels(c)
+			g.Go(func() error { return c.Run(gctx) })
+		}
+		if s.cfg.Sync.Relay == nil || *s.cfg.Sync.Relay {
+			r, err := relay.New(relay.Config{DSN: s.cfg.DSN, Name: Name},
+				relay.Options{DB: s.gdb, Brokers: s.opt.Brokers, Kafka: s.opt.Kafka, Logger: s.log.With("part", "relay"), Registerer: s.reg})
+			if err != nil {
+				return fmt.Errorf("orders service: relay: %w", err)
+			}
+			g.Go(func() error { return r.Run(gctx) })
+		}
+	}
+	<-gctx.Done()
+	return g.Wait()
+}
+
+// register keeps the service registered with the proxy's registry until
+// ctx ends (inventory.RegisterConfig.Keep).
+func (s *Service) register(ctx context.Context) { s.cfg.RegisterWith.Keep(ctx, s.log, s.Addr()) }
+
+// adminToken is the proxy's admin token, which the service registers with
+// and which the saga admin API requires; "" closes the admin API.
+func (s *Service) adminToken() string { return s.cfg.RegisterWith.AdminToken() }
+
+// Close releases the database and the orchestrator's metrics, for a
+// service that is never run or whose Handler its caller serves. Run calls
+// it as it returns; a second Close does nothing.
+func (s *Service) Close() error {
+	return s.life.Close(func() error {
+		return errors.Join(s.orch.Close(), s.runner.Close(), db.Close(s.gdb))
+	})
 }

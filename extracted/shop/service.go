@@ -47,14 +47,7 @@ func inventoryServiceURL(env *cli.UpEnv) string {
 func inventoryServiceComponent(env *cli.UpEnv, inUp bool) (cli.Component, error) {
 	all := env.Config()
 	cfg := Services.Of(all).Inventory
-	rw := &cfg.RegisterWith
-	if rw.AdminURL == "" {
-		rw.AdminURL = "http://" + all.Proxy.AdminAddr
-	}
-	if rw.Token == "" && rw.TokenFile == "" {
-		rw.Token = all.Proxy.AdminToken
-		rw.TokenFile = all.Proxy.AdminTokenFile
-	}
+	registerWithProxy(all, &cfg.RegisterWith)
 	if inUp && cfg.Sync.BackSyncDSN == "" {
 		cfg.Sync.BackSyncDSN = Monolith.Of(all).DSN
 	}
@@ -98,6 +91,18 @@ func inventoryServiceComponent(env *cli.UpEnv, inUp bool) (cli.Component, error)
 	return cli.Component{Name: "inventory-service", Addr: addr, Note: note, Run: run, Started: svc.Started(), Close: svc.Close}, nil
 }
 
+// registerWithProxy fills in the proxy's admin API and its token where a
+// service's register_with names none.
+func registerWithProxy(all *config.Config, rw *inventory.RegisterConfig) {
+	if rw.AdminURL == "" {
+		rw.AdminURL = "http://" + all.Proxy.AdminAddr
+	}
+	if rw.Token == "" && rw.TokenFile == "" {
+		rw.Token = all.Proxy.AdminToken
+		rw.TokenFile = all.Proxy.AdminTokenFile
+	}
+}
+
 func newServiceCmd(a *cli.App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "service",
@@ -128,6 +133,6 @@ its own changes to the monolith's inventory tables in that database.`,
 	a.BindString(inv, "dsn", "services.inventory.dsn", "the service's own database: sqlite:PATH or postgres://URL (default sqlite:<data-dir>/inventory.db)")
 	a.BindString(inv, "back-sync-dsn", "services.inventory.sync.back_sync_dsn", "the monolith's database, to apply the service's changes to after the flip (default: none)")
 	a.BindString(inv, "brokers", "kafka.brokers", "Kafka bootstrap brokers, comma-separated (default: the embedded broker at broker.addr)")
-	cmd.AddCommand(inv)
+	cmd.AddCommand(inv, newOrdersServiceCmd(a))
 	return cmd
 }

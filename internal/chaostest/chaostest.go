@@ -6,10 +6,12 @@
 package chaostest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -81,4 +83,25 @@ func FillDisk(t testing.TB, dir string, leave int64) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// RunKillable runs the test binary again, with no test selected and env
+// added to its environment, as a helper process that its TestMain
+// recognises by env (one that may SIGKILL itself at a chosen point); it
+// reports whether SIGKILL ended it, and fails t when it failed otherwise.
+func RunKillable(t testing.TB, env ...string) (killed bool) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+			return true
+		}
+	}
+	if err != nil {
+		t.Fatalf("helper process (%v): %v\n%s", env, err, out)
+	}
+	return false
 }

@@ -6,7 +6,9 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -14,24 +16,29 @@ import (
 	"github.com/stranglerkit/strangler/extracted/inventory/domain"
 	"github.com/stranglerkit/strangler/extracted/inventory/service"
 	"github.com/stranglerkit/strangler/httpx"
+	"github.com/stranglerkit/strangler/saga"
 )
 
 // Register mounts the routes on g, the /v1 group. guard protects the
 // ownership switch: who may move the inventory's writes is an operator's
-// decision, as a route flip is.
-func Register(g *echo.Group, svc *service.Service, guard echo.MiddlewareFunc) {
-	h := handler{svc: svc}
+// decision, as a route flip is. steps is the saga participant's guard of
+// the moves that carry an Idempotency-Key (see keyedMove).
+func Register(g *echo.Group, svc *service.Service, guard echo.MiddlewareFunc, steps *saga.Guard) {
+	h := handler{svc: svc, steps: steps}
 	g.GET("/warehouses", h.warehouses)
 	g.GET("/items/:sku", h.item)
 	g.POST("/items/:sku/adjustments", h.adjust)
-	g.POST("/items/:sku/reservations", h.move(svc.Reserve))
-	g.POST("/items/:sku/releases", h.move(svc.Release))
-	g.POST("/items/:sku/shipments", h.move(svc.Ship))
+	g.POST("/items/:sku/reservations", h.move(svc.Reserve, false))
+	g.POST("/items/:sku/releases", h.move(svc.Release, true))
+	g.POST("/items/:sku/shipments", h.move(svc.Ship, false))
 	g.GET("/ownership", h.ownership)
 	g.PUT("/ownership", h.setOwnership, guard)
 }
 
-type handler struct{ svc *service.Service }
+type handler struct {
+	svc   *service.Service
+	steps *saga.Guard
+}
 
 type warehouseList struct {
 	Items []domain.Warehouse `json:"items"`
@@ -80,8 +87,11 @@ func (h handler) adjust(c echo.Context) error {
 	return c.JSON(http.StatusOK, it)
 }
 
-func (h handler) move(op func(ctx context.Context, sku string, m domain.Move) (domain.Item, error)) echo.HandlerFunc {
+func (h handler) move(op func(ctx context.Context, sku string, m domain.Move) (domain.Item, error), compensates bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if key := c.Request().Header.Get(saga.HeaderIdempotencyKey); key != "" {
+			return h.keyedMove(c, key, op, compensates)
+		}
 		var in domain.Move
 		if err := httpx.DecodeJSON(c, &in); err != nil {
 			return err
@@ -92,6 +102,71 @@ func (h handler) move(op func(ctx context.Context, sku string, m domain.Move) (d
 		}
 		return c.JSON(http.StatusOK, it)
 	}
+}
+
+// guardedMove is what the saga guard records of a keyed move: the item as
+// the move left it and the move itself, which a release by the same key
+// undoes.
+type guardedMove struct {
+	Item domain.Item `json:"item"`
+	Move domain.Move `json:"move"`
+}
+
+// MaxKeyLen caps an Idempotency-Key.
+const MaxKeyLen = 200
+
+// keyedMove runs a saga step's move once per Idempotency-Key, in one
+// transaction with the guard's record of the key. A reservation or
+// shipment repeated with its key answers the first result without moving
+// again; one whose key was released first is refused (409
+// step-compensated). A release with a key undoes the reservation made
+// under that key, whatever its body says, and answers that reservation's
+// item; a key never reserved is a null compensation (204), which refuses
+// the reservation should it arrive later.
+func (h handler) keyedMove(c echo.Context, key string, op func(ctx context.Context, sku string, m domain.Move) (domain.Item, error), compensates bool) error {
+	if len(key) > MaxKeyLen {
+		return httpx.BadRequest("%s must be at most %d characters", saga.HeaderIdempotencyKey, MaxKeyLen)
+	}
+	ctx := c.Request().Context()
+	sku := c.Param("sku")
+	if compensates {
+		var out *domain.Item
+		err := h.steps.Compensate(ctx, key, func(ctx context.Context, result []byte) error {
+			var g guardedMove
+			if err := json.Unmarshal(result, &g); err != nil {
+				return fmt.Errorf("saga guard %s: result: %w", key, err)
+			}
+			it, err := op(ctx, g.Item.SKU, domain.Move{Warehouse: g.Item.Warehouse, Quantity: g.Move.Quantity, Reference: g.Move.Reference})
+			out = &it
+			return err
+		})
+		if err != nil {
+			return problem(err)
+		}
+		if out == nil {
+			return c.NoContent(http.StatusNoContent)
+		}
+		return c.JSON(http.StatusOK, out)
+	}
+	var in domain.Move
+	if err := httpx.DecodeJSON(c, &in); err != nil {
+		return err
+	}
+	res, err := h.steps.Do(ctx, key, func(ctx context.Context) ([]byte, error) {
+		it, err := op(ctx, sku, in)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(guardedMove{Item: it, Move: in})
+	})
+	if err != nil {
+		return problem(err)
+	}
+	var g guardedMove
+	if err := json.Unmarshal(res.Result, &g); err != nil {
+		return fmt.Errorf("saga guard %s: result: %w", key, err)
+	}
+	return c.JSON(http.StatusOK, g.Item)
 }
 
 // Ownership is the body of GET and PUT /v1/ownership.
@@ -135,6 +210,8 @@ func problem(err error) error {
 		return httpx.Conflict("below-reserved", "Stock below reserved", "%s", err.Error())
 	case errors.Is(err, domain.ErrUnknownWarehouse):
 		return httpx.Unprocessable("unknown-warehouse", "Unknown warehouse", "%s", err.Error())
+	case errors.Is(err, saga.ErrCompensated):
+		return httpx.Conflict("step-compensated", "Saga step compensated", "%s", err.Error())
 	case errors.Is(err, domain.ErrUnknownProduct):
 		return httpx.Unprocessable("unknown-product", "Unknown product", "%s", err.Error())
 	}

@@ -48,6 +48,12 @@ type Placed struct {
 	TotalCents    int64     `json:"total_cents"`
 	Lines         []Line    `json:"lines"`
 	PlacedAt      time.Time `json:"placed_at"`
+	// StockReserved and AuthorizationID, set by the placement saga, which
+	// appends order.placed once both participants took part, say that the
+	// lines' stock is reserved and the payment authorized; an order placed
+	// before the steps ran has neither.
+	StockReserved   bool   `json:"stock_reserved,omitempty"`
+	AuthorizationID string `json:"authorization_id,omitempty"`
 }
 
 // Imported is the payload of order.imported: the order as the monolith
@@ -101,6 +107,12 @@ func Apply(o Order, ev eventsource.Event) (Order, error) {
 			return o, err
 		}
 		o = placed(p)
+		if p.StockReserved {
+			o.Stock = StepDone
+		}
+		if p.AuthorizationID != "" {
+			o.Payment, o.AuthorizationID = StepDone, p.AuthorizationID
+		}
 	case EventImported:
 		var p Imported
 		if err := ev.Decode(&p); err != nil {

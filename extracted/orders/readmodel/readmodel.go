@@ -255,3 +255,32 @@ func IDsByStatus(ctx context.Context, gdb *gorm.DB, status domain.Status, before
 	}
 	return out, nil
 }
+
+// List returns up to limit orders from order_views, newest (highest id)
+// first, below beforeID when it is not 0, of one customer and in one
+// status when they are not zero.
+func List(ctx context.Context, gdb *gorm.DB, customerID int64, status domain.Status, beforeID int64, limit int) ([]domain.Order, error) {
+	q := db.Conn(ctx, gdb).Model(&viewRow{})
+	if customerID != 0 {
+		q = q.Where("customer_id = ?", customerID)
+	}
+	if status != "" {
+		q = q.Where("status = ?", string(status))
+	}
+	if beforeID > 0 {
+		q = q.Where("id < ?", beforeID)
+	}
+	var rows []viewRow
+	if err := q.Order("id DESC").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("list orders: %w", err)
+	}
+	out := make([]domain.Order, len(rows))
+	for i, r := range rows {
+		o, err := r.order()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = o
+	}
+	return out, nil
+}
