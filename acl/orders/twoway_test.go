@@ -309,3 +309,71 @@ func TestBackfillVerify(t *testing.T) {
 		}
 	})
 }
+
+// TestTwoWaySync runs both syncs at once over the broker. A monolith order
+// and its payment reach the service's event store (forward); an order the
+// service places, pays and ships, and a monolith order it cancels, reach
+// the monolith's tables (back). Neither side's change comes back to it:
+// the service's stream of a monolith order holds its import and its
+// payment once, the monolith's outbox holds no event of the service's
+// order, and the monolith's row versions count each change once.
+func TestTwoWaySync(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, dsn string) {
+		r := newRig(t, dsn)
+		r.start()
+		mono := r.place(2)
+		r.settle()
+		r.move(mono.ID, "pay")
+		r.settle()
+		if got := r.streamTypes(mono.ID); fmt.Sprint(got) != "[order.imported order.paid]" {
+			t.Fatalf("forward: order %d's stream %v", mono.ID, got)
+		}
+
+		// The ownership flip: the service takes the writes.
+		other := r.place(1)
+		r.settle()
+		svcOrder := r.servicePlace(mono)
+		r.serviceMove(svcOrder.ID, pay)
+		r.serviceMove(svcOrder.ID, ship)
+		r.serviceMove(other.ID, cancel)
+		r.settle()
+		if st, v, lines := r.legacyRow(svcOrder.ID); st != 30 || v != 3 || lines != len(mono.Lines) {
+			t.Fatalf("back: service order %d in the monolith: status %d v%d, %d lines; want 30 v3 and %d", svcOrder.ID, st, v, lines, len(mono.Lines))
+		}
+		if st, v, _ := r.legacyRow(other.ID); st != 90 || v != 2 {
+			t.Fatalf("back: monolith order %d: status %d v%d, want 90 v2", other.ID, st, v)
+		}
+		if st, v, _ := r.legacyRow(mono.ID); st != 20 || v != 2 {
+			t.Fatalf("monolith order %d: status %d v%d, want 20 v2", mono.ID, st, v)
+		}
+
+		// No echo, on either side.
+		for _, c := range []struct {
+			id   int64
+			want string
+		}{
+			{mono.ID, "[order.imported order.paid]"},
+			{other.ID, "[order.imported order.cancelled]"},
+			{svcOrder.ID, "[order.placed order.paid order.shipped]"},
+		} {
+			if got := r.streamTypes(c.id); fmt.Sprint(got) != c.want {
+				t.Errorf("order %d's stream in the service: %v, want %s", c.id, got, c.want)
+			}
+		}
+		if got := outboxOrigins(t, r.shop.DB(), svcOrder.ID); len(got) != 0 {
+			t.Errorf("the monolith's outbox has events of the service's order: %v", got)
+		}
+		if got := outboxOrigins(t, r.shop.DB(), other.ID); fmt.Sprint(got) != "map[monolith:1]" {
+			t.Errorf("the monolith's outbox has %v for order %d, want only its own placement", got, other.ID)
+		}
+		if got := outboxOrigins(t, r.svc, mono.ID); fmt.Sprint(got) != "map[monolith:2]" {
+			t.Errorf("the service's outbox has %v for monolith order %d, want its 2 events tagged as the monolith's", got, mono.ID)
+		}
+		if got := outboxOrigins(t, r.svc, svcOrder.ID); fmt.Sprint(got) != "map[orders-service:3]" {
+			t.Errorf("the service's outbox has %v for its order %d", got, svcOrder.ID)
+		}
+		if n := r.back.Applied(); n != 4 {
+			t.Errorf("the back sync applied %d events, want 4 (placed, paid, shipped, cancelled)", n)
+		}
+	})
+}
