@@ -18,10 +18,12 @@ import (
 	"github.com/stranglerkit/strangler/changefeed/verify"
 	"github.com/stranglerkit/strangler/db/dbtest"
 	"github.com/stranglerkit/strangler/eventsource"
+	"github.com/stranglerkit/strangler/extracted"
 	"github.com/stranglerkit/strangler/extracted/orders"
 	"github.com/stranglerkit/strangler/extracted/orders/domain"
 	"github.com/stranglerkit/strangler/extracted/orders/store"
 	"github.com/stranglerkit/strangler/monolith/shoptest"
+	"github.com/stranglerkit/strangler/phase"
 )
 
 // rig is the two-way sync with real parts: the monolith, the orders
@@ -374,6 +376,70 @@ func TestTwoWaySync(t *testing.T) {
 		}
 		if n := r.back.Applied(); n != 4 {
 			t.Errorf("the back sync applied %d events, want 4 (placed, paid, shipped, cancelled)", n)
+		}
+	})
+}
+
+// TestPlanPhases walks the orders plan through every phase and back, with
+// real parts, doing at each what the plan's components do: before sync
+// the service has no copy; sync backfills and starts both syncs; up to
+// canary the monolith takes the writes (the proxy sends it them, reads
+// shadowed or canaried); from flip the service does, and at retire the
+// monolith's write path is off. Each phase is entered with a write of its
+// owner, one that changes an order the other side placed included, and
+// must end with zero drift. Rolled back, the monolith takes writes again,
+// also on orders the service placed.
+func TestPlanPhases(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, dsn string) {
+		r := newRig(t, dsn)
+		plan := extracted.OrdersPlan()
+		var monoOpen, svcOpen []int64
+		// The service prices its orders as the monolith priced this one.
+		tmpl := r.place(1)
+		for _, p := range []phase.Phase{phase.Legacy, phase.Sync, phase.Shadow, phase.Canary, phase.Flip, phase.Retire,
+			phase.Flip, phase.Canary, phase.Shadow, phase.Sync, phase.Legacy} {
+			t.Logf("phase %s", p)
+			rt := phase.RoutingFor(p, 0)
+			owner := p >= phase.Flip
+			if (rt.Writes == "extracted") != owner || plan.WriteRoutes == plan.ReadRoutes || plan.WriteRoutes == "" {
+				t.Fatalf("phase %s: the plan routes writes %s with %q / %q", p, rt.Writes, plan.ReadRoutes, plan.WriteRoutes)
+			}
+			changefeedtest.Must(t, r.shop.RetireWrites("orders", p >= phase.Retire))
+			if p == phase.Retire {
+				r.shop.Post("/api/orders", map[string]any{"customer_id": 1, "lines": []any{map[string]any{"sku": "COF-ETH-250", "quantity": 1}}}).Expect(http.StatusConflict)
+			}
+			if owner {
+				o := r.servicePlace(tmpl)
+				r.serviceMove(o.ID, pay)
+				svcOpen = append(svcOpen, o.ID)
+				if len(monoOpen) > 0 {
+					r.serviceMove(monoOpen[0], cancel)
+					monoOpen = monoOpen[1:]
+				}
+			} else {
+				o := r.place(1)
+				r.move(o.ID, "pay")
+				monoOpen = append(monoOpen, o.ID)
+				if len(svcOpen) > 0 {
+					r.move(svcOpen[0], "ship")
+					svcOpen = svcOpen[1:]
+				}
+			}
+			if p == phase.Legacy && r.broker == nil {
+				// Before the sync phase the service has no copy.
+				if rep := r.verify(verify.Options{}); !rep.Drift || rep.TargetRows != 0 {
+					t.Fatalf("legacy: the service has %d orders, drift %v", rep.TargetRows, rep.Drift)
+				}
+				continue
+			}
+			if p == phase.Sync && r.broker == nil {
+				r.backfill(false)
+				r.start()
+			}
+			r.settle()
+		}
+		if n := r.back.Applied(); n == 0 {
+			t.Fatal("the back sync applied nothing")
 		}
 	})
 }
