@@ -2,11 +2,13 @@ package orders_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"gorm.io/gorm"
 
 	aclorders "github.com/stranglerkit/strangler/acl/orders"
@@ -16,6 +18,7 @@ import (
 	"github.com/stranglerkit/strangler/changefeed/consumer"
 	"github.com/stranglerkit/strangler/changefeed/relay"
 	"github.com/stranglerkit/strangler/changefeed/verify"
+	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/db/dbtest"
 	"github.com/stranglerkit/strangler/eventsource"
 	"github.com/stranglerkit/strangler/extracted"
@@ -440,6 +443,126 @@ func TestPlanPhases(t *testing.T) {
 		}
 		if n := r.back.Applied(); n == 0 {
 			t.Fatal("the back sync applied nothing")
+		}
+	})
+}
+
+// TestReconcile derives the service's events from a legacy order: an
+// import for an order it does not have, the status changes in lifecycle
+// order (both when the monolith's payment and shipment arrive together),
+// none when it is as the monolith has it, and a stale status refused.
+func TestReconcile(t *testing.T) {
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	legacy := func(st aclorders.State) aclorders.Order {
+		return aclorders.Order{ID: 7, CustomerID: 3, CustomerEmail: "c@example.com", State: st, Currency: "EUR", PlacedAt: at, UpdatedAt: at.Add(time.Hour),
+			Lines: []aclorders.Line{{No: 2, SKU: "B", UnitPriceCents: 100, Quantity: 1, Warehouse: "AMS1"}, {No: 1, SKU: "A", UnitPriceCents: 250, Quantity: 2, Warehouse: "AMS1"}}}
+	}
+	fold := func(t *testing.T, evs []eventsource.Event) domain.Order {
+		t.Helper()
+		var o domain.Order
+		for i, ev := range evs {
+			ev.Version = int64(i + 1)
+			var err error
+			if o, err = domain.Apply(o, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return o
+	}
+	imported, ok, err := aclorders.Reconcile(domain.Order{}, legacy(aclorders.StatePlaced))
+	if err != nil || !ok || len(imported) != 1 || imported[0].Type != domain.EventImported {
+		t.Fatalf("import: %v, %v, %v", imported, ok, err)
+	}
+	base := fold(t, imported)
+	if base.TotalCents != 600 || base.Lines[0].SKU != "A" || base.Lines[1].LineTotalCents != 100 {
+		t.Fatalf("imported order %+v", base)
+	}
+	payment, err := base.Pay(at)
+	changefeedtest.Must(t, err)
+	paid := fold(t, append(imported, payment...))
+	tests := []struct {
+		name   string
+		cur    domain.Order
+		to     aclorders.State
+		types  string
+		ok     bool
+		status domain.Status
+	}{
+		{"same", base, aclorders.StatePlaced, "[]", true, domain.StatusPlaced},
+		{"paid", base, aclorders.StatePaid, "[order.paid]", true, domain.StatusPaid},
+		{"paid and shipped at once", base, aclorders.StateShipped, "[order.paid order.shipped]", true, domain.StatusShipped},
+		{"shipped", paid, aclorders.StateShipped, "[order.shipped]", true, domain.StatusShipped},
+		{"cancelled while paid", paid, aclorders.StateCancelled, "[order.cancelled]", true, domain.StatusCancelled},
+		{"stale: placed after paid", paid, aclorders.StatePlaced, "[]", false, domain.StatusPaid},
+	}
+	for _, tt := range tests {
+		evs, ok, err := aclorders.Reconcile(tt.cur, legacy(tt.to))
+		if err != nil || ok != tt.ok {
+			t.Fatalf("%s: ok %v, %v", tt.name, ok, err)
+		}
+		var types []string
+		o := tt.cur
+		for _, ev := range evs {
+			types = append(types, ev.Type)
+			ev.Version = o.Version + 1
+			if o, err = domain.Apply(o, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := fmt.Sprint(types); got != tt.types || o.Status != tt.status {
+			t.Errorf("%s: %s leaving %s, want %s leaving %s", tt.name, got, o.Status, tt.types, tt.status)
+		}
+	}
+	if _, _, err := aclorders.Reconcile(base, legacy("lost")); err == nil {
+		t.Error("an unknown state reconciled")
+	}
+}
+
+// TestSyncRefuses: the forward sync skips the service's own events on
+// the shared topic and dead-letters a payload it cannot read; the back
+// sync skips events that started in the monolith and dead-letters a
+// status change the monolith's tables cannot take.
+func TestSyncRefuses(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, dsn string) {
+		r := newRig(t, dsn)
+		ctx := context.Background()
+		o := r.place(1)
+		ev := func(source, origin, typ string, id int64, payload string) changefeed.Event {
+			return changefeed.Event{ID: uuid.Must(uuid.NewV7()), Source: source, Origin: origin, AggregateType: "order",
+				AggregateID: fmt.Sprint(id), Type: typ, OccurredAt: time.Now().UTC(), Payload: []byte(payload)}
+		}
+		legacyPayload := fmt.Sprintf(`{"id":%d,"customer_id":1,"status":10,"currency":"EUR","total_cents":0,"placed_at":"2026-03-01T10:00:00Z","lines":[]}`, o.ID)
+		for _, e := range []changefeed.Event{
+			ev(domain.Source, domain.Source, aclorders.OrderPlaced, o.ID, legacyPayload),
+			ev(domain.Source, aclorders.LegacyOrigin, aclorders.OrderPaid, o.ID, `{"at":"2026-03-01T10:00:00Z"}`),
+		} {
+			changefeedtest.Must(t, apply(t, r.svc, r.fwd.Handle, e))
+		}
+		if got := r.streamTypes(o.ID); len(got) != 0 {
+			t.Fatalf("the forward sync applied the service's own events: %v", got)
+		}
+		if err := apply(t, r.svc, r.fwd.Handle, ev("monolith.orders", "monolith", aclorders.OrderPaid, o.ID, `{"id":"x"}`)); !errors.Is(err, consumer.ErrPermanent) {
+			t.Fatalf("a malformed order event: %v, want a permanent error", err)
+		}
+
+		back := func(e changefeed.Event) error {
+			return db.Transact(ctx, r.shop.DB(), func(ctx context.Context) error { return r.back.Handle(ctx, db.Conn(ctx, r.shop.DB()), e) })
+		}
+		changefeedtest.Must(t, back(ev(domain.Source, aclorders.LegacyOrigin, domain.EventCancelled, o.ID, `{"at":"2026-03-01T10:00:00Z"}`)))
+		if st, v, _ := r.legacyRow(o.ID); st != 10 || v != 1 {
+			t.Fatalf("the back sync applied an event of the monolith's origin: status %d v%d", st, v)
+		}
+		for _, e := range []changefeed.Event{
+			ev(domain.Source, domain.Source, domain.EventShipped, o.ID, `{"at":"2026-03-01T10:00:00Z"}`),
+			ev(domain.Source, domain.Source, domain.EventPaid, 424242, `{"at":"2026-03-01T10:00:00Z"}`),
+		} {
+			if err := back(e); !errors.Is(err, aclorders.ErrBackSync) || !errors.Is(err, consumer.ErrPermanent) {
+				t.Fatalf("%s of order %s: %v, want a permanent ErrBackSync", e.Type, e.AggregateID, err)
+			}
+		}
+		changefeedtest.Must(t, back(ev(domain.Source, domain.Source, domain.EventPaid, o.ID, `{"at":"2026-03-01T10:00:00Z"}`)))
+		if st, v, _ := r.legacyRow(o.ID); st != 20 || v != 2 {
+			t.Fatalf("after the service's payment: status %d v%d, want 20 v2", st, v)
 		}
 	})
 }
