@@ -35,31 +35,13 @@ func OrdersBackfillJob() backfill.Job {
 	}
 }
 
-// lineRow is a row of the monolith's order_lines.
-type lineRow struct {
-	OrderID        int64  `gorm:"column:order_id"`
-	LineNo         int    `gorm:"column:line_no"`
-	SKU            string `gorm:"column:sku"`
-	ProductRef     string `gorm:"column:product_ref"`
-	ProductName    string `gorm:"column:product_name"`
-	UnitPriceCents int64  `gorm:"column:unit_price_cents"`
-	Quantity       int    `gorm:"column:quantity"`
-	LineTotalCents int64  `gorm:"column:line_total_cents"`
-	Warehouse      string `gorm:"column:warehouse_code"`
-}
-
 // legacyLines reads the lines of order id from the monolith's database.
 func legacyLines(ctx context.Context, monolithDB *gorm.DB, id any) ([]LegacyLine, error) {
-	var rows []lineRow
-	if err := monolithDB.WithContext(ctx).Table("order_lines").Where("order_id = ?", id).Order("line_no").Find(&rows).Error; err != nil {
+	var lines []LegacyLine
+	if err := monolithDB.WithContext(ctx).Table("order_lines").Where("order_id = ?", id).Order("line_no").Find(&lines).Error; err != nil {
 		return nil, fmt.Errorf("lines of order %v: %w", id, err)
 	}
-	out := make([]LegacyLine, len(rows))
-	for i, r := range rows {
-		out[i] = LegacyLine{LineNo: r.LineNo, SKU: r.SKU, ProductRef: r.ProductRef, ProductName: r.ProductName,
-			UnitPriceCents: r.UnitPriceCents, Quantity: r.Quantity, LineTotalCents: r.LineTotalCents, Warehouse: r.Warehouse}
-	}
-	return out, nil
+	return lines, nil
 }
 
 // LinesMap is the payload mapping of OrdersBackfillJob: the orders row as
