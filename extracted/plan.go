@@ -2,6 +2,7 @@ package extracted
 
 import (
 	aclinv "github.com/stranglerkit/strangler/acl/inventory"
+	aclorders "github.com/stranglerkit/strangler/acl/orders"
 	"github.com/stranglerkit/strangler/changefeed/backfill"
 	"github.com/stranglerkit/strangler/changefeed/verify"
 	"github.com/stranglerkit/strangler/phase"
@@ -38,4 +39,43 @@ func InventoryBackfills() []backfill.Job { return aclinv.BackfillJobs() }
 // database (services.inventory.dsn).
 func InventoryChecks(serviceDSN string) []verify.Check {
 	return []verify.Check{aclinv.VerifyCheck(serviceDSN)}
+}
+
+// OrdersPlan is the orders extraction in the toolkit's terms, the second
+// plan through the same phases: reads (GET /api/orders) and writes are
+// two proxy modules; the sync phase backfills the customers and prices
+// the service's local read models need, then the orders themselves, which
+// the forward sync (consumer group orders-service, on the order topic)
+// imports into the service's event store and keeps in step; at the flip
+// the service owns the writes and its back sync keeps the monolith's
+// orders tables current for their remaining readers; at retire the
+// monolith's order writes are switched off. The monolith and the orders
+// service apply each phase before the proxy moves traffic for it.
+func OrdersPlan() phase.Module {
+	return phase.Module{
+		Name:           "orders",
+		ReadRoutes:     "orders",
+		WriteRoutes:    "orders-writes",
+		Backfill:       []string{"orders-customers", "orders-prices", aclorders.OrdersJob},
+		Verify:         "orders",
+		SyncGroup:      aclorders.ForwardConsumer,
+		SyncAggregates: []string{aclorders.OrderAggregate},
+		Components:     []string{"monolith", "orders-service"},
+	}
+}
+
+// OrdersBackfills snapshot the monolith's rows that the orders service
+// needs, in order: the customers and catalog prices of its read models,
+// then the orders, with their lines added by aclorders.LinesMap, which
+// the shop registers as the job's mapping.
+func OrdersBackfills() []backfill.Job {
+	return append(aclorders.BackfillJobs(), aclorders.OrdersBackfillJob())
+}
+
+// OrdersChecks compare the monolith's orders with the service's read model
+// of an order by id, with aclorders.VerifyRow as the source's row mapping,
+// which the shop registers. serviceDSN is the service's database
+// (services.orders.dsn).
+func OrdersChecks(serviceDSN string) []verify.Check {
+	return []verify.Check{aclorders.VerifyCheck(serviceDSN)}
 }

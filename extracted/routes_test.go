@@ -20,7 +20,9 @@ func TestRoutesCompile(t *testing.T) {
 	for _, tc := range []struct{ module, candidate string }{
 		{"inventory", "inventory-service"},
 		{"inventory-writes", "inventory-service"},
-		{"orders", ""},
+		{"orders", "orders-service"},
+		{"orders-writes", "orders-service"},
+		{"customers", ""},
 	} {
 		m := doc.Module(tc.module)
 		if m == nil || m.Candidate != tc.candidate {

@@ -18,6 +18,16 @@
 //     that clients keep the ids they know, and orders placed on the
 //     service take ids from a reserved range, 10¹² up, past every id it
 //     has seen (IDs).
+//   - the orders themselves, both ways, for the phases of the orders plan:
+//     a backfill of the monolith's orders with their lines
+//     (OrdersBackfillJob, LinesMap) and its live order events become the
+//     service's order.imported and status events (Forward), and the
+//     service's own events after the ownership flip become rows of the
+//     monolith's orders tables (BackSync); each side's changes carry its
+//     origin, and neither sync applies the other's echo;
+//   - the comparison of the two copies, the monolith's orders and the
+//     service's read model, that `strangler verify orders` runs
+//     (VerifyCheck, VerifyRow).
 //
 // Everything that reads legacy data is a tolerant reader: unknown fields
 // are ignored, optional fields may be missing, numbers may come as JSON
@@ -135,16 +145,17 @@ type LegacyOrder struct {
 	UpdatedAt     time.Time    `json:"updated_at"`
 }
 
-// LegacyLine is a line of a LegacyOrder.
+// LegacyLine is a line of a LegacyOrder, and a row of the monolith's
+// order_lines, as the backfill and verify read them.
 type LegacyLine struct {
-	LineNo         int    `json:"line_no"`
-	SKU            string `json:"sku"`
-	ProductRef     string `json:"product_ref"`
-	ProductName    string `json:"product_name"`
-	UnitPriceCents int64  `json:"unit_price_cents"`
-	Quantity       int    `json:"quantity"`
-	LineTotalCents int64  `json:"line_total_cents"`
-	Warehouse      string `json:"warehouse"`
+	LineNo         int    `json:"line_no" gorm:"column:line_no"`
+	SKU            string `json:"sku" gorm:"column:sku"`
+	ProductRef     string `json:"product_ref" gorm:"column:product_ref"`
+	ProductName    string `json:"product_name" gorm:"column:product_name"`
+	UnitPriceCents int64  `json:"unit_price_cents" gorm:"column:unit_price_cents"`
+	Quantity       int    `json:"quantity" gorm:"column:quantity"`
+	LineTotalCents int64  `json:"line_total_cents" gorm:"column:line_total_cents"`
+	Warehouse      string `json:"warehouse" gorm:"column:warehouse_code"`
 }
 
 // Order is an order in the orders service's model: a named state, the

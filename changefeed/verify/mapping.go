@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -28,8 +29,10 @@ type Column struct {
 	// or prefix:<text>. If empty, none.
 	Transform string `yaml:"transform"`
 	// Type is how both sides' values are compared: text, int, decimal
-	// (numerically, so 12.5 equals 12.50), bool (1/0, t/f, true/false) or
-	// time (instants, whatever the zone or format). If empty, values are
+	// (numerically, so 12.5 equals 12.50), bool (1/0, t/f, true/false),
+	// time (instants, whatever the zone or format) or json (documents,
+	// whatever the key order and spacing, as Postgres's jsonb renders them
+	// differently from the text they were written as). If empty, values are
 	// compared in a canonical form of what the drivers return.
 	Type string `yaml:"type"`
 }
@@ -64,9 +67,9 @@ func (c Column) Validate() error {
 		errs = append(errs, fmt.Errorf("transform: %q: want trim, lower, upper, cents or prefix:<text>", c.Transform))
 	}
 	switch c.Type {
-	case "", "text", "int", "decimal", "bool", "time":
+	case "", "text", "int", "decimal", "bool", "time", "json":
 	default:
-		errs = append(errs, fmt.Errorf("type: %q: want text, int, decimal, bool or time", c.Type))
+		errs = append(errs, fmt.Errorf("type: %q: want text, int, decimal, bool, time or json", c.Type))
 	}
 	return errors.Join(errs...)
 }
@@ -146,6 +149,8 @@ func canonical(v any, typ string) (string, error) {
 			return "", err
 		}
 		return t.UTC().Format(time.RFC3339Nano), nil
+	case "json":
+		return canonicalJSON(sqltext.Text(v))
 	}
 	switch x := v.(type) {
 	case bool:
@@ -186,4 +191,23 @@ func toTime(v any) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("%q is not a time", s)
+}
+
+// canonicalJSON renders a JSON document compactly with its object keys
+// sorted, numbers kept as written.
+func canonicalJSON(s string) (string, error) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return "", fmt.Errorf("%q is not JSON: %w", display(s), err)
+	}
+	if dec.More() {
+		return "", fmt.Errorf("%q is not one JSON document", display(s))
+	}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return "", err
+	}
+	return string(out), nil
 }

@@ -17,9 +17,9 @@ import (
 // the example config's test loads the same base as the binary.
 func Defaults() *config.Config {
 	c := &config.Config{}
-	c.Phases.Modules = []phase.Module{extracted.InventoryPlan()}
-	c.Backfill.Jobs = extracted.InventoryBackfills()
-	c.Verify.Checks = extracted.InventoryChecks("")
+	c.Phases.Modules = []phase.Module{extracted.InventoryPlan(), extracted.OrdersPlan()}
+	c.Backfill.Jobs = append(extracted.InventoryBackfills(), extracted.OrdersBackfills()...)
+	c.Verify.Checks = append(extracted.InventoryChecks(""), extracted.OrdersChecks("")...)
 	// The inventory service's data comes through a sync that lags the
 	// monolith by milliseconds: a shadowed read that raced a write is
 	// asked again before it counts as a mismatch.
@@ -28,11 +28,16 @@ func Defaults() *config.Config {
 }
 
 // Resolve fills what the shop's defaults can only know once the config is
-// loaded: the inventory check's target is the service's database.
+// loaded: the inventory and orders checks' targets are the services'
+// databases.
 func Resolve(cfg *config.Config) {
 	for i, ch := range cfg.Verify.Checks {
-		if ch.Name == "inventory" && ch.Target.DSN == "" && ch.Target.Table == "legacy_stock" {
+		switch {
+		case ch.Target.DSN != "":
+		case ch.Name == "inventory" && ch.Target.Table == "legacy_stock":
 			cfg.Verify.Checks[i].Target.DSN = Services.Of(cfg).Inventory.DSN
+		case ch.Name == "orders" && ch.Target.Table == "order_views":
+			cfg.Verify.Checks[i].Target.DSN = Services.Of(cfg).Orders.DSN
 		}
 	}
 }

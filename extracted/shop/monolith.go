@@ -64,6 +64,13 @@ func monolithComponent(env *cli.UpEnv) (cli.Component, error) {
 		g, gctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return shop.Run(gctx) })
 		g.Go(func() error { return cli.WatchPhase(gctx, cfg, log, "inventory", "monolith", apply) })
+		// The orders plan's monolith part: at retire its order writes are
+		// switched off; the orders service owns them from the flip.
+		g.Go(func() error {
+			return cli.WatchPhase(gctx, cfg, log, "orders", "monolith", func(_ context.Context, _ *adminclient.Client, ph int) error {
+				return shop.RetireWrites("orders", phase.Phase(ph) >= phase.Retire)
+			})
+		})
 		return g.Wait()
 	}
 	addr := func() string { return "http://" + shop.Addr() }

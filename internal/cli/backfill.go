@@ -136,5 +136,9 @@ func runBackfill(cmd *cobra.Command, cfg *config.Config, j backfill.Job, restart
 	}
 	defer db.Close(gdb)
 	log.Info("backfill", "job", j.Name, "table", j.Table, "database", db.Redact(dsn))
-	return backfill.Run(ctx, j, backfill.Options{DB: gdb, Restart: restart, Logger: log})
+	opt := backfill.Options{DB: gdb, Restart: restart, Logger: log}
+	if build, ok := backfillMaps[j.Name]; ok {
+		opt.Map = build(gdb)
+	}
+	return backfill.Run(ctx, j, opt)
 }

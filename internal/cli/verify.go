@@ -36,8 +36,8 @@ key range, bisecting the ranges that differ down to the keys that do. Run the
 checks named in verify.checks, or describe one with the flags below.
 
 --column takes target=source[:transform[:type]], where transform is trim,
-lower, upper, cents or prefix:<text> and type is text, int, decimal, bool or
-time; repeat it per compared column.
+lower, upper, cents or prefix:<text> and type is text, int, decimal, bool,
+time or json; repeat it per compared column.
 
 On tables that take writes while verify runs (a live migration), rows in
 flight through the sync differ for a moment. --recheck reads the differing
@@ -167,7 +167,7 @@ func parseColumn(s string) (verify.Column, error) {
 
 func isCompareType(s string) bool {
 	switch s {
-	case "text", "int", "decimal", "bool", "time":
+	case "text", "int", "decimal", "bool", "time", "json":
 		return true
 	}
 	return false
@@ -206,7 +206,11 @@ func runCheck(cmd *cobra.Command, cfg *config.Config, ch verify.Check, opt verif
 	defer closeDst()
 	src.Table, src.Key = ch.Source.Table, ch.Source.Key
 	dst.Table, dst.Key = ch.Target.Table, ch.Target.Key
-	rep, err := verify.Compare(ctx, *src, *dst, ch.Mapping(), opt)
+	m := ch.Mapping()
+	if build, ok := verifyRows[ch.Name]; ok {
+		m.Row = build(src.DB)
+	}
+	rep, err := verify.Compare(ctx, *src, *dst, m, opt)
 	if err != nil {
 		return nil, err
 	}

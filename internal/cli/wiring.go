@@ -6,6 +6,8 @@ import (
 	"github.com/spf13/cobra"
 	"gorm.io/gorm"
 
+	"github.com/stranglerkit/strangler/changefeed/backfill"
+	"github.com/stranglerkit/strangler/changefeed/verify"
 	"github.com/stranglerkit/strangler/config"
 	"github.com/stranglerkit/strangler/eventsource"
 	"github.com/stranglerkit/strangler/proxy/routes"
@@ -70,6 +72,32 @@ func databaseOr(cfg *config.Config, dsn, setting string) (string, error) {
 // the set's projections on it, which the command closes.
 func RegisterProjections(name string, dsn func(cfg *config.Config) string, build func(gdb *gorm.DB) (*eventsource.Runner, error)) {
 	projectionSets[name] = projectionSet{dsn: dsn, build: build}
+}
+
+// backfillMaps and verifyRows hold the mappings that programs give their
+// backfill jobs and verify checks by name (RegisterBackfillMap,
+// RegisterVerifyRow).
+var (
+	backfillMaps = map[string]func(gdb *gorm.DB) func(backfill.Row) (any, error){}
+	verifyRows   = map[string]func(src *gorm.DB) func(verify.Row) (verify.Row, error){}
+)
+
+// RegisterBackfillMap gives the backfill job named job (backfill.jobs) a
+// payload mapping that a config cannot express, such as a row together
+// with its rows in a child table: build gets the job's database and
+// returns the job's backfill.Options.Map. `strangler backfill` and the
+// sync phase use it whenever they run the job.
+func RegisterBackfillMap(job string, build func(gdb *gorm.DB) func(backfill.Row) (any, error)) {
+	backfillMaps[job] = build
+}
+
+// RegisterVerifyRow gives the verify check named check (verify.checks) a
+// source row mapping (verify.Mapping.Row) that a config cannot express,
+// such as a code translated or a child table's rows folded in: build gets
+// the check's source database. `strangler verify` uses it whenever it
+// runs the check.
+func RegisterVerifyRow(check string, build func(src *gorm.DB) func(verify.Row) (verify.Row, error)) {
+	verifyRows[check] = build
 }
 
 // RegisterCommand adds a top-level command, built for each run of Main.

@@ -23,6 +23,11 @@ type Options struct {
 	SnapshotEvery int64
 	// NoOutbox keeps events out of the outbox, for a database without it.
 	NoOutbox bool
+	// Origin tags the outbox copies of the events appended with where the
+	// change first happened. If empty, the service (domain.Source). The
+	// forward sync from the monolith sets the monolith's, so that the back
+	// sync does not send the monolith's own changes back to it.
+	Origin string
 }
 
 // Store is the orders' event store.
@@ -53,7 +58,7 @@ func New(gdb *gorm.DB, opt Options) (*Store, error) {
 func NewEvents(gdb *gorm.DB, opt Options) (*eventsource.SQLStore, error) {
 	o := eventsource.Options{AggregateType: domain.AggregateType}
 	if !opt.NoOutbox {
-		o.Outbox = &outbox.Writer{Source: domain.Source}
+		o.Outbox = &outbox.Writer{Source: domain.Source, Origin: opt.Origin}
 	}
 	es, err := eventsource.NewStore(gdb, o)
 	if err != nil {
