@@ -31,10 +31,7 @@ func TestReserveAllAsReserveOneByOne(t *testing.T) {
 			name  string
 			stock [][]stock // per product
 			// moves index the products of stock.
-			moves []struct {
-				product int
-				move    inventory.Move
-			}
+			moves      []productMove
 			outOfStock bool
 		}{
 			{name: "two products, the most available picked", stock: [][]stock{{{"AMS1", 5}, {"BER1", 9}}, {{"AMS1", 7}, {"MAD1", 3}}},
@@ -48,10 +45,7 @@ func TestReserveAllAsReserveOneByOne(t *testing.T) {
 			{name: "one product twice", stock: [][]stock{{{"AMS1", 5}, {"BER1", 4}}, {{"AMS1", 3}}},
 				moves: moves(0, 3, 1, 1, 0, 3)},
 			{name: "a warehouse named", stock: [][]stock{{{"AMS1", 5}, {"BER1", 9}}, {{"AMS1", 3}}},
-				moves: []struct {
-					product int
-					move    inventory.Move
-				}{{0, inventory.Move{Warehouse: "AMS1", Quantity: 2}}, {1, inventory.Move{Quantity: 1}}}},
+				moves: []productMove{{0, inventory.Move{Warehouse: "AMS1", Quantity: 2}}, {1, inventory.Move{Quantity: 1}}}},
 			{name: "one reservation", stock: [][]stock{{{"AMS1", 5}, {"BER1", 9}}}, moves: moves(0, 9)},
 		}
 		for ci, c := range cases {
@@ -121,21 +115,19 @@ func TestReserveAllAsReserveOneByOne(t *testing.T) {
 	})
 }
 
-// moves returns reservations without a warehouse of (product, quantity)
-// pairs.
-func moves(pq ...int) []struct {
+// productMove is one reservation of a case: a move of the case's product
+// with this index.
+type productMove struct {
 	product int
 	move    inventory.Move
-} {
-	out := make([]struct {
-		product int
-		move    inventory.Move
-	}, 0, len(pq)/2)
+}
+
+// moves returns reservations without a warehouse of (product, quantity)
+// pairs.
+func moves(pq ...int) []productMove {
+	out := make([]productMove, 0, len(pq)/2)
 	for i := 0; i+1 < len(pq); i += 2 {
-		out = append(out, struct {
-			product int
-			move    inventory.Move
-		}{pq[i], inventory.Move{Quantity: pq[i+1]}})
+		out = append(out, productMove{pq[i], inventory.Move{Quantity: pq[i+1]}})
 	}
 	return out
 }
