@@ -9,7 +9,8 @@ import (
 // API is the inventory as other modules may use it. It mirrors the HTTP
 // contract under /api/inventory one to one, so that a client of an
 // extracted inventory service can implement it and take the module's place
-// (see monolith.Shop.SetInventory).
+// (see monolith.Shop.SetInventory); only ReserveAll has no route of its
+// own, since a client can make it of Reserve calls.
 //
 // Stock is keyed by the legacy product reference (catalog.ProductRef) and a
 // warehouse code. Invalid input gives an *httpx.Problem (400 or 422) naming
