@@ -272,6 +272,14 @@ func (r *recordingInventory) Reserve(ctx context.Context, ref string, m inventor
 	return r.API.Reserve(ctx, ref, m)
 }
 
+func (r *recordingInventory) ReserveAll(ctx context.Context, rs []inventory.Reservation) ([]inventory.Level, error) {
+	r.calls.Add(1)
+	if r.refuse {
+		return nil, fmt.Errorf("remote inventory: %w", inventory.ErrOutOfStock)
+	}
+	return r.API.ReserveAll(ctx, rs)
+}
+
 func (r *recordingInventory) Release(ctx context.Context, ref string, m inventory.Move) (inventory.Level, error) {
 	r.calls.Add(1)
 	return r.API.Release(ctx, ref, m)

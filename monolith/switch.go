@@ -58,6 +58,10 @@ func (s *inventorySwitch) Reserve(ctx context.Context, ref string, m inventory.M
 	return s.current().Reserve(ctx, ref, m)
 }
 
+func (s *inventorySwitch) ReserveAll(ctx context.Context, rs []inventory.Reservation) ([]inventory.Level, error) {
+	return s.current().ReserveAll(ctx, rs)
+}
+
 func (s *inventorySwitch) Release(ctx context.Context, ref string, m inventory.Move) (inventory.Level, error) {
 	return s.current().Release(ctx, ref, m)
 }

@@ -9,7 +9,8 @@ import (
 // API is the inventory as other modules may use it. It mirrors the HTTP
 // contract under /api/inventory one to one, so that a client of an
 // extracted inventory service can implement it and take the module's place
-// (see monolith.Shop.SetInventory).
+// (see monolith.Shop.SetInventory); only ReserveAll has no route of its
+// own, since a client can make it of Reserve calls.
 //
 // Stock is keyed by the legacy product reference (catalog.ProductRef) and a
 // warehouse code. Invalid input gives an *httpx.Problem (400 or 422) naming
@@ -33,6 +34,14 @@ type API interface {
 	// changed, whose Warehouse the caller keeps to release or ship later.
 	// Too few units available anywhere gives ErrOutOfStock.
 	Reserve(ctx context.Context, ref string, m Move) (Level, error)
+	// ReserveAll makes each of rs as Reserve makes one, such as an order's
+	// lines, in one statement where it can, and returns the levels it
+	// changed in the order of rs. On an error it also returns the levels
+	// of the reservations before the one that failed: a caller whose
+	// transaction does not cover the inventory (a remote service) releases
+	// them, while the module's own reservations, of the transaction ctx
+	// carries or of its own, go with that transaction's rollback.
+	ReserveAll(ctx context.Context, rs []Reservation) ([]Level, error)
 	// Release returns reserved units to available (ErrNotReserved when
 	// fewer are reserved).
 	Release(ctx context.Context, ref string, m Move) (Level, error)
@@ -54,6 +63,8 @@ type (
 	Adjustment = domain.Adjustment
 	// Move is the input of Reserve, Release and Ship.
 	Move = domain.Move
+	// Reservation is one item of ReserveAll.
+	Reservation = domain.Reservation
 	// Query filters and pages List.
 	Query = domain.Query
 	// Page is one page of List.

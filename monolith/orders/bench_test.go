@@ -20,29 +20,6 @@ import (
 	"github.com/stranglerkit/strangler/monolith/shoptest"
 )
 
-// countStatements counts every statement gorm sends on gdb from now on, so
-// that a benchmark can report the SQL round trips of one operation (BEGIN
-// and COMMIT, which gorm does not trace, not included).
-func countStatements(tb testing.TB, gdb *gorm.DB) *atomic.Int64 {
-	tb.Helper()
-	var n atomic.Int64
-	count := func(*gorm.DB) { n.Add(1) }
-	cb := gdb.Callback()
-	for name, err := range map[string]error{
-		"create": cb.Create().After("gorm:create").Register("bench:count", count),
-		"query":  cb.Query().After("gorm:query").Register("bench:count", count),
-		"update": cb.Update().After("gorm:update").Register("bench:count", count),
-		"delete": cb.Delete().After("gorm:delete").Register("bench:count", count),
-		"row":    cb.Row().After("gorm:row").Register("bench:count", count),
-		"raw":    cb.Raw().After("gorm:raw").Register("bench:count", count),
-	} {
-		if err != nil {
-			tb.Fatalf("count %s statements: %v", name, err)
-		}
-	}
-	return &n
-}
-
 // cpuTime is the CPU time the process has used, user and system: on a
 // shared machine a steadier measure of the work per order than the time.
 func cpuTime(tb testing.TB) time.Duration {
@@ -123,7 +100,7 @@ func benchPlace(b *testing.B, dsn string) {
 		for i := range ids {
 			ids[i] = shop.CreateCustomer(fmt.Sprintf("bench%d@example.com", i)).ID
 		}
-		stmts := countStatements(b, shop.DB())
+		stmts := dbtest.CountStatements(b, shop.DB())
 		var seq atomic.Int64
 		api := shop.Orders()
 		b.SetParallelism(16)

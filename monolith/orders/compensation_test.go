@@ -46,6 +46,19 @@ func (f *failSecondReserve) Reserve(ctx context.Context, ref string, m inventory
 	return l, err
 }
 
+// ReserveAll reserves one by one, so that the second fails here too.
+func (f *failSecondReserve) ReserveAll(ctx context.Context, rs []inventory.Reservation) ([]inventory.Level, error) {
+	var out []inventory.Level
+	for _, r := range rs {
+		l, err := f.Reserve(ctx, r.ProductRef, r.Move)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
 func (f *failSecondReserve) Release(ctx context.Context, ref string, m inventory.Move) (inventory.Level, error) {
 	l, err := f.API.Release(ctx, ref, m)
 	if err == nil {

@@ -168,3 +168,67 @@ func TestConcurrentOrdersForTheLastUnits(t *testing.T) {
 		checkStockInvariants(t, shop)
 	})
 }
+
+// TestConcurrentOrdersWithOverlappingLines races orders whose lines share
+// products, in either order, while others cancel: every order's stock is
+// reserved in one statement on Postgres, which must lock the levels in the
+// order every other writer does, or two of them deadlock and one fails.
+// Stock is plentiful, so every order and every cancel must succeed.
+func TestConcurrentOrdersWithOverlappingLines(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, dsn string) {
+		shop := shoptest.New(t, dsn)
+		skus := []string{"OVER-A", "OVER-B", "OVER-C", "OVER-D"}
+		for i, sku := range skus {
+			p := shop.CreateProduct(sku, int64(100+i))
+			shop.AddStock(p.Ref, "AMS1", 1000)
+			shop.AddStock(p.Ref, "BER1", 1000)
+		}
+		customer := shop.CreateCustomer("overlap@example.com").ID
+		client := shop.Server.Client()
+		const workers, each = 12, 8
+		var (
+			mu   sync.Mutex
+			wg   sync.WaitGroup
+			errs []error
+		)
+		start := make(chan struct{})
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				for i := range each {
+					a, b := skus[(w+i)%len(skus)], skus[(w+i+1+w%2)%len(skus)]
+					if w%2 == 1 {
+						a, b = b, a
+					}
+					code, body, err := post(client, shop.URL+"/api/orders", order(customer,
+						line{"sku": a, "quantity": 1 + i%3}, line{"sku": b, "quantity": 1}))
+					if err == nil && code != http.StatusCreated {
+						err = fmt.Errorf("order of %s and %s: %d %s", a, b, code, body)
+					}
+					if err == nil && i%3 == 0 {
+						var o orders.Order
+						if err = json.Unmarshal(body, &o); err == nil {
+							code, body, err = post(client, fmt.Sprintf("%s/api/orders/%d/cancel", shop.URL, o.ID), nil)
+							if err == nil && code != http.StatusOK {
+								err = fmt.Errorf("cancel %d: %d %s", o.ID, code, body)
+							}
+						}
+					}
+					if err != nil {
+						mu.Lock()
+						errs = append(errs, err)
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for _, err := range errs {
+			t.Error(err)
+		}
+		checkStockInvariants(t, shop)
+	})
+}

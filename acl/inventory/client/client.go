@@ -266,6 +266,30 @@ func (c *Client) Reserve(ctx context.Context, ref string, m inventory.Move) (inv
 	return c.write(ctx, ref, "reservations", m)
 }
 
+// ReserveAll makes the reservations one by one, as the service's API has
+// no batch, and stops at the first that fails, returning the levels of
+// those before it for the caller to release. It checks every reservation
+// first, as the module does, so that an invalid one reserves nothing.
+func (c *Client) ReserveAll(ctx context.Context, rs []inventory.Reservation) ([]inventory.Level, error) {
+	for _, r := range rs {
+		if err := checkRef(r.ProductRef); err != nil {
+			return nil, err
+		}
+		if err := r.Validate(false); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]inventory.Level, 0, len(rs))
+	for _, r := range rs {
+		l, err := c.Reserve(ctx, r.ProductRef, r.Move)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
 // Release returns reserved units to available.
 func (c *Client) Release(ctx context.Context, ref string, m inventory.Move) (inventory.Level, error) {
 	return c.write(ctx, ref, "releases", m)

@@ -130,6 +130,15 @@ func TestParity(t *testing.T) {
 			{name: "reserve more than the warehouse has", want: inventory.ErrOutOfStock, call: func(ctx context.Context, api inventory.API) (any, error) {
 				return api.Reserve(ctx, ref1, move("AMS1", 3))
 			}},
+			{name: "reserve for every line", call: func(ctx context.Context, api inventory.API) (any, error) {
+				return api.ReserveAll(ctx, []inventory.Reservation{{ProductRef: ref2, Move: move("", 5)}, {ProductRef: ref6, Move: move("", 3)}})
+			}},
+			{name: "reserve for every line, the first out of stock", want: inventory.ErrOutOfStock, call: func(ctx context.Context, api inventory.API) (any, error) {
+				return api.ReserveAll(ctx, []inventory.Reservation{{ProductRef: ref2, Move: move("", 500)}, {ProductRef: ref6, Move: move("", 3)}})
+			}},
+			{name: "invalid reservation of a line", status: 422, call: func(ctx context.Context, api inventory.API) (any, error) {
+				return api.ReserveAll(ctx, []inventory.Reservation{{ProductRef: ref2, Move: move("", 1)}, {ProductRef: ref6, Move: move("", 0)}})
+			}},
 			{name: "invalid reservation", status: 422, call: func(ctx context.Context, api inventory.API) (any, error) {
 				return api.Reserve(ctx, ref1, inventory.Move{Quantity: 0})
 			}},
@@ -237,6 +246,8 @@ func withoutTimes(v any) any {
 	case inventory.Level:
 		v.UpdatedAt = time.Time{}
 		return v
+	case []inventory.Level:
+		return levels(v)
 	case inventory.Page:
 		v.Items = levels(v.Items)
 		return v

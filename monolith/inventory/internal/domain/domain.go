@@ -69,6 +69,13 @@ type Move struct {
 	Reference string `json:"reference,omitempty"`
 }
 
+// Reservation is one item of ReserveAll: Move's units of the product
+// ProductRef.
+type Reservation struct {
+	ProductRef string
+	Move
+}
+
 // Query filters and pages List.
 type Query struct {
 	// Warehouse matches one warehouse code.

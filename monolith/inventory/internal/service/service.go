@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -183,49 +184,121 @@ func (s *Service) Reserve(ctx context.Context, ref string, m domain.Move) (domai
 	}
 	var out domain.Level
 	err := db.Transact(ctx, s.db, func(ctx context.Context) error {
-		now := s.stamp()
-		reserved := func(r store.Row) error {
-			if err := s.store.Journal(ctx, store.Movement{ProductRef: ref, WarehouseCode: r.WarehouseCode, Kind: "reserve", Quantity: m.Quantity, Reference: m.Reference, CreatedAt: now}); err != nil {
-				return err
-			}
-			out = toLevel(r)
-			return s.emit(ctx, "stock.reserved", out, "reserve", m.Quantity, m.Reference)
-		}
-		candidates := []string{m.Warehouse}
-		if m.Warehouse == "" {
-			// Most orders take the warehouse with the most available in
-			// one statement; the list of candidates is for the rest.
-			r, ok, err := s.store.ReserveMost(ctx, ref, m.Quantity, now)
-			if err != nil {
-				return err
-			}
-			if ok {
-				return reserved(r)
-			}
-			if candidates, err = s.store.Candidates(ctx, ref, m.Quantity); err != nil {
-				return err
-			}
-		}
-		for _, wh := range candidates {
-			// Another transaction may have taken the units since
-			// Candidates read them; the guard then fails and the next
-			// warehouse is tried.
-			r, ok, err := s.store.Reserve(ctx, ref, wh, m.Quantity, now)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				continue
-			}
-			return reserved(r)
-		}
-		where := "any one warehouse"
-		if m.Warehouse != "" {
-			where = m.Warehouse
-		}
-		return errs.New(domain.ErrOutOfStock, "not enough stock to reserve %d of %s in %s", m.Quantity, ref, where)
+		var err error
+		out, err = s.reserve(ctx, ref, m, s.stamp())
+		return err
 	})
 	return out, err
+}
+
+// ReserveAll holds units for each of rs, such as an order's lines. When
+// there are several, with distinct products and no warehouse named, one
+// statement reserves them all where the store does that (see
+// store.ReserveEach); the rest, and any that statement left out, are
+// reserved one by one. Every reservation is
+// journalled and emitted in the order of rs, as Reserve would.
+func (s *Service) ReserveAll(ctx context.Context, rs []domain.Reservation) ([]domain.Level, error) {
+	for _, r := range rs {
+		if err := domain.CheckRef(r.ProductRef); err != nil {
+			return nil, err
+		}
+		if err := r.Validate(false); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]domain.Level, 0, len(rs))
+	err := db.Transact(ctx, s.db, func(ctx context.Context) error {
+		now := s.stamp()
+		var batched []store.Row
+		if ws, ok := batchable(rs); ok && s.store.ReservesInOne() {
+			var err error
+			if batched, err = s.store.ReserveEach(ctx, ws, now); err != nil {
+				return err
+			}
+		}
+		for _, r := range rs {
+			i := slices.IndexFunc(batched, func(b store.Row) bool { return b.ProductRef == r.ProductRef })
+			if i < 0 {
+				l, err := s.reserve(ctx, r.ProductRef, r.Move, now)
+				if err != nil {
+					return err
+				}
+				out = append(out, l)
+				continue
+			}
+			l := toLevel(batched[i])
+			if err := s.reserved(ctx, l, r.Move, now); err != nil {
+				return err
+			}
+			out = append(out, l)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// batchable returns the wants of one ReserveEach for rs, if it is worth
+// one and can take them: several reservations of distinct products, none
+// naming its warehouse.
+func batchable(rs []domain.Reservation) ([]store.Want, bool) {
+	if len(rs) < 2 {
+		return nil, false
+	}
+	ws := make([]store.Want, 0, len(rs))
+	for _, r := range rs {
+		if r.Warehouse != "" || slices.ContainsFunc(ws, func(w store.Want) bool { return w.ProductRef == r.ProductRef }) {
+			return nil, false
+		}
+		ws = append(ws, store.Want{ProductRef: r.ProductRef, N: r.Quantity})
+	}
+	return ws, true
+}
+
+// reserve makes one reservation in the transaction ctx carries.
+func (s *Service) reserve(ctx context.Context, ref string, m domain.Move, now time.Time) (domain.Level, error) {
+	candidates := []string{m.Warehouse}
+	if m.Warehouse == "" {
+		// Most orders take the warehouse with the most available in
+		// one statement; the list of candidates is for the rest.
+		r, ok, err := s.store.ReserveMost(ctx, ref, m.Quantity, now)
+		if err != nil {
+			return domain.Level{}, err
+		}
+		if ok {
+			l := toLevel(r)
+			return l, s.reserved(ctx, l, m, now)
+		}
+		if candidates, err = s.store.Candidates(ctx, ref, m.Quantity); err != nil {
+			return domain.Level{}, err
+		}
+	}
+	for _, wh := range candidates {
+		// Another transaction may have taken the units since
+		// Candidates read them; the guard then fails and the next
+		// warehouse is tried.
+		r, ok, err := s.store.Reserve(ctx, ref, wh, m.Quantity, now)
+		if err != nil {
+			return domain.Level{}, err
+		}
+		if !ok {
+			continue
+		}
+		l := toLevel(r)
+		return l, s.reserved(ctx, l, m, now)
+	}
+	where := "any one warehouse"
+	if m.Warehouse != "" {
+		where = m.Warehouse
+	}
+	return domain.Level{}, errs.New(domain.ErrOutOfStock, "not enough stock to reserve %d of %s in %s", m.Quantity, ref, where)
+}
+
+// reserved journals and emits the reservation m that left level l.
+func (s *Service) reserved(ctx context.Context, l domain.Level, m domain.Move, now time.Time) error {
+	if err := s.store.Journal(ctx, store.Movement{ProductRef: l.ProductRef, WarehouseCode: l.Warehouse, Kind: "reserve", Quantity: m.Quantity, Reference: m.Reference, CreatedAt: now}); err != nil {
+		return err
+	}
+	return s.emit(ctx, "stock.reserved", l, "reserve", m.Quantity, m.Reference)
 }
 
 // Release returns reserved units to available, as when an order is

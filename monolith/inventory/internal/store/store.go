@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -135,16 +136,25 @@ func (s *Store) List(ctx context.Context, warehouse string, inStock *bool, after
 }
 
 // guarded runs an UPDATE ... RETURNING and returns the row it changed; ok
-// is false when its WHERE clause matched nothing.
-func (s *Store) guarded(ctx context.Context, sql string, args ...any) (Row, bool, error) {
-	var rows []Row
-	if err := db.Conn(ctx, s.db).Raw(sql+" RETURNING "+columns, args...).Scan(&rows).Error; err != nil {
+// is false when its WHERE clause matched nothing. It scans the row itself:
+// every order's reservations come here, and gorm's reflective Scan was a
+// fifth of an order's allocations.
+func (s *Store) guarded(ctx context.Context, sql string, args ...any) (r Row, ok bool, err error) {
+	rows, err := db.Conn(ctx, s.db).Raw(sql+" RETURNING "+columns, args...).Rows()
+	if err != nil {
 		return Row{}, false, err
 	}
-	if len(rows) == 0 {
-		return Row{}, false, nil
+	defer rows.Close()
+	for rows.Next() {
+		if err := rows.Scan(&r.ProductRef, &r.WarehouseCode, &r.OnHand, &r.Reserved, &r.QtyAvailable, &r.Version, &r.UpdatedAt); err != nil {
+			return Row{}, false, err
+		}
+		ok = true
 	}
-	return rows[0], true, nil
+	if err := rows.Err(); err != nil {
+		return Row{}, false, err
+	}
+	return r, ok, nil
 }
 
 // AddOnHand adds delta > 0 units to a level, creating the level if it does
@@ -201,6 +211,66 @@ WHERE product_ref = ? AND on_hand - reserved >= ? AND warehouse_code = (
 	}
 	return r, ok, nil
 }
+
+// Want is one product of ReserveEach: N units of ProductRef.
+type Want struct {
+	ProductRef string
+	N          int
+}
+
+// ReservesInOne reports whether ReserveEach may be called: on Postgres,
+// where it saves a round trip per product. On SQLite, in process, there is
+// no round trip to save, and one statement that picks the warehouses of
+// several products took more CPU than a ReserveMost apiece (about 0.1 ms an
+// order more in BenchmarkPlace).
+func (s *Store) ReservesInOne() bool { return db.DialectOf(s.db) == db.Postgres }
+
+// ReserveEach reserves each of ws, whose products are distinct, in the
+// warehouse with the most of its units available (ties by code), all in
+// one Postgres statement, and returns the levels it changed in no set
+// order. A product that no warehouse has enough of is missing from them.
+// The statement first locks every level of the products in product and
+// warehouse order, the order every writer of several levels keeps, so that
+// two orders cannot deadlock, and picks the warehouses from the locked
+// rows. A product whose level changed between the statement's snapshot
+// and the lock may still be missing; the caller then reserves it alone.
+func (s *Store) ReserveEach(ctx context.Context, ws []Want, now time.Time) ([]Row, error) {
+	var sql strings.Builder
+	args := make([]any, 0, 2*len(ws)+1)
+	sql.WriteString("WITH want (ref, n) AS (VALUES ")
+	for i, w := range ws {
+		if i > 0 {
+			sql.WriteString(", ")
+		}
+		sql.WriteString("(CAST(? AS TEXT), CAST(? AS INTEGER))")
+		args = append(args, w.ProductRef, w.N)
+	}
+	sql.WriteString(")")
+	sql.WriteString(reserveEach)
+	args = append(args, now)
+	var rows []Row
+	if err := db.Conn(ctx, s.db).Raw(sql.String(), args...).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("reserve %d products in the warehouses with the most: %w", len(ws), err)
+	}
+	return rows, nil
+}
+
+// reserveEach is the part of ReserveEach's statement after its list of
+// wanted products: the products' levels, locked, the pick of a warehouse
+// per product, and the guarded update of the picked levels.
+const reserveEach = `,
+levels AS MATERIALIZED (SELECT s.product_ref AS ref, s.warehouse_code AS wh, s.on_hand - s.reserved AS avail
+    FROM inv_stock s WHERE s.product_ref IN (SELECT ref FROM want)
+    ORDER BY s.product_ref, s.warehouse_code FOR UPDATE OF s),
+pick AS (SELECT ref, wh, n FROM (
+    SELECT l.ref, l.wh, w.n, row_number() OVER (PARTITION BY l.ref ORDER BY l.avail DESC, l.wh) AS rk
+    FROM levels l JOIN want w ON w.ref = l.ref WHERE l.avail >= w.n) AS c WHERE rk = 1)
+UPDATE inv_stock SET reserved = inv_stock.reserved + pick.n, qty_available = inv_stock.qty_available - pick.n,
+    version = inv_stock.version + 1, updated_at = ?
+FROM pick WHERE inv_stock.product_ref = pick.ref AND inv_stock.warehouse_code = pick.wh
+    AND inv_stock.on_hand - inv_stock.reserved >= pick.n
+RETURNING inv_stock.product_ref, inv_stock.warehouse_code, inv_stock.on_hand, inv_stock.reserved,
+    inv_stock.qty_available, inv_stock.version, inv_stock.updated_at`
 
 // Release returns n reserved units to available, only if as many are
 // reserved.

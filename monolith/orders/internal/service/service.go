@@ -176,21 +176,27 @@ func (s *Service) Place(ctx context.Context, in domain.NewOrder) (domain.Order, 
 		}
 		sort.Slice(order, func(a, b int) bool { return rows[order[a]].ProductRef < rows[order[b]].ProductRef })
 		ref := reference(r.ID)
+		want := make([]inventory.Reservation, len(order))
+		for k, i := range order {
+			want[k] = inventory.Reservation{ProductRef: rows[i].ProductRef, Move: inventory.Move{Quantity: rows[i].Quantity, Reference: ref}}
+		}
 		var held []reservation
 		// Every failure from the first reservation on goes through
 		// compensate before the transaction rolls back.
 		err = func() error {
-			for _, i := range order {
-				l := &rows[i]
-				lvl, err := s.deps.Inventory.Reserve(ctx, l.ProductRef, inventory.Move{Quantity: l.Quantity, Reference: ref})
+			levels, err := s.deps.Inventory.ReserveAll(ctx, want)
+			for k, lvl := range levels {
+				w := want[k]
+				rows[order[k]].WarehouseCode = lvl.Warehouse
+				held = append(held, reservation{ref: w.ProductRef, move: inventory.Move{Warehouse: lvl.Warehouse, Quantity: w.Quantity, Reference: ref}})
+			}
+			if err != nil {
+				// The reservations before the failed one are held.
+				l := rows[order[min(len(levels), len(order)-1)]]
 				if errors.Is(err, inventory.ErrOutOfStock) {
 					return errs.New(domain.ErrOutOfStock, "not enough stock to reserve %d of %s (%s) in any one warehouse", l.Quantity, l.SKU, l.ProductRef)
 				}
-				if err != nil {
-					return fmt.Errorf("reserve %d of %s for order %d: %w", l.Quantity, l.ProductRef, r.ID, err)
-				}
-				l.WarehouseCode = lvl.Warehouse
-				held = append(held, reservation{ref: l.ProductRef, move: inventory.Move{Warehouse: lvl.Warehouse, Quantity: l.Quantity, Reference: ref}})
+				return fmt.Errorf("reserve %d of %s for order %d: %w", l.Quantity, l.ProductRef, r.ID, err)
 			}
 			if err := s.store.QueueLines(ctx, r.ID, rows); err != nil {
 				return err

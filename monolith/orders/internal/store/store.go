@@ -101,8 +101,10 @@ func (s *Store) InsertOrder(ctx context.Context, r *Row) error {
 		}
 		return nil
 	}
+	// Row, not gorm's reflective Scan, reads the id: fewer allocations on
+	// the path of every order.
 	err := db.Conn(ctx, s.db).Raw(`INSERT INTO orders (customer_id, customer_email, status, currency, total_cents, placed_at, version, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, r.CustomerID, r.CustomerEmail, r.Status, r.Currency, r.TotalCents, r.PlacedAt, r.Version, r.UpdatedAt).Scan(&r.ID).Error
+VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, r.CustomerID, r.CustomerEmail, r.Status, r.Currency, r.TotalCents, r.PlacedAt, r.Version, r.UpdatedAt).Row().Scan(&r.ID)
 	if err != nil {
 		return fmt.Errorf("insert order: %w", err)
 	}
