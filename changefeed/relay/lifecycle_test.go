@@ -165,6 +165,12 @@ func TestRunWaitsForItsStatements(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			ran := make(chan error, 1)
+			// A case that arms at once arms before Run starts: on a busy
+			// machine the relay may otherwise read ahead before the test
+			// arms, and never again while the broker is down.
+			if tt.armWhen(r) {
+				bl.armed.Store(true)
+			}
 			go func() {
 				err := r.Run(ctx)
 				bl.returned.Store(true)
