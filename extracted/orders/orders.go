@@ -251,24 +251,27 @@ func (s *Service) runParts(ctx context.Context) error {
 		g.Go(func() error { s.register(gctx); return nil })
 	}
 	if len(s.opt.Brokers) > 0 {
-		if s.cfg.Sync.ReadModels == nil || *s.cfg.Sync.ReadModels {
-			c, err := consumer.New(aclorders.ReadModelConfig(s.opt.Kafka.TopicPrefix), consumer.Options{
-				DB: s.gdb, Brokers: s.opt.Brokers, Kafka: s.opt.Kafka, Logger: s.log.With("part", "read-models"), Registerer: s.reg,
+		// The read models' consumer and the forward sync consume into the
+		// service's database, each as its own consumer group.
+		for _, part := range []struct {
+			on       *bool
+			name     string
+			config   func(topicPrefix string) consumer.Config
+			register func(*consumer.Consumer)
+		}{
+			{s.cfg.Sync.ReadModels, "read-models", aclorders.ReadModelConfig, s.core.RegisterReadModels},
+			{s.cfg.Sync.Forward, "forward-sync", aclorders.ForwardConfig, s.fwd.Register},
+		} {
+			if part.on != nil && !*part.on {
+				continue
+			}
+			c, err := consumer.New(part.config(s.opt.Kafka.TopicPrefix), consumer.Options{
+				DB: s.gdb, Brokers: s.opt.Brokers, Kafka: s.opt.Kafka, Logger: s.log.With("part", part.name), Registerer: s.reg,
 			})
 			if err != nil {
-				return fmt.Errorf("orders service: read models: %w", err)
+				return fmt.Errorf("orders service: %s: %w", part.name, err)
 			}
-			s.core.RegisterReadModels(c)
-			g.Go(func() error { return c.Run(gctx) })
-		}
-		if s.cfg.Sync.Forward == nil || *s.cfg.Sync.Forward {
-			c, err := consumer.New(aclorders.ForwardConfig(s.opt.Kafka.TopicPrefix), consumer.Options{
-				DB: s.gdb, Brokers: s.opt.Brokers, Kafka: s.opt.Kafka, Logger: s.log.With("part", "forward-sync"), Registerer: s.reg,
-			})
-			if err != nil {
-				return fmt.Errorf("orders service: forward sync: %w", err)
-			}
-			s.fwd.Register(c)
+			part.register(c)
 			g.Go(func() error { return c.Run(gctx) })
 		}
 		if s.cfg.Sync.Relay == nil || *s.cfg.Sync.Relay {
