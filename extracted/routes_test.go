@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stranglerkit/strangler/extracted"
+	"github.com/stranglerkit/strangler/extracted/inventory"
+	"github.com/stranglerkit/strangler/extracted/orders"
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
 
@@ -27,6 +29,29 @@ func TestRoutesCompile(t *testing.T) {
 		m := doc.Module(tc.module)
 		if m == nil || m.Candidate != tc.candidate {
 			t.Errorf("module %s: %+v", tc.module, m)
+		}
+	}
+}
+
+// TestRoutesBackendsResolveToServices: each service backend of the table
+// names the registry entry that its service registers under by default,
+// else the proxy finds no instance when the phase moves traffic to it.
+func TestRoutesBackendsResolveToServices(t *testing.T) {
+	doc, err := extracted.Routes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inv inventory.Config
+	inv.SetDefaults(t.TempDir())
+	var ord orders.Config
+	ord.SetDefaults(t.TempDir())
+	for _, tc := range []struct{ backend, registers string }{
+		{"inventory-service", inv.RegisterWith.Service},
+		{"orders-service", ord.RegisterWith.Service},
+	} {
+		b, ok := doc.Backends[tc.backend]
+		if !ok || b.Service != tc.registers {
+			t.Errorf("backend %s = %+v, want service %q, the name its service registers under", tc.backend, b, tc.registers)
 		}
 	}
 }

@@ -117,15 +117,27 @@ func (c Config) Validate() error {
 	if c.RegisterWith.TTL < 0 {
 		errs = append(errs, fmt.Errorf("register_with.ttl: must be positive, not %s", c.RegisterWith.TTL))
 	}
-	if c.Sync.BackSyncDSN != "" {
-		if _, err := db.ParseDSN(c.Sync.BackSyncDSN); err != nil {
-			errs = append(errs, fmt.Errorf("sync.back_sync_dsn: %w", err))
-		}
-		if c.Sync.BackSyncDSN == c.DSN {
-			errs = append(errs, errors.New("sync.back_sync_dsn: must be the monolith's database, not the service's own"))
-		}
+	if err := CheckBackSyncDSN(c.Sync.BackSyncDSN, c.DSN); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// CheckBackSyncDSN reports what is wrong with a service's
+// sync.back_sync_dsn, backSync, given the service's own database own: it
+// must parse, and name the monolith's database rather than the service's.
+// An empty backSync (no back sync) is fine.
+func CheckBackSyncDSN(backSync, own string) error {
+	if backSync == "" {
+		return nil
+	}
+	if _, err := db.ParseDSN(backSync); err != nil {
+		return fmt.Errorf("sync.back_sync_dsn: %w", err)
+	}
+	if backSync == own {
+		return errors.New("sync.back_sync_dsn: must be the monolith's database, not the service's own")
+	}
+	return nil
 }
 
 // RegisterEnabled reports whether the service registers with the proxy.

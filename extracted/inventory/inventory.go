@@ -251,20 +251,31 @@ func (s *Service) ForwardConsumer() (*consumer.Consumer, error) {
 // database at monolithDSN until ctx ends. It migrates the inbox set into
 // that database first.
 func RunBackSync(ctx context.Context, monolithDSN string, brokers []string, kafka changefeed.KafkaConfig, log *slog.Logger, reg prometheus.Registerer) error {
-	if err := db.MigrateUp(ctx, monolithDSN, consumer.Migrations()); err != nil {
+	return RunConsumerOn(ctx, monolithDSN, aclinv.BackSyncConfig, func(c *consumer.Consumer, mdb *gorm.DB) { aclinv.NewBackSync(mdb).Register(c) },
+		consumer.Options{Brokers: brokers, Kafka: kafka, Logger: log, Registerer: reg})
+}
+
+// RunConsumerOn runs a consumer on another database than the service's
+// own, the monolith's at dsn, until ctx ends: a back sync. It migrates the
+// inbox set into that database, opens it, builds the consumer from config
+// (given the topic prefix) and opt, lets register add its handlers, and
+// runs it. The orders service's back sync runs the same way.
+func RunConsumerOn(ctx context.Context, dsn string, config func(topicPrefix string) consumer.Config, register func(*consumer.Consumer, *gorm.DB), opt consumer.Options) error {
+	if err := db.MigrateUp(ctx, dsn, consumer.Migrations()); err != nil {
 		return fmt.Errorf("back sync: %w", err)
 	}
-	mdb, err := db.Open(ctx, monolithDSN, db.Options{Logger: log})
+	mdb, err := db.Open(ctx, dsn, db.Options{Logger: opt.Logger})
 	if err != nil {
 		return fmt.Errorf("back sync: %w", err)
 	}
 	defer func() { _ = db.Close(mdb) }()
-	kafka.SetDefaults("")
-	c, err := consumer.New(aclinv.BackSyncConfig(kafka.TopicPrefix), consumer.Options{DB: mdb, Brokers: brokers, Kafka: kafka, Logger: log, Registerer: reg})
+	opt.Kafka.SetDefaults("")
+	opt.DB = mdb
+	c, err := consumer.New(config(opt.Kafka.TopicPrefix), opt)
 	if err != nil {
 		return fmt.Errorf("back sync: %w", err)
 	}
-	aclinv.NewBackSync(mdb).Register(c)
+	register(c, mdb)
 	return c.Run(ctx)
 }
 

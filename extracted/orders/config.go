@@ -47,14 +47,25 @@ type Config struct {
 	Sync SyncConfig `yaml:"sync"`
 }
 
-// SyncConfig configures the service's consumer and relay.
+// SyncConfig configures the service's consumers, its relay and the back
+// sync.
 type SyncConfig struct {
+	// Forward consumes the monolith's order events into the service's
+	// event store (acl/orders Forward, consumer group "orders-service"),
+	// the copy the sync phase backfills and keeps in step. If nil, true.
+	Forward *bool `yaml:"forward"`
 	// ReadModels consumes the monolith's customer and product events into
 	// the local read models (consumer group orders-service-readmodels).
 	// If nil, true.
 	ReadModels *bool `yaml:"read_models"`
 	// Relay publishes the service's outbox. If nil, true.
 	Relay *bool `yaml:"relay"`
+	// BackSyncDSN, when set, makes the service also run the back sync:
+	// its own order events applied to the monolith's orders tables in
+	// this database (acl/orders BackSync, consumer group
+	// "monolith-orders-acl"). If empty, no back sync runs; `strangler up`
+	// sets it to monolith.dsn.
+	BackSyncDSN string `yaml:"back_sync_dsn"`
 }
 
 // SetDefaults fills the empty fields; dataDir anchors the SQLite default.
@@ -92,6 +103,9 @@ func (c *Config) SetDefaults(dataDir string) {
 		r.TTL = 15 * time.Second
 	}
 	t := true
+	if c.Sync.Forward == nil {
+		c.Sync.Forward = &t
+	}
 	if c.Sync.ReadModels == nil {
 		c.Sync.ReadModels = &t
 	}
@@ -130,6 +144,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("max_body_bytes: must be positive, not %d", c.MaxBodyBytes))
+	}
+	if err := inventory.CheckBackSyncDSN(c.Sync.BackSyncDSN, c.DSN); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -31,6 +31,8 @@ func TestConfig(t *testing.T) {
 		{"place timeout", func(c *orders.Config) { c.PlaceTimeout = -time.Second }, "place_timeout:"},
 		{"step timeout", func(c *orders.Config) { c.StepTimeout = -time.Second }, "step_timeout:"},
 		{"body limit", func(c *orders.Config) { c.MaxBodyBytes = -1 }, "max_body_bytes:"},
+		{"back sync dsn", func(c *orders.Config) { c.Sync.BackSyncDSN = "mysql://x" }, "sync.back_sync_dsn:"},
+		{"back sync into its own database", func(c *orders.Config) { c.Sync.BackSyncDSN = c.DSN }, "sync.back_sync_dsn:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

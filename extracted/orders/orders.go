@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -35,6 +36,7 @@ import (
 	"github.com/stranglerkit/strangler/changefeed/relay"
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/eventsource"
+	"github.com/stranglerkit/strangler/extracted/inventory"
 	"github.com/stranglerkit/strangler/extracted/orders/domain"
 	"github.com/stranglerkit/strangler/extracted/orders/httpapi"
 	"github.com/stranglerkit/strangler/extracted/orders/readmodel"
@@ -101,8 +103,11 @@ type Service struct {
 	core   *service.Service
 	orch   *saga.Orchestrator
 	runner *eventsource.Runner
+	fwd    *aclorders.Forward
 
-	life lifecycle.Guard
+	life      lifecycle.Guard
+	ready     chan struct{}
+	readyOnce sync.Once
 }
 
 // New opens the database and builds the service. It opens no listener,
@@ -132,7 +137,7 @@ func New(cfg Config, opt Options) (*Service, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s := &Service{cfg: cfg, opt: opt, log: log, gdb: gdb, ep: httpx.NewEndpoint(cfg.Addr), reg: reg, health: &httpx.Health{},
+	s := &Service{cfg: cfg, opt: opt, log: log, gdb: gdb, ep: httpx.NewEndpoint(cfg.Addr), reg: reg, health: &httpx.Health{}, ready: make(chan struct{}),
 		echo: httpx.NewEcho(log, reg, cfg.MaxBodyBytes)}
 	fail := func(err error) (*Service, error) {
 		_ = db.Close(gdb)
@@ -152,6 +157,9 @@ func New(cfg Config, opt Options) (*Service, error) {
 		return fail(err)
 	}
 	s.core.SetOrchestrator(s.orch)
+	if s.fwd, err = aclorders.NewForward(gdb, log.With("part", "forward-sync")); err != nil {
+		return fail(err)
+	}
 	s.health.AddCheck("database", func(ctx context.Context) error {
 		sqlDB, err := gdb.DB()
 		if err != nil {
@@ -185,6 +193,9 @@ func (s *Service) Registry() *prometheus.Registry { return s.reg }
 // Core is the service's core, for tests that feed its read models.
 func (s *Service) Core() *service.Service { return s.core }
 
+// Forward is the forward sync of the monolith's orders, for its counts.
+func (s *Service) Forward() *aclorders.Forward { return s.fwd }
+
 // Orchestrator runs the placement sagas.
 func (s *Service) Orchestrator() *saga.Orchestrator { return s.orch }
 
@@ -195,12 +206,19 @@ func (s *Service) Prepare(ctx context.Context) error {
 		return fmt.Errorf("orders service: %w", err)
 	}
 	s.health.SetReady(true)
+	s.readyOnce.Do(func() { close(s.ready) })
 	return nil
 }
 
+// Ready is closed once Prepare has migrated the database: the phase
+// watcher acknowledges a phase only from then, when the forward sync and
+// the back sync can run.
+func (s *Service) Ready() <-chan struct{} { return s.ready }
+
 // Run listens and serves until ctx ends, with the saga orchestrator (which
 // first resumes every unfinished saga), the projections, the read models'
-// consumer, the relay and the registration with the proxy, then stops them
+// consumer, the forward sync of the monolith's orders, the relay, the back
+// sync (when configured) and the registration with the proxy, then stops them
 // all, waits for them and closes the database. A port in use fails it at
 // once.
 func (s *Service) Run(ctx context.Context) error {
@@ -233,14 +251,27 @@ func (s *Service) runParts(ctx context.Context) error {
 		g.Go(func() error { s.register(gctx); return nil })
 	}
 	if len(s.opt.Brokers) > 0 {
-		if s.cfg.Sync.ReadModels == nil || *s.cfg.Sync.ReadModels {
-			c, err := consumer.New(aclorders.ReadModelConfig(s.opt.Kafka.TopicPrefix), consumer.Options{
-				DB: s.gdb, Brokers: s.opt.Brokers, Kafka: s.opt.Kafka, Logger: s.log.With("part", "read-models"), Registerer: s.reg,
+		// The read models' consumer and the forward sync consume into the
+		// service's database, each as its own consumer group.
+		for _, part := range []struct {
+			on       *bool
+			name     string
+			config   func(topicPrefix string) consumer.Config
+			register func(*consumer.Consumer)
+		}{
+			{s.cfg.Sync.ReadModels, "read-models", aclorders.ReadModelConfig, s.core.RegisterReadModels},
+			{s.cfg.Sync.Forward, "forward-sync", aclorders.ForwardConfig, s.fwd.Register},
+		} {
+			if part.on != nil && !*part.on {
+				continue
+			}
+			c, err := consumer.New(part.config(s.opt.Kafka.TopicPrefix), consumer.Options{
+				DB: s.gdb, Brokers: s.opt.Brokers, Kafka: s.opt.Kafka, Logger: s.log.With("part", part.name), Registerer: s.reg,
 			})
 			if err != nil {
-				return fmt.Errorf("orders service: read models: %w", err)
+				return fmt.Errorf("orders service: %s: %w", part.name, err)
 			}
-			s.core.RegisterReadModels(c)
+			part.register(c)
 			g.Go(func() error { return c.Run(gctx) })
 		}
 		if s.cfg.Sync.Relay == nil || *s.cfg.Sync.Relay {
@@ -250,6 +281,12 @@ func (s *Service) runParts(ctx context.Context) error {
 				return fmt.Errorf("orders service: relay: %w", err)
 			}
 			g.Go(func() error { return r.Run(gctx) })
+		}
+		if dsn := s.cfg.Sync.BackSyncDSN; dsn != "" {
+			g.Go(func() error {
+				return inventory.RunConsumerOn(gctx, dsn, aclorders.BackSyncConfig, func(c *consumer.Consumer, _ *gorm.DB) { aclorders.NewBackSync().Register(c) },
+					consumer.Options{Brokers: s.opt.Brokers, Kafka: s.opt.Kafka, Logger: s.log.With("part", "back-sync"), Registerer: s.reg})
+			})
 		}
 	}
 	<-gctx.Done()

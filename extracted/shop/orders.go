@@ -11,6 +11,7 @@ import (
 	"github.com/stranglerkit/strangler/eventsource"
 	"github.com/stranglerkit/strangler/extracted/orders"
 	"github.com/stranglerkit/strangler/internal/cli"
+	"github.com/stranglerkit/strangler/proxy/adminclient"
 )
 
 func init() {
@@ -26,7 +27,7 @@ func init() {
 	// The orders service starts after the inventory service, its saga's
 	// participant, and before the proxy, with which it registers.
 	cli.RegisterUp(45, "orders-service", func(ctx context.Context, env *cli.UpEnv) ([]cli.Component, error) {
-		c, err := ordersServiceComponent(env)
+		c, err := ordersServiceComponent(env, true)
 		if err != nil {
 			return nil, err
 		}
@@ -35,12 +36,16 @@ func init() {
 }
 
 // ordersServiceComponent builds the extracted orders service with its read
-// models' consumer and the relay of its outbox. Its participants are the
-// inventory service `up` runs (else services.orders.inventory_url) and the
-// monolith's payments module (the monolith `up` runs, else
-// services.orders.payments_url). It registers with the proxy's admin API
-// as the inventory service does.
-func ordersServiceComponent(env *cli.UpEnv) (cli.Component, error) {
+// models' consumer, the forward sync of the monolith's orders and the
+// relay of its outbox. Its participants are the inventory service `up`
+// runs (else services.orders.inventory_url) and the monolith's payments
+// module (the monolith `up` runs, else services.orders.payments_url). It
+// registers with the proxy's admin API as the inventory service does. In
+// `up` it also runs the back sync into the monolith's database, which
+// applies only the service's own order events, so it idles until the
+// ownership flip sends the service the writes. Its phase watcher
+// acknowledges the orders phases as the orders-service component.
+func ordersServiceComponent(env *cli.UpEnv, inUp bool) (cli.Component, error) {
 	all := env.Config()
 	cfg := Services.Of(all).Orders
 	registerWithProxy(all, &cfg.RegisterWith)
@@ -50,13 +55,27 @@ func ordersServiceComponent(env *cli.UpEnv) (cli.Component, error) {
 	if u := env.Addr("monolith"); u != "" {
 		cfg.PaymentsURL = u
 	}
-	svc, err := orders.New(cfg, orders.Options{Brokers: cli.KafkaBrokers(all), Kafka: all.Kafka, Logger: env.Log().With("component", "orders-service")})
+	if inUp && cfg.Sync.BackSyncDSN == "" {
+		cfg.Sync.BackSyncDSN = Monolith.Of(all).DSN
+	}
+	log := env.Log().With("component", "orders-service")
+	svc, err := orders.New(cfg, orders.Options{Brokers: cli.KafkaBrokers(all), Kafka: all.Kafka, Logger: log})
 	if err != nil {
 		return cli.Component{}, err
 	}
 	note := "db " + db.Redact(cfg.DSN) + ", inventory " + cfg.InventoryURL + ", payments " + cfg.PaymentsURL
+	if cfg.Sync.BackSyncDSN != "" {
+		note += ", back sync to " + db.Redact(cfg.Sync.BackSyncDSN)
+	}
+	run := func(ctx context.Context) error {
+		// The service has no ownership switch to apply: it takes the
+		// writes the proxy sends it from the flip, its forward sync skips
+		// its own events and its back sync applies only those, so every
+		// phase holds for it once its syncs run, which the ack says.
+		return runWatched(ctx, svc.Run, svc.Ready(), all, log, "orders", "orders-service", func(context.Context, *adminclient.Client, int) error { return nil })
+	}
 	addr := func() string { return "http://" + svc.Addr() }
-	return cli.Component{Name: "orders-service", Addr: addr, Note: note, Run: svc.Run, Started: svc.Started(), Close: svc.Close}, nil
+	return cli.Component{Name: "orders-service", Addr: addr, Note: note, Run: run, Started: svc.Started(), Close: svc.Close}, nil
 }
 
 func newOrdersServiceCmd(a *cli.App) *cobra.Command {
@@ -68,19 +87,22 @@ database: its event store, read models, outbox and relay, the local read
 models of the monolith's customers and prices (consumer group
 orders-service-readmodels), and the saga orchestrator that places orders
 across the inventory service (--inventory-url) and the monolith's payments
-module (--payments-url). It serves the monolith's /api/orders contract, the
+module (--payments-url), and the forward sync of the monolith's orders (consumer
+group orders-service). It serves the monolith's /api/orders contract, the
 saga admin API under /v1 (strangler sagas --service http://ADDR/v1, with the
 proxy's admin token), and registers with the proxy's service registry as
-service "orders".`,
+service "orders". With --back-sync-dsn it also applies its own order
+events to the monolith's orders tables in that database.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.RunOne(cmd, ordersServiceComponent)
+			return a.RunOne(cmd, func(env *cli.UpEnv) (cli.Component, error) { return ordersServiceComponent(env, false) })
 		},
 	}
 	a.BindString(cmd, "addr", "services.orders.addr", "listen address (default 127.0.0.1:9103)")
 	a.BindString(cmd, "dsn", "services.orders.dsn", "the service's own database: sqlite:PATH or postgres://URL (default sqlite:<data-dir>/orders.db)")
 	a.BindString(cmd, "inventory-url", "services.orders.inventory_url", "the inventory service (default http://127.0.0.1:9101)")
 	a.BindString(cmd, "payments-url", "services.orders.payments_url", "the monolith, whose payments module authorizes (default http://127.0.0.1:9001)")
+	a.BindString(cmd, "back-sync-dsn", "services.orders.sync.back_sync_dsn", "the monolith's database, to apply the service's orders to after the flip (default: none)")
 	a.BindString(cmd, "brokers", "kafka.brokers", "Kafka bootstrap brokers, comma-separated (default: the embedded broker at broker.addr)")
 	return cmd
 }

@@ -2,6 +2,7 @@ package shop
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 
@@ -65,30 +66,37 @@ func inventoryServiceComponent(env *cli.UpEnv, inUp bool) (cli.Component, error)
 		note += ", back sync to " + db.Redact(cfg.Sync.BackSyncDSN)
 	}
 	run := func(ctx context.Context) error {
-		g, gctx := errgroup.WithContext(ctx)
-		g.Go(func() error { return svc.Run(gctx) })
-		g.Go(func() error {
-			select {
-			case <-svc.Ready():
-			case <-gctx.Done():
-				return nil
-			}
-			return cli.WatchPhase(gctx, all, log, "inventory", "inventory-service", func(ctx context.Context, c *adminclient.Client, ph int) error {
-				owner := phase.Phase(ph) >= phase.Flip
-				if !owner && svc.Owner() {
-					// The monolith stops calling the service before it
-					// stops taking writes.
-					if err := cli.AwaitAck(ctx, c, "inventory", "monolith", func(p int) bool { return phase.Phase(p) < phase.Flip }); err != nil {
-						return err
-					}
+		return runWatched(ctx, svc.Run, svc.Ready(), all, log, "inventory", "inventory-service", func(ctx context.Context, c *adminclient.Client, ph int) error {
+			owner := phase.Phase(ph) >= phase.Flip
+			if !owner && svc.Owner() {
+				// The monolith stops calling the service before it
+				// stops taking writes.
+				if err := cli.AwaitAck(ctx, c, "inventory", "monolith", func(p int) bool { return phase.Phase(p) < phase.Flip }); err != nil {
+					return err
 				}
-				return svc.SetOwner(ctx, owner)
-			})
+			}
+			return svc.SetOwner(ctx, owner)
 		})
-		return g.Wait()
 	}
 	addr := func() string { return "http://" + svc.Addr() }
 	return cli.Component{Name: "inventory-service", Addr: addr, Note: note, Run: run, Started: svc.Started(), Close: svc.Close}, nil
+}
+
+// runWatched runs a service (run) with the phase watcher that applies
+// module's phases as component, started once the service is ready (its
+// database migrated), until ctx ends or either fails.
+func runWatched(ctx context.Context, run func(context.Context) error, ready <-chan struct{}, all *config.Config, log *slog.Logger, module, component string, apply func(context.Context, *adminclient.Client, int) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return run(gctx) })
+	g.Go(func() error {
+		select {
+		case <-ready:
+		case <-gctx.Done():
+			return nil
+		}
+		return cli.WatchPhase(gctx, all, log, module, component, apply)
+	})
+	return g.Wait()
 }
 
 // registerWithProxy fills in the proxy's admin API and its token where a
