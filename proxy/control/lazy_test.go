@@ -104,6 +104,17 @@ func TestLazyCloseDuringOpen(t *testing.T) {
 	<-entered
 	closed := make(chan error, 1)
 	go func() { closed <- lazy.Close() }()
+	// Release the open only once Close has begun: another caller then
+	// sees the store closed at once (before, the test released it at
+	// once, and on a busy machine the open could finish first).
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		err := lazy.Open(ctx)
+		cancel()
+		if errors.Is(err, control.ErrStoreClosed) {
+			break
+		}
+	}
 	close(release)
 	if err := <-opened; !errors.Is(err, control.ErrStoreClosed) {
 		t.Fatalf("an open that a Close overtook: %v, want ErrStoreClosed", err)
