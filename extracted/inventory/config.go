@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stranglerkit/strangler/db"
+	"github.com/stranglerkit/strangler/extracted/internal/servicekit"
 )
 
 // Config configures the inventory service. Every empty field takes the
@@ -117,27 +118,10 @@ func (c Config) Validate() error {
 	if c.RegisterWith.TTL < 0 {
 		errs = append(errs, fmt.Errorf("register_with.ttl: must be positive, not %s", c.RegisterWith.TTL))
 	}
-	if err := CheckBackSyncDSN(c.Sync.BackSyncDSN, c.DSN); err != nil {
+	if err := servicekit.CheckBackSyncDSN(c.Sync.BackSyncDSN, c.DSN); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-// CheckBackSyncDSN reports what is wrong with a service's
-// sync.back_sync_dsn, backSync, given the service's own database own: it
-// must parse, and name the monolith's database rather than the service's.
-// An empty backSync (no back sync) is fine.
-func CheckBackSyncDSN(backSync, own string) error {
-	if backSync == "" {
-		return nil
-	}
-	if _, err := db.ParseDSN(backSync); err != nil {
-		return fmt.Errorf("sync.back_sync_dsn: %w", err)
-	}
-	if backSync == own {
-		return errors.New("sync.back_sync_dsn: must be the monolith's database, not the service's own")
-	}
-	return nil
 }
 
 // RegisterEnabled reports whether the service registers with the proxy.

@@ -34,6 +34,7 @@ import (
 	"github.com/stranglerkit/strangler/changefeed/outbox"
 	"github.com/stranglerkit/strangler/changefeed/relay"
 	"github.com/stranglerkit/strangler/db"
+	"github.com/stranglerkit/strangler/extracted/internal/servicekit"
 	"github.com/stranglerkit/strangler/extracted/inventory/domain"
 	"github.com/stranglerkit/strangler/extracted/inventory/httpapi"
 	"github.com/stranglerkit/strangler/extracted/inventory/service"
@@ -251,32 +252,8 @@ func (s *Service) ForwardConsumer() (*consumer.Consumer, error) {
 // database at monolithDSN until ctx ends. It migrates the inbox set into
 // that database first.
 func RunBackSync(ctx context.Context, monolithDSN string, brokers []string, kafka changefeed.KafkaConfig, log *slog.Logger, reg prometheus.Registerer) error {
-	return RunConsumerOn(ctx, monolithDSN, aclinv.BackSyncConfig, func(c *consumer.Consumer, mdb *gorm.DB) { aclinv.NewBackSync(mdb).Register(c) },
+	return servicekit.RunConsumerOn(ctx, monolithDSN, aclinv.BackSyncConfig, func(c *consumer.Consumer, mdb *gorm.DB) { aclinv.NewBackSync(mdb).Register(c) },
 		consumer.Options{Brokers: brokers, Kafka: kafka, Logger: log, Registerer: reg})
-}
-
-// RunConsumerOn runs a consumer on another database than the service's
-// own, the monolith's at dsn, until ctx ends: a back sync. It migrates the
-// inbox set into that database, opens it, builds the consumer from config
-// (given the topic prefix) and opt, lets register add its handlers, and
-// runs it. The orders service's back sync runs the same way.
-func RunConsumerOn(ctx context.Context, dsn string, config func(topicPrefix string) consumer.Config, register func(*consumer.Consumer, *gorm.DB), opt consumer.Options) error {
-	if err := db.MigrateUp(ctx, dsn, consumer.Migrations()); err != nil {
-		return fmt.Errorf("back sync: %w", err)
-	}
-	mdb, err := db.Open(ctx, dsn, db.Options{Logger: opt.Logger})
-	if err != nil {
-		return fmt.Errorf("back sync: %w", err)
-	}
-	defer func() { _ = db.Close(mdb) }()
-	opt.Kafka.SetDefaults("")
-	opt.DB = mdb
-	c, err := consumer.New(config(opt.Kafka.TopicPrefix), opt)
-	if err != nil {
-		return fmt.Errorf("back sync: %w", err)
-	}
-	register(c, mdb)
-	return c.Run(ctx)
 }
 
 // register keeps the service registered with the proxy's registry until

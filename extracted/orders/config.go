@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stranglerkit/strangler/db"
+	"github.com/stranglerkit/strangler/extracted/internal/servicekit"
 	"github.com/stranglerkit/strangler/extracted/inventory"
 )
 
@@ -145,7 +146,7 @@ func (c Config) Validate() error {
 	if c.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("max_body_bytes: must be positive, not %d", c.MaxBodyBytes))
 	}
-	if err := inventory.CheckBackSyncDSN(c.Sync.BackSyncDSN, c.DSN); err != nil {
+	if err := servicekit.CheckBackSyncDSN(c.Sync.BackSyncDSN, c.DSN); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -36,7 +36,7 @@ import (
 	"github.com/stranglerkit/strangler/changefeed/relay"
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/eventsource"
-	"github.com/stranglerkit/strangler/extracted/inventory"
+	"github.com/stranglerkit/strangler/extracted/internal/servicekit"
 	"github.com/stranglerkit/strangler/extracted/orders/domain"
 	"github.com/stranglerkit/strangler/extracted/orders/httpapi"
 	"github.com/stranglerkit/strangler/extracted/orders/readmodel"
@@ -284,7 +284,7 @@ func (s *Service) runParts(ctx context.Context) error {
 		}
 		if dsn := s.cfg.Sync.BackSyncDSN; dsn != "" {
 			g.Go(func() error {
-				return inventory.RunConsumerOn(gctx, dsn, aclorders.BackSyncConfig, func(c *consumer.Consumer, _ *gorm.DB) { aclorders.NewBackSync().Register(c) },
+				return servicekit.RunConsumerOn(gctx, dsn, aclorders.BackSyncConfig, func(c *consumer.Consumer, _ *gorm.DB) { aclorders.NewBackSync().Register(c) },
 					consumer.Options{Brokers: s.opt.Brokers, Kafka: s.opt.Kafka, Logger: s.log.With("part", "back-sync"), Registerer: s.reg})
 			})
 		}

@@ -1,0 +1,57 @@
+// Package servicekit holds what the shop's extracted services share and
+// neither owns: the check of a back sync's database setting and the runner
+// of a consumer on the monolith's database. It lived in the inventory
+// service, which made the orders service import inventory for plumbing.
+package servicekit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"gorm.io/gorm"
+
+	"github.com/stranglerkit/strangler/changefeed/consumer"
+	"github.com/stranglerkit/strangler/db"
+)
+
+// CheckBackSyncDSN reports what is wrong with a service's
+// sync.back_sync_dsn, backSync, given the service's own database own: it
+// must parse, and name the monolith's database rather than the service's.
+// An empty backSync (no back sync) is fine.
+func CheckBackSyncDSN(backSync, own string) error {
+	if backSync == "" {
+		return nil
+	}
+	if _, err := db.ParseDSN(backSync); err != nil {
+		return fmt.Errorf("sync.back_sync_dsn: %w", err)
+	}
+	if backSync == own {
+		return errors.New("sync.back_sync_dsn: must be the monolith's database, not the service's own")
+	}
+	return nil
+}
+
+// RunConsumerOn runs a consumer on another database than the service's
+// own, the monolith's at dsn, until ctx ends: a back sync. It migrates the
+// inbox set into that database, opens it, builds the consumer from config
+// (given the topic prefix) and opt, lets register add its handlers, and
+// runs it.
+func RunConsumerOn(ctx context.Context, dsn string, config func(topicPrefix string) consumer.Config, register func(*consumer.Consumer, *gorm.DB), opt consumer.Options) error {
+	if err := db.MigrateUp(ctx, dsn, consumer.Migrations()); err != nil {
+		return fmt.Errorf("back sync: %w", err)
+	}
+	mdb, err := db.Open(ctx, dsn, db.Options{Logger: opt.Logger})
+	if err != nil {
+		return fmt.Errorf("back sync: %w", err)
+	}
+	defer func() { _ = db.Close(mdb) }()
+	opt.Kafka.SetDefaults("")
+	opt.DB = mdb
+	c, err := consumer.New(config(opt.Kafka.TopicPrefix), opt)
+	if err != nil {
+		return fmt.Errorf("back sync: %w", err)
+	}
+	register(c, mdb)
+	return c.Run(ctx)
+}
