@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,9 +17,8 @@ import (
 	"github.com/stranglerkit/strangler/changefeed/changefeedtest"
 	"github.com/stranglerkit/strangler/changefeed/verify"
 	"github.com/stranglerkit/strangler/db/dbtest"
+	"github.com/stranglerkit/strangler/internal/goldentest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 // legacy is a monolith's table; catalog a service's copy with other names,
 // prices in cents and SKUs for keys.
@@ -118,7 +115,7 @@ func TestDrift(t *testing.T) {
 		}
 		var text bytes.Buffer
 		changefeedtest.Must(t, rep.WriteText(&text))
-		golden(t, "drift.golden", text.Bytes())
+		goldentest.Check(t, filepath.Join("testdata", "drift.golden"), text.String())
 	})
 }
 
@@ -284,20 +281,5 @@ func TestBadInput(t *testing.T) {
 				t.Fatalf("Compare = %v, want %q", err, tt.want)
 			}
 		})
-	}
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		changefeedtest.Must(t, os.WriteFile(path, got, 0o644))
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("report differs from %s:\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
