@@ -121,12 +121,17 @@ func (w *world) ordersConfig(dsn string) orders.Config {
 	return cfg
 }
 
-// feed migrates the orders database at dsn and applies the monolith's
+// feed migrates the orders database at dsn, makes the service the owner
+// of the orders, as after the flip (persisted, so that a service started
+// on the same database later owns them too), and applies the monolith's
 // customer and product events to its read models, as the consumer would.
 func (w *world) feed(svc *orders.Service) {
 	w.t.Helper()
 	ctx := context.Background()
 	if err := svc.Prepare(ctx); err != nil {
+		w.t.Fatal(err)
+	}
+	if err := svc.SetOwner(ctx, true); err != nil {
 		w.t.Fatal(err)
 	}
 	core := svc.Core()

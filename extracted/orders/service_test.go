@@ -267,7 +267,9 @@ func TestReadModelsFromTheBroker(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- svc.Run(ctx) }()
 		t.Cleanup(func() { cancel(); <-done })
-		<-svc.Started()
+		<-svc.Ready()
+		// The service takes the order writes, as after the flip.
+		changefeedtest.Must(t, svc.SetOwner(ctx, true))
 		url := "http://" + svc.Addr()
 		body := map[string]any{"customer_id": w.customer.ID, "lines": []map[string]any{{"sku": w.products[0].SKU, "quantity": 1}}}
 		var o aclorders.LegacyOrder

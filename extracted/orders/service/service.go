@@ -26,6 +26,7 @@ import (
 	aclorders "github.com/stranglerkit/strangler/acl/orders"
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/eventsource"
+	"github.com/stranglerkit/strangler/extracted/internal/servicekit"
 	"github.com/stranglerkit/strangler/extracted/orders/domain"
 	"github.com/stranglerkit/strangler/extracted/orders/readmodel"
 	"github.com/stranglerkit/strangler/extracted/orders/store"
@@ -71,6 +72,10 @@ type Config struct {
 	// Wake, if set, is called after each append, so that the read models'
 	// runner applies the events at once.
 	Wake func()
+	// Ownership is the switch that decides whether the service takes
+	// order writes. If nil, one on DB (servicekit.NewOwnership), off until
+	// loaded.
+	Ownership *servicekit.Ownership
 }
 
 // Service is the orders service's core.
@@ -101,6 +106,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Wake == nil {
 		cfg.Wake = func() {}
 	}
+	if cfg.Ownership == nil {
+		cfg.Ownership = servicekit.NewOwnership(cfg.DB)
+	}
 	st, err := store.New(cfg.DB, store.Options{})
 	if err != nil {
 		return nil, err
@@ -109,6 +117,22 @@ func New(cfg Config) (*Service, error) {
 	s.rm.OnEmailChange = s.changeEmail
 	s.def = s.definition()
 	return s, nil
+}
+
+// Ownership is the switch that decides whether the service takes order
+// writes.
+func (s *Service) Ownership() *servicekit.Ownership { return s.cfg.Ownership }
+
+// checkOwner refuses a write while the service holds a read replica, before
+// the write reads or changes anything: no order id is taken, no saga
+// started, no participant called. A placement saga that started while
+// the service owned the orders runs to its end after ownership is taken
+// away; the orchestrator does not ask.
+func (s *Service) checkOwner() error {
+	if !s.cfg.Ownership.Owner() {
+		return servicekit.NotOwner("the orders service is a read replica: order writes go to the monolith until the ownership flip")
+	}
+	return nil
 }
 
 // Definition is the placement saga, for the orchestrator.
@@ -259,6 +283,9 @@ func (e *PendingError) Error() string {
 // models, then runs the placement saga and waits for it, up to
 // PlaceTimeout: a saga still running gives a *PendingError.
 func (s *Service) Place(ctx context.Context, in NewOrder) (aclorders.LegacyOrder, error) {
+	if err := s.checkOwner(); err != nil {
+		return aclorders.LegacyOrder{}, err
+	}
 	if errs := in.check(); len(errs) > 0 {
 		return aclorders.LegacyOrder{}, httpx.Invalid(errs...)
 	}
@@ -472,9 +499,14 @@ func (s *Service) Cancel(ctx context.Context, id int64) (aclorders.LegacyOrder, 
 	})
 }
 
-// load returns the order, refusing a move to status to that its status
-// does not allow before any participant is called.
+// load returns the order for a write (Pay, Ship, Cancel), refusing it
+// while the service does not own the orders, and refusing a move to status
+// to that the order's status does not allow, before any participant is
+// called.
 func (s *Service) load(ctx context.Context, id int64, to domain.Status) (domain.Order, error) {
+	if err := s.checkOwner(); err != nil {
+		return domain.Order{}, err
+	}
 	o, err := s.store.Get(ctx, id)
 	if err != nil {
 		return o, notFound(id, err)
