@@ -94,8 +94,9 @@ saga admin API under /v1 (strangler sagas --service http://ADDR/v1, with the
 proxy's admin token), and registers with the proxy's service registry as
 service "orders". It serves reads from the start and refuses order writes
 (409 not-owner) until the ownership flip: the phase watcher, or PUT
-/v1/ownership {"owner": true} with the proxy's admin token. With --back-sync-dsn it also applies its own order
-events to the monolith's orders tables in that database.`,
+/v1/ownership {"owner": true} with the proxy's admin token. With
+--back-sync-dsn it also applies its own order events to the monolith's
+orders tables in that database.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.RunOne(cmd, func(env *cli.UpEnv) (cli.Component, error) { return ordersServiceComponent(env, false) })

@@ -72,10 +72,6 @@ type Config struct {
 	// Wake, if set, is called after each append, so that the read models'
 	// runner applies the events at once.
 	Wake func()
-	// Ownership is the switch that decides whether the service takes
-	// order writes. If nil, one on DB (servicekit.NewOwnership), off until
-	// loaded.
-	Ownership *servicekit.Ownership
 }
 
 // Service is the orders service's core.
@@ -87,6 +83,7 @@ type Service struct {
 	ids   *aclorders.IDs
 	def   *saga.Definition
 	orch  *saga.Orchestrator
+	owner *servicekit.Ownership
 	log   *slog.Logger
 
 	// failures keeps, for the placements this process waits on, the
@@ -106,22 +103,20 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Wake == nil {
 		cfg.Wake = func() {}
 	}
-	if cfg.Ownership == nil {
-		cfg.Ownership = servicekit.NewOwnership(cfg.DB)
-	}
 	st, err := store.New(cfg.DB, store.Options{})
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, db: cfg.DB, store: st, rm: aclorders.NewReadModels(cfg.DB), ids: aclorders.NewIDs(cfg.DB), log: cfg.Logger}
+	s := &Service{cfg: cfg, db: cfg.DB, store: st, rm: aclorders.NewReadModels(cfg.DB), ids: aclorders.NewIDs(cfg.DB), owner: servicekit.NewOwnership(cfg.DB), log: cfg.Logger}
 	s.rm.OnEmailChange = s.changeEmail
 	s.def = s.definition()
 	return s, nil
 }
 
 // Ownership is the switch that decides whether the service takes order
-// writes.
-func (s *Service) Ownership() *servicekit.Ownership { return s.cfg.Ownership }
+// writes, persisted in the service's settings table; it is off until
+// loaded.
+func (s *Service) Ownership() *servicekit.Ownership { return s.owner }
 
 // checkOwner refuses a write while the service holds a read replica, before
 // the write reads or changes anything: no order id is taken, no saga
@@ -129,7 +124,7 @@ func (s *Service) Ownership() *servicekit.Ownership { return s.cfg.Ownership }
 // the service owned the orders runs to its end after ownership is taken
 // away; the orchestrator does not ask.
 func (s *Service) checkOwner() error {
-	if !s.cfg.Ownership.Owner() {
+	if !s.owner.Owner() {
 		return servicekit.NotOwner("the orders service is a read replica: order writes go to the monolith until the ownership flip")
 	}
 	return nil
