@@ -2,15 +2,20 @@ package main_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stranglerkit/strangler/internal/lifecycletest"
+	"github.com/stranglerkit/strangler/proxy"
+	"github.com/stranglerkit/strangler/proxy/adminclient"
+	"github.com/stranglerkit/strangler/proxy/api"
 )
 
 // serviceIDBase is where the orders service's order ids start
@@ -54,9 +59,14 @@ func placedByService(t *testing.T, env []string, service string, id int64) bool 
 func TestUpAcksOrdersPhases(t *testing.T) {
 	// The components' phase watchers reach the admin API at
 	// proxy.admin_addr, so it is a fixed free port, not :0.
-	env := append(isolatedEnv(t.TempDir()), "STRANGLER_PROXY_ADMIN_ADDR="+lifecycletest.FreeAddr(t))
+	dataDir, adminAddr := t.TempDir(), lifecycletest.FreeAddr(t)
+	env := append(isolatedEnv(dataDir), "STRANGLER_PROXY_ADMIN_ADDR="+adminAddr)
 	p := startUp(t, env)
 	waitReady(t, p.addrs["orders-service"]+"/readyz")
+	// From the flip the proxy sends the writes to the services; one with
+	// no healthy instance there yet would have them fall back to the
+	// monolith, as an operator would see in `strangler routes list`.
+	waitHealthy(t, dataDir, adminAddr, p, "inventory-service", "orders-service")
 	// The commands reach the broker that up runs; the token is the one up
 	// wrote under the same data dir.
 	env = append(env, "STRANGLER_KAFKA_BROKERS="+hostPort(p.addrs["broker"]))
@@ -140,6 +150,44 @@ func TestUpAcksOrdersPhases(t *testing.T) {
 		} else if a := placeOrder(t, monolith); !a.placed() {
 			t.Fatalf("%s: POST /api/orders at the monolith: %d %s, want it placed", at, a.Status, a.Body)
 		}
+	}
+}
+
+// waitHealthy waits until the proxy has a healthy instance of each of
+// the backends, the services that registered with it.
+func waitHealthy(t *testing.T, dataDir, adminAddr string, p *upProcess, backends ...string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var missing []string
+		// The token is there once the proxy has written it.
+		token, err := proxy.ReadToken(filepath.Join(dataDir, "admin.token"))
+		var bs []api.Backend
+		if err == nil {
+			var c *adminclient.Client
+			if c, err = adminclient.New(adminAddr, token); err != nil {
+				t.Fatal(err)
+			}
+			bs, err = c.Backends(context.Background())
+		}
+		healthy := map[string]bool{}
+		for _, b := range bs {
+			for _, in := range b.Instances {
+				healthy[b.Name] = healthy[b.Name] || in.Healthy
+			}
+		}
+		for _, name := range backends {
+			if !healthy[name] {
+				missing = append(missing, name)
+			}
+		}
+		if err == nil && len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the proxy has no healthy instance of %v after 60s (%v): %+v\nup's log:\n%s", missing, err, bs, p.stderr)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
