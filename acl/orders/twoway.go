@@ -266,11 +266,15 @@ func (b *BackSync) Handle(ctx context.Context, tx *gorm.DB, ev changefeed.Event)
 	if err != nil {
 		return consumer.Permanent(err)
 	}
-	// The consumer upcast older versions already; this refuses newer ones.
-	if _, err := b.upcasters.Upcast(eventsource.Event{Type: ev.Type, SchemaVersion: ev.SchemaVersion, Payload: ev.Payload,
-		AggregateType: ev.AggregateType, AggregateID: ev.AggregateID}); err != nil {
+	// The consumer upcasts older versions already, with the upcasters
+	// Register gave it; this refuses newer ones, and upcasts for a caller
+	// that hands Handle an event itself.
+	up, err := b.upcasters.Upcast(eventsource.Event{Type: ev.Type, SchemaVersion: ev.SchemaVersion, Payload: ev.Payload,
+		AggregateType: ev.AggregateType, AggregateID: ev.AggregateID})
+	if err != nil {
 		return consumer.Permanent(fmt.Errorf("%w: %s %s: %w", ErrBackSync, ev.Type, ev.ID, err))
 	}
+	ev.SchemaVersion, ev.Payload = up.SchemaVersion, up.Payload
 	at := ev.OccurredAt.UTC()
 	switch ev.Type {
 	case domain.EventPlaced:
