@@ -44,7 +44,7 @@
 #   RATE (250): the fixed rate of the monolith's order@ scenarios.
 # It installs wrk and nginx with apt-get when missing. The defaults take
 # about ten minutes on a 2-core machine: monolith 135 s, proxy 275 s,
-# control 15 s, events 100 s, orders ORDERS_TOOK s, Go benchmarks 60 s.
+# control 15 s, events 100 s, orders 55 s, Go benchmarks 60 s.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
