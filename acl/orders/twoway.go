@@ -246,7 +246,9 @@ func (b *BackSync) Register(c *consumer.Consumer) {
 	for _, t := range []string{domain.EventPlaced, domain.EventPaid, domain.EventShipped, domain.EventCancelled, domain.EventCustomerEmailChanged} {
 		c.Handle(t, domain.SchemaVersion(t), b.Handle)
 	}
-	b.upcasters.Each(func(eventType string, from int, up eventsource.Upcaster) { c.Upcast(eventType, from, consumer.Upcaster(up)) })
+	b.upcasters.Each(func(eventType string, from int, up eventsource.Upcaster) {
+		c.Upcast(eventType, from, consumer.Upcaster(up))
+	})
 }
 
 // Applied counts the service's events written to the monolith's tables.
