@@ -1,10 +1,8 @@
 package orders_test
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -170,7 +168,7 @@ func (r *placeRun) place(url string, clients int, d time.Duration, count int, bo
 					return
 				}
 				t0 := time.Now()
-				status, answer, err := postJSON(client, url, body(n))
+				status, answer, err := loadgen.PostJSON(client, url, body(n))
 				took := time.Since(t0)
 				r.mu.Lock()
 				r.latencies = append(r.latencies, took)
@@ -197,16 +195,6 @@ func firstOf(first, s string) string {
 		return first
 	}
 	return s
-}
-
-func postJSON(client *http.Client, url string, body []byte) (int, []byte, error) {
-	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
 }
 
 // rate is the orders placed per second.

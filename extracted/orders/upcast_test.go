@@ -257,11 +257,7 @@ func TestUpcastOrderEvents(t *testing.T) {
 		if got := tables(t, mixed); !reflect.DeepEqual(got, want) {
 			t.Errorf("read models of v1+v2:\n%v\nof v2:\n%v", got, want)
 		}
-		for _, p := range mixedRunner.Projections() {
-			if err := mixedRunner.Rebuild(ctx, p.Name()); err != nil {
-				t.Fatal(err)
-			}
-		}
+		rebuildAll(t, mixedRunner)
 		if got := tables(t, mixed); !reflect.DeepEqual(got, want) {
 			t.Errorf("read models of v1+v2 rebuilt from position 0:\n%v\nof v2:\n%v", got, want)
 		}
