@@ -56,7 +56,7 @@ func BenchmarkPlace(b *testing.B) {
 		dsn  func(testing.TB) string
 	}{{"sqlite", dbtest.SQLiteDSN}, {"postgres", dbtest.PostgresDSN}} {
 		ran := false
-		b.Run(d.name, func(b *testing.B) {
+		ok := b.Run(d.name, func(b *testing.B) {
 			res := benchPlace(b, d.dsn)
 			ran = true
 			for _, side := range placeSides {
@@ -73,7 +73,10 @@ func BenchmarkPlace(b *testing.B) {
 			b.ReportMetric(s.pct(0.99), "saga-p99-ms")
 			b.ReportMetric(m.pct(0.99), "monolith-p99-ms")
 		})
-		if !ran {
+		switch {
+		case !ok:
+			rows = append(rows, fmt.Sprintf("%-9s FAILED (see above)", d.name))
+		case !ran:
 			rows = append(rows, fmt.Sprintf("%-9s skipped: no Postgres (%s is not set)", d.name, dbtest.EnvPostgresDSN))
 		}
 	}
