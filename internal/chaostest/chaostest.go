@@ -6,15 +6,15 @@
 package chaostest
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/stranglerkit/strangler/internal/lifecycletest"
 )
 
 // Report logs one attack's outcome, and fails t when ok is false. Tried says
@@ -101,7 +101,7 @@ type Process struct {
 	t    testing.TB
 	env  []string
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *lifecycletest.Buffer
 	done chan struct{}
 	err  error
 }
@@ -111,7 +111,7 @@ type Process struct {
 // Kill. The process is killed, if it still runs, when the test ends.
 func StartKillable(t testing.TB, env ...string) *Process {
 	t.Helper()
-	p := &Process{t: t, env: env, out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &Process{t: t, env: env, out: &lifecycletest.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(os.Args[0], "-test.run=^$")
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -160,22 +160,3 @@ func (p *Process) Wait() (killed bool) {
 
 // Output is what the process has written to stdout and stderr so far.
 func (p *Process) Output() string { return p.out.String() }
-
-// lockedBuffer is a bytes.Buffer that the process's output and a reader
-// may use at once.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
