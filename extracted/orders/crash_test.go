@@ -211,20 +211,17 @@ func (w *world) recover(dsn string) []string {
 }
 
 // settle waits until every saga of svc is completed, compensated, manual
-// or aborted, and returns them.
-func (w *world) settle(svc *orders.Service) []saga.Saga {
+// or aborted.
+func (w *world) settle(svc *orders.Service) {
 	w.t.Helper()
-	var all []saga.Saga
 	eventually(w.t, "every saga ends", func() bool {
-		all = w.sagas(svc)
-		for _, s := range all {
+		for _, s := range w.sagas(svc) {
 			if !s.State.Final() {
 				return false
 			}
 		}
 		return true
 	})
-	return all
 }
 
 // sagas lists every saga of svc.
@@ -242,7 +239,7 @@ func (w *world) sagas(svc *orders.Service) []saga.Saga {
 type audit struct {
 	completed, compensated int
 	// authorized counts the placed orders' authorizations that hold their
-	// total; heldCents is what the customer holds over all of them.
+	// totals; heldCents is what the customers hold, over all of them.
 	authorized int
 	heldCents  int64
 	stock      reservations
