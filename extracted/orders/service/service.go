@@ -404,10 +404,17 @@ func unprocessable(slug, title string, fields []httpx.FieldError) error {
 }
 
 // Get returns an order from the read model, or from its events when the
-// read model has not caught up with it yet (a client reading what it just
-// wrote).
+// read model has not caught up with it yet: when it does not hold the
+// order, or holds it at a version below its stream's (a client reading
+// what it just wrote, as the monolith lets it).
 func (s *Service) Get(ctx context.Context, id int64) (aclorders.LegacyOrder, error) {
 	o, err := readmodel.Get(ctx, s.db, id)
+	if err == nil {
+		var v int64
+		if v, err = s.store.Events().Version(ctx, domain.AggregateID(id)); err == nil && v > o.Version {
+			err = domain.ErrNotFound
+		}
+	}
 	if errors.Is(err, domain.ErrNotFound) {
 		o, err = s.store.Get(ctx, id)
 	}
