@@ -1,6 +1,7 @@
 package orders
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +43,13 @@ const (
 // ErrMalformed is wrapped by the errors of legacy payloads that cannot be
 // read even tolerantly; retrying cannot fix them.
 var ErrMalformed = errors.New("malformed legacy payload")
+
+// ErrNoPrice is returned by DecodePrice for a product event that carries
+// no price at all (neither price_cents nor price), such as the inventory
+// sync's product.snapshot (id, sku, active), which goes to the same topic:
+// the price read model has no use for it, so it is skipped rather than
+// dead-lettered.
+var ErrNoPrice = errors.New("product event without a price")
 
 // malformed is the error of event ev that cannot be read.
 func malformed(ev changefeed.Event, format string, args ...any) error {
@@ -257,8 +265,17 @@ type rawProduct struct {
 // reference is product_ref or derived from id (a snapshot of
 // catalog_products has no product_ref column); the price is price_cents,
 // or price in major units as an older payload had it; a missing currency
-// reads as EUR and a missing active as true.
+// reads as EUR and a missing active as true. An event with neither price
+// field (or both null) is another reader's: its error is ErrNoPrice, not
+// ErrMalformed. One that has a price it cannot read is malformed.
 func DecodePrice(ev changefeed.Event) (PriceChange, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(ev.Payload, &fields); err != nil {
+		return PriceChange{}, malformed(ev, "%v", err)
+	}
+	if !present(fields, "price_cents") && !present(fields, "price") {
+		return PriceChange{}, fmt.Errorf("%w: %s %s", ErrNoPrice, ev.Type, ev.ID)
+	}
 	var r rawProduct
 	if err := json.Unmarshal(ev.Payload, &r); err != nil {
 		return PriceChange{}, malformed(ev, "%v", err)
@@ -298,6 +315,13 @@ func DecodePrice(ev changefeed.Event) (PriceChange, error) {
 		return PriceChange{}, malformed(ev, "%s", strings.Join(errs, "; "))
 	}
 	return p, nil
+}
+
+// present reports whether a payload has field name with a value other
+// than null.
+func present(fields map[string]json.RawMessage, name string) bool {
+	v, ok := fields[name]
+	return ok && string(bytes.TrimSpace(v)) != "null"
 }
 
 // majorToCents reads a price in major units with at most two decimals,

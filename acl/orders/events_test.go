@@ -95,6 +95,11 @@ func TestDecodePrice(t *testing.T) {
 	if !errors.Is(err, aclorders.ErrMalformed) || !strings.Contains(err.Error(), "sku is missing") || !strings.Contains(err.Error(), "more than two decimals") {
 		t.Fatalf("malformed: %v", err)
 	}
+	// The inventory sync's snapshot of a product carries no price: it is
+	// another reader's, not a malformed one.
+	if p, err := aclorders.DecodePrice(readEvent(t, "product.snapshot.inventory.json")); !errors.Is(err, aclorders.ErrNoPrice) || errors.Is(err, aclorders.ErrMalformed) {
+		t.Fatalf("inventory's product snapshot: %+v, %v; want ErrNoPrice", p, err)
+	}
 	// A negative price below one unit was read as positive, its sign lost
 	// with the zero before the point.
 	if p, err := aclorders.DecodePrice(readEvent(t, "product.changed.negative.json")); !errors.Is(err, aclorders.ErrMalformed) || !strings.Contains(err.Error(), "price_cents -50 is negative") {

@@ -126,9 +126,15 @@ WHERE excluded.version = 0 OR excluded.version > acl_customers.version`, c.ID, c
 	return r.OnEmailChange(ctx, tx, cmd)
 }
 
-// HandlePrice applies one product event.
+// HandlePrice applies one product event. An event without a price, such
+// as the inventory sync's product snapshot on the same topic, is skipped
+// (a tolerant reader ignores what it does not need); one whose price
+// cannot be read fails permanently, to the dead-letter topic.
 func (r *ReadModels) HandlePrice(ctx context.Context, tx *gorm.DB, ev changefeed.Event) error {
 	p, err := DecodePrice(ev)
+	if errors.Is(err, ErrNoPrice) {
+		return nil
+	}
 	if err != nil {
 		return consumer.Permanent(err)
 	}

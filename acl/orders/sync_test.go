@@ -11,6 +11,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/stranglerkit/strangler/acl/inventory"
 	aclorders "github.com/stranglerkit/strangler/acl/orders"
 	"github.com/stranglerkit/strangler/changefeed"
 	"github.com/stranglerkit/strangler/changefeed/backfill"
@@ -126,6 +127,22 @@ func TestReadModels(t *testing.T) {
 		}
 		if _, ok, err := rm.Price(ctx, "NOPE"); ok || err != nil {
 			t.Fatalf("unknown SKU: %v, %v", ok, err)
+		}
+		// The inventory sync's snapshot of the same product, on the same
+		// topic, has no price: it is skipped and the price stays. A
+		// catalog event whose price cannot be read still fails for good.
+		before, _, err := rm.Price(ctx, "COF-COL-1000")
+		changefeedtest.Must(t, err)
+		if err := apply(t, gdb, rm.HandlePrice, readEvent(t, "product.snapshot.inventory.json")); err != nil {
+			t.Fatalf("inventory's product snapshot: %v, want it skipped", err)
+		}
+		if after, ok, err := rm.Price(ctx, "COF-COL-1000"); err != nil || !ok || after != before {
+			t.Fatalf("after inventory's product snapshot: %+v, %v, %v; want %+v", after, ok, err, before)
+		}
+		for _, file := range []string{"product.malformed.json", "product.changed.negative.json"} {
+			if err := apply(t, gdb, rm.HandlePrice, readEvent(t, file)); !errors.Is(err, consumer.ErrPermanent) {
+				t.Fatalf("%s: %v, want a permanent error", file, err)
+			}
 		}
 	})
 }
@@ -292,7 +309,14 @@ func TestReadModelsFollowMonolith(t *testing.T) {
 
 // feed runs the monolith's relay and the read models' consumer, on a
 // database of its own, over a real broker.
-func feed(t *testing.T, shop *shoptest.Shop, dsn string) (*gorm.DB, *aclorders.ReadModels, *changefeedtest.Broker) {
+// withoutDeadLetters turns dead-lettering off in feed's consumer: an
+// event it cannot read stops it, and the test fails.
+func withoutDeadLetters(c *consumer.Config) {
+	off := false
+	c.DeadLetter = &off
+}
+
+func feed(t *testing.T, shop *shoptest.Shop, dsn string, tune ...func(*consumer.Config)) (*gorm.DB, *aclorders.ReadModels, *changefeedtest.Broker) {
 	t.Helper()
 	svc := serviceDB(t, dbSibling(t, dsn))
 	broker := changefeedtest.NewBroker(t)
@@ -303,6 +327,9 @@ func feed(t *testing.T, shop *shoptest.Shop, dsn string) (*gorm.DB, *aclorders.R
 	changefeedtest.Go(t, "relay", r.Run)
 	cfg := aclorders.ReadModelConfig("shop")
 	cfg.SessionTimeout, cfg.MaxWait = 3*time.Second, 100*time.Millisecond
+	for _, f := range tune {
+		f(&cfg)
+	}
 	c, err := consumer.New(cfg, consumer.Options{DB: svc, Brokers: broker.Brokers(), Kafka: kafka, Logger: changefeedtest.Logger()})
 	changefeedtest.Must(t, err)
 	rm := aclorders.NewReadModels(svc)
@@ -314,19 +341,26 @@ func feed(t *testing.T, shop *shoptest.Shop, dsn string) (*gorm.DB, *aclorders.R
 
 // TestReadModelsBackfill fills the read models from a backfill of a
 // monolith whose history is not in the broker (its outbox emptied): every
-// customer and every price arrive as the monolith has them.
+// customer and every price arrive as the monolith has them. The inventory
+// sync's product snapshots, on the same topic without a price, run first
+// and are skipped: the consumer runs without dead-lettering, so that one
+// it could not read would stop it and fail the test.
 func TestReadModelsBackfill(t *testing.T) {
 	dbtest.Dialects(t, func(t *testing.T, dsn string) {
 		shop := shoptest.New(t, dsn, shoptest.WithSeed())
 		changefeedtest.Must(t, shop.DB().Exec("DELETE FROM outbox").Error)
 		ctx := context.Background()
-		for _, job := range aclorders.BackfillJobs() {
+		jobs := append([]backfill.Job{inventory.BackfillJobs()[0]}, aclorders.BackfillJobs()...)
+		if jobs[0].AggregateType != aclorders.ProductAggregate || jobs[0].EventType != aclorders.ProductSnapshot {
+			t.Fatalf("inventory's first backfill job is %+v, want its product snapshots", jobs[0])
+		}
+		for _, job := range jobs {
 			res, err := backfill.Run(ctx, job, backfill.Options{DB: shop.DB(), Logger: changefeedtest.Logger()})
 			if err != nil || !res.Done || res.Events == 0 {
 				t.Fatalf("backfill %s: %+v, %v", job.Name, res, err)
 			}
 		}
-		svc, _, _ := feed(t, shop, dsn)
+		svc, _, _ := feed(t, shop, dsn, withoutDeadLetters)
 		type customer struct {
 			ID    int64 `gorm:"column:id"`
 			Email string
