@@ -179,3 +179,10 @@ func RoutingFor(p Phase, weight int) Routing {
 	}
 	return Routing{Reads: "legacy", Writes: "legacy"}
 }
+
+// ToCandidate reports whether r sends the reads or the writes, or copies
+// of the reads, to the service's backend: in phases 2 to 5. Before the
+// proxy routes such a phase, that backend needs an instance to serve it.
+func (r Routing) ToCandidate() (reads, writes bool) {
+	return r.Reads != "legacy", r.Writes != "legacy"
+}

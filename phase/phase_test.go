@@ -57,20 +57,25 @@ func TestValidate(t *testing.T) {
 
 func TestRoutingFor(t *testing.T) {
 	for _, tc := range []struct {
-		p      Phase
-		weight int
-		want   Routing
+		p                 Phase
+		weight            int
+		want              Routing
+		toReads, toWrites bool
 	}{
-		{Legacy, 0, Routing{"legacy", 0, "legacy"}},
-		{Sync, 0, Routing{"legacy", 0, "legacy"}},
-		{Shadow, 0, Routing{"shadow", 0, "legacy"}},
-		{Canary, 0, Routing{"canary", 10, "legacy"}},
-		{Canary, 50, Routing{"canary", 50, "legacy"}},
-		{Flip, 0, Routing{"extracted", 0, "extracted"}},
-		{Retire, 0, Routing{"extracted", 0, "extracted"}},
+		{Legacy, 0, Routing{"legacy", 0, "legacy"}, false, false},
+		{Sync, 0, Routing{"legacy", 0, "legacy"}, false, false},
+		{Shadow, 0, Routing{"shadow", 0, "legacy"}, true, false},
+		{Canary, 0, Routing{"canary", 10, "legacy"}, true, false},
+		{Canary, 50, Routing{"canary", 50, "legacy"}, true, false},
+		{Flip, 0, Routing{"extracted", 0, "extracted"}, true, true},
+		{Retire, 0, Routing{"extracted", 0, "extracted"}, true, true},
 	} {
-		if got := RoutingFor(tc.p, tc.weight); got != tc.want {
+		got := RoutingFor(tc.p, tc.weight)
+		if got != tc.want {
 			t.Errorf("RoutingFor(%v, %d) = %+v, want %+v", tc.p, tc.weight, got, tc.want)
+		}
+		if reads, writes := got.ToCandidate(); reads != tc.toReads || writes != tc.toWrites {
+			t.Errorf("RoutingFor(%v, %d).ToCandidate() = %v, %v, want %v, %v", tc.p, tc.weight, reads, writes, tc.toReads, tc.toWrites)
 		}
 	}
 }

@@ -24,6 +24,9 @@ const reportSamples = 5
 type replicaDetail struct {
 	control.Status
 	Shadow []api.Diffs `json:"shadow,omitempty"`
+	// Backends are its backends' instance counts; absent from an older
+	// proxy's report.
+	Backends []api.BackendHealth `json:"backends"`
 }
 
 // replicaDetail is this replica's report detail.

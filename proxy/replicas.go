@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/stranglerkit/strangler/proxy/api"
@@ -46,26 +47,34 @@ func (p *Proxy) replicaName() string {
 const replicaCheckEvery = 20 * time.Millisecond
 
 // reportReplica reports what this replica serves until ctx ends: every
-// poll interval, and as soon as it serves another table version.
+// poll interval, and as soon as it serves another table version or its
+// backends' instance counts change, which `strangler phase` also waits
+// for.
 func (p *Proxy) reportReplica(ctx context.Context) {
 	ttl := max(replicaTTLFactor*p.ctlCfg.PollInterval, p.ctlCfg.StaleAfter)
 	check := time.NewTicker(min(replicaCheckEvery, p.ctlCfg.PollInterval))
 	defer check.Stop()
 	name := p.replicaName()
-	var reported int64 = -1
+	var (
+		reported       int64 = -1
+		reportedHealth []api.BackendHealth
+	)
 	next := time.Now()
 	for {
-		if st := p.ctl.Status(); st.Version == reported && time.Now().Before(next) {
+		st, health := p.ctl.Status(), p.dp.BackendHealth()
+		if st.Version == reported && slices.Equal(health, reportedHealth) && time.Now().Before(next) {
 			// Nothing new to report yet.
 		} else if r := p.reporter(); r != nil {
 			next = time.Now().Add(p.ctlCfg.PollInterval)
-			detail, _ := json.Marshal(p.replicaDetail(st))
+			d := p.replicaDetail(st)
+			d.Backends = health
+			detail, _ := json.Marshal(d)
 			rctx, cancel := context.WithTimeout(ctx, p.ctlCfg.PollInterval+time.Second)
 			err := r.ReportReplica(rctx, control.ReplicaStatus{Replica: name, Revision: st.Revision, Version: st.Version, Detail: detail}, ttl)
 			cancel()
 			// A failed report is tried again at the next interval, not at
 			// the next check, so that a lost store is not hammered.
-			reported = st.Version
+			reported, reportedHealth = st.Version, health
 			if err != nil && ctx.Err() == nil {
 				p.log.Debug("replica report not saved", "error", err)
 			}
@@ -85,7 +94,7 @@ func (p *Proxy) replicas(ctx context.Context) ([]api.Replica, error) {
 	if r == nil {
 		st := p.ctl.Status()
 		return []api.Replica{{Name: p.replicaName(), Version: st.Version, Revision: st.Revision, Degraded: st.Degraded,
-			StalenessSeconds: st.StalenessSeconds, ReportedAt: time.Now().UTC()}}, nil
+			StalenessSeconds: st.StalenessSeconds, ReportedAt: time.Now().UTC(), Backends: p.dp.BackendHealth()}}, nil
 	}
 	list, err := r.Replicas(ctx)
 	if err != nil {
@@ -93,10 +102,12 @@ func (p *Proxy) replicas(ctx context.Context) ([]api.Replica, error) {
 	}
 	out := make([]api.Replica, 0, len(list))
 	for _, rs := range list {
-		var st control.Status
-		_ = json.Unmarshal(rs.Detail, &st) // a report without one says only the versions
-		out = append(out, api.Replica{Name: rs.Replica, Version: rs.Version, Revision: rs.Revision, Degraded: st.Degraded,
-			StalenessSeconds: st.StalenessSeconds, ReportedAt: rs.ReportedAt})
+		// A report without a detail says only the versions, and one
+		// without backends (an older proxy's) leaves Backends nil.
+		var d replicaDetail
+		_ = json.Unmarshal(rs.Detail, &d)
+		out = append(out, api.Replica{Name: rs.Replica, Version: rs.Version, Revision: rs.Revision, Degraded: d.Degraded,
+			StalenessSeconds: d.StalenessSeconds, ReportedAt: rs.ReportedAt, Backends: d.Backends})
 	}
 	return out, nil
 }

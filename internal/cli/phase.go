@@ -51,7 +51,13 @@ module's plan (phases.modules in the config) names its proxy modules,
 backfill jobs and the components that must apply a phase before the proxy
 moves traffic for it. When ownership moves to the service (phase 4 or 5
 from below 4), the components switch first and the proxy then sends the
-writes; when it moves back, the proxy sends the writes back first.`,
+writes; when it moves back, the proxy sends the writes back first.
+
+A move that sends traffic to the service (shadow, canary, flip, retire, from
+the same phase or a lower one) first waits, for up to --wait, until every
+live proxy replica has a healthy instance of the backends the module's
+routes name as candidate, and changes nothing if one has none by then
+(--wait 0 checks once). A rollback does not wait for the service.`,
 		Example: `  strangler phase inventory sync
   strangler phase inventory canary --weight 50
   strangler phase inventory flip
@@ -91,7 +97,7 @@ writes; when it moves back, the proxy sends the writes back first.`,
 	f.StringVar(&o.token, "token", "", "admin token (prefer $"+EnvAdminToken+" or the token file)")
 	f.StringVarP(&o.output, "output", "o", "table", "output: table or json")
 	f.IntVar(&weight, "weight", 0, "canary weight of reads in phase 3, 0-100 (default 10)")
-	f.DurationVar(&wait, "wait", 20*time.Second, "how long to wait for the components to apply the phase, and for every proxy replica to serve each routing change")
+	f.DurationVar(&wait, "wait", 20*time.Second, "how long to wait for every proxy replica to have a healthy instance of the service, for the components to apply the phase, and for every replica to serve each routing change")
 	return cmd
 }
 
@@ -133,6 +139,14 @@ func movePhase(cmd *cobra.Command, cfg *config.Config, c *adminclient.Client, pl
 			log.Info("backfill done", "job", name, "rows", res.Rows, "events", res.Events)
 		}
 	}
+	if target >= phase.Phase(cur.Phase) {
+		// A move that sends traffic to the service waits for it before
+		// anything changes: a rollback, which takes traffic away, does
+		// not.
+		if err := awaitCandidates(ctx, c, plan, r, wait, log); err != nil {
+			return nil, fmt.Errorf("phase %s of %s: %w", target, plan.Name, err)
+		}
+	}
 	owning := func(p phase.Phase) bool { return p >= phase.Flip }
 	record := func() (*api.PhaseState, error) {
 		if _, err := c.SetPhase(ctx, plan.Name, int(target), weight); err != nil {
@@ -158,6 +172,133 @@ func movePhase(cmd *cobra.Command, cfg *config.Config, c *adminclient.Client, pl
 		}
 	}
 	return st, nil
+}
+
+// candidateBackends are the backends that routing r sends the plan's
+// traffic to, besides legacy: the candidate of each proxy module r does
+// not leave on legacy, and of any of its routes that names its own. A
+// module the table lacks has none here; routing it fails later with the
+// proxy's own answer.
+func candidateBackends(t *routes.Doc, plan phase.Module, r phase.Routing) []string {
+	var modules []string
+	reads, writes := r.ToCandidate()
+	if reads {
+		modules = append(modules, plan.ReadRoutes)
+	}
+	if writes && plan.WriteRoutes != "" {
+		modules = append(modules, plan.WriteRoutes)
+	}
+	var out []string
+	add := func(b string) {
+		if b != "" && !slices.Contains(out, b) {
+			out = append(out, b)
+		}
+	}
+	for _, name := range modules {
+		m := t.Module(name)
+		if m == nil {
+			continue
+		}
+		add(m.Candidate)
+		for _, rd := range m.Routes {
+			add(rd.Candidate)
+		}
+	}
+	return out
+}
+
+// awaitCandidates waits, for up to wait, until every live proxy replica
+// has a healthy instance of each backend that routing r sends the plan's
+// traffic to, so that no phase sends requests to a service the proxy
+// cannot reach: in extracted mode they would fall back to the monolith,
+// which refuses writes once the module is retired. A replica whose report
+// does not count its backends' instances (an older proxy) is not checked,
+// with a warning.
+func awaitCandidates(ctx context.Context, c *adminclient.Client, plan phase.Module, r phase.Routing, wait time.Duration, log *slog.Logger) error {
+	if reads, writes := r.ToCandidate(); !reads && !writes {
+		return nil
+	}
+	t, err := c.Table(ctx)
+	if err != nil {
+		return fmt.Errorf("the route table: %w", err)
+	}
+	if t.Table == nil {
+		return nil
+	}
+	backends := candidateBackends(t.Table, plan, r)
+	if len(backends) == 0 {
+		return nil
+	}
+	deadline := time.Now().Add(wait)
+	warned := map[string]bool{}
+	for {
+		list, err := c.Replicas(ctx)
+		if err != nil {
+			return fmt.Errorf("the proxy replicas: %w", err)
+		}
+		missing := unhealthyCandidates(list, backends)
+		for _, rep := range list {
+			if rep.Backends == nil && !warned[rep.Name] {
+				warned[rep.Name] = true
+				log.Warn("proxy replica does not report its backends' health (an older proxy); its instances are not checked", "replica", rep.Name, "backends", strings.Join(backends, ","))
+			}
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the proxy has no healthy instance of %s within %s; nothing was changed — start the service or fix its health check, then run the command again", strings.Join(missing, "; "), wait)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// unhealthyCandidates names, for each backend that some replica of list
+// has no healthy instance of, the backend and those replicas. With no
+// replica at all, nothing says the backends can serve, so every one is
+// named.
+func unhealthyCandidates(list []api.Replica, backends []string) []string {
+	var out []string
+	for _, b := range backends {
+		if len(list) == 0 {
+			out = append(out, "backend "+b+" (no proxy replica has reported)")
+			continue
+		}
+		var on []string
+		for _, rep := range list {
+			if rep.Backends == nil {
+				continue
+			}
+			i := slices.IndexFunc(rep.Backends, func(h api.BackendHealth) bool { return h.Name == b })
+			switch {
+			case i < 0:
+				on = append(on, rep.Name+" (not in its table)")
+			case rep.Backends[i].Healthy == 0:
+				on = append(on, rep.Name+" ("+describeUnhealthy(rep.Backends[i])+")")
+			}
+		}
+		if len(on) > 0 {
+			out = append(out, "backend "+b+" on replica "+strings.Join(on, ", "))
+		}
+	}
+	return out
+}
+
+// describeUnhealthy says why a backend with no healthy instance has none.
+func describeUnhealthy(h api.BackendHealth) string {
+	switch {
+	case h.Instances == 0 && h.Service != "":
+		return "no instance of service " + h.Service + " registered"
+	case h.Instances == 0:
+		return "no instance"
+	case h.Instances == 1:
+		return "its instance is not healthy"
+	}
+	return fmt.Sprintf("none of its %d instances healthy", h.Instances)
 }
 
 // awaitAcks waits until every component of the plan applied phase p.

@@ -189,6 +189,27 @@ type Replica struct {
 	StalenessSeconds float64 `json:"staleness_seconds"`
 	// ReportedAt is when it last reported, by the store's clock.
 	ReportedAt time.Time `json:"reported_at"`
+	// Backends are the backends of the table it serves with their
+	// instance counts, so that `strangler phase` sends traffic to a
+	// candidate only once every replica can serve it. It is nil (JSON
+	// null) when the replica's report does not say, as an older proxy's
+	// does not, and a list, maybe empty, when it does.
+	Backends []BackendHealth `json:"backends"`
+}
+
+// BackendHealth counts one backend's instances as a proxy replica sees
+// them.
+type BackendHealth struct {
+	Name string `json:"name"`
+	// Service is the registry service the backend follows, if any.
+	Service string `json:"service,omitempty"`
+	// Instances is how many instances the backend has: its URLs, or the
+	// service's live registrations that the replica has picked up.
+	Instances int `json:"instances"`
+	// Healthy is how many of them the replica would send a request to now
+	// (not failing their health checks, not ejected) and, when the backend
+	// has an active health check, that passed at least one probe.
+	Healthy int `json:"healthy"`
 }
 
 // Backend is a backend's state.

@@ -59,6 +59,7 @@ type instance struct {
 	inflight  atomic.Int64
 
 	healthy      atomic.Bool // active health checks; true until proven otherwise
+	probed       atomic.Bool // an active health check passed at least once
 	hcStreak     atomic.Int32
 	consecFails  atomic.Int32
 	ejectedUntil atomic.Int64 // unix nanos
@@ -452,6 +453,9 @@ func (b *backend) probeAll(ctx context.Context) {
 }
 
 func (b *backend) healthResult(in *instance, ok bool, hc *routes.HealthCheck) {
+	if ok {
+		in.probed.Store(true)
+	}
 	was := in.healthy.Load()
 	if ok == was {
 		in.hcStreak.Store(0)
@@ -555,6 +559,23 @@ func (b *backend) describeInstances() []api.InstanceStatus {
 		out = append(out, st)
 	}
 	return out
+}
+
+// health counts the instances for a replica's report. An instance counts
+// as healthy when the balancer may pick it and, if the backend has an
+// active health check, a probe has passed: an instance is taken to be
+// healthy until its checks fail, but a phase should not send traffic to a
+// service on that assumption alone.
+func (b *backend) health() api.BackendHealth {
+	now := time.Now().UnixNano()
+	list := *b.instances.Load()
+	h := api.BackendHealth{Name: b.name, Service: b.spec.Service, Instances: len(list)}
+	for _, in := range list {
+		if in.available(now) && (b.spec.HealthCheck == nil || in.probed.Load()) {
+			h.Healthy++
+		}
+	}
+	return h
 }
 
 func (b *backend) breakerState() string {

@@ -87,5 +87,20 @@ func (v views) Backends() []api.Backend {
 	return out
 }
 
+// BackendHealth counts the instances of the serving table's backends, by
+// name, for the replica's report.
+func (p *Plane) BackendHealth() []api.BackendHealth {
+	t := p.table.Load()
+	if t == nil {
+		return []api.BackendHealth{}
+	}
+	out := make([]api.BackendHealth, 0, len(t.backends))
+	for _, b := range t.backends {
+		out = append(out, b.health())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
 // LegacyReachable implements admin.DataPlane.
 func (v views) LegacyReachable(ctx context.Context) error { return v.p.legacy.ready(ctx) }
