@@ -71,6 +71,18 @@ func assertUnmoved(t *testing.T, c *adminclient.Client, want int) {
 	}
 }
 
+// postOrder sends a write through the proxy at base and returns the
+// backend that answered it (its X-Backend header) and the status.
+func postOrder(t *testing.T, base string) (string, int) {
+	t.Helper()
+	resp, err := http.Post(base+"/api/orders", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	return resp.Header.Get("X-Backend"), resp.StatusCode
+}
+
 // TestPhaseWaitsForHealthyCandidate drives `strangler phase` against a
 // proxy whose candidate service registers late: while the proxy has no
 // healthy instance of it (none registered, then one failing its health
@@ -129,17 +141,8 @@ func TestPhaseWaitsForHealthyCandidate(t *testing.T) {
 			t.Fatalf("module %s after the flip: %+v, %v; want extracted", m, mod, err)
 		}
 	}
-	req, err := http.NewRequest(http.MethodPost, p.URL+"/api/orders", strings.NewReader(`{}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if b := resp.Header.Get("X-Backend"); b != "orders-svc" {
-		t.Fatalf("a write after the flip was served by %q (status %d), want orders-svc", b, resp.StatusCode)
+	if b, status := postOrder(t, p.URL); b != "orders-svc" {
+		t.Fatalf("a write after the flip was served by %q (status %d), want orders-svc", b, status)
 	}
 
 	// The service goes away: rolling back takes traffic from it, so it
@@ -200,17 +203,8 @@ func TestPhaseWaitsForHealthyCandidateOnEveryReplica(t *testing.T) {
 		// No polling: the command returned, so both replicas send the
 		// writes to the instance.
 		for i, p := range ps {
-			req, err := http.NewRequest(http.MethodPost, p.URL+"/api/orders", strings.NewReader(`{}`))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_ = resp.Body.Close()
-			if b := resp.Header.Get("X-Backend"); b != "orders-svc" {
-				t.Fatalf("replica %d served a write after the flip from %q (status %d), want orders-svc", i, b, resp.StatusCode)
+			if b, status := postOrder(t, p.URL); b != "orders-svc" {
+				t.Fatalf("replica %d served a write after the flip from %q (status %d), want orders-svc", i, b, status)
 			}
 		}
 	}
