@@ -247,7 +247,11 @@ func awaitCandidates(ctx context.Context, c *adminclient.Client, plan phase.Modu
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the proxy has no healthy instance of %s within %s; nothing was changed — start the service or fix its health check, then run the command again", strings.Join(missing, "; "), wait)
+			within := "within " + wait.String()
+			if wait <= 0 {
+				within = "(checked once: --wait 0)"
+			}
+			return fmt.Errorf("the proxy has no healthy instance of %s %s; nothing was changed — start the service or fix its health check, then run the command again", strings.Join(missing, "; "), within)
 		}
 		select {
 		case <-ctx.Done():
