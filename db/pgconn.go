@@ -92,7 +92,9 @@ var (
 )
 
 // Begin begins a transaction.
-func (c *pgConn) Begin() (driver.Tx, error) { return c.BeginTx(context.Background(), driver.TxOptions{}) }
+func (c *pgConn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
 
 // BeginTx begins a transaction. One in the default isolation and
 // read-write sends nothing yet: its BEGIN goes with its first statement.
