@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -60,6 +61,10 @@ type pgConn struct {
 	*stdlib.Conn
 	// tx is the transaction open on the connection, if any.
 	tx *pgTx
+	// shapes says of the queries that began a transaction on the
+	// connection whether their columns read the same in a batch (see
+	// learn).
+	shapes map[string]bool
 }
 
 // commitAfter, as the first argument of an Exec in a transaction on a
@@ -193,7 +198,9 @@ func checkCommit(tag pgconn.CommandTag, err error) error {
 }
 
 // QueryContext runs query, with the pending BEGIN before it in one round
-// trip.
+// trip when the connection has read the query's columns before and every
+// one is of a type that reads the same in a batch (see shapes); else it
+// sends the BEGIN on its own first, and learns the columns.
 func (c *pgConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	tx := c.tx
 	if tx != nil && tx.ended {
@@ -206,7 +213,18 @@ func (c *pgConn) QueryContext(ctx context.Context, query string, args []driver.N
 	if conn.IsClosed() {
 		return nil, driver.ErrBadConn
 	}
+	if !c.shapes[query] {
+		if err := c.beginNow(ctx); err != nil {
+			return nil, err
+		}
+		rows, err := c.Conn.QueryContext(ctx, query, args)
+		if err == nil {
+			c.learn(query, rows)
+		}
+		return rows, err
+	}
 	tx.pending = false
+	pipelinedBegins.Add(1)
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue(query, plainArgs(args)...)
@@ -229,6 +247,46 @@ func (c *pgConn) QueryContext(ctx context.Context, query string, args []driver.N
 		return nil, err
 	}
 	return &batchRows{br: br, rows: rows, m: conn.TypeMap(), first: true, more: more}, nil
+}
+
+// pipelinedBegins counts the queries sent in one batch with their
+// transaction's BEGIN, for the tests.
+var pipelinedBegins atomic.Int64
+
+// maxShapes bounds the queries a connection remembers the columns of.
+const maxShapes = 256
+
+// learn records in c.shapes whether every column of rows, pgx's rows of
+// query, is of a type that batchRows reads as pgx's rows do: those that
+// pgx's database/sql rows read in the binary format, which a batch asks
+// for too, and the text types, which read the same in either format.
+// Postgres refuses to run a prepared statement whose columns changed type
+// ("cached plan must not change result type"), so what a connection
+// learned of a query stays true while pgx keeps the statement prepared.
+func (c *pgConn) learn(query string, rows driver.Rows) {
+	typed, ok := rows.(driver.RowsColumnTypeDatabaseTypeName)
+	if !ok {
+		return
+	}
+	same := true
+	for i := range rows.Columns() {
+		if !sameInBatch[typed.ColumnTypeDatabaseTypeName(i)] {
+			same = false
+			break
+		}
+	}
+	if c.shapes == nil || len(c.shapes) >= maxShapes {
+		c.shapes = map[string]bool{}
+	}
+	c.shapes[query] = same
+}
+
+// sameInBatch are the names of the types, as pgx's rows give them, that
+// read the same in a batch (see learn and valueOf).
+var sameInBatch = map[string]bool{
+	"BOOL": true, "BYTEA": true, "CID": true, "DATE": true, "FLOAT4": true, "FLOAT8": true, "INT2": true,
+	"INT4": true, "INT8": true, "OID": true, "TIMESTAMP": true, "TIMESTAMPTZ": true, "XID": true,
+	"TEXT": true, "VARCHAR": true, "BPCHAR": true, "NAME": true,
 }
 
 // PrepareContext prepares query, after the pending BEGIN, if any.
@@ -392,14 +450,13 @@ func (r *batchRows) cols0(i int) string { return r.Columns()[i] }
 
 // valueOf returns the conversion of a column's raw values to the
 // driver.Value that pgx's database/sql rows (stdlib.Rows.Next) give for
-// its type, so that a statement reads the same whether it went alone or
-// in a batch: booleans, bytea, floats, integers, dates and timestamps as
-// their Go types, JSON and XML as bytes, everything else as text.
+// its type, for the types in sameInBatch: booleans, bytea, floats,
+// integers, dates and timestamps as their Go types, text as a string.
 func valueOf(m *pgtype.Map, fd pgconn.FieldDescription) func([]byte) (driver.Value, error) {
 	switch fd.DataTypeOID {
 	case pgtype.BoolOID:
 		return scanAs(m, fd, func(v bool) (driver.Value, error) { return v, nil })
-	case pgtype.ByteaOID, pgtype.JSONOID, pgtype.JSONBOID, pgtype.XMLOID:
+	case pgtype.ByteaOID:
 		return scanAs(m, fd, func(v []byte) (driver.Value, error) { return v, nil })
 	case pgtype.CIDOID, pgtype.OIDOID, pgtype.XIDOID:
 		return scanAs(m, fd, func(v pgtype.Uint32) (driver.Value, error) { return v.Value() })
