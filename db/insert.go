@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strconv"
@@ -137,6 +138,21 @@ func execNative(tx *gorm.DB, sql string, args []any) error {
 		return sql, n
 	}, err)
 	return err
+}
+
+// QueryNative runs query, whose placeholders are the dialect's own ($1 on
+// Postgres), with args on the transaction ctx carries or on gdb, past
+// gorm's statement builder: args go to the driver as they are, so that
+// a slice is one array parameter on Postgres where gorm would spread it
+// into a list, and the caller scans the rows itself, without gorm's
+// reflection. The pool's logger still sees the statement, so that slow
+// ones are logged. The caller closes the rows.
+func QueryNative(ctx context.Context, gdb *gorm.DB, query string, args ...any) (*sql.Rows, error) {
+	tx := Conn(ctx, gdb)
+	begin := time.Now()
+	rows, err := tx.Statement.ConnPool.QueryContext(ctx, query, args...)
+	tx.Logger.Trace(ctx, begin, func() (string, int64) { return query, -1 }, err)
+	return rows, err
 }
 
 // insertSQL returns the INSERT of rows into the columns of table, with
