@@ -316,18 +316,8 @@ func TestPostgresTransactionCancelled(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Transact = %v, want context.Canceled", err)
 	}
-	if err := db.Transact(context.Background(), gdb, func(ctx context.Context) error {
-		return db.Conn(ctx, gdb).Exec("INSERT INTO widgets (name) VALUES ('next')").Error
-	}); err != nil {
-		t.Fatalf("the next transaction: %v", err)
-	}
-	var names []string
-	if err := gdb.Raw("SELECT name FROM widgets ORDER BY id").Scan(&names).Error; err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(names, []string{"next"}) {
-		t.Fatalf("widgets = %q, want only the next transaction's", names)
-	}
+	insertInNextTransaction(t, gdb, "next")
+	wantWidgets(t, gdb, "only the next transaction's", []string{"next"})
 }
 
 // TestPostgresPipelinedQueryFails makes a query that its connection sends
@@ -364,18 +354,8 @@ func TestPostgresPipelinedQueryFails(t *testing.T) {
 	if db.PipelinedBegins() == before {
 		t.Fatal("the failing query did not go with the BEGIN; the test tests nothing")
 	}
-	if err := db.Transact(ctx, gdb, func(ctx context.Context) error {
-		return db.Conn(ctx, gdb).Exec("INSERT INTO widgets (name) VALUES ('three')").Error
-	}); err != nil {
-		t.Fatalf("the next transaction: %v", err)
-	}
-	var names []string
-	if err := gdb.Raw("SELECT name FROM widgets ORDER BY id").Scan(&names).Error; err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(names, []string{"one", "three"}) {
-		t.Fatalf("widgets = %q, want one and three", names)
-	}
+	insertInNextTransaction(t, gdb, "three")
+	wantWidgets(t, gdb, "one and three", []string{"one", "three"})
 }
 
 // TestPostgresCommitAfter commits a transaction with a statement that
@@ -402,11 +382,29 @@ func TestPostgresCommitAfter(t *testing.T) {
 	if err := tx.Commit(); err != nil {
 		t.Fatalf("Commit = %v, want nil: the transaction committed", err)
 	}
+	wantWidgets(t, gdb, "only the committed one", []string{"committed"})
+}
+
+// insertInNextTransaction inserts a widget called name in a transaction
+// of its own: the one after the test's, on the pool's one connection.
+func insertInNextTransaction(t *testing.T, gdb *gorm.DB, name string) {
+	t.Helper()
+	if err := db.Transact(context.Background(), gdb, func(ctx context.Context) error {
+		return db.Conn(ctx, gdb).Exec("INSERT INTO widgets (name) VALUES (?)", name).Error
+	}); err != nil {
+		t.Fatalf("the next transaction: %v", err)
+	}
+}
+
+// wantWidgets fails the test unless the widgets are want, by id; why says
+// what they should be.
+func wantWidgets(t *testing.T, gdb *gorm.DB, why string, want []string) {
+	t.Helper()
 	var names []string
 	if err := gdb.Raw("SELECT name FROM widgets ORDER BY id").Scan(&names).Error; err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(names, []string{"committed"}) {
-		t.Fatalf("widgets = %q, want only the committed one", names)
+	if !reflect.DeepEqual(names, want) {
+		t.Fatalf("widgets = %q, want %s", names, why)
 	}
 }
