@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strconv"
@@ -34,13 +35,18 @@ const maxParams = 32766
 // end, so rows may refer to rows of another part. SQLite, whose statements
 // cost no round trip and which has no data-modifying WITH, runs one INSERT
 // per table and columns.
-func WriteInserts(tx *gorm.DB, ins ...Insert) error {
+func WriteInserts(tx *gorm.DB, ins ...Insert) error { return writeInserts(tx, false, ins...) }
+
+// writeInserts is WriteInserts, whose last statement, if commit, carries
+// the COMMIT of tx's transaction (see commitAfter): only on a pool in
+// pgPools.
+func writeInserts(tx *gorm.DB, commit bool, ins ...Insert) error {
 	merge := DialectOf(tx) == Postgres
 	var (
 		parts  []Insert // of the statement being built
 		params int
 	)
-	run := func() error {
+	run := func(last bool) error {
 		if len(parts) == 0 {
 			return nil
 		}
@@ -68,6 +74,9 @@ func WriteInserts(tx *gorm.DB, ins ...Insert) error {
 			sql = sb.String()
 		}
 		parts, params = nil, 0
+		if last {
+			args = append([]any{commitAfter{}}, args...)
+		}
 		if err := execNative(tx, sql, args); err != nil {
 			return fmt.Errorf("insert %d rows into %s: %w", rows, strings.Join(tables, ", "), err)
 		}
@@ -85,13 +94,13 @@ func WriteInserts(tx *gorm.DB, ins ...Insert) error {
 		}
 		for rows := in.Rows; len(rows) > 0; {
 			if params+per > maxParams {
-				if err := run(); err != nil {
+				if err := run(false); err != nil {
 					return err
 				}
 			}
 			p := slices.IndexFunc(parts, func(p Insert) bool { return p.Table == in.Table })
 			if p >= 0 && !slices.Equal(parts[p].Columns, in.Columns) || p < 0 && len(parts) > 0 && !merge {
-				if err := run(); err != nil {
+				if err := run(false); err != nil {
 					return err
 				}
 				p = -1
@@ -106,7 +115,7 @@ func WriteInserts(tx *gorm.DB, ins ...Insert) error {
 			rows = rows[n:]
 		}
 	}
-	return run()
+	return run(commit)
 }
 
 // execNative runs sql, whose placeholders are the dialect's own, with args
@@ -129,6 +138,21 @@ func execNative(tx *gorm.DB, sql string, args []any) error {
 		return sql, n
 	}, err)
 	return err
+}
+
+// QueryNative runs query, whose placeholders are the dialect's own ($1 on
+// Postgres), with args on the transaction ctx carries or on gdb, past
+// gorm's statement builder: args go to the driver as they are, so that
+// a slice is one array parameter on Postgres where gorm would spread it
+// into a list, and the caller scans the rows itself, without gorm's
+// reflection. The pool's logger still sees the statement, so that slow
+// ones are logged. The caller closes the rows.
+func QueryNative(ctx context.Context, gdb *gorm.DB, query string, args ...any) (*sql.Rows, error) {
+	tx := Conn(ctx, gdb)
+	begin := time.Now()
+	rows, err := tx.Statement.ConnPool.QueryContext(ctx, query, args...)
+	tx.Logger.Trace(ctx, begin, func() (string, int64) { return query, -1 }, err)
+	return rows, err
 }
 
 // insertSQL returns the INSERT of rows into the columns of table, with

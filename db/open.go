@@ -32,6 +32,11 @@ type Options struct {
 // own busy handler would sleep and poll.
 var writeLocks sync.Map // *sql.DB -> chan struct{}
 
+// pgPools holds the Postgres pools that Open made, whose connections are
+// pgConns: Transact sends the COMMIT of a transaction on them together with
+// its last statement (see commitAfter).
+var pgPools sync.Map // *sql.DB -> true
+
 // Open opens the database that dsn names and checks that it answers.
 //
 // SQLite files are created with their parent directory, private to their
@@ -66,7 +71,13 @@ func Open(ctx context.Context, dsn string, opt Options) (*gorm.DB, error) {
 				return nil, err
 			}
 		}
-		gdb, err = gorm.Open(postgres.New(postgres.Config{DSN: d.URL}), cfg)
+		var pool *sql.DB
+		if pool, err = openPostgresPool(d.URL); err == nil {
+			gdb, err = gorm.Open(postgres.New(postgres.Config{Conn: pool}), cfg)
+			if err != nil {
+				_ = pool.Close()
+			}
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", d, err)
@@ -93,6 +104,8 @@ func Open(ctx context.Context, dsn string, opt Options) (*gorm.DB, error) {
 	}
 	if d.Dialect == SQLite {
 		writeLocks.Store(sqlDB, make(chan struct{}, 1))
+	} else {
+		pgPools.Store(sqlDB, true)
 	}
 	return gdb, nil
 }
@@ -104,6 +117,7 @@ func Close(gdb *gorm.DB) error {
 		return err
 	}
 	writeLocks.Delete(sqlDB)
+	pgPools.Delete(sqlDB)
 	return sqlDB.Close()
 }
 

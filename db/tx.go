@@ -63,7 +63,9 @@ func Transact(ctx context.Context, gdb *gorm.DB, fn func(ctx context.Context) er
 	if InTx(ctx) {
 		return fn(ctx)
 	}
+	pipelined := false
 	if sqlDB, err := gdb.DB(); err == nil {
+		_, pipelined = pgPools.Load(sqlDB)
 		if v, ok := writeLocks.Load(sqlDB); ok {
 			sem := v.(chan struct{})
 			select {
@@ -80,17 +82,21 @@ func Transact(ctx context.Context, gdb *gorm.DB, fn func(ctx context.Context) er
 		if err := fn(txCtx); err != nil {
 			return err
 		}
-		return st.flush(txCtx)
+		return st.flush(txCtx, pipelined)
 	})
 }
 
 // flush writes every batch's queued rows, again until none are left, since
 // a flush may queue rows in another batch. The INSERTs of the batches with
 // Values go together (see WriteInserts), as late as the batches with a
-// Flush in between allow, so that they keep their order.
-func (st *txState) flush(ctx context.Context) error {
+// Flush in between allow, so that they keep their order. If commit, the
+// last statement carries the transaction's COMMIT (see commitAfter): the
+// statement of a round in which no Flush ran, since only a Flush can queue
+// more rows.
+func (st *txState) flush(ctx context.Context, commit bool) error {
 	for more := true; more; {
 		more = false
+		flushed := false
 		var inserts []Insert
 		for _, q := range st.flushes {
 			if q.n == 0 {
@@ -106,11 +112,12 @@ func (st *txState) flush(ctx context.Context) error {
 				return err
 			}
 			inserts = nil
+			flushed = true
 			if err := q.flush(ctx); err != nil {
 				return err
 			}
 		}
-		if err := WriteInserts(st.tx, inserts...); err != nil {
+		if err := writeInserts(st.tx, commit && !flushed, inserts...); err != nil {
 			return err
 		}
 	}

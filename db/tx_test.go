@@ -216,3 +216,60 @@ func TestWriteInserts(t *testing.T) {
 		}
 	})
 }
+
+// TestQueryNative runs queries past gorm's statement builder, in and out
+// of a transaction, and checks that they see the transaction's rows, are
+// counted by the pool's logger, and pass a slice to Postgres as one array
+// parameter, where gorm would have spread it into a list.
+func TestQueryNative(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		gdb := openWidgets(t, dsn)
+		stmts := dbtest.CountStatements(t, gdb)
+		pg := db.DialectOf(gdb) == db.Postgres
+		names := func(ctx context.Context) ([]string, error) {
+			query, args := "SELECT name FROM widgets WHERE name IN (?, ?) ORDER BY name", []any{"a", "b"}
+			if pg {
+				query, args = "SELECT name FROM widgets WHERE name = ANY ($1) ORDER BY name", []any{[]string{"a", "b"}}
+			}
+			rows, err := db.QueryNative(ctx, gdb, query, args...)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			var out []string
+			for rows.Next() {
+				var n string
+				if err := rows.Scan(&n); err != nil {
+					return nil, err
+				}
+				out = append(out, n)
+			}
+			return out, rows.Err()
+		}
+		var inTx []string
+		err := db.Transact(ctx, gdb, func(ctx context.Context) error {
+			if err := db.Conn(ctx, gdb).Exec("INSERT INTO widgets (name) VALUES ('a'), ('b'), ('c')").Error; err != nil {
+				return err
+			}
+			var err error
+			inTx, err = names(ctx)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		after, err := names(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, got := range [][]string{inTx, after} {
+			if strings.Join(got, ",") != "a,b" {
+				t.Fatalf("QueryNative = %q, want a and b: in the transaction %q, after it %q", got, inTx, after)
+			}
+		}
+		if n := stmts.Load(); n != 3 {
+			t.Fatalf("the logger saw %d statements, want 3", n)
+		}
+	})
+}

@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -234,39 +233,48 @@ func (s *Store) ReservesInOne() bool { return db.DialectOf(s.db) == db.Postgres 
 // two orders cannot deadlock, and picks the warehouses from the locked
 // rows. A product whose level changed between the statement's snapshot
 // and the lock may still be missing; the caller then reserves it alone.
+// The products and quantities go as two arrays, so that the statement's
+// text is the same for any number of them: one prepared statement, and a
+// plan with no list to join, which Postgres also re-runs, for each level
+// another order changed while this one waited for its lock, in a copy of
+// its own (EvalPlanQual).
 func (s *Store) ReserveEach(ctx context.Context, ws []Want, now time.Time) ([]Row, error) {
-	var sql strings.Builder
-	args := make([]any, 0, 2*len(ws)+1)
-	sql.WriteString("WITH want (ref, n) AS (VALUES ")
+	refs := make([]string, len(ws))
+	ns := make([]int32, len(ws))
 	for i, w := range ws {
-		if i > 0 {
-			sql.WriteString(", ")
-		}
-		sql.WriteString("(CAST(? AS TEXT), CAST(? AS INTEGER))")
-		args = append(args, w.ProductRef, w.N)
+		refs[i], ns[i] = w.ProductRef, int32(w.N)
 	}
-	sql.WriteString(")")
-	sql.WriteString(reserveEach)
-	args = append(args, now)
-	var rows []Row
-	if err := db.Conn(ctx, s.db).Raw(sql.String(), args...).Scan(&rows).Error; err != nil {
+	rows, err := db.QueryNative(ctx, s.db, reserveEach, refs, ns, now)
+	if err != nil {
 		return nil, fmt.Errorf("reserve %d products in the warehouses with the most: %w", len(ws), err)
 	}
-	return rows, nil
+	defer rows.Close()
+	out := make([]Row, 0, len(ws))
+	for rows.Next() {
+		var r Row
+		if err := rows.Scan(&r.ProductRef, &r.WarehouseCode, &r.OnHand, &r.Reserved, &r.QtyAvailable, &r.Version, &r.UpdatedAt); err != nil {
+			return nil, fmt.Errorf("reserve %d products in the warehouses with the most: %w", len(ws), err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reserve %d products in the warehouses with the most: %w", len(ws), err)
+	}
+	return out, nil
 }
 
-// reserveEach is the part of ReserveEach's statement after its list of
-// wanted products: the products' levels, locked, the pick of a warehouse
-// per product, and the guarded update of the picked levels.
-const reserveEach = `,
+// reserveEach is ReserveEach's statement: the wanted products ($1) and
+// quantities ($2), the products' levels, locked, the pick of a warehouse
+// per product, and the guarded update of the picked levels, stamped $3.
+const reserveEach = `WITH want (ref, n) AS (SELECT * FROM unnest($1::text[], $2::integer[])),
 levels AS MATERIALIZED (SELECT s.product_ref AS ref, s.warehouse_code AS wh, s.on_hand - s.reserved AS avail
-    FROM inv_stock s WHERE s.product_ref IN (SELECT ref FROM want)
+    FROM inv_stock s WHERE s.product_ref = ANY ($1::text[])
     ORDER BY s.product_ref, s.warehouse_code FOR UPDATE OF s),
-pick AS (SELECT ref, wh, n FROM (
-    SELECT l.ref, l.wh, w.n, row_number() OVER (PARTITION BY l.ref ORDER BY l.avail DESC, l.wh) AS rk
-    FROM levels l JOIN want w ON w.ref = l.ref WHERE l.avail >= w.n) AS c WHERE rk = 1)
+pick AS (SELECT DISTINCT ON (l.ref) l.ref, l.wh, w.n
+    FROM levels l JOIN want w ON w.ref = l.ref WHERE l.avail >= w.n
+    ORDER BY l.ref, l.avail DESC, l.wh)
 UPDATE inv_stock SET reserved = inv_stock.reserved + pick.n, qty_available = inv_stock.qty_available - pick.n,
-    version = inv_stock.version + 1, updated_at = ?
+    version = inv_stock.version + 1, updated_at = $3
 FROM pick WHERE inv_stock.product_ref = pick.ref AND inv_stock.warehouse_code = pick.wh
     AND inv_stock.on_hand - inv_stock.reserved >= pick.n
 RETURNING inv_stock.product_ref, inv_stock.warehouse_code, inv_stock.on_hand, inv_stock.reserved,
