@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -133,6 +134,18 @@ func Migrations() db.Migrations {
 // with Migrations.
 type GormStore struct {
 	gdb *gorm.DB
+	// logLens holds, per unfinished saga this store wrote, its version and
+	// the number of its last log entry as of that write, so that the next
+	// Save of that version numbers its entries without reading the log.
+	// Save's version check makes a stale record harmless: the saga's
+	// version has moved past it, and Save refuses or reads the log.
+	logLens sync.Map // saga id -> logLen
+}
+
+// logLen is a saga's last log entry number as of its version.
+type logLen struct {
+	version int64
+	n       int
 }
 
 // NewGormStore returns the store on gdb.
@@ -180,15 +193,18 @@ func (r sagaRow) saga() Saga {
 		Data: json.RawMessage(r.Data), Error: r.Error, Version: r.Version, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
 }
 
-// appendLog writes entries after the saga's last one, numbering them.
-func appendLog(ctx context.Context, gdb *gorm.DB, id string, entries []Entry) error {
+// appendLog writes entries after the saga's last one, last (or the one
+// the log holds, when last is negative), numbering them, and returns the
+// number of the last one written.
+func appendLog(ctx context.Context, gdb *gorm.DB, id string, last int, entries []Entry) (int, error) {
 	if len(entries) == 0 {
-		return nil
+		return last, nil
 	}
-	var last int
-	if err := db.Conn(ctx, gdb).Model(&logRow{}).Where("saga_id = ?", id).
-		Select("COALESCE(MAX(n), 0)").Scan(&last).Error; err != nil {
-		return fmt.Errorf("saga %s: read log: %w", id, err)
+	if last < 0 {
+		if err := db.Conn(ctx, gdb).Model(&logRow{}).Where("saga_id = ?", id).
+			Select("COALESCE(MAX(n), 0)").Scan(&last).Error; err != nil {
+			return 0, fmt.Errorf("saga %s: read log: %w", id, err)
+		}
 	}
 	rows := make([]logRow, len(entries))
 	for i, e := range entries {
@@ -198,9 +214,19 @@ func appendLog(ctx context.Context, gdb *gorm.DB, id string, entries []Entry) er
 			Attempt: e.Attempt, Error: e.Error, LoggedAt: e.At.UTC()}
 	}
 	if err := db.Conn(ctx, gdb).Create(&rows).Error; err != nil {
-		return fmt.Errorf("saga %s: append log: %w", id, err)
+		return 0, fmt.Errorf("saga %s: append log: %w", id, err)
 	}
-	return nil
+	return last, nil
+}
+
+// remember records the saga's log length as of its version, or forgets it
+// once the saga is final, when the orchestrator writes it no more.
+func (g *GormStore) remember(s *Saga, n int) {
+	if s.State.Final() {
+		g.logLens.Delete(s.ID)
+		return
+	}
+	g.logLens.Store(s.ID, logLen{version: s.Version, n: n})
 }
 
 // Create implements Store.
@@ -218,7 +244,12 @@ func (g *GormStore) Create(ctx context.Context, s *Saga, entries ...Entry) (bool
 		}
 		created = true
 		s.Seq = row.Seq
-		return appendLog(ctx, g.gdb, s.ID, entries)
+		// A new saga has no log: its entries are numbered from 1.
+		n, err := appendLog(ctx, g.gdb, s.ID, 0, entries)
+		if err == nil {
+			g.remember(s, n)
+		}
+		return err
 	})
 	return created, err
 }
@@ -261,10 +292,16 @@ func (g *GormStore) Save(ctx context.Context, s *Saga, entries ...Entry) error {
 		if res.RowsAffected == 0 {
 			return fmt.Errorf("saga %s version %d: %w", s.ID, s.Version, ErrStale)
 		}
-		if err := appendLog(ctx, g.gdb, s.ID, entries); err != nil {
+		last := -1
+		if v, ok := g.logLens.Load(s.ID); ok && v.(logLen).version == s.Version {
+			last = v.(logLen).n
+		}
+		n, err := appendLog(ctx, g.gdb, s.ID, last, entries)
+		if err != nil {
 			return err
 		}
 		s.Version++
+		g.remember(s, n)
 		return nil
 	})
 }
