@@ -206,18 +206,22 @@ func appendLog(ctx context.Context, gdb *gorm.DB, id string, last int, entries [
 			return 0, fmt.Errorf("saga %s: read log: %w", id, err)
 		}
 	}
-	rows := make([]logRow, len(entries))
+	rows := make([][]any, len(entries))
 	for i, e := range entries {
 		last++
 		entries[i].N = last
-		rows[i] = logRow{SagaID: id, N: last, Step: e.Step, Event: string(e.Event), State: string(e.State),
-			Attempt: e.Attempt, Error: e.Error, LoggedAt: e.At.UTC()}
+		rows[i] = []any{id, last, e.Step, string(e.Event), string(e.State), e.Attempt, e.Error, e.At.UTC()}
 	}
-	if err := db.Conn(ctx, gdb).Create(&rows).Error; err != nil {
+	// WriteInserts writes the rows in one statement past gorm's builder,
+	// inside the write transaction.
+	if err := db.WriteInserts(db.Conn(ctx, gdb), db.Insert{Table: "saga_log", Columns: logColumns, Rows: rows}); err != nil {
 		return 0, fmt.Errorf("saga %s: append log: %w", id, err)
 	}
 	return last, nil
 }
+
+// logColumns are saga_log's columns in the order appendLog writes them.
+var logColumns = []string{"saga_id", "n", "step", "event", "state", "attempt", "error", "logged_at"}
 
 // remember records the saga's log length as of its version, or forgets it
 // once the saga is final, when the orchestrator writes it no more.
@@ -283,9 +287,8 @@ func (g *GormStore) Get(ctx context.Context, id string, withLog bool) (*Saga, er
 func (g *GormStore) Save(ctx context.Context, s *Saga, entries ...Entry) error {
 	return db.Transact(ctx, g.gdb, func(ctx context.Context) error {
 		row := toRow(s)
-		res := db.Conn(ctx, g.gdb).Model(&sagaRow{}).Where("id = ? AND version = ?", s.ID, s.Version).
-			Updates(map[string]any{"state": row.State, "step_index": row.StepIndex, "data": row.Data,
-				"error": row.Error, "version": s.Version + 1, "updated_at": row.UpdatedAt})
+		res := db.Conn(ctx, g.gdb).Exec("UPDATE saga_instances SET state = ?, step_index = ?, data = ?, error = ?, version = ?, updated_at = ? WHERE id = ? AND version = ?",
+			row.State, row.StepIndex, row.Data, row.Error, s.Version+1, row.UpdatedAt, s.ID, s.Version)
 		if res.Error != nil {
 			return fmt.Errorf("saga %s: save: %w", s.ID, res.Error)
 		}
