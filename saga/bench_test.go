@@ -10,7 +10,8 @@ import (
 
 // BenchmarkSaga runs the three-step test saga, its participant under the
 // guard in the same SQLite database, from Start to Wait: the cost of the
-// saga log (two writes per step) and of the guard on the path.
+// saga log (one write per step, see TestSagaLogWrites) and of the guard
+// on the path.
 func BenchmarkSaga(b *testing.B) {
 	ctx := context.Background()
 	e, err := openEnv(ctx, "sqlite:"+filepath.Join(b.TempDir(), "bench.db"))

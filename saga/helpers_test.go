@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -262,3 +263,85 @@ func trail(log []Entry) []string {
 }
 
 func join(s []string) string { return strings.Join(s, " ") }
+
+// countingStore counts the writes of the saga log.
+type countingStore struct {
+	*GormStore
+	mu     sync.Mutex
+	writes int
+}
+
+func (c *countingStore) Create(ctx context.Context, s *Saga, entries ...Entry) (bool, error) {
+	c.mu.Lock()
+	c.writes++
+	c.mu.Unlock()
+	return c.GormStore.Create(ctx, s, entries...)
+}
+
+func (c *countingStore) Save(ctx context.Context, s *Saga, entries ...Entry) error {
+	c.mu.Lock()
+	c.writes++
+	c.mu.Unlock()
+	return c.GormStore.Save(ctx, s, entries...)
+}
+
+func (c *countingStore) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writes
+}
+
+// checkStarts has each Do and Compensate of def first read the saga's log
+// from the store and look for its own attempt's start as the last entry;
+// the function it returns lists the attempts that did not find it.
+func checkStarts(e *env, def *Definition) func() []string {
+	var (
+		mu     sync.Mutex
+		unseen []string
+	)
+	for j := range def.Steps {
+		st := &def.Steps[j]
+		for _, f := range []struct {
+			fn *func(context.Context, *Exec) error
+			ev Event
+		}{{&st.Do, StepStarted}, {&st.Compensate, StepCompensating}} {
+			inner, ev := *f.fn, f.ev
+			*f.fn = func(ctx context.Context, x *Exec) error {
+				s, err := e.store.Get(ctx, x.SagaID, true)
+				if err != nil {
+					return err
+				}
+				if last := s.Log[len(s.Log)-1]; last.Step != x.Step || last.Event != ev || last.Attempt != x.Attempt {
+					mu.Lock()
+					unseen = append(unseen, fmt.Sprintf("%s:%s attempt %d (the log ends with %+v)", ev, x.Step, x.Attempt, last))
+					mu.Unlock()
+				}
+				return inner(ctx, x)
+			}
+		}
+	}
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(unseen)
+	}
+}
+
+// untilRunning waits, for at most a minute, until o.Run executes sagas,
+// so that Start hands the saga to a worker at once.
+func untilRunning(t *testing.T, o *Orchestrator) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		o.mu.Lock()
+		ok := o.runCtx != nil
+		o.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the orchestrator's Run did not start within a minute")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -191,11 +191,21 @@ func (o *Orchestrator) Start(ctx context.Context, name, id string, data any) (*S
 	}
 	now := o.now().UTC()
 	s := &Saga{ID: id, Name: name, State: Running, Data: raw, CreatedAt: now, UpdatedAt: now}
-	entry := Entry{Event: EventState, State: Running, At: now}
-	created, err := o.store.Create(ctx, s, entry)
+	entries := []Entry{{Event: EventState, State: Running, At: now}}
+	// When Run runs, the creation also logs the start of the first step's
+	// first attempt, which the worker then makes without a write of its
+	// own: the log still holds the start before the attempt.
+	o.mu.Lock()
+	running := o.runCtx != nil && o.runCtx.Err() == nil
+	o.mu.Unlock()
+	if running {
+		entries = append(entries, Entry{Step: o.defs[name].Steps[0].Name, Event: StepStarted, Attempt: 1, At: now})
+	}
+	created, err := o.store.Create(ctx, s, entries...)
 	if err != nil {
 		return nil, err
 	}
+	var fresh *execution
 	if !created {
 		got, err := o.store.Get(ctx, id, false)
 		if err != nil {
@@ -207,10 +217,13 @@ func (o *Orchestrator) Start(ctx context.Context, name, id string, data any) (*S
 		s = got
 	} else {
 		o.metrics.transition(name, Running)
-		o.persisted(s, []Entry{entry})
+		o.persisted(s, entries)
+		c := *s
+		c.Data = slices.Clone(s.Data)
+		fresh = &execution{s: &c, startLogged: running}
 	}
 	if !s.State.Final() {
-		o.dispatch(id)
+		o.dispatchSaga(id, fresh)
 	}
 	return s, nil
 }
@@ -223,15 +236,21 @@ func (o *Orchestrator) Wait(ctx context.Context, id string) (*Saga, error) {
 		ch := make(chan struct{})
 		o.mu.Lock()
 		o.waiters[id] = append(o.waiters[id], ch)
+		// A saga that a worker of this orchestrator has is not final
+		// before that worker lets it go, which wakes ch: the store need
+		// not be read until then.
+		executing := o.active[id]
 		o.mu.Unlock()
-		s, err := o.store.Get(ctx, id, true)
-		if err == nil && s.State.Final() {
-			o.dropWaiter(id, ch)
-			return s, nil
-		}
-		if err != nil && errors.Is(err, ErrNotFound) {
-			o.dropWaiter(id, ch)
-			return nil, err
+		if !executing {
+			s, err := o.store.Get(ctx, id, true)
+			if err == nil && s.State.Final() {
+				o.dropWaiter(id, ch)
+				return s, nil
+			}
+			if err != nil && errors.Is(err, ErrNotFound) {
+				o.dropWaiter(id, ch)
+				return nil, err
+			}
 		}
 		select {
 		case <-ch:
@@ -320,7 +339,11 @@ func (o *Orchestrator) operate(ctx context.Context, id, op string, to State, rea
 
 // dispatch has a worker execute the saga, unless Run is not running or a
 // worker has it already.
-func (o *Orchestrator) dispatch(id string) {
+func (o *Orchestrator) dispatch(id string) { o.dispatchSaga(id, nil) }
+
+// dispatchSaga is dispatch of a saga that fresh, when not nil, holds as
+// Start just persisted it, so that the worker need not read it back.
+func (o *Orchestrator) dispatchSaga(id string, fresh *execution) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	ctx := o.runCtx
@@ -343,7 +366,7 @@ func (o *Orchestrator) dispatch(id string) {
 			return
 		}
 		defer func() { <-o.workers }()
-		if err := o.execute(ctx, id); err != nil && ctx.Err() == nil {
+		if err := o.execute(ctx, id, fresh); err != nil && ctx.Err() == nil {
 			o.log.Warn("saga execution stopped; it is resumed later", "saga", id, "err", err)
 		}
 	}()
@@ -374,68 +397,99 @@ func (o *Orchestrator) persisted(s *Saga, entries []Entry) {
 	}
 }
 
-// execute takes the saga from where the store has it to a final state, or
-// returns the error that stopped it (the store failed, ctx ended).
-func (o *Orchestrator) execute(ctx context.Context, id string) error {
-	s, err := o.store.Get(ctx, id, false)
-	if err != nil {
-		return err
+// execution is a worker's hold on one saga: the saga as it stands in
+// memory, ahead of the store by the entries not written yet.
+type execution struct {
+	def *Definition
+	s   *Saga
+	// pending are the log entries, and the changes of s, that the next
+	// write persists. Entries that need not be in the log before the
+	// orchestrator acts (a step's success, a compensation with nothing to
+	// undo) wait here for the write that must precede the next action, the
+	// next attempt's start, so that a step costs one write of the log in
+	// place of two; a final state and a failure are written at once.
+	pending []Entry
+	// startLogged reports that the log holds the start of attempt 1 of
+	// the step at StepIndex already, written with the saga's creation.
+	startLogged bool
+}
+
+// note adds entries to what the next flush writes.
+func (x *execution) note(entries ...Entry) { x.pending = append(x.pending, entries...) }
+
+// flush writes the saga with the pending entries, if any.
+func (o *Orchestrator) flush(ctx context.Context, x *execution) error {
+	if len(x.pending) == 0 {
+		return nil
 	}
-	def := o.defs[s.Name]
-	if def == nil {
-		return fmt.Errorf("saga %s: %w %q", id, ErrUnknownDefinition, s.Name)
+	entries := x.pending
+	x.pending = nil
+	return o.save(ctx, x.s, entries...)
+}
+
+// execute takes the saga from where the store has it (or fresh, as Start
+// persisted it) to a final state, or returns the error that stopped it
+// (the store failed, ctx ended).
+func (o *Orchestrator) execute(ctx context.Context, id string, fresh *execution) error {
+	x := fresh
+	if x == nil {
+		s, err := o.store.Get(ctx, id, false)
+		if err != nil {
+			return err
+		}
+		x = &execution{s: s}
 	}
-	for !s.State.Final() {
-		switch s.State {
+	x.def = o.defs[x.s.Name]
+	if x.def == nil {
+		return fmt.Errorf("saga %s: %w %q", id, ErrUnknownDefinition, x.s.Name)
+	}
+	for !x.s.State.Final() {
+		var err error
+		switch x.s.State {
 		case Running:
-			err = o.forward(ctx, def, s)
+			err = o.forward(ctx, x)
 		case Compensating:
-			err = o.backward(ctx, def, s)
+			err = o.backward(ctx, x)
 		}
 		if err != nil {
 			return err
 		}
 	}
-	return nil
+	return o.flush(ctx, x)
 }
 
 // forward runs the saga's steps from StepIndex on. A step that fails for
 // good turns the saga to compensating, from that step down.
-func (o *Orchestrator) forward(ctx context.Context, def *Definition, s *Saga) error {
+func (o *Orchestrator) forward(ctx context.Context, x *execution) error {
+	def, s := x.def, x.s
 	for s.StepIndex < len(def.Steps) {
 		st := &def.Steps[s.StepIndex]
-		data, attempt, stepErr, err := o.attempts(ctx, def, s, st, false)
+		data, attempt, stepErr, err := o.attempts(ctx, x, st, false)
 		if err != nil {
 			return err
 		}
 		if stepErr != nil {
 			// StepIndex stays on the failed step: its Do may have taken
 			// effect (a timeout, a lost answer), so it is compensated too.
+			// The state change goes with the compensation's first write.
 			s.State = Compensating
 			s.Error = fmt.Sprintf("step %s: %v", st.Name, stepErr)
-			return o.save(ctx, s, Entry{Event: EventState, State: Compensating, Error: s.Error})
+			x.note(Entry{Event: EventState, State: Compensating, Error: s.Error})
+			return nil
 		}
 		s.StepIndex++
 		s.Data = data
-		entries := []Entry{{Step: st.Name, Event: StepSucceeded, Attempt: attempt}}
-		if s.StepIndex == len(def.Steps) {
-			s.State = Completed
-			entries = append(entries, Entry{Event: EventState, State: Completed})
-		}
-		if err := o.save(ctx, s, entries...); err != nil {
-			return err
-		}
+		x.note(Entry{Step: st.Name, Event: StepSucceeded, Attempt: attempt})
 	}
-	if s.State == Running {
-		s.State = Completed
-		return o.save(ctx, s, Entry{Event: EventState, State: Completed})
-	}
-	return nil
+	s.State = Completed
+	x.note(Entry{Event: EventState, State: Completed})
+	return o.flush(ctx, x)
 }
 
 // backward compensates the saga's steps from StepIndex down to the first.
 // A compensation that fails for good parks the saga in manual.
-func (o *Orchestrator) backward(ctx context.Context, def *Definition, s *Saga) error {
+func (o *Orchestrator) backward(ctx context.Context, x *execution) error {
+	def, s := x.def, x.s
 	if s.StepIndex >= len(def.Steps) {
 		s.StepIndex = len(def.Steps) - 1
 	}
@@ -444,38 +498,32 @@ func (o *Orchestrator) backward(ctx context.Context, def *Definition, s *Saga) e
 		attempt := 0
 		if st.Compensate != nil {
 			var stepErr, err error
-			_, attempt, stepErr, err = o.attempts(ctx, def, s, st, true)
+			_, attempt, stepErr, err = o.attempts(ctx, x, st, true)
 			if err != nil {
 				return err
 			}
 			if stepErr != nil {
 				s.State = Manual
 				s.Error = fmt.Sprintf("compensate step %s: %v", st.Name, stepErr)
-				return o.save(ctx, s, Entry{Event: EventState, State: Manual, Error: s.Error})
+				x.note(Entry{Event: EventState, State: Manual, Error: s.Error})
+				return o.flush(ctx, x)
 			}
 		}
 		s.StepIndex--
-		entries := []Entry{{Step: st.Name, Event: StepCompensated, Attempt: attempt}}
-		if s.StepIndex < 0 {
-			s.State = Compensated
-			entries = append(entries, Entry{Event: EventState, State: Compensated})
-		}
-		if err := o.save(ctx, s, entries...); err != nil {
-			return err
-		}
+		x.note(Entry{Step: st.Name, Event: StepCompensated, Attempt: attempt})
 	}
-	if s.State == Compensating {
-		s.State = Compensated
-		return o.save(ctx, s, Entry{Event: EventState, State: Compensated})
-	}
-	return nil
+	s.State = Compensated
+	x.note(Entry{Event: EventState, State: Compensated})
+	return o.flush(ctx, x)
 }
 
 // attempts calls the step's Do (or Compensate) under its retry policy,
-// logging each attempt before it and each failure after it. It returns the
-// data the successful attempt left and its number; or the step's last
-// error; or err when the log could not be written or ctx ended.
-func (o *Orchestrator) attempts(ctx context.Context, def *Definition, s *Saga, st *Step, compensate bool) (data json.RawMessage, attempt int, stepErr, err error) {
+// logging each attempt before it (with the entries pending) and each
+// failure after it. It returns the data the successful attempt left and
+// its number; or the step's last error; or err when the log could not be
+// written or ctx ended.
+func (o *Orchestrator) attempts(ctx context.Context, x *execution, st *Step, compensate bool) (data json.RawMessage, attempt int, stepErr, err error) {
+	def, s := x.def, x.s
 	policy := st.Retry.withDefaults()
 	timeout := st.Timeout
 	if timeout <= 0 {
@@ -486,20 +534,26 @@ func (o *Orchestrator) attempts(ctx context.Context, def *Definition, s *Saga, s
 		startEv, failEv, fn, phase = StepCompensating, StepCompensationFailed, st.Compensate, "compensate"
 	}
 	for attempt = 1; ; attempt++ {
-		if err := o.save(ctx, s, Entry{Step: st.Name, Event: startEv, Attempt: attempt}); err != nil {
+		if attempt == 1 && x.startLogged && !compensate {
+			x.startLogged = false
+		} else {
+			x.note(Entry{Step: st.Name, Event: startEv, Attempt: attempt})
+		}
+		if err := o.flush(ctx, x); err != nil {
 			return nil, 0, nil, err
 		}
-		x := &Exec{SagaID: s.ID, Saga: def.Name, Step: st.Name, Key: Key(s.ID, st.Name), Attempt: attempt, data: slices.Clone(s.Data)}
+		ex := &Exec{SagaID: s.ID, Saga: def.Name, Step: st.Name, Key: Key(s.ID, st.Name), Attempt: attempt, data: slices.Clone(s.Data)}
 		began := time.Now()
-		stepErr = call(ctx, timeout, fn, x)
+		stepErr = call(ctx, timeout, fn, ex)
 		o.metrics.observe(def.Name, st.Name, phase, stepErr, time.Since(began))
 		if ctx.Err() != nil {
 			return nil, 0, nil, ctx.Err()
 		}
 		if stepErr == nil {
-			return x.data, attempt, nil, nil
+			return ex.data, attempt, nil, nil
 		}
-		if err := o.save(ctx, s, Entry{Step: st.Name, Event: failEv, Attempt: attempt, Error: stepErr.Error()}); err != nil {
+		x.note(Entry{Step: st.Name, Event: failEv, Attempt: attempt, Error: stepErr.Error()})
+		if err := o.flush(ctx, x); err != nil {
 			return nil, 0, nil, err
 		}
 		if IsPermanent(stepErr) || attempt >= policy.MaxAttempts {

@@ -55,31 +55,36 @@ func TestSagaOutcomes(t *testing.T) {
 		// wantNull are the steps whose compensation was a null one.
 		wantNull    []string
 		wantRetries map[string]int
+		// wantWrites counts the writes of the saga log: the creation with
+		// the first start, then one per attempt's start (a success and a
+		// state change go with the next), one per failure, and the final
+		// state's.
+		wantWrites int
 	}{
 		{
-			name: "every step succeeds", wantState: Completed,
+			name: "every step succeeds", wantState: Completed, wantWrites: 4,
 			wantTrail:   cat([]string{"running"}, fwd(stepNames...), []string{"completed"}),
 			wantEffects: []string{"do:reserve", "do:authorize", "do:confirm"},
 		},
 		{
-			name: "the first step is refused", setup: func(p *plan) { p.refuse["reserve"] = true }, wantState: Compensated,
+			name: "the first step is refused", setup: func(p *plan) { p.refuse["reserve"] = true }, wantState: Compensated, wantWrites: 4,
 			wantTrail: cat([]string{"running", "started:reserve", "failed:reserve", "compensating"}, comp("reserve"), []string{"compensated"}),
 			wantNull:  []string{"reserve"},
 		},
 		{
-			name: "the second step is refused", setup: func(p *plan) { p.refuse["authorize"] = true }, wantState: Compensated,
+			name: "the second step is refused", setup: func(p *plan) { p.refuse["authorize"] = true }, wantState: Compensated, wantWrites: 6,
 			wantTrail:   cat([]string{"running"}, fwd("reserve"), []string{"started:authorize", "failed:authorize", "compensating"}, comp("authorize", "reserve"), []string{"compensated"}),
 			wantEffects: []string{"do:reserve", "undo:reserve"},
 			wantNull:    []string{"authorize"},
 		},
 		{
-			name: "the last step is refused", setup: func(p *plan) { p.refuse["confirm"] = true }, wantState: Compensated,
+			name: "the last step is refused", setup: func(p *plan) { p.refuse["confirm"] = true }, wantState: Compensated, wantWrites: 8,
 			wantTrail:   cat([]string{"running"}, fwd("reserve", "authorize"), []string{"started:confirm", "failed:confirm", "compensating"}, comp("confirm", "authorize", "reserve"), []string{"compensated"}),
 			wantEffects: []string{"do:reserve", "do:authorize", "undo:authorize", "undo:reserve"},
 			wantNull:    []string{"confirm"},
 		},
 		{
-			name: "a step succeeds at its third attempt", setup: func(p *plan) { p.transient["authorize"] = 2 }, wantState: Completed,
+			name: "a step succeeds at its third attempt", setup: func(p *plan) { p.transient["authorize"] = 2 }, wantState: Completed, wantWrites: 8,
 			wantTrail: cat([]string{"running"}, fwd("reserve"),
 				[]string{"started:authorize", "failed:authorize", "started:authorize", "failed:authorize", "started:authorize", "succeeded:authorize"},
 				fwd("confirm"), []string{"completed"}),
@@ -87,7 +92,7 @@ func TestSagaOutcomes(t *testing.T) {
 			wantRetries: map[string]int{"authorize/do": 2},
 		},
 		{
-			name: "a step fails every attempt", setup: func(p *plan) { p.transient["authorize"] = 3 }, wantState: Compensated,
+			name: "a step fails every attempt", setup: func(p *plan) { p.transient["authorize"] = 3 }, wantState: Compensated, wantWrites: 10,
 			wantTrail: cat([]string{"running"}, fwd("reserve"),
 				[]string{"started:authorize", "failed:authorize", "started:authorize", "failed:authorize", "started:authorize", "failed:authorize", "compensating"},
 				comp("authorize", "reserve"), []string{"compensated"}),
@@ -96,7 +101,7 @@ func TestSagaOutcomes(t *testing.T) {
 			wantRetries: map[string]int{"authorize/do": 2},
 		},
 		{
-			name: "a compensation succeeds at its second attempt", setup: func(p *plan) { p.refuse["confirm"] = true; p.compFail["authorize"] = 1 }, wantState: Compensated,
+			name: "a compensation succeeds at its second attempt", setup: func(p *plan) { p.refuse["confirm"] = true; p.compFail["authorize"] = 1 }, wantState: Compensated, wantWrites: 10,
 			wantTrail: cat([]string{"running"}, fwd("reserve", "authorize"), []string{"started:confirm", "failed:confirm", "compensating"},
 				comp("confirm"), []string{"compensating:authorize", "compensation_failed:authorize", "compensating:authorize", "compensated:authorize"},
 				comp("reserve"), []string{"compensated"}),
@@ -108,7 +113,7 @@ func TestSagaOutcomes(t *testing.T) {
 			// The first attempt times out, the second succeeds, and the
 			// first then reaches the participant: the guard answers it
 			// with the second's result, so the step took effect once.
-			name: "a timed-out attempt arrives after the retry", timeout: time.Second, hang: "reserve", wantState: Completed,
+			name: "a timed-out attempt arrives after the retry", timeout: time.Second, hang: "reserve", wantState: Completed, wantWrites: 6,
 			wantTrail: cat([]string{"running", "started:reserve", "failed:reserve", "started:reserve", "succeeded:reserve"},
 				fwd("authorize", "confirm"), []string{"completed"}),
 			wantEffects: []string{"do:reserve", "do:authorize", "do:confirm"},
@@ -119,7 +124,7 @@ func TestSagaOutcomes(t *testing.T) {
 			// compensation, since the participant never saw it), and the
 			// attempt then reaches the participant: the guard refuses it.
 			name: "a step hangs past its compensation", retry: Retry{MaxAttempts: 1}, timeout: time.Second, hang: "authorize",
-			wantLate: ErrCompensated, wantState: Compensated,
+			wantLate: ErrCompensated, wantState: Compensated, wantWrites: 6,
 			wantTrail:   cat([]string{"running"}, fwd("reserve"), []string{"started:authorize", "failed:authorize", "compensating"}, comp("authorize", "reserve"), []string{"compensated"}),
 			wantEffects: []string{"do:reserve", "undo:reserve"},
 			wantNull:    []string{"authorize"},
@@ -153,8 +158,14 @@ func TestSagaOutcomes(t *testing.T) {
 						def.Steps[i].Timeout = tc.timeout
 					}
 				}
-				o := newOrchestrator(t, e, reg, def)
+				unseen := checkStarts(e, def)
+				cs := &countingStore{GormStore: e.store}
+				o, err := New(Config{Store: cs, Definitions: []*Definition{def}, Metrics: reg, Rescan: time.Hour})
+				if err != nil {
+					t.Fatal(err)
+				}
 				running(t, o)
+				untilRunning(t, o)
 				id := fmt.Sprintf("saga-%d", i)
 				if _, err := o.Start(ctx, name, id, map[string]string{"order": id}); err != nil {
 					t.Fatal(err)
@@ -171,6 +182,17 @@ func TestSagaOutcomes(t *testing.T) {
 				}
 				if got := trail(s.Log); !slices.Equal(got, tc.wantTrail) {
 					t.Errorf("log\n got %s\nwant %s", join(got), join(tc.wantTrail))
+				}
+				for n, en := range s.Log {
+					if en.N != n+1 {
+						t.Errorf("entry %d is numbered %d", n+1, en.N)
+					}
+				}
+				if w := cs.count(); w != tc.wantWrites {
+					t.Errorf("%d writes of the log, want %d", w, tc.wantWrites)
+				}
+				for _, u := range unseen() {
+					t.Errorf("an attempt acted before its start was in the store: %s", u)
 				}
 				effects, err := e.effects(ctx, id)
 				if err != nil {

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -133,6 +136,40 @@ func Migrations() db.Migrations {
 // with Migrations.
 type GormStore struct {
 	gdb *gorm.DB
+	// logLens holds, per unfinished saga this store wrote, its version and
+	// the number of its last log entry as of that write, so that the next
+	// Save of that version numbers its entries without reading the log.
+	// Save's version check makes a stale record harmless: the saga's
+	// version has moved past it, and Save refuses or reads the log.
+	logLens sync.Map // saga id -> logLen
+
+	// mu guards the group commit of Save: queue holds the saves waiting
+	// for the one in flight, and leading reports that a caller writes
+	// them (see Save).
+	mu      sync.Mutex
+	queue   []*saveReq
+	leading bool
+}
+
+// saveReq is one Save waiting in the group commit.
+type saveReq struct {
+	ctx     context.Context
+	s       *Saga
+	entries []Entry
+	done    chan saveResult
+}
+
+// saveResult answers a saveReq: its outcome, or that its caller leads
+// the next group now.
+type saveResult struct {
+	err  error
+	lead bool
+}
+
+// logLen is a saga's last log entry number as of its version.
+type logLen struct {
+	version int64
+	n       int
 }
 
 // NewGormStore returns the store on gdb.
@@ -180,27 +217,55 @@ func (r sagaRow) saga() Saga {
 		Data: json.RawMessage(r.Data), Error: r.Error, Version: r.Version, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
 }
 
-// appendLog writes entries after the saga's last one, numbering them.
-func appendLog(ctx context.Context, gdb *gorm.DB, id string, entries []Entry) error {
+// appendLog writes entries after the saga's last one, last (or the one
+// the log holds, when last is negative), numbering them, and returns the
+// number of the last one written.
+func appendLog(ctx context.Context, gdb *gorm.DB, id string, last int, entries []Entry) (int, error) {
 	if len(entries) == 0 {
-		return nil
+		return last, nil
 	}
-	var last int
-	if err := db.Conn(ctx, gdb).Model(&logRow{}).Where("saga_id = ?", id).
-		Select("COALESCE(MAX(n), 0)").Scan(&last).Error; err != nil {
-		return fmt.Errorf("saga %s: read log: %w", id, err)
+	rows, last, err := logRows(ctx, gdb, id, last, entries)
+	if err != nil {
+		return 0, err
 	}
-	rows := make([]logRow, len(entries))
+	// WriteInserts writes the rows in one statement past gorm's builder,
+	// inside the write transaction.
+	if err := db.WriteInserts(db.Conn(ctx, gdb), db.Insert{Table: "saga_log", Columns: logColumns, Rows: rows}); err != nil {
+		return 0, fmt.Errorf("saga %s: append log: %w", id, err)
+	}
+	return last, nil
+}
+
+// logRows numbers entries after last (or after the log's last entry, read
+// in ctx's transaction, when last is negative) and returns them as
+// saga_log rows with the number of the last one.
+func logRows(ctx context.Context, gdb *gorm.DB, id string, last int, entries []Entry) ([][]any, int, error) {
+	if last < 0 {
+		if err := db.Conn(ctx, gdb).Model(&logRow{}).Where("saga_id = ?", id).
+			Select("COALESCE(MAX(n), 0)").Scan(&last).Error; err != nil {
+			return nil, 0, fmt.Errorf("saga %s: read log: %w", id, err)
+		}
+	}
+	rows := make([][]any, len(entries))
 	for i, e := range entries {
 		last++
 		entries[i].N = last
-		rows[i] = logRow{SagaID: id, N: last, Step: e.Step, Event: string(e.Event), State: string(e.State),
-			Attempt: e.Attempt, Error: e.Error, LoggedAt: e.At.UTC()}
+		rows[i] = []any{id, last, e.Step, string(e.Event), string(e.State), e.Attempt, e.Error, e.At.UTC()}
 	}
-	if err := db.Conn(ctx, gdb).Create(&rows).Error; err != nil {
-		return fmt.Errorf("saga %s: append log: %w", id, err)
+	return rows, last, nil
+}
+
+// logColumns are saga_log's columns in the order appendLog writes them.
+var logColumns = []string{"saga_id", "n", "step", "event", "state", "attempt", "error", "logged_at"}
+
+// remember records the saga's log length as of its version, or forgets it
+// once the saga is final, when the orchestrator writes it no more.
+func (g *GormStore) remember(s *Saga, n int) {
+	if s.State.Final() {
+		g.logLens.Delete(s.ID)
+		return
 	}
-	return nil
+	g.logLens.Store(s.ID, logLen{version: s.Version, n: n})
 }
 
 // Create implements Store.
@@ -218,7 +283,12 @@ func (g *GormStore) Create(ctx context.Context, s *Saga, entries ...Entry) (bool
 		}
 		created = true
 		s.Seq = row.Seq
-		return appendLog(ctx, g.gdb, s.ID, entries)
+		// A new saga has no log: its entries are numbered from 1.
+		n, err := appendLog(ctx, g.gdb, s.ID, 0, entries)
+		if err == nil {
+			g.remember(s, n)
+		}
+		return err
 	})
 	return created, err
 }
@@ -248,25 +318,159 @@ func (g *GormStore) Get(ctx context.Context, id string, withLog bool) (*Saga, er
 	return &s, nil
 }
 
-// Save implements Store.
+// Save implements Store. Saves of different sagas that wait for one
+// another commit together (group commit): the first caller writes the
+// queued saves in one transaction, each with its own version check, while
+// the ones that come meanwhile queue for the next, so that concurrent
+// sagas take the database's write lock (SQLite) and commit (Postgres)
+// once per group instead of once each. Each Save still returns only once
+// its own write committed; a group that fails is written again save by
+// save, so that one saga's failure is not another's. A Save in the
+// transaction ctx carries joins it instead.
 func (g *GormStore) Save(ctx context.Context, s *Saga, entries ...Entry) error {
-	return db.Transact(ctx, g.gdb, func(ctx context.Context) error {
-		row := toRow(s)
-		res := db.Conn(ctx, g.gdb).Model(&sagaRow{}).Where("id = ? AND version = ?", s.ID, s.Version).
-			Updates(map[string]any{"state": row.State, "step_index": row.StepIndex, "data": row.Data,
-				"error": row.Error, "version": s.Version + 1, "updated_at": row.UpdatedAt})
-		if res.Error != nil {
-			return fmt.Errorf("saga %s: save: %w", s.ID, res.Error)
+	if db.InTx(ctx) {
+		return g.saveOne(ctx, s, entries)
+	}
+	r := &saveReq{ctx: ctx, s: s, entries: entries, done: make(chan saveResult, 1)}
+	g.mu.Lock()
+	g.queue = append(g.queue, r)
+	lead := !g.leading
+	g.leading = true
+	g.mu.Unlock()
+	for {
+		if lead {
+			g.writeQueued(ctx)
 		}
-		if res.RowsAffected == 0 {
+		res := <-r.done
+		if !res.lead {
+			return res.err
+		}
+		lead = true
+	}
+}
+
+// writeQueued writes the saves queued now as one group and answers them,
+// then hands the lead to the first save queued meanwhile, if any.
+func (g *GormStore) writeQueued(ctx context.Context) {
+	g.mu.Lock()
+	group := g.queue
+	g.queue = nil
+	g.mu.Unlock()
+	g.writeGroup(ctx, group)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.queue) == 0 {
+		g.leading = false
+		return
+	}
+	g.queue[0].done <- saveResult{lead: true}
+}
+
+// writeGroup writes the saves of group in one transaction under ctx, the
+// leader's, or a lone one under its own, and answers each.
+func (g *GormStore) writeGroup(ctx context.Context, group []*saveReq) {
+	live := group[:0]
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- saveResult{err: fmt.Errorf("saga %s: save: %w", r.s.ID, err)}
+			continue
+		}
+		live = append(live, r)
+	}
+	switch len(live) {
+	case 0:
+		return
+	case 1:
+		r := live[0]
+		r.done <- saveResult{err: g.saveOne(r.ctx, r.s, r.entries)}
+		return
+	}
+	// The rows are locked in the order of the sagas' ids, the same in
+	// every group.
+	slices.SortFunc(live, func(a, b *saveReq) int { return strings.Compare(a.s.ID, b.s.ID) })
+	stale := make([]bool, len(live))
+	lasts := make([]int, len(live))
+	err := db.Transact(ctx, g.gdb, func(ctx context.Context) error {
+		var rows [][]any
+		for i, r := range live {
+			ok, err := g.update(ctx, r.s)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				stale[i] = true
+				continue
+			}
+			rs, last, err := logRows(ctx, g.gdb, r.s.ID, g.knownLogLen(r.s), r.entries)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, rs...)
+			lasts[i] = last
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		if err := db.WriteInserts(db.Conn(ctx, g.gdb), db.Insert{Table: "saga_log", Columns: logColumns, Rows: rows}); err != nil {
+			return fmt.Errorf("sagas: append log: %w", err)
+		}
+		return nil
+	})
+	for i, r := range live {
+		switch {
+		case err != nil:
+			// Written again on its own, under its own context.
+			r.done <- saveResult{err: g.saveOne(r.ctx, r.s, r.entries)}
+		case stale[i]:
+			r.done <- saveResult{err: fmt.Errorf("saga %s version %d: %w", r.s.ID, r.s.Version, ErrStale)}
+		default:
+			r.s.Version++
+			g.remember(r.s, lasts[i])
+			r.done <- saveResult{}
+		}
+	}
+}
+
+// saveOne writes one save in its own transaction, or in the one ctx
+// carries.
+func (g *GormStore) saveOne(ctx context.Context, s *Saga, entries []Entry) error {
+	return db.Transact(ctx, g.gdb, func(ctx context.Context) error {
+		ok, err := g.update(ctx, s)
+		if err != nil {
+			return err
+		}
+		if !ok {
 			return fmt.Errorf("saga %s version %d: %w", s.ID, s.Version, ErrStale)
 		}
-		if err := appendLog(ctx, g.gdb, s.ID, entries); err != nil {
+		n, err := appendLog(ctx, g.gdb, s.ID, g.knownLogLen(s), entries)
+		if err != nil {
 			return err
 		}
 		s.Version++
+		g.remember(s, n)
 		return nil
 	})
+}
+
+// update writes s's row over its stored version and reports whether that
+// version was the stored one.
+func (g *GormStore) update(ctx context.Context, s *Saga) (bool, error) {
+	row := toRow(s)
+	res := db.Conn(ctx, g.gdb).Exec("UPDATE saga_instances SET state = ?, step_index = ?, data = ?, error = ?, version = ?, updated_at = ? WHERE id = ? AND version = ?",
+		row.State, row.StepIndex, row.Data, row.Error, s.Version+1, row.UpdatedAt, s.ID, s.Version)
+	if res.Error != nil {
+		return false, fmt.Errorf("saga %s: save: %w", s.ID, res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// knownLogLen is the number of s's last log entry as of its version, or -1
+// when this store does not know it.
+func (g *GormStore) knownLogLen(s *Saga) int {
+	if v, ok := g.logLens.Load(s.ID); ok && v.(logLen).version == s.Version {
+		return v.(logLen).n
+	}
+	return -1
 }
 
 // List implements Store.

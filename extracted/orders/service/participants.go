@@ -23,12 +23,22 @@ type participant struct {
 	hc   *http.Client
 }
 
+// maxIdlePerHost is how many idle connections a participant's client
+// keeps to its host: as many as the orchestrator's workers call at once
+// (16 by default) and some, where http.DefaultTransport keeps 2, so that
+// concurrent sagas reuse their connections instead of dialling (and
+// leaving in TIME_WAIT) one per call.
+const maxIdlePerHost = 64
+
 func newParticipant(name, baseURL string, timeout time.Duration) (*participant, error) {
 	u, err := httpx.BaseURL(baseURL, name+" address")
 	if err != nil {
 		return nil, err
 	}
-	return &participant{name: name, base: u, hc: &http.Client{Timeout: timeout}}, nil
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = maxIdlePerHost
+	tr.MaxIdleConnsPerHost = maxIdlePerHost
+	return &participant{name: name, base: u, hc: &http.Client{Timeout: timeout, Transport: tr}}, nil
 }
 
 // ProblemError is a participant's answer with a problem document. A 4xx
