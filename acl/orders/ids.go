@@ -21,10 +21,13 @@ import (
 // time (the monolith before the ownership flip, the service after it, the
 // monolith again after a rollback). After a rollback on SQLite the
 // monolith's AUTOINCREMENT continues after the largest id in its table,
-// which a back sync may have filled with service ids, so the monolith then
-// takes ids in the service's range; the service learns every order id
-// through the forward sync and IDs.Observe moves its counter past them,
-// so that the next flip does not hand out an id the monolith has used.
+// which a back sync has filled with service ids, so the monolith then
+// takes ids in the service's range: the back sync raises its floor
+// RollbackIDGap past each service order it writes, above the ids the
+// service's sagas in flight hold (keepLegacyIDsApart), and the service
+// learns every order id through the forward sync and IDs.Observe moves its
+// counter past them, so that the next flip does not hand out an id the
+// monolith has used.
 const ServiceIDBase int64 = 1_000_000_000_000
 
 // MaxID is the highest id either side may use: 2⁵³ − 1.
