@@ -13,6 +13,7 @@ import (
 
 	"github.com/stranglerkit/strangler/changefeed"
 	"github.com/stranglerkit/strangler/changefeed/consumer"
+	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/eventsource"
 	"github.com/stranglerkit/strangler/extracted/orders/domain"
 	"github.com/stranglerkit/strangler/extracted/orders/store"
@@ -337,7 +338,7 @@ const RollbackIDGap int64 = 1_000_000_000
 // ids written to it, so the monolith's stay below ServiceIDBase there and
 // nothing is needed.
 func keepLegacyIDsApart(tx *gorm.DB, id int64) error {
-	if tx.Dialector.Name() != "sqlite" || !IsServiceID(id) {
+	if db.DialectOf(tx) != db.SQLite || !IsServiceID(id) {
 		return nil
 	}
 	floor := min(id+RollbackIDGap, MaxID-RollbackIDGap)

@@ -419,13 +419,17 @@ func TestRollbackKeepsIDsApart(t *testing.T) {
 		}
 		r.servicePlaceAs(inFlight, tmpl)
 		r.settle()
-		// The flip again: the service's next id is one the monolith has
-		// not used.
+		// The flip again, while the monolith's last order is still on its
+		// way through the forward sync: the service's next id is one the
+		// monolith has not used.
+		last := r.place(1)
 		next, err := r.ids.Next(ctx)
 		changefeedtest.Must(t, err)
-		if next <= mono.ID {
-			t.Fatalf("after the monolith's order %d the service's next id is %d", mono.ID, next)
+		if next == last.ID || next <= mono.ID {
+			t.Fatalf("after the monolith's orders %d and %d the service's next id is %d", mono.ID, last.ID, next)
 		}
+		r.servicePlaceAs(next, tmpl)
+		r.settle()
 	})
 }
 
