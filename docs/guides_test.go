@@ -328,6 +328,46 @@ func (g *guideEnv) startReplica(t *testing.T) {
 	}
 }
 
+// waitReplica waits until the second proxy replica, if one runs, sees the
+// system up (its /readyz answers 200 and every backend instance it knows
+// is healthy) or, with up false, down (its /readyz fails: it found the
+// monolith unreachable). The replica outlives a crash of up, as a replica
+// on another machine does, and a load balancer sends it requests again
+// only once it is ready.
+func (g *guideEnv) waitReplica(t *testing.T, up bool) {
+	t.Helper()
+	if g.replica == nil {
+		return
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		status, _ := readyzVersion(g.replicaAdmin)
+		if !up && status != http.StatusOK && status != 0 {
+			return
+		}
+		if up && status == http.StatusOK && !strings.Contains(adminMetrics(g.replicaAdmin), `state="unhealthy"} 1`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second proxy replica does not see the system %s within 60s (/readyz %d); its output:\n%s",
+				map[bool]string{true: "up", false: "down"}[up], status, withoutAccess(g.replica.output()))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// adminMetrics is what a proxy's admin listener serves at /metrics, or ""
+// when it does not answer.
+func adminMetrics(admin string) string {
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
 // readyzVersion is a proxy's /readyz status and the table version it
 // serves; status 0 when it does not answer.
 func readyzVersion(admin string) (int, int64) {
@@ -411,6 +451,7 @@ func runGuide(t *testing.T, g *guideEnv, path string, load *loadGen) {
 		if script == "strangler up" {
 			g.startUp(t)
 			if down {
+				g.waitReplica(t, true)
 				down = false
 				load.resume()
 			}
@@ -451,6 +492,9 @@ func runGuide(t *testing.T, g *guideEnv, path string, load *loadGen) {
 		}
 		if err := matchOutput(b.expect, out); err != nil {
 			t.Fatalf("%s: %v\noutput:\n%s", name, err, out)
+		}
+		if down && load.w.crash.MatchString(script) {
+			g.waitReplica(t, false)
 		}
 		if load != nil && load.pacer == nil && load.w.startAfter != nil && load.w.startAfter.MatchString(script) {
 			load.start()
@@ -584,6 +628,9 @@ func runGuides(t *testing.T, engine, controlDSN string, env []string) {
 		runGuide(t, g, "guides/03-extract-orders.md", load)
 		load.stop()
 		load.report(t)
+		if t.Failed() && g.replica != nil {
+			t.Logf("the second proxy replica's log, but its access lines:\n%s", withoutAccess(g.replica.output()))
+		}
 		checkNotOversold(t)
 		// Zero drift at the end: with the load stopped and the syncs
 		// drained, both extractions' copies agree.
@@ -594,6 +641,17 @@ func runGuides(t *testing.T, engine, controlDSN string, env []string) {
 			}
 		}
 	})
+}
+
+// withoutAccess is a proxy's log without its access and request lines.
+func withoutAccess(log string) string {
+	var keep []string
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.Contains(l, `"msg":"access"`) && !strings.Contains(l, `"msg":"request"`) {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
 }
 
 // pressroomRate is the steady load of 02-your-own-monolith.md, in
