@@ -14,6 +14,13 @@
 #   events    the relay's throughput (outbox -> broker) and the end-to-end
 #             latency at a steady rate, on SQLite and Postgres
 #             (go run ./bench/events)
+#   orders    placing orders over HTTP with ORDERS_CLIENTS concurrent
+#             clients: the monolith's POST /api/orders (one in-process
+#             transaction) against the orders service's placement saga
+#             (inventory service and payments over HTTP, the saga log, the
+#             event store), in the same run, on SQLite and Postgres:
+#             orders/s, p50, p99 and the saga's ratios (BenchmarkPlace in
+#             extracted/orders)
 #   go        the Go benchmarks of ./proxy/... and ./monolith/...
 #
 # Settings (environment):
@@ -25,16 +32,19 @@
 #   BENCHTIME (1s): go test -benchtime.
 #   CONTROL_CHANGES (100), CONTROL_REPLICAS (3): the control benchmark's
 #     flips and replicas.
-#   SKIP_MONOLITH=1, SKIP_PROXY=1, SKIP_CONTROL=1, SKIP_EVENTS=1, SKIP_GO=1:
-#     leave one out.
+#   ORDERS_CLIENTS (16), ORDERS_DURATION (10s), ORDERS_ROUNDS (2): the
+#     orders benchmark's clients, its time per side and database, and the
+#     rounds in which the two sides take turns.
+#   SKIP_MONOLITH=1, SKIP_PROXY=1, SKIP_CONTROL=1, SKIP_EVENTS=1,
+#     SKIP_ORDERS=1, SKIP_GO=1: leave one out.
 #   SKIP_PG=1: SQLite only, everywhere.
 #   BENCH_POSTGRES_DSN: the Postgres server the benchmarks create their
 #     databases on (each its own, dropped after); default
 #     $STRANGLER_TEST_POSTGRES_DSN, else postgres://postgres@127.0.0.1:5432/test.
 #   RATE (250): the fixed rate of the monolith's order@ scenarios.
 # It installs wrk and nginx with apt-get when missing. The defaults take
-# about nine minutes on a 2-core machine: monolith 135 s, proxy 275 s,
-# control 15 s, events 100 s, Go benchmarks 60 s.
+# about ten minutes on a 2-core machine: monolith 135 s, proxy 275 s,
+# control 15 s, events 100 s, orders 55 s, Go benchmarks 60 s.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -144,11 +154,17 @@ if [[ ${SKIP_EVENTS:-0} == 1 ]]; then skipped events "SKIP_EVENTS=1"; else
 		-duration "$EVENTS_DURATION" -postgres-dsn "$PG_BASE"
 fi
 
+# The Go benchmarks take Postgres from the test DSN, and skip their
+# Postgres half without it.
+go_env=(env -u STRANGLER_TEST_POSTGRES_DSN)
+((PG == 1)) && go_env=(env STRANGLER_TEST_POSTGRES_DSN="$PG_BASE")
+
+if [[ ${SKIP_ORDERS:-0} == 1 ]]; then skipped orders "SKIP_ORDERS=1"; else
+	part orders "${go_env[@]}" go test -count=1 -run '^$' -bench '^BenchmarkPlace$' -benchtime 1x -timeout 30m ./extracted/orders/ \
+		-args -place.clients="${ORDERS_CLIENTS:-16}" -place.duration="${ORDERS_DURATION:-10s}" -place.rounds="${ORDERS_ROUNDS:-2}"
+fi
+
 if [[ ${SKIP_GO:-0} == 1 ]]; then skipped go "SKIP_GO=1"; else
-	# The monolith's benchmarks take Postgres from the test DSN, and skip
-	# their Postgres half without it.
-	go_env=(env -u STRANGLER_TEST_POSTGRES_DSN)
-	((PG == 1)) && go_env=(env STRANGLER_TEST_POSTGRES_DSN="$PG_BASE")
 	part go "${go_env[@]}" go test -run '^$' -bench . -benchtime "$BENCHTIME" ./proxy/... ./monolith/...
 fi
 
@@ -167,6 +183,7 @@ for name in "${ORDER[@]}"; do
 	proxy) sed -n '/^Proxy benchmark/,$p' "$f" ;;
 	control) sed -n '/^Control convergence/,$p' "$f" ;;
 	events) cat "$f" ;;
+	orders) sed -n '/^Orders placement benchmark/,/^$/p' "$f" ;;
 	go) grep -E '^(Benchmark|\s*--- (SKIP|FAIL)|FAIL)|skipped' "$f" || true ;;
 	esac
 done

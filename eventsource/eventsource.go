@@ -2,7 +2,8 @@
 // event store on SQLite or Postgres in which each aggregate's events are
 // its source of truth, with a per-aggregate version for optimistic
 // concurrency and a global position; upcasters that bring old schema
-// versions of an event up to date as it is read; optional snapshots; and a
+// versions of an event up to date as it is read, and refuse versions newer
+// than the reader knows; optional snapshots; and a
 // projection runner that keeps read models (CQRS) in step with the store,
 // exactly once per projection, with a lag metric and a rebuild from
 // position 0.

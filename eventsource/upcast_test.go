@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,11 @@ func TestUpcasters(t *testing.T) {
 	gap.Register("x", 2, func(p json.RawMessage) (json.RawMessage, error) { return p, nil })
 	failing := &eventsource.Upcasters{}
 	failing.Register("x", 1, func(json.RawMessage) (json.RawMessage, error) { return nil, errBadPayload })
+	strict := accountUpcasters()
+	strict.Current("account.opened", 3)
+	strict.Current("account.closed", 1)
+	ahead := &eventsource.Upcasters{}
+	ahead.Current("x", 2)
 	tests := []struct {
 		name        string
 		up          *eventsource.Upcasters
@@ -130,6 +136,11 @@ func TestUpcasters(t *testing.T) {
 		{"nil registry", nil, eventsource.Event{Type: "x", SchemaVersion: 1, Payload: []byte(`{}`)}, 1, `{}`, ""},
 		{"missing step", gap, eventsource.Event{Type: "x", SchemaVersion: 1, Payload: []byte(`{}`)}, 0, "", "no upcaster from schema version 1 to 2"},
 		{"failing step", failing, eventsource.Event{Type: "x", SchemaVersion: 1, Payload: []byte(`{}`)}, 0, "", "bad payload"},
+		{"current: v1 to v3", strict, eventsource.Event{Type: "account.opened", SchemaVersion: 1, Payload: []byte(`{"name":"A B"}`)}, 3, `{"currency":"EUR","first":"A","last":"B"}`, ""},
+		{"current: at v3", strict, eventsource.Event{Type: "account.opened", SchemaVersion: 3, Payload: []byte(`{"x":1}`)}, 3, `{"x":1}`, ""},
+		{"current: newer refused", strict, eventsource.Event{Type: "account.opened", SchemaVersion: 4, Payload: []byte(`{"x":1}`)}, 0, "", "is at schema version 4, but this reader knows versions up to 3 only"},
+		{"current without steps: newer refused", strict, eventsource.Event{Type: "account.closed", SchemaVersion: 2, Payload: []byte(`{}`)}, 0, "", "knows versions up to 1 only"},
+		{"current above the steps", ahead, eventsource.Event{Type: "x", SchemaVersion: 1, Payload: []byte(`{}`)}, 0, "", "no upcaster from schema version 1 to 2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -144,6 +155,30 @@ func TestUpcasters(t *testing.T) {
 				t.Errorf("Upcast = v%d %s, %v; want v%d %s", got.SchemaVersion, got.Payload, err, tt.wantVersion, tt.wantPayload)
 			}
 		})
+	}
+}
+
+// TestUpcastersUnknownVersion checks that the refusal of a newer version
+// than the declared current one is an *UnknownVersionError naming the
+// event, and that Each lists the steps in order.
+func TestUpcastersUnknownVersion(t *testing.T) {
+	up := accountUpcasters()
+	up.Current("account.opened", 3)
+	_, err := up.Upcast(eventsource.Event{Type: "account.opened", SchemaVersion: 5, AggregateType: "account", AggregateID: "a-9", Version: 2, Payload: []byte(`{}`)})
+	var unknown *eventsource.UnknownVersionError
+	if !errors.As(err, &unknown) {
+		t.Fatalf("Upcast of v5 = %v, want an UnknownVersionError", err)
+	}
+	want := eventsource.UnknownVersionError{Type: "account.opened", AggregateType: "account", AggregateID: "a-9", Version: 2, SchemaVersion: 5, Current: 3}
+	if *unknown != want {
+		t.Errorf("error %+v, want %+v", *unknown, want)
+	}
+	var steps []string
+	up.Each(func(eventType string, from int, _ eventsource.Upcaster) {
+		steps = append(steps, fmt.Sprintf("%s v%d", eventType, from))
+	})
+	if got := strings.Join(steps, ", "); got != "account.opened v1, account.opened v2" {
+		t.Errorf("Each = %s", got)
 	}
 }
 

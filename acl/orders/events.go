@@ -10,6 +10,7 @@ import (
 
 	"github.com/stranglerkit/strangler/acl/internal/legacyjson"
 	"github.com/stranglerkit/strangler/changefeed"
+	"github.com/stranglerkit/strangler/extracted/orders/domain"
 )
 
 // The monolith's event contract, as the ACL reads it (docs/events.md).
@@ -300,24 +301,15 @@ func DecodePrice(ev changefeed.Event) (PriceChange, error) {
 }
 
 // majorToCents reads a price in major units with at most two decimals,
-// such as "12.90", exactly.
+// such as "12.90", exactly (domain.ParseCents).
 func majorToCents(n json.Number) (int64, error) {
 	s := strings.Trim(string(n), `"`)
 	if s == "" {
 		return 0, errors.New("price_cents is missing")
 	}
-	whole, frac, _ := strings.Cut(s, ".")
-	if len(frac) > 2 {
-		return 0, fmt.Errorf("price %s has more than two decimals", s)
+	cents, err := domain.ParseCents(s)
+	if err != nil {
+		return 0, fmt.Errorf("price: %w", err)
 	}
-	frac += strings.Repeat("0", 2-len(frac))
-	w, err1 := strconv.ParseInt(whole, 10, 64)
-	f, err2 := strconv.ParseInt(frac, 10, 64)
-	if err1 != nil || err2 != nil || strings.HasPrefix(frac, "-") {
-		return 0, fmt.Errorf("price %s is not an amount", s)
-	}
-	if w < 0 {
-		return w*100 - f, nil
-	}
-	return w*100 + f, nil
+	return cents, nil
 }

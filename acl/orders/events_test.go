@@ -95,4 +95,9 @@ func TestDecodePrice(t *testing.T) {
 	if !errors.Is(err, aclorders.ErrMalformed) || !strings.Contains(err.Error(), "sku is missing") || !strings.Contains(err.Error(), "more than two decimals") {
 		t.Fatalf("malformed: %v", err)
 	}
+	// A negative price below one unit was read as positive, its sign lost
+	// with the zero before the point.
+	if p, err := aclorders.DecodePrice(readEvent(t, "product.changed.negative.json")); !errors.Is(err, aclorders.ErrMalformed) || !strings.Contains(err.Error(), "price_cents -50 is negative") {
+		t.Fatalf("price -0.50: %+v, %v; want a malformed negative price", p, err)
+	}
 }

@@ -227,18 +227,29 @@ func BackSyncConfig(topicPrefix string) consumer.Config {
 // monolith's outbox, so no event comes back to the service, and it applies
 // only events whose origin is the service. Events of the saga's steps
 // (stock, payment) have no column in the legacy tables and are skipped.
+//
+// It reads the events at their current schema versions: Register gives
+// the consumer the order upcasters (domain.Upcasters), so that an outbox
+// copy an older release wrote reaches Handle upcast, and Handle refuses
+// an event a newer release wrote (to the dead-letter topic) rather than
+// write it to the tables as if it were the version it knows.
 type BackSync struct {
-	applied atomic.Int64
+	upcasters *eventsource.Upcasters
+	applied   atomic.Int64
 }
 
 // NewBackSync returns the back sync.
-func NewBackSync() *BackSync { return &BackSync{} }
+func NewBackSync() *BackSync { return &BackSync{upcasters: domain.Upcasters()} }
 
-// Register adds the back sync's handlers to c.
+// Register adds the back sync's handlers, at the events' current schema
+// versions, and the order upcasters to c.
 func (b *BackSync) Register(c *consumer.Consumer) {
 	for _, t := range []string{domain.EventPlaced, domain.EventPaid, domain.EventShipped, domain.EventCancelled, domain.EventCustomerEmailChanged} {
-		c.Handle(t, 1, b.Handle)
+		c.Handle(t, domain.SchemaVersion(t), b.Handle)
 	}
+	b.upcasters.Each(func(eventType string, from int, up eventsource.Upcaster) {
+		c.Upcast(eventType, from, consumer.Upcaster(up))
+	})
 }
 
 // Applied counts the service's events written to the monolith's tables.
@@ -258,6 +269,15 @@ func (b *BackSync) Handle(ctx context.Context, tx *gorm.DB, ev changefeed.Event)
 	if err != nil {
 		return consumer.Permanent(err)
 	}
+	// The consumer upcasts older versions already, with the upcasters
+	// Register gave it; this refuses newer ones, and upcasts for a caller
+	// that hands Handle an event itself.
+	up, err := b.upcasters.Upcast(eventsource.Event{Type: ev.Type, SchemaVersion: ev.SchemaVersion, Payload: ev.Payload,
+		AggregateType: ev.AggregateType, AggregateID: ev.AggregateID})
+	if err != nil {
+		return consumer.Permanent(fmt.Errorf("%w: %s %s: %w", ErrBackSync, ev.Type, ev.ID, err))
+	}
+	ev.SchemaVersion, ev.Payload = up.SchemaVersion, up.Payload
 	at := ev.OccurredAt.UTC()
 	switch ev.Type {
 	case domain.EventPlaced:

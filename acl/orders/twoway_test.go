@@ -2,9 +2,12 @@ package orders_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/stranglerkit/strangler/changefeed/backfill"
 	"github.com/stranglerkit/strangler/changefeed/changefeedtest"
 	"github.com/stranglerkit/strangler/changefeed/consumer"
+	"github.com/stranglerkit/strangler/changefeed/outbox"
 	"github.com/stranglerkit/strangler/changefeed/relay"
 	"github.com/stranglerkit/strangler/changefeed/verify"
 	"github.com/stranglerkit/strangler/db"
@@ -657,6 +661,72 @@ func TestBackfillResumes(t *testing.T) {
 		changefeedtest.Must(t, r.svc.Raw("SELECT COUNT(*) FROM es_events WHERE type = ?", domain.EventImported).Scan(&imported).Error)
 		if imported != 5 {
 			t.Fatalf("%d orders imported, want 5", imported)
+		}
+	})
+}
+
+// TestBackSyncUpcasts: an order.placed that an older release of the
+// service wrote at schema version 1 (the golden payload of
+// extracted/orders/domain/testdata, money as decimal strings and no
+// currency), stored with its outbox copy as that release stored it, and
+// a payment on top of it, reach the monolith's tables upcast: the totals
+// in cents and the currency, the lines whole, and verify finds no drift
+// against the read model. An order.placed of a newer version than this
+// release knows is dead-lettered, not written.
+func TestBackSyncUpcasts(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, dsn string) {
+		r := newRig(t, dsn)
+		ctx := context.Background()
+		golden, err := os.ReadFile(filepath.Join("..", "..", "extracted", "orders", "domain", "testdata", "order.placed.v1.json"))
+		changefeedtest.Must(t, err)
+		var v1 map[string]any
+		changefeedtest.Must(t, json.Unmarshal(golden, &v1))
+		id, err := r.ids.Next(ctx)
+		changefeedtest.Must(t, err)
+		v1["id"] = id
+		payload, err := json.Marshal(v1)
+		changefeedtest.Must(t, err)
+		// The older release's store: no upcasters, the event as it wrote it.
+		old, err := eventsource.NewStore(r.svc, eventsource.Options{AggregateType: domain.AggregateType, Outbox: &outbox.Writer{Source: domain.Source}})
+		changefeedtest.Must(t, err)
+		_, err = old.Append(ctx, domain.AggregateID(id), 0, eventsource.Event{Type: domain.EventPlaced, SchemaVersion: 1, Payload: payload})
+		changefeedtest.Must(t, err)
+		r.serviceMove(id, pay)
+		r.start()
+		r.settle()
+
+		var row struct {
+			Status     int
+			Currency   string
+			TotalCents int64
+			Version    int
+		}
+		changefeedtest.Must(t, r.shop.DB().Raw("SELECT status, currency, total_cents, version FROM orders WHERE id = ?", id).Scan(&row).Error)
+		if row.Status != 20 || row.Currency != "EUR" || row.TotalCents != 3570 || row.Version != 2 {
+			t.Fatalf("the monolith's row of order %d: %+v, want status 20, EUR, 3570 cents, v2", id, row)
+		}
+		var lines []struct {
+			SKU            string
+			UnitPriceCents int64
+			LineTotalCents int64
+		}
+		changefeedtest.Must(t, r.shop.DB().Raw("SELECT sku, unit_price_cents, line_total_cents FROM order_lines WHERE order_id = ? ORDER BY line_no", id).Scan(&lines).Error)
+		if fmt.Sprint(lines) != "[{COF-ETH-250 1290 2580} {TEA-SEN-100 990 990}]" {
+			t.Errorf("the monolith's lines of order %d: %v", id, lines)
+		}
+		if n := r.back.Applied(); n != 2 {
+			t.Errorf("the back sync applied %d events, want 2 (placed, paid)", n)
+		}
+
+		future := changefeed.Event{ID: uuid.Must(uuid.NewV7()), Source: domain.Source, Origin: domain.Source, AggregateType: domain.AggregateType,
+			AggregateID: domain.AggregateID(id + 1), Type: domain.EventPlaced, SchemaVersion: 3, OccurredAt: time.Now().UTC(), Payload: payload}
+		err = db.Transact(ctx, r.shop.DB(), func(ctx context.Context) error { return r.back.Handle(ctx, db.Conn(ctx, r.shop.DB()), future) })
+		var unknown *eventsource.UnknownVersionError
+		if !errors.As(err, &unknown) || !errors.Is(err, consumer.ErrPermanent) {
+			t.Fatalf("back sync of an order.placed v3: %v, want a permanent UnknownVersionError", err)
+		}
+		if _, _, lines := r.legacyRow(id + 1); lines != 0 {
+			t.Errorf("the back sync wrote %d lines of the order.placed v3", lines)
 		}
 	})
 }

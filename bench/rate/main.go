@@ -17,11 +17,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -75,7 +73,7 @@ func run(base string, rate int, d time.Duration, customers int, skus []string, w
 		// The latency counts from the planned send time: the lag is part
 		// of what a client at this rate would wait.
 		start := time.Now().Add(-lag)
-		status, body, err := post(client, base+"/api/orders", orderBody(int(n.Add(1)), customers, skus))
+		status, body, err := loadgen.PostJSON(client, base+"/api/orders", orderBody(int(n.Add(1)), customers, skus))
 		took := time.Since(start)
 		mu.Lock()
 		defer mu.Unlock()
@@ -105,16 +103,6 @@ func orderBody(n, customers int, skus []string) []byte {
 	a := skus[n%k]
 	b := skus[(n+1+(n/k)%(k-1))%k]
 	return fmt.Appendf(nil, `{"customer_id":%d,"lines":[{"sku":%q,"quantity":1},{"sku":%q,"quantity":2}]}`, n%customers+1, a, b)
-}
-
-func post(client *http.Client, url string, body []byte) (int, []byte, error) {
-	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
 }
 
 func firstOf(cur, s string) string {

@@ -42,8 +42,10 @@ func siblingDSN(t testing.TB, dsn string) string {
 type world struct {
 	t        testing.TB
 	shop     *shoptest.Shop
+	shopDSN  string
 	inv      *inventory.Service
 	invURL   string
+	invDSN   string
 	products []catalog.Product
 	customer customers.Customer
 	events   []changefeed.Event
@@ -55,11 +57,11 @@ var stockOf = []int{10, 5}
 
 func newWorld(t testing.TB, dsn string) *world {
 	t.Helper()
-	w := &world{t: t, shop: shoptest.New(t, dsn)}
+	w := &world{t: t, shop: shoptest.New(t, dsn), shopDSN: dsn, invDSN: siblingDSN(t, dsn)}
 	w.products = []catalog.Product{w.shop.CreateProduct("ORD-A", 1290), w.shop.CreateProduct("ORD-B", 2150)}
 	w.customer = w.shop.CreateCustomer("ann@example.nl")
 	off := false
-	cfg := inventory.Config{Addr: "127.0.0.1:0", DSN: siblingDSN(t, dsn)}
+	cfg := inventory.Config{Addr: "127.0.0.1:0", DSN: w.invDSN}
 	cfg.RegisterWith.Enabled = &off
 	cfg.SetDefaults(t.TempDir())
 	inv, err := inventory.New(cfg, inventory.Options{Logger: httpx.Discard})
@@ -95,6 +97,19 @@ func newWorld(t testing.TB, dsn string) *world {
 	return w
 }
 
+// addPoorCustomer adds a customer whose credit limit of one euro declines
+// every order, so that each of their placements compensates.
+func (w *world) addPoorCustomer() customers.Customer {
+	w.t.Helper()
+	poor := w.shop.CreateCustomer("poor@example.nl")
+	limit := int64(100)
+	if _, err := w.shop.Payments().SetLimit(context.Background(), poor.ID, payments.LimitPatch{CreditLimitCents: &limit}); err != nil {
+		w.t.Fatal(err)
+	}
+	w.events = append(w.events, w.event(aclorders.CustomerAggregate, fmt.Sprint(poor.ID), aclorders.CustomerCreated, poor))
+	return poor
+}
+
 // with returns the world bound to t, for use inside a subtest.
 func (w *world) with(t *testing.T) *world {
 	c := *w
@@ -121,12 +136,17 @@ func (w *world) ordersConfig(dsn string) orders.Config {
 	return cfg
 }
 
-// feed migrates the orders database at dsn and applies the monolith's
+// feed migrates the orders database at dsn, makes the service the owner
+// of the orders, as after the flip (persisted, so that a service started
+// on the same database later owns them too), and applies the monolith's
 // customer and product events to its read models, as the consumer would.
 func (w *world) feed(svc *orders.Service) {
 	w.t.Helper()
 	ctx := context.Background()
 	if err := svc.Prepare(ctx); err != nil {
+		w.t.Fatal(err)
+	}
+	if err := svc.SetOwner(ctx, true); err != nil {
 		w.t.Fatal(err)
 	}
 	core := svc.Core()
@@ -154,9 +174,16 @@ func (w *world) startOrders(dsn string) (*orders.Service, string) {
 // startOrdersWith is startOrders with the config changed by change.
 func (w *world) startOrdersWith(dsn string, change func(*orders.Config)) (*orders.Service, string) {
 	w.t.Helper()
+	return w.startOrdersOpt(dsn, change, orders.Options{Logger: httpx.Discard})
+}
+
+// startOrdersOpt is startOrdersWith with the options opt, such as the
+// brokers.
+func (w *world) startOrdersOpt(dsn string, change func(*orders.Config), opt orders.Options) (*orders.Service, string) {
+	w.t.Helper()
 	cfg := w.ordersConfig(dsn)
 	change(&cfg)
-	svc, err := orders.New(cfg, orders.Options{Logger: httpx.Discard})
+	svc, err := orders.New(cfg, opt)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -270,6 +297,23 @@ func (w *world) authorization(key string) (payments.Authorization, bool) {
 // open orders in ods hold, SKU by SKU.
 func (w *world) noLeak(ods []aclorders.LegacyOrder) {
 	w.t.Helper()
+	for _, leak := range w.leaks(ods).problems {
+		w.t.Error(leak)
+	}
+}
+
+// reservations compares what the inventory service holds reserved with
+// what the open orders hold: the units of each, over every product, and
+// what differs, SKU by SKU.
+type reservations struct {
+	reserved, open int
+	problems       []string
+}
+
+// leaks compares the inventory service's reserved stock with the lines of
+// the open orders in ods.
+func (w *world) leaks(ods []aclorders.LegacyOrder) reservations {
+	w.t.Helper()
 	want := map[string]int{}
 	for _, o := range ods {
 		if o.Status == aclorders.LegacyPlaced || o.Status == aclorders.LegacyPaid {
@@ -278,11 +322,16 @@ func (w *world) noLeak(ods []aclorders.LegacyOrder) {
 			}
 		}
 	}
+	var r reservations
 	for _, p := range w.products {
-		if got := w.stock(p.SKU).Reserved; got != want[p.SKU] {
-			w.t.Errorf("%s: %d reserved, but the open orders hold %d", p.SKU, got, want[p.SKU])
+		got := w.stock(p.SKU).Reserved
+		r.reserved += got
+		r.open += want[p.SKU]
+		if got != want[p.SKU] {
+			r.problems = append(r.problems, fmt.Sprintf("%s: %d reserved, but the open orders hold %d", p.SKU, got, want[p.SKU]))
 		}
 	}
+	return r
 }
 
 // placeKey is the idempotency key of order id's payment authorization.

@@ -7,7 +7,12 @@
 // are projections of the store with tables of their own.
 //
 // It serves the monolith's /api/orders contract (httpapi) and, under /v1,
-// the saga admin API (`strangler sagas --service http://127.0.0.1:9103/v1`).
+// the saga admin API (`strangler sagas --service http://127.0.0.1:9103/v1`)
+// and the ownership switch. It serves reads from the start but refuses
+// order writes (409 not-owner) until the ownership flip makes it the owner
+// (SetOwner, or PUT /v1/ownership with the proxy's admin token), as the
+// inventory service does; placements already started when ownership is
+// taken away run to their end.
 // Placing an order is a saga (service.PlaceOrder) across the inventory
 // service and the monolith's payments module; the customers and prices it
 // needs are local read models fed by the monolith's events through the
@@ -169,7 +174,9 @@ func New(cfg Config, opt Options) (*Service, error) {
 	})
 	s.health.Register(s.echo)
 	httpapi.Register(s.echo.Group("/api/orders"), s.core)
-	saga.RegisterAdmin(s.echo.Group("/v1"), s.orch, s.adminToken)
+	v1 := s.echo.Group("/v1")
+	saga.RegisterAdmin(v1, s.orch, s.adminToken)
+	servicekit.RegisterOwnership(v1, s.core.Ownership(), httpx.BearerAuth("strangler-orders", s.adminToken))
 	return s, nil
 }
 
@@ -199,10 +206,23 @@ func (s *Service) Forward() *aclorders.Forward { return s.fwd }
 // Orchestrator runs the placement sagas.
 func (s *Service) Orchestrator() *saga.Orchestrator { return s.orch }
 
-// Prepare migrates the database. Run calls it; tests that serve Handler
-// call it themselves.
+// Owner reports whether the service owns the orders and takes order
+// writes.
+func (s *Service) Owner() bool { return s.core.Ownership().Owner() }
+
+// SetOwner makes the service the owner of the orders, taking writes, or a
+// read replica refusing them; the choice is persisted.
+func (s *Service) SetOwner(ctx context.Context, owner bool) error {
+	return s.core.Ownership().SetOwner(ctx, owner)
+}
+
+// Prepare migrates the database and loads the persisted ownership. Run
+// calls it; tests that serve Handler call it themselves.
 func (s *Service) Prepare(ctx context.Context) error {
 	if err := db.MigrateUp(ctx, s.cfg.DSN, Migrations()...); err != nil {
+		return fmt.Errorf("orders service: %w", err)
+	}
+	if err := s.core.Ownership().Load(ctx); err != nil {
 		return fmt.Errorf("orders service: %w", err)
 	}
 	s.health.SetReady(true)
@@ -210,9 +230,10 @@ func (s *Service) Prepare(ctx context.Context) error {
 	return nil
 }
 
-// Ready is closed once Prepare has migrated the database: the phase
-// watcher acknowledges a phase only from then, when the forward sync and
-// the back sync can run.
+// Ready is closed once Prepare has migrated the database and loaded the
+// ownership: the phase watcher applies and acknowledges a phase only from
+// then, when the settings table exists and the forward sync and the back
+// sync can run.
 func (s *Service) Ready() <-chan struct{} { return s.ready }
 
 // Run listens and serves until ctx ends, with the saga orchestrator (which
@@ -298,7 +319,8 @@ func (s *Service) runParts(ctx context.Context) error {
 func (s *Service) register(ctx context.Context) { s.cfg.RegisterWith.Keep(ctx, s.log, s.Addr()) }
 
 // adminToken is the proxy's admin token, which the service registers with
-// and which the saga admin API requires; "" closes the admin API.
+// and which the saga admin API and PUT /v1/ownership require; "" closes
+// them.
 func (s *Service) adminToken() string { return s.cfg.RegisterWith.AdminToken() }
 
 // Close releases the database and the orchestrator's metrics, for a

@@ -208,6 +208,16 @@ func tables(t *testing.T, gdb *gorm.DB) map[string][]string {
 	return out
 }
 
+// rebuildAll rebuilds every projection of r from position 0.
+func rebuildAll(t *testing.T, r *eventsource.Runner) {
+	t.Helper()
+	for _, p := range r.Projections() {
+		if err := r.Rebuild(context.Background(), p.Name()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestReadModels projects a random history of orders, written
 // concurrently, and checks on both engines that each read model agrees
 // with the aggregates (the source of truth); that rebuilding every
@@ -290,11 +300,7 @@ func TestReadModels(t *testing.T) {
 			t.Errorf("the history reached only the statuses %v; the test needs a richer one", slices.Collect(maps.Keys(byStatus)))
 		}
 		before := tables(t, gdb)
-		for _, p := range r.Projections() {
-			if err := r.Rebuild(ctx, p.Name()); err != nil {
-				t.Fatal(err)
-			}
-		}
+		rebuildAll(t, r)
 		if after := tables(t, gdb); !reflect.DeepEqual(after, before) {
 			t.Errorf("rebuilt read models differ:\nafter  %v\nbefore %v", after, before)
 		}

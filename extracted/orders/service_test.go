@@ -17,8 +17,12 @@ import (
 	"github.com/stranglerkit/strangler/changefeed/changefeedtest"
 	"github.com/stranglerkit/strangler/changefeed/relay"
 	"github.com/stranglerkit/strangler/db/dbtest"
+	"github.com/stranglerkit/strangler/eventsource"
 	"github.com/stranglerkit/strangler/extracted/orders"
+	"github.com/stranglerkit/strangler/extracted/orders/domain"
 	"github.com/stranglerkit/strangler/extracted/orders/service"
+	"github.com/stranglerkit/strangler/extracted/orders/store"
+	"github.com/stranglerkit/strangler/httpx"
 	"github.com/stranglerkit/strangler/monolith/payments"
 	"github.com/stranglerkit/strangler/saga"
 )
@@ -267,7 +271,9 @@ func TestReadModelsFromTheBroker(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- svc.Run(ctx) }()
 		t.Cleanup(func() { cancel(); <-done })
-		<-svc.Started()
+		<-svc.Ready()
+		// The service takes the order writes, as after the flip.
+		changefeedtest.Must(t, svc.SetOwner(ctx, true))
 		url := "http://" + svc.Addr()
 		body := map[string]any{"customer_id": w.customer.ID, "lines": []map[string]any{{"sku": w.products[0].SKU, "quantity": 1}}}
 		var o aclorders.LegacyOrder
@@ -337,5 +343,45 @@ func TestConcurrentPlacements(t *testing.T) {
 			t.Errorf("%d placed and %d refused, want %d and %d", len(placed), refused, stockOf[1], n-stockOf[1])
 		}
 		w.noLeak(placed)
+	})
+}
+
+// TestGetReadsItsWrites: a GET of an order answers what its events say
+// even while the read model holds an older version of it, as the
+// monolith's GET after a write does. The service is served without Run,
+// so that its projections move only when the test catches them up.
+func TestGetReadsItsWrites(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		w := newWorld(t, dsn)
+		svc, err := orders.New(w.ordersConfig(siblingDSN(t, dsn)), orders.Options{Logger: httpx.Discard})
+		changefeedtest.Must(t, err)
+		t.Cleanup(func() { _ = svc.Close() })
+		w.feed(svc)
+		srv := httptest.NewServer(svc.Handler())
+		t.Cleanup(srv.Close)
+		orderStore := newStore(t, svc.DB(), store.Options{})
+		projections, err := orders.NewProjections(svc.DB(), eventsource.RunnerConfig{}, eventsource.RunnerOptions{})
+		changefeedtest.Must(t, err)
+		t.Cleanup(func() { _ = projections.Close() })
+		p := placed(aclorders.ServiceIDBase+7, w.customer.ID, 2)
+		_, err = orderStore.Place(ctx, p)
+		changefeedtest.Must(t, err)
+		get := func(step string, status aclorders.LegacyStatus, version int) {
+			t.Helper()
+			var o aclorders.LegacyOrder
+			w.call(http.MethodGet, fmt.Sprintf("%s/api/orders/%d", srv.URL, p.ID), nil).expect(http.StatusOK).decode(&o)
+			if o.Status != status || o.Version != version {
+				t.Fatalf("%s: GET answers status %d v%d, want %d v%d", step, o.Status, o.Version, status, version)
+			}
+		}
+		get("placed, not projected", aclorders.LegacyPlaced, 1)
+		changefeedtest.Must(t, projections.CatchUp(ctx))
+		get("placed, projected", aclorders.LegacyPlaced, 1)
+		_, err = orderStore.Execute(ctx, p.ID, func(o domain.Order) ([]eventsource.Event, error) { return o.Cancel("changed my mind", t0) })
+		changefeedtest.Must(t, err)
+		get("cancelled, the view at the placement", aclorders.LegacyCancelled, 2)
+		changefeedtest.Must(t, projections.CatchUp(ctx))
+		get("cancelled, projected", aclorders.LegacyCancelled, 2)
 	})
 }

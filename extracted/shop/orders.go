@@ -11,7 +11,6 @@ import (
 	"github.com/stranglerkit/strangler/eventsource"
 	"github.com/stranglerkit/strangler/extracted/orders"
 	"github.com/stranglerkit/strangler/internal/cli"
-	"github.com/stranglerkit/strangler/proxy/adminclient"
 )
 
 func init() {
@@ -43,8 +42,9 @@ func init() {
 // registers with the proxy's admin API as the inventory service does. In
 // `up` it also runs the back sync into the monolith's database, which
 // applies only the service's own order events, so it idles until the
-// ownership flip sends the service the writes. Its phase watcher
-// acknowledges the orders phases as the orders-service component.
+// ownership flip sends the service the writes. Its phase watcher applies
+// the orders phases as the orders-service component: the service owns the
+// order writes from the flip and refuses them (409 not-owner) below it.
 func ordersServiceComponent(env *cli.UpEnv, inUp bool) (cli.Component, error) {
 	all := env.Config()
 	cfg := Services.Of(all).Orders
@@ -68,11 +68,12 @@ func ordersServiceComponent(env *cli.UpEnv, inUp bool) (cli.Component, error) {
 		note += ", back sync to " + db.Redact(cfg.Sync.BackSyncDSN)
 	}
 	run := func(ctx context.Context) error {
-		// The service has no ownership switch to apply: it takes the
-		// writes the proxy sends it from the flip, its forward sync skips
-		// its own events and its back sync applies only those, so every
-		// phase holds for it once its syncs run, which the ack says.
-		return runWatched(ctx, svc.Run, svc.Ready(), all, log, "orders", "orders-service", func(context.Context, *adminclient.Client, int) error { return nil })
+		// The watcher switches the service's ownership before it
+		// acknowledges a phase: owner from the flip, a read replica
+		// refusing order writes below it. Its forward sync skips its own
+		// events and its back sync applies only those, so the syncs need
+		// no switch.
+		return runWatched(ctx, svc.Run, svc.Ready(), all, log, "orders", "orders-service", applyOwnership("orders", svc))
 	}
 	addr := func() string { return "http://" + svc.Addr() }
 	return cli.Component{Name: "orders-service", Addr: addr, Note: note, Run: run, Started: svc.Started(), Close: svc.Close}, nil
@@ -91,8 +92,11 @@ module (--payments-url), and the forward sync of the monolith's orders (consumer
 group orders-service). It serves the monolith's /api/orders contract, the
 saga admin API under /v1 (strangler sagas --service http://ADDR/v1, with the
 proxy's admin token), and registers with the proxy's service registry as
-service "orders". With --back-sync-dsn it also applies its own order
-events to the monolith's orders tables in that database.`,
+service "orders". It serves reads from the start and refuses order writes
+(409 not-owner) until the ownership flip: the phase watcher, or PUT
+/v1/ownership {"owner": true} with the proxy's admin token. With
+--back-sync-dsn it also applies its own order events to the monolith's
+orders tables in that database.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.RunOne(cmd, func(env *cli.UpEnv) (cli.Component, error) { return ordersServiceComponent(env, false) })

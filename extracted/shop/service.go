@@ -8,6 +8,7 @@ import (
 
 	"github.com/stranglerkit/strangler/config"
 	"github.com/stranglerkit/strangler/db"
+	"github.com/stranglerkit/strangler/extracted/internal/servicekit"
 	"github.com/stranglerkit/strangler/extracted/inventory"
 	"github.com/stranglerkit/strangler/internal/cli"
 	"github.com/stranglerkit/strangler/phase"
@@ -66,20 +67,29 @@ func inventoryServiceComponent(env *cli.UpEnv, inUp bool) (cli.Component, error)
 		note += ", back sync to " + db.Redact(cfg.Sync.BackSyncDSN)
 	}
 	run := func(ctx context.Context) error {
-		return runWatched(ctx, svc.Run, svc.Ready(), all, log, "inventory", "inventory-service", func(ctx context.Context, c *adminclient.Client, ph int) error {
-			owner := phase.Phase(ph) >= phase.Flip
-			if !owner && svc.Owner() {
-				// The monolith stops calling the service before it
-				// stops taking writes.
-				if err := cli.AwaitAck(ctx, c, "inventory", "monolith", func(p int) bool { return phase.Phase(p) < phase.Flip }); err != nil {
-					return err
-				}
-			}
-			return svc.SetOwner(ctx, owner)
-		})
+		return runWatched(ctx, svc.Run, svc.Ready(), all, log, "inventory", "inventory-service", applyOwnership("inventory", svc))
 	}
 	addr := func() string { return "http://" + svc.Addr() }
 	return cli.Component{Name: "inventory-service", Addr: addr, Note: note, Run: run, Started: svc.Started(), Close: svc.Close}, nil
+}
+
+// applyOwnership is the phase watcher's step of a service whose module's
+// writes it owns from the flip: it makes sw the owner from phase flip on and
+// a read replica below. On the way back the monolith first acknowledges a
+// phase below the flip, so that it takes writes again (and, for the
+// inventory, stops calling the service) before the service refuses them.
+// Giving ownership is not ordered here: the proxy sends the service writes
+// only once every component has acknowledged the flip.
+func applyOwnership(module string, sw servicekit.Switch) func(context.Context, *adminclient.Client, int) error {
+	return func(ctx context.Context, c *adminclient.Client, ph int) error {
+		owner := phase.Phase(ph) >= phase.Flip
+		if !owner && sw.Owner() {
+			if err := cli.AwaitAck(ctx, c, module, "monolith", func(p int) bool { return phase.Phase(p) < phase.Flip }); err != nil {
+				return err
+			}
+		}
+		return sw.SetOwner(ctx, owner)
+	}
 }
 
 // runWatched runs a service (run) with the phase watcher that applies

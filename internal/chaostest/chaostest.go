@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/stranglerkit/strangler/internal/lifecycletest"
 )
 
 // Report logs one attack's outcome, and fails t when ok is false. Tried says
@@ -91,17 +93,70 @@ func FillDisk(t testing.TB, dir string, leave int64) string {
 // reports whether SIGKILL ended it, and fails t when it failed otherwise.
 func RunKillable(t testing.TB, env ...string) (killed bool) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
+	return StartKillable(t, env...).Wait()
+}
+
+// Process is a helper process started by StartKillable.
+type Process struct {
+	t    testing.TB
+	env  []string
+	cmd  *exec.Cmd
+	out  *lifecycletest.Buffer
+	done chan struct{}
+	err  error
+}
+
+// StartKillable starts the test binary again as RunKillable does, without
+// waiting for it: a helper that serves until it kills itself, or until
+// Kill. The process is killed, if it still runs, when the test ends.
+func StartKillable(t testing.TB, env ...string) *Process {
+	t.Helper()
+	p := &Process{t: t, env: env, out: &lifecycletest.Buffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(os.Args[0], "-test.run=^$")
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("helper process (%v): %v", env, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.Kill()
+		<-p.done
+	})
+	return p
+}
+
+// Done is closed once the process has ended.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Kill sends the process SIGKILL, unless it has ended.
+func (p *Process) Kill() {
+	select {
+	case <-p.done:
+	default:
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	}
+}
+
+// Wait waits for the process to end and reports whether SIGKILL ended it;
+// it fails t when the process failed otherwise.
+func (p *Process) Wait() (killed bool) {
+	p.t.Helper()
+	<-p.done
 	var exit *exec.ExitError
-	if errors.As(err, &exit) {
+	if errors.As(p.err, &exit) {
 		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
 			return true
 		}
 	}
-	if err != nil {
-		t.Fatalf("helper process (%v): %v\n%s", env, err, out)
+	if p.err != nil {
+		p.t.Fatalf("helper process (%v): %v\n%s", p.env, p.err, p.out.String())
 	}
 	return false
 }
+
+// Output is what the process has written to stdout and stderr so far.
+func (p *Process) Output() string { return p.out.String() }

@@ -4,12 +4,17 @@
 // process starved of CPU) is counted as late with its delay, never as a
 // failed request. The caller judges the answers; the Pacer only says how
 // well it kept to its plan. The guides' load (docs/guides_test.go) and the
-// order benchmark (bench/rate) use it.
+// order benchmark (bench/rate) use it; the orders benchmark
+// (extracted/orders BenchmarkPlace), a closed loop, uses its Percentile and
+// PostJSON.
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"sort"
 	"sync"
 	"time"
@@ -210,4 +215,16 @@ func Percentile(ds []time.Duration, q float64) time.Duration {
 		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 	}
 	return ds[int(float64(len(ds)-1)*q)]
+}
+
+// PostJSON posts body as JSON to url and reads the answer whole: its
+// status and body, or the error that kept it from arriving.
+func PostJSON(client *http.Client, url string, body []byte) (int, []byte, error) {
+	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
 }

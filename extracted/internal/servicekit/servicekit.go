@@ -1,7 +1,9 @@
 // Package servicekit holds what the shop's extracted services share and
-// neither owns: the check of a back sync's database setting and the runner
-// of a consumer on the monolith's database. It lived in the inventory
-// service, which made the orders service import inventory for plumbing.
+// neither owns: the check of a back sync's database setting, the runner
+// of a consumer on the monolith's database, and the ownership switch that
+// the flip moves (Ownership, its /v1/ownership API and the not-owner
+// problem). It lived in the inventory service, which made the orders
+// service import inventory for plumbing.
 package servicekit
 
 import (

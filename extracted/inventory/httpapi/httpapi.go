@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/stranglerkit/strangler/extracted/internal/servicekit"
 	"github.com/stranglerkit/strangler/extracted/inventory/domain"
 	"github.com/stranglerkit/strangler/extracted/inventory/service"
 	"github.com/stranglerkit/strangler/httpx"
@@ -31,8 +32,7 @@ func Register(g *echo.Group, svc *service.Service, guard echo.MiddlewareFunc, st
 	g.POST("/items/:sku/reservations", h.move(svc.Reserve, false))
 	g.POST("/items/:sku/releases", h.move(svc.Release, true))
 	g.POST("/items/:sku/shipments", h.move(svc.Ship, false))
-	g.GET("/ownership", h.ownership)
-	g.PUT("/ownership", h.setOwnership, guard)
+	servicekit.RegisterOwnership(g, svc, guard)
 }
 
 type handler struct {
@@ -169,37 +169,12 @@ func (h handler) keyedMove(c echo.Context, key string, op func(ctx context.Conte
 	return c.JSON(http.StatusOK, g.Item)
 }
 
-// Ownership is the body of GET and PUT /v1/ownership.
-type Ownership struct {
-	Owner bool `json:"owner"`
-}
-
-func (h handler) ownership(c echo.Context) error {
-	return c.JSON(http.StatusOK, Ownership{Owner: h.svc.Owner()})
-}
-
-func (h handler) setOwnership(c echo.Context) error {
-	var in struct {
-		Owner *bool `json:"owner"`
-	}
-	if err := httpx.DecodeJSON(c, &in); err != nil {
-		return err
-	}
-	if in.Owner == nil {
-		return httpx.Invalid(httpx.FieldError{Field: "owner", Message: "is required"})
-	}
-	if err := h.svc.SetOwner(c.Request().Context(), *in.Owner); err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, Ownership{Owner: h.svc.Owner()})
-}
-
 func problem(err error) error {
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
 		return httpx.NotFound("%s", err.Error())
 	case errors.Is(err, domain.ErrNotOwner):
-		return httpx.Conflict("not-owner", "Not the owner", "%s", err.Error())
+		return servicekit.NotOwner(err.Error())
 	case errors.Is(err, domain.ErrVersionConflict):
 		return httpx.Conflict("version-conflict", "Version conflict", "%s", err.Error())
 	case errors.Is(err, domain.ErrOutOfStock):

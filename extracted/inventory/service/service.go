@@ -10,8 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -19,20 +17,17 @@ import (
 	"github.com/stranglerkit/strangler/changefeed"
 	"github.com/stranglerkit/strangler/changefeed/outbox"
 	"github.com/stranglerkit/strangler/db"
+	"github.com/stranglerkit/strangler/extracted/internal/servicekit"
 	"github.com/stranglerkit/strangler/extracted/inventory/domain"
 	"github.com/stranglerkit/strangler/extracted/inventory/store"
 )
-
-// ownerSetting is the settings row that persists ownership, so that a
-// restarted service keeps the side of the flip it was on.
-const ownerSetting = "owner"
 
 // Service is the inventory service's core.
 type Service struct {
 	db    *gorm.DB
 	store *store.Store
 	now   func() time.Time
-	owner atomic.Bool
+	owner *servicekit.Ownership
 }
 
 // New returns the service on gdb; now stamps changes (time.Now if nil).
@@ -40,7 +35,7 @@ func New(gdb *gorm.DB, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{db: gdb, store: store.New(gdb), now: now}
+	return &Service{db: gdb, store: store.New(gdb), now: now, owner: servicekit.NewOwnership(gdb)}
 }
 
 // DB is the service's database.
@@ -53,27 +48,16 @@ func (s *Service) Store() *store.Store { return s.store }
 func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
 // LoadOwner reads the persisted ownership.
-func (s *Service) LoadOwner(ctx context.Context) error {
-	v, err := s.store.Setting(ctx, ownerSetting)
-	if err != nil {
-		return err
-	}
-	s.owner.Store(v == "true")
-	return nil
-}
+func (s *Service) LoadOwner(ctx context.Context) error { return s.owner.Load(ctx) }
 
 // Owner reports whether the service owns the inventory and takes writes.
-func (s *Service) Owner() bool { return s.owner.Load() }
+func (s *Service) Owner() bool { return s.owner.Owner() }
 
 // SetOwner makes the service the owner of the inventory (it takes writes)
 // or a read replica (it refuses them with ErrNotOwner), and persists the
 // choice.
 func (s *Service) SetOwner(ctx context.Context, owner bool) error {
-	if err := s.store.SetSetting(ctx, ownerSetting, strconv.FormatBool(owner)); err != nil {
-		return err
-	}
-	s.owner.Store(owner)
-	return nil
+	return s.owner.SetOwner(ctx, owner)
 }
 
 // Warehouses returns the service's warehouses.
@@ -98,7 +82,7 @@ func (s *Service) Stock(ctx context.Context, sku string) ([]domain.Item, error) 
 }
 
 func (s *Service) checkOwner() error {
-	if !s.owner.Load() {
+	if !s.owner.Owner() {
 		return domain.Errorf(domain.ErrNotOwner, "the inventory service is a read replica: writes go to the monolith until the ownership flip")
 	}
 	return nil

@@ -315,24 +315,3 @@ func (s *Store) SettleReservation(ctx context.Context, reference, sku, warehouse
 	}
 	return nil
 }
-
-// Setting returns a persistent setting, or "" when it is not set.
-func (s *Store) Setting(ctx context.Context, name string) (string, error) {
-	var vs []string
-	if err := s.conn(ctx).Table("settings").Where("name = ?", name).Pluck("value", &vs).Error; err != nil {
-		return "", fmt.Errorf("read setting %s: %w", name, err)
-	}
-	if len(vs) == 0 {
-		return "", nil
-	}
-	return vs[0], nil
-}
-
-// SetSetting writes a persistent setting.
-func (s *Store) SetSetting(ctx context.Context, name, value string) error {
-	err := s.conn(ctx).Exec(`INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value).Error
-	if err != nil {
-		return fmt.Errorf("write setting %s: %w", name, err)
-	}
-	return nil
-}

@@ -168,11 +168,14 @@ func (o Order) refuse(what string) error {
 	return fmt.Errorf("order %d (%s, stock %q, payment %q): %s: %w", o.ID, o.Status, o.Stock, o.Payment, what, ErrTransition)
 }
 
+// events is the one event of eventType with payload, at the type's
+// current schema version.
 func events(eventType string, payload any) ([]eventsource.Event, error) {
 	ev, err := eventsource.NewEvent(eventType, payload)
 	if err != nil {
 		return nil, err
 	}
+	ev.SchemaVersion = SchemaVersion(eventType)
 	return []eventsource.Event{ev}, nil
 }
 

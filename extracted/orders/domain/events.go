@@ -7,7 +7,9 @@ import (
 	"github.com/stranglerkit/strangler/eventsource"
 )
 
-// The order's event types. All are at schema version 1.
+// The order's event types. Their current schema versions are in
+// upcast.go: order.placed and order.imported are at version 2, the others
+// at version 1.
 const (
 	// EventPlaced: the order was placed (Placed).
 	EventPlaced = "order.placed"
@@ -39,7 +41,8 @@ const (
 	EventCustomerEmailChanged = "order.customer_email_changed"
 )
 
-// Placed is the payload of order.placed.
+// Placed is the payload of order.placed, version 2 (version 1 is in
+// upcast.go).
 type Placed struct {
 	ID            int64     `json:"id"`
 	CustomerID    int64     `json:"customer_id"`
@@ -98,8 +101,13 @@ type EmailChanged struct {
 
 // Apply folds one event into the order's state. It is the one definition
 // of what each event means: the aggregate, its snapshots and the read
-// models all fold with it.
+// models all fold with it. It reads each type at its current schema
+// version only; the store brings older ones up to it (Upcasters), and an
+// event at another version is an error, not a guess.
 func Apply(o Order, ev eventsource.Event) (Order, error) {
+	if cur, v := SchemaVersion(ev.Type), max(ev.SchemaVersion, 1); cur != 0 && v != cur {
+		return o, fmt.Errorf("order %s: %s v%d is at schema version %d, not %d: read it through the order upcasters", ev.AggregateID, ev.Type, ev.Version, v, cur)
+	}
 	switch ev.Type {
 	case EventPlaced:
 		var p Placed

@@ -26,6 +26,7 @@ import (
 	aclorders "github.com/stranglerkit/strangler/acl/orders"
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/eventsource"
+	"github.com/stranglerkit/strangler/extracted/internal/servicekit"
 	"github.com/stranglerkit/strangler/extracted/orders/domain"
 	"github.com/stranglerkit/strangler/extracted/orders/readmodel"
 	"github.com/stranglerkit/strangler/extracted/orders/store"
@@ -82,6 +83,7 @@ type Service struct {
 	ids   *aclorders.IDs
 	def   *saga.Definition
 	orch  *saga.Orchestrator
+	owner *servicekit.Ownership
 	log   *slog.Logger
 
 	// failures keeps, for the placements this process waits on, the
@@ -105,10 +107,27 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, db: cfg.DB, store: st, rm: aclorders.NewReadModels(cfg.DB), ids: aclorders.NewIDs(cfg.DB), log: cfg.Logger}
+	s := &Service{cfg: cfg, db: cfg.DB, store: st, rm: aclorders.NewReadModels(cfg.DB), ids: aclorders.NewIDs(cfg.DB), owner: servicekit.NewOwnership(cfg.DB), log: cfg.Logger}
 	s.rm.OnEmailChange = s.changeEmail
 	s.def = s.definition()
 	return s, nil
+}
+
+// Ownership is the switch that decides whether the service takes order
+// writes, persisted in the service's settings table; it is off until
+// loaded.
+func (s *Service) Ownership() *servicekit.Ownership { return s.owner }
+
+// checkOwner refuses a write while the service holds a read replica, before
+// the write reads or changes anything: no order id is taken, no saga
+// started, no participant called. A placement saga that started while
+// the service owned the orders runs to its end after ownership is taken
+// away; the orchestrator does not ask.
+func (s *Service) checkOwner() error {
+	if !s.owner.Owner() {
+		return servicekit.NotOwner("the orders service is a read replica: order writes go to the monolith until the ownership flip")
+	}
+	return nil
 }
 
 // Definition is the placement saga, for the orchestrator.
@@ -259,6 +278,9 @@ func (e *PendingError) Error() string {
 // models, then runs the placement saga and waits for it, up to
 // PlaceTimeout: a saga still running gives a *PendingError.
 func (s *Service) Place(ctx context.Context, in NewOrder) (aclorders.LegacyOrder, error) {
+	if err := s.checkOwner(); err != nil {
+		return aclorders.LegacyOrder{}, err
+	}
 	if errs := in.check(); len(errs) > 0 {
 		return aclorders.LegacyOrder{}, httpx.Invalid(errs...)
 	}
@@ -382,10 +404,17 @@ func unprocessable(slug, title string, fields []httpx.FieldError) error {
 }
 
 // Get returns an order from the read model, or from its events when the
-// read model has not caught up with it yet (a client reading what it just
-// wrote).
+// read model has not caught up with it yet: when it does not hold the
+// order, or holds it at a version below its stream's (a client reading
+// what it just wrote, as the monolith lets it).
 func (s *Service) Get(ctx context.Context, id int64) (aclorders.LegacyOrder, error) {
 	o, err := readmodel.Get(ctx, s.db, id)
+	if err == nil {
+		var v int64
+		if v, err = s.store.Events().Version(ctx, domain.AggregateID(id)); err == nil && v > o.Version {
+			err = domain.ErrNotFound
+		}
+	}
 	if errors.Is(err, domain.ErrNotFound) {
 		o, err = s.store.Get(ctx, id)
 	}
@@ -472,9 +501,14 @@ func (s *Service) Cancel(ctx context.Context, id int64) (aclorders.LegacyOrder, 
 	})
 }
 
-// load returns the order, refusing a move to status to that its status
-// does not allow before any participant is called.
+// load returns the order for a write (Pay, Ship, Cancel), refusing it
+// while the service does not own the orders, and refusing a move to status
+// to that the order's status does not allow, before any participant is
+// called.
 func (s *Service) load(ctx context.Context, id int64, to domain.Status) (domain.Order, error) {
+	if err := s.checkOwner(); err != nil {
+		return domain.Order{}, err
+	}
 	o, err := s.store.Get(ctx, id)
 	if err != nil {
 		return o, notFound(id, err)

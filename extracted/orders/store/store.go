@@ -54,9 +54,12 @@ func New(gdb *gorm.DB, opt Options) (*Store, error) {
 }
 
 // NewEvents returns the event store of order streams in gdb, without the
-// aggregate on top, as the projections read it.
+// aggregate on top, as the projections read it. It reads every event
+// through the order upcasters (domain.Upcasters), so that an event stored
+// at an older schema version reaches its readers at the current one, and
+// one at a newer version is refused.
 func NewEvents(gdb *gorm.DB, opt Options) (*eventsource.SQLStore, error) {
-	o := eventsource.Options{AggregateType: domain.AggregateType}
+	o := eventsource.Options{AggregateType: domain.AggregateType, Upcasters: domain.Upcasters()}
 	if !opt.NoOutbox {
 		o.Outbox = &outbox.Writer{Source: domain.Source, Origin: opt.Origin}
 	}
