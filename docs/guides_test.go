@@ -491,7 +491,7 @@ func runGuide(t *testing.T, g *guideEnv, path string, load *loadGen) {
 			t.Fatalf("%s: %v\n%s\nup's log tail:\n%s", name, err, out, tail(g.upLog, 40))
 		}
 		if err := matchOutput(b.expect, out); err != nil {
-			t.Fatalf("%s: %v\noutput:\n%s", name, err, out)
+			t.Fatalf("%s: %v\noutput:\n%s\nthe proxy's fallbacks to legacy so far:\n%s\nup's log tail:\n%s", name, err, out, fallbacks(g.upLog), tail(g.upLog, 40))
 		}
 		if down && load.w.crash.MatchString(script) {
 			g.waitReplica(t, false)
@@ -522,6 +522,24 @@ func tail(b *bytes.Buffer, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// fallbacks lists up's proxy's access lines whose request fell back to
+// legacy, the first 10 and a count.
+func fallbacks(log *bytes.Buffer) string {
+	if log == nil {
+		return ""
+	}
+	var out []string
+	n := 0
+	for _, l := range strings.Split(log.String(), "\n") {
+		if strings.Contains(l, `"decision":"fallback_`) {
+			if n++; n <= 10 {
+				out = append(out, l)
+			}
+		}
+	}
+	return fmt.Sprintf("%d fallbacks\n%s", n, strings.Join(out, "\n"))
 }
 
 // waitSynced waits until the sync lag of module's extraction is zero and,
