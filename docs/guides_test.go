@@ -10,6 +10,14 @@
 // "strangler up" starts the system in the background, as the guide's
 // reader does in a second terminal.
 //
+// 03-extract-orders.md runs next, on the same up, under a load of its own
+// (ordersWorkload). Its crash block kills up with SIGKILL mid-saga (up
+// writes its pid to up.pid in the data dir); the load pauses from that
+// block until the guide's next "strangler up" block, which starts up
+// again on the same data dir, since the requests the crash leaves
+// unanswered are the block's own. At its end the test fails on oversold
+// stock and on drift in either extraction.
+//
 // 02-your-own-monolith.md runs apart (TestGuideYourOwnMonolith): without
 // `strangler up`, in a fresh directory, with $PRESSROOM naming its legacy
 // app, Pressroom (guides/testdata/pressroom, in Python). Its blocks start
@@ -54,6 +62,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -199,7 +209,7 @@ type guideEnv struct {
 func newGuideEnv(t *testing.T) *guideEnv {
 	t.Helper()
 	root := buildStrangler(t)
-	requireFreePorts(t, "8080", "8081", "9001", "9092", "9101", "9102")
+	requireFreePorts(t, "8080", "8081", "9001", "9092", "9101", "9102", "9103")
 	g := &guideEnv{root: root, dataDir: t.TempDir()}
 	g.env = append(commandEnv(root), "STRANGLER_DATA_DIR="+g.dataDir)
 	t.Cleanup(g.stop)
@@ -247,13 +257,24 @@ func commandEnv(root string) []string {
 }
 
 // startUp starts `strangler up` in the background and waits until the
-// proxy and the admin API answer.
+// proxy, the admin API and the services answer. Again after up has exited
+// (a guide that kills it, as 03-extract-orders.md does, then starts it
+// again as its reader does), it starts a new up on the same data dir, whose
+// output follows the last one's in upLog; while up runs, it fails.
 func (g *guideEnv) startUp(t *testing.T) {
 	t.Helper()
 	if g.up != nil {
-		t.Fatal("strangler up is already running")
+		select {
+		case err := <-g.upDone:
+			t.Logf("strangler up exited (%v); starting it again on the same data dir", err)
+			g.up = nil
+		default:
+			t.Fatal("strangler up is already running")
+		}
 	}
-	g.upLog = &bytes.Buffer{}
+	if g.upLog == nil {
+		g.upLog = &bytes.Buffer{}
+	}
 	g.up = exec.Command(filepath.Join(g.root, "bin", "strangler"), "up")
 	g.up.Dir, g.up.Env = g.root, g.env
 	g.up.Stdout, g.up.Stderr = g.upLog, g.upLog
@@ -263,7 +284,7 @@ func (g *guideEnv) startUp(t *testing.T) {
 	g.upDone = make(chan error, 1)
 	go func() { g.upDone <- g.up.Wait() }()
 	deadline := time.Now().Add(60 * time.Second)
-	for _, url := range []string{"http://127.0.0.1:9001/readyz", "http://127.0.0.1:8081/readyz", "http://127.0.0.1:9101/readyz", "http://127.0.0.1:8080/api/catalog/products?limit=1"} {
+	for _, url := range []string{"http://127.0.0.1:9001/readyz", "http://127.0.0.1:8081/readyz", "http://127.0.0.1:9101/readyz", "http://127.0.0.1:9103/readyz", "http://127.0.0.1:8080/api/catalog/products?limit=1"} {
 		for {
 			resp, err := http.Get(url)
 			if err == nil {
@@ -278,7 +299,9 @@ func (g *guideEnv) startUp(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	if g.controlDSN != "" {
+	// The second replica outlives an up that was killed: it runs apart,
+	// on the shared control store, as a replica on another machine does.
+	if g.controlDSN != "" && g.replica == nil {
 		g.startReplica(t)
 	}
 }
@@ -303,6 +326,46 @@ func (g *guideEnv) startReplica(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// waitReplica waits until the second proxy replica, if one runs, sees the
+// system up (its /readyz answers 200 and every backend instance it knows
+// is healthy) or, with up false, down (its /readyz fails: it found the
+// monolith unreachable). The replica outlives a crash of up, as a replica
+// on another machine does, and a load balancer sends it requests again
+// only once it is ready.
+func (g *guideEnv) waitReplica(t *testing.T, up bool) {
+	t.Helper()
+	if g.replica == nil {
+		return
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		status, _ := readyzVersion(g.replicaAdmin)
+		if !up && status != http.StatusOK && status != 0 {
+			return
+		}
+		if up && status == http.StatusOK && !strings.Contains(adminMetrics(g.replicaAdmin), `state="unhealthy"} 1`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second proxy replica does not see the system %s within 60s (/readyz %d); its output:\n%s",
+				map[bool]string{true: "up", false: "down"}[up], status, withoutAccess(g.replica.output()))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// adminMetrics is what a proxy's admin listener serves at /metrics, or ""
+// when it does not answer.
+func adminMetrics(admin string) string {
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 // readyzVersion is a proxy's /readyz status and the table version it
@@ -379,11 +442,19 @@ func (g *guideEnv) run(script string) (string, error) {
 }
 
 func runGuide(t *testing.T, g *guideEnv, path string, load *loadGen) {
+	// down is set from a guide's crash block, which kills up on purpose,
+	// until the block that starts it again: the load pauses meanwhile.
+	down := false
 	for _, b := range parseGuide(t, path) {
 		name := fmt.Sprintf("%s:%d", filepath.Base(path), b.line)
 		script := strings.TrimSpace(b.script)
 		if script == "strangler up" {
 			g.startUp(t)
+			if down {
+				g.waitReplica(t, true)
+				down = false
+				load.resume()
+			}
 			continue
 		}
 		if load != nil {
@@ -394,17 +465,25 @@ func runGuide(t *testing.T, g *guideEnv, path string, load *loadGen) {
 				}
 				load.setPhase(label)
 			}
-			if strings.Contains(script, "strangler verify") && !strings.Contains(script, "--recheck") {
+			if load.w.crash != nil && load.w.crash.MatchString(script) {
+				// The crash block takes the whole system down, up and
+				// every component in it, and the blocks up to the
+				// restart look at what it left: the load pauses, so that
+				// the requests that go unanswered are the block's own.
+				load.pause()
+				down = true
+			}
+			if m := verifyCmd.FindStringSubmatch(script); m != nil && !strings.Contains(script, "--recheck") {
 				// A verify without --recheck is the guide's corruption
 				// demo: the load pauses and the sync drains, so that no
 				// order touches the corrupted row meanwhile. The guide's
 				// other verifies run under the load, with --recheck.
 				load.pause()
-				waitSynced(t, g)
+				waitSynced(t, g, m[1])
 			}
 		}
 		out, err := g.run(script)
-		if load != nil {
+		if load != nil && !down {
 			load.resume()
 		}
 		t.Logf("%s\n$ %s\n%s", name, script, out)
@@ -412,12 +491,15 @@ func runGuide(t *testing.T, g *guideEnv, path string, load *loadGen) {
 			t.Fatalf("%s: %v\n%s\nup's log tail:\n%s", name, err, out, tail(g.upLog, 40))
 		}
 		if err := matchOutput(b.expect, out); err != nil {
-			t.Fatalf("%s: %v\noutput:\n%s", name, err, out)
+			t.Fatalf("%s: %v\noutput:\n%s\nthe proxy's fallbacks to legacy so far:\n%s\nup's log tail:\n%s", name, err, out, fallbacks(g.upLog), tail(g.upLog, 40))
+		}
+		if down && load.w.crash.MatchString(script) {
+			g.waitReplica(t, false)
 		}
 		if load != nil && load.pacer == nil && load.w.startAfter != nil && load.w.startAfter.MatchString(script) {
 			load.start()
 		}
-		if phaseCmd.MatchString(script) {
+		if anyPhaseCmd.MatchString(script) {
 			g.checkReplicas(t, name)
 		}
 		if load != nil && load.w.phases.MatchString(script) {
@@ -427,6 +509,9 @@ func runGuide(t *testing.T, g *guideEnv, path string, load *loadGen) {
 		}
 	}
 }
+
+// verifyCmd is a guide's verify command, with the check's name.
+var verifyCmd = regexp.MustCompile(`strangler verify (\w+)`)
 
 func tail(b *bytes.Buffer, n int) string {
 	if b == nil {
@@ -439,12 +524,34 @@ func tail(b *bytes.Buffer, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// waitSynced waits until the sync lag of the inventory extraction is zero.
-func waitSynced(t *testing.T, g *guideEnv) {
+// fallbacks lists up's proxy's access lines whose request fell back to
+// legacy, the first 10 and a count.
+func fallbacks(log *bytes.Buffer) string {
+	if log == nil {
+		return ""
+	}
+	var out []string
+	n := 0
+	for _, l := range strings.Split(log.String(), "\n") {
+		if strings.Contains(l, `"decision":"fallback_`) {
+			if n++; n <= 10 {
+				out = append(out, l)
+			}
+		}
+	}
+	return fmt.Sprintf("%d fallbacks\n%s", n, strings.Join(out, "\n"))
+}
+
+// waitSynced waits until the sync lag of module's extraction is zero and,
+// for orders, until verify finds its copies in sync: after the ownership
+// flip the orders' changes flow back to the monolith through a back sync
+// whose lag the status does not report.
+func waitSynced(t *testing.T, g *guideEnv, module string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
+	lagged := true
 	for time.Now().Before(deadline) {
-		out, err := g.run("strangler status inventory -o json")
+		out, err := g.run("strangler status " + module + " -o json")
 		if err == nil {
 			var st []struct {
 				SyncLag int64 `json:"sync_lag"`
@@ -453,12 +560,25 @@ func waitSynced(t *testing.T, g *guideEnv) {
 				// Lag counts what reached the broker; give the relays a
 				// moment for what is still in an outbox.
 				time.Sleep(500 * time.Millisecond)
-				return
+				lagged = false
+				break
 			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Logf("sync lag did not reach 0 within 30s")
+	if lagged {
+		t.Logf("the %s sync lag did not reach 0 within 30s", module)
+	}
+	if module != "orders" {
+		return
+	}
+	for time.Now().Before(deadline) {
+		if _, err := g.run("strangler verify orders"); err == nil {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("the %s copies did not settle within 30s", module)
 }
 
 func TestGuides(t *testing.T) {
@@ -469,12 +589,12 @@ func TestGuides(t *testing.T) {
 }
 
 // TestGuidesPostgres runs the same guides, load included, on the
-// production path: the monolith and the inventory service on Postgres
-// databases of their own, and the proxy as two replicas on a shared
-// control store in a third (control.dsn), up's and a `strangler proxy`
-// beside it. The guides' commands go through up's replica; the load is
-// spread over both; after each phase command both must serve the same
-// table version, and not one request may fail.
+// production path: the monolith and both services on Postgres databases of
+// their own, and the proxy as two replicas on a shared control store in
+// another (control.dsn), up's and a `strangler proxy` beside it. The
+// guides' commands go through up's replica; the load is spread over both;
+// after each phase command both must serve the same table version, and not
+// one request may fail.
 func TestGuidesPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the guides run a whole system; skipped with -short")
@@ -483,6 +603,7 @@ func TestGuidesPostgres(t *testing.T) {
 	runGuides(t, "Postgres, two proxy replicas on one control store", control, []string{
 		"STRANGLER_MONOLITH_DSN=" + dbtest.PostgresDSN(t),
 		"STRANGLER_SERVICES_INVENTORY_DSN=" + dbtest.PostgresDSN(t),
+		"STRANGLER_SERVICES_ORDERS_DSN=" + dbtest.PostgresDSN(t),
 		"STRANGLER_CONTROL_DSN=" + control,
 	})
 }
@@ -500,22 +621,55 @@ func runGuides(t *testing.T, engine, controlDSN string, env []string) {
 	if t.Failed() {
 		return
 	}
-	t.Run("01-extract-a-module", func(t *testing.T) {
-		rate := guideRate(t)
-		if os.Getenv("STRANGLER_GUIDE_CPU_HOG") == "1" {
-			startCPUHog(t)
-		}
-		bases := []string{"http://127.0.0.1:8080"}
-		if g.replica != nil {
-			bases = append(bases, "http://"+g.replicaAddr)
-		}
-		load := newLoadGen(t, shopWorkload(t, bases[0], engine), bases, rate)
+	rate := guideRate(t)
+	if os.Getenv("STRANGLER_GUIDE_CPU_HOG") == "1" {
+		startCPUHog(t)
+	}
+	bases := []string{"http://127.0.0.1:8080"}
+	if g.replica != nil {
+		bases = append(bases, "http://"+g.replicaAddr)
+	}
+	// underLoad runs guide with w's load through bases, reports the
+	// figures and fails on oversold stock.
+	underLoad := func(t *testing.T, guide string, w workload) {
+		load := newLoadGen(t, w, bases, rate)
 		load.start()
-		runGuide(t, g, "guides/01-extract-a-module.md", load)
+		runGuide(t, g, guide, load)
 		load.stop()
 		load.report(t)
+		if t.Failed() && g.replica != nil {
+			t.Logf("the second proxy replica's log, but its access lines:\n%s", withoutAccess(g.replica.output()))
+		}
 		checkNotOversold(t)
+	}
+	t.Run("01-extract-a-module", func(t *testing.T) {
+		underLoad(t, "guides/01-extract-a-module.md", shopWorkload(t, bases[0], engine))
 	})
+	if t.Failed() {
+		return
+	}
+	t.Run("03-extract-orders", func(t *testing.T) {
+		underLoad(t, "guides/03-extract-orders.md", ordersWorkload(t, bases[0], engine))
+		// Zero drift at the end: with the load stopped and the syncs
+		// drained, both extractions' copies agree.
+		for _, module := range []string{"inventory", "orders"} {
+			waitSynced(t, g, module)
+			if out, err := g.run("strangler verify " + module); err != nil {
+				t.Errorf("strangler verify %s at the end: %v\n%s", module, err, out)
+			}
+		}
+	})
+}
+
+// withoutAccess is a proxy's log without its access and request lines.
+func withoutAccess(log string) string {
+	var keep []string
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.Contains(l, `"msg":"access"`) && !strings.Contains(l, `"msg":"request"`) {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
 }
 
 // pressroomRate is the steady load of 02-your-own-monolith.md, in
@@ -686,6 +840,13 @@ type workload struct {
 	business func(status int, body []byte) bool
 	// businessName heads the report's column of business outcomes.
 	businessName string
+	// observe, if not nil, sees each answer below 400, with its request:
+	// a workload that reads what it wrote learns the ids here.
+	observe func(req *http.Request, status int, body []byte)
+	// crash, if not nil, finds the guide's block that kills the whole
+	// system on purpose: the load pauses from it until the block that
+	// starts `strangler up` again.
+	crash *regexp.Regexp
 }
 
 func newLoadGen(t *testing.T, w workload, bases []string, rate int) *loadGen {
@@ -696,12 +857,22 @@ func newLoadGen(t *testing.T, w workload, bases []string, rate int) *loadGen {
 	return l
 }
 
-// phaseCmd is a command of the shop's guides that starts a phase.
-var phaseCmd = regexp.MustCompile(`strangler phase inventory (\w+)(?: --weight (\d+))?`)
+// phaseCmd is a command of guide 01 that starts a phase of the inventory
+// extraction, ordersPhaseCmd one of guide 03 for the orders extraction, and
+// anyPhaseCmd either.
+var (
+	phaseCmd       = regexp.MustCompile(`strangler phase inventory (\w+)(?: --weight (\d+))?`)
+	ordersPhaseCmd = regexp.MustCompile(`strangler phase orders (\w+)(?: --weight (\d+))?`)
+	anyPhaseCmd    = regexp.MustCompile(`strangler phase \w+ \w+`)
+)
 
-// shopWorkload places orders and reads stock, two reads for every order
-// placed, on the shop's active products, which it reads through base.
-func shopWorkload(t *testing.T, base, engine string) workload {
+// product is an active product of the shop, as the load orders it.
+type product struct{ sku, ref string }
+
+// activeProducts reads the shop's active products through base, but those
+// with a SKU in except.
+func activeProducts(t *testing.T, base string, except ...string) []product {
+	t.Helper()
 	resp, err := http.Get(base + "/api/catalog/products?limit=100")
 	if err != nil {
 		t.Fatal(err)
@@ -717,36 +888,150 @@ func shopWorkload(t *testing.T, base, engine string) workload {
 	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
 		t.Fatal(err)
 	}
-	var skus, refs []string
+	var ps []product
 	for _, p := range page.Items {
-		if p.Active {
-			skus = append(skus, p.SKU)
-			refs = append(refs, p.Ref)
+		if p.Active && !slices.Contains(except, p.SKU) {
+			ps = append(ps, product{sku: p.SKU, ref: p.Ref})
 		}
 	}
-	if len(skus) == 0 {
+	if len(ps) == 0 {
 		t.Fatal("no active products to load with")
 	}
+	return ps
+}
+
+// shopWorkload places orders and reads stock, two reads for every order
+// placed, on the shop's active products, which it reads through base.
+func shopWorkload(t *testing.T, base, engine string) workload {
+	ps := activeProducts(t, base)
 	return workload{
 		what:   "2 stock reads per order, databases on " + engine,
 		phases: phaseCmd,
 		request: func(rng *rand.Rand, base string) *http.Request {
 			var req *http.Request
+			p := ps[rng.IntN(len(ps))]
 			if rng.IntN(3) < 2 {
-				req, _ = http.NewRequest(http.MethodGet, base+"/api/inventory/stock/"+refs[rng.IntN(len(refs))], nil)
+				req, _ = http.NewRequest(http.MethodGet, base+"/api/inventory/stock/"+p.ref, nil)
 			} else {
-				body := fmt.Sprintf(`{"customer_id":%d,"lines":[{"sku":%q,"quantity":%d}]}`, 1+rng.IntN(20), skus[rng.IntN(len(skus))], 1+rng.IntN(2))
-				req, _ = http.NewRequest(http.MethodPost, base+"/api/orders", strings.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
+				req = placeOrder(base, 1+rng.IntN(20), p.sku, 1+rng.IntN(2))
 			}
 			req.Header.Set("X-User-Id", fmt.Sprintf("user-%d", rng.IntN(500)))
 			return req
 		},
-		business: func(status int, body []byte) bool {
-			return status == http.StatusConflict && bytes.Contains(body, []byte("#out-of-stock"))
-		},
+		business:     outOfStock,
 		businessName: "out-of-stock",
 	}
+}
+
+// placeOrder is the request that places an order of quantity units of sku
+// for customer through base.
+func placeOrder(base string, customer int, sku string, quantity int) *http.Request {
+	body := fmt.Sprintf(`{"customer_id":%d,"lines":[{"sku":%q,"quantity":%d}]}`, customer, sku, quantity)
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/orders", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	return req
+}
+
+// outOfStock reports whether an answer is the shop's refusal of an order
+// for want of stock, a business outcome.
+func outOfStock(status int, body []byte) bool {
+	return status == http.StatusConflict && bytes.Contains(body, []byte("#out-of-stock"))
+}
+
+// The burst of 03-extract-orders.md's crash orders crashSKU for customer
+// crashCustomer, whom the guide creates; its load orders neither, so that
+// the guide's checks of the burst's stock and credit hold under it.
+const (
+	crashSKU      = "TEA-SEN-100"
+	crashCustomer = 21
+)
+
+// ordersWorkload is 03-extract-orders.md's load: 40% orders placed, 15%
+// reads of an order by id (one the load placed at least readAfter ago),
+// 15% of a customer's orders, 10% of the newest orders, 20% stock reads.
+// Refusals for stock or credit are business outcomes.
+func ordersWorkload(t *testing.T, base, engine string) workload {
+	ps := activeProducts(t, base, crashSKU)
+	placed := &placedOrders{}
+	return workload{
+		what:   "orders: 40% placed, 40% read by id, by customer or newest; 20% stock reads; databases on " + engine,
+		phases: ordersPhaseCmd,
+		crash:  regexp.MustCompile(`kill -9`),
+		request: func(rng *rand.Rand, base string) *http.Request {
+			var req *http.Request
+			p := ps[rng.IntN(len(ps))]
+			switch n := rng.IntN(20); {
+			case n < 8:
+				req = placeOrder(base, 1+rng.IntN(crashCustomer-1), p.sku, 1+rng.IntN(2))
+			case n < 11:
+				url := base + "/api/orders?limit=20"
+				if id := placed.pick(rng); id != 0 {
+					url = fmt.Sprintf("%s/api/orders/%d", base, id)
+				}
+				req, _ = http.NewRequest(http.MethodGet, url, nil)
+			case n < 14:
+				req, _ = http.NewRequest(http.MethodGet, fmt.Sprintf("%s/api/orders?customer_id=%d", base, 1+rng.IntN(crashCustomer-1)), nil)
+			case n < 16:
+				req, _ = http.NewRequest(http.MethodGet, base+"/api/orders?limit=20", nil)
+			default:
+				req, _ = http.NewRequest(http.MethodGet, base+"/api/inventory/stock/"+p.ref, nil)
+			}
+			req.Header.Set("X-User-Id", fmt.Sprintf("user-%d", rng.IntN(500)))
+			return req
+		},
+		observe: func(req *http.Request, status int, body []byte) {
+			if req.Method == http.MethodPost && status == http.StatusCreated {
+				var o struct {
+					ID int64 `json:"id"`
+				}
+				if json.Unmarshal(body, &o) == nil && o.ID != 0 {
+					placed.add(o.ID)
+				}
+			}
+		},
+		business: func(status int, body []byte) bool {
+			return outOfStock(status, body) || status == http.StatusUnprocessableEntity && bytes.Contains(body, []byte("#payment-declined"))
+		},
+		businessName: "refused",
+	}
+}
+
+// readAfter is how old an order the orders load reads by id must be: a
+// read that the proxy sends to the other side than the write follows it
+// by the sync's lag, and the load reads orders, as a shop's customers do,
+// some time after placing them.
+const readAfter = 5 * time.Second
+
+// placedOrders are the ids of the last orders the load placed, with when.
+type placedOrders struct {
+	mu  sync.Mutex
+	ids []int64
+	at  []time.Time
+}
+
+// maxPlaced bounds the ids kept.
+const maxPlaced = 4096
+
+func (p *placedOrders) add(id int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.ids) == maxPlaced {
+		p.ids, p.at = p.ids[1:], p.at[1:]
+	}
+	p.ids, p.at = append(p.ids, id), append(p.at, time.Now())
+}
+
+// pick returns an order placed at least readAfter ago, or 0 when there is
+// none yet.
+func (p *placedOrders) pick(rng *rand.Rand) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cutoff := time.Now().Add(-readAfter)
+	n := sort.Search(len(p.at), func(i int) bool { return p.at[i].After(cutoff) })
+	if n == 0 {
+		return 0
+	}
+	return p.ids[rng.IntN(n)]
 }
 
 func (l *loadGen) setPhase(p string) {
@@ -845,6 +1130,9 @@ func (l *loadGen) one(rng *rand.Rand, lag time.Duration) {
 	resp.Body.Close()
 	switch {
 	case resp.StatusCode < 400:
+		if l.w.observe != nil {
+			l.w.observe(req, resp.StatusCode, b)
+		}
 		l.record(d, lag, false, "")
 	case l.w.business != nil && l.w.business(resp.StatusCode, b):
 		l.record(d, lag, true, "")

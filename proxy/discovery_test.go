@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stranglerkit/strangler/proxy"
 	"github.com/stranglerkit/strangler/proxy/api"
 	"github.com/stranglerkit/strangler/proxy/proxytest"
 )
@@ -157,6 +158,43 @@ modules:
 	}
 	sick.Store(false)
 	proxytest.Eventually(t, 10*time.Second, func() bool { return count(6)[`{"backend":"flaky"}`] > 0 }, "the recovered instance did not come back")
+}
+
+// TestInstanceRestartLeavesNoStaleConnections: an instance whose process
+// dies (every connection closed at once) fails its health checks, comes
+// back on the same address and passes them again; the writes sent to it
+// then go over new connections, not over the pooled ones to the process
+// that died, and every one is answered.
+func TestInstanceRestartLeavesNoStaleConnections(t *testing.T) {
+	b := newRestartable(t)
+	p := proxytest.Start(t, proxytest.Config{Legacy: "http://" + b.addr, Routes: `
+backends:
+  pool:
+    urls: ["http://` + b.addr + `"]
+    health_check: {path: /healthz, interval: 50ms, unhealthy_after: 1, healthy_after: 1}
+modules:
+  - name: default
+    legacy: pool
+    routes: [{id: default, prefix: /}]
+`, Tune: func(c *proxy.Config) {
+		// Only the health checks see the instance go: the legacy check,
+		// which closes the pool of an unreachable legacy too, waits.
+		c.LegacyCheckInterval = time.Hour
+	}})
+	instances := func(state string) float64 {
+		return metric(t, p, "strangler_proxy_backend_instances", `backend="pool"`, `state="`+state+`"`)
+	}
+	proxytest.Eventually(t, 10*time.Second, func() bool { return instances("healthy") == 1 }, "the instance is not healthy")
+	if failed := postAll(t, p, 32); len(failed) > 0 {
+		t.Fatalf("before the crash: %d writes failed: %v", len(failed), failed)
+	}
+	b.kill()
+	proxytest.Eventually(t, 10*time.Second, func() bool { return instances("unhealthy") == 1 }, "the dead instance was not marked unhealthy")
+	b.start(t)
+	proxytest.Eventually(t, 10*time.Second, func() bool { return instances("healthy") == 1 }, "the restarted instance did not come back")
+	if failed := postAll(t, p, 32); len(failed) > 0 {
+		t.Fatalf("after the instance came back: %d of 32 writes failed: %v", len(failed), failed)
+	}
 }
 
 // TestOutlierEjection ejects an instance that fails requests in a row.

@@ -21,10 +21,13 @@ import (
 // time (the monolith before the ownership flip, the service after it, the
 // monolith again after a rollback). After a rollback on SQLite the
 // monolith's AUTOINCREMENT continues after the largest id in its table,
-// which a back sync may have filled with service ids, so the monolith then
-// takes ids in the service's range; the service learns every order id
-// through the forward sync and IDs.Observe moves its counter past them,
-// so that the next flip does not hand out an id the monolith has used.
+// which a back sync has filled with service ids, so the monolith then
+// takes ids in the service's range: the back sync raises its floor
+// RollbackIDGap past each service order it writes, above the ids the
+// service's sagas in flight hold (keepLegacyIDsApart); the service learns
+// every order id through the forward sync, and IDs.Observe moves its
+// counter RollbackIDGap past them, so that the next flip hands out no id
+// the monolith has used, nor one it takes while the sync catches up.
 const ServiceIDBase int64 = 1_000_000_000_000
 
 // MaxID is the highest id either side may use: 2⁵³ − 1.
@@ -73,16 +76,18 @@ func (i *IDs) Next(ctx context.Context) (int64, error) {
 	return id, nil
 }
 
-// Observe moves the counter past id, an order id the service learned
-// from the monolith, when id is in the service's range (the monolith took
-// it after a rollback on SQLite), so that Next never returns it. It joins
-// the transaction ctx carries, the forward sync's.
+// Observe moves the counter RollbackIDGap past id, an order id the service
+// learned from the monolith, when id is in the service's range (the
+// monolith took it after a rollback on SQLite), so that Next never returns
+// it, nor the ids the monolith takes after it while the forward sync
+// brings them: at the next flip the monolith's last orders may still be on
+// their way. It joins the transaction ctx carries, the forward sync's.
 func (i *IDs) Observe(ctx context.Context, id int64) error {
 	if !IsServiceID(id) {
 		return nil
 	}
-	err := db.Conn(ctx, i.db).Exec("UPDATE acl_order_ids SET last = ? WHERE name = 'orders' AND last < ?",
-		id-ServiceIDBase, id-ServiceIDBase).Error
+	last := min(id+RollbackIDGap, MaxID) - ServiceIDBase
+	err := db.Conn(ctx, i.db).Exec("UPDATE acl_order_ids SET last = ? WHERE name = 'orders' AND last < ?", last, last).Error
 	if err != nil {
 		return fmt.Errorf("observe order id %d: %w", id, err)
 	}

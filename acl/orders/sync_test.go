@@ -213,8 +213,8 @@ func TestIDs(t *testing.T) {
 		changefeedtest.Must(t, ids.Observe(ctx, aclorders.ServiceIDBase+1000))
 		changefeedtest.Must(t, ids.Observe(ctx, aclorders.ServiceIDBase+10))
 		changefeedtest.Must(t, ids.Observe(ctx, 5))
-		if next, err := ids.Next(ctx); err != nil || next != aclorders.ServiceIDBase+1001 {
-			t.Fatalf("after observing %d: next %d, %v", aclorders.ServiceIDBase+1000, next, err)
+		if next, err := ids.Next(ctx); err != nil || next != aclorders.ServiceIDBase+1000+aclorders.RollbackIDGap+1 {
+			t.Fatalf("after observing %d: next %d, %v; want it RollbackIDGap past", aclorders.ServiceIDBase+1000, next, err)
 		}
 	})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stranglerkit/strangler/changefeed"
 	"github.com/stranglerkit/strangler/changefeed/consumer"
+	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/eventsource"
 	"github.com/stranglerkit/strangler/extracted/orders/domain"
 	"github.com/stranglerkit/strangler/extracted/orders/store"
@@ -325,6 +326,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT (id) DO NOTHING`,
 	if res.Error != nil {
 		return fmt.Errorf("back sync order %d: %w", p.ID, res.Error)
 	}
+	if err := keepLegacyIDsApart(tx, p.ID); err != nil {
+		return fmt.Errorf("back sync order %d: %w", p.ID, err)
+	}
 	for _, l := range p.Lines {
 		err := tx.Exec(`INSERT INTO order_lines (order_id, line_no, sku, product_ref, product_name, unit_price_cents, quantity, line_total_cents, warehouse_code)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (order_id, line_no) DO NOTHING`,
@@ -332,6 +336,34 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (order_id, line_no) DO NOTHING`,
 		if err != nil {
 			return fmt.Errorf("back sync order %d line %d: %w", p.ID, l.LineNo, err)
 		}
+	}
+	return nil
+}
+
+// RollbackIDGap is how far past a service order the back sync wrote the
+// monolith's next order id starts on SQLite (keepLegacyIDsApart): more
+// ids than the service can take ahead of its back sync.
+const RollbackIDGap int64 = 1_000_000_000
+
+// keepLegacyIDsApart raises the floor of the monolith's order ids on
+// SQLite to RollbackIDGap past id, a service order just written to its
+// table. SQLite's AUTOINCREMENT continues after the largest id a table has
+// held, the service's once the back sync writes them, so after a rollback
+// the monolith would take the ids right after the last order the back sync
+// has applied: ids that the service's sagas still in flight (their orders
+// not yet placed, or placed and not yet synced back) already hold. With
+// the floor, the monolith's orders after a rollback take ids far above
+// those, and the forward sync moves the service's counter past them
+// (IDs.Observe) for the next flip. A Postgres identity column ignores the
+// ids written to it, so the monolith's stay below ServiceIDBase there and
+// nothing is needed.
+func keepLegacyIDsApart(tx *gorm.DB, id int64) error {
+	if db.DialectOf(tx) != db.SQLite || !IsServiceID(id) {
+		return nil
+	}
+	floor := min(id+RollbackIDGap, MaxID-RollbackIDGap)
+	if err := tx.Exec("UPDATE sqlite_sequence SET seq = ? WHERE name = 'orders' AND seq < ?", floor, floor).Error; err != nil {
+		return fmt.Errorf("raise the monolith's order id floor: %w", err)
 	}
 	return nil
 }

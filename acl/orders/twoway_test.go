@@ -166,9 +166,17 @@ func (r *rig) move(id int64, action string) {
 // monolith priced another order.
 func (r *rig) servicePlace(like aclorders.LegacyOrder) domain.Order {
 	r.t.Helper()
-	ctx := context.Background()
-	id, err := r.ids.Next(ctx)
+	id, err := r.ids.Next(context.Background())
 	changefeedtest.Must(r.t, err)
+	return r.servicePlaceAs(id, like)
+}
+
+// servicePlaceAs places order id on the service, an id that IDs.Next gave
+// earlier: a saga's, whose order is confirmed some time after its id was
+// taken.
+func (r *rig) servicePlaceAs(id int64, like aclorders.LegacyOrder) domain.Order {
+	r.t.Helper()
+	ctx := context.Background()
 	tmpl, err := aclorders.FromLegacy(like)
 	changefeedtest.Must(r.t, err)
 	p := aclorders.Imported(tmpl).Placed
@@ -384,6 +392,48 @@ func TestTwoWaySync(t *testing.T) {
 		if n := r.back.Applied(); n != 4 {
 			t.Errorf("the back sync applied %d events, want 4 (placed, paid, shipped, cancelled)", n)
 		}
+	})
+}
+
+// TestRollbackKeepsIDsApart rolls the ownership back while a saga of the
+// service holds an order id whose order is not placed yet, and the
+// monolith takes writes again: the monolith's next order must not take
+// that id (on SQLite its AUTOINCREMENT continues after the largest id in
+// its table, which the back sync fills with the service's), and once the
+// saga's order is placed and both sides have synced, the copies agree. A
+// flip again gives the service ids the monolith did not take.
+func TestRollbackKeepsIDsApart(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, dsn string) {
+		r := newRig(t, dsn)
+		r.start()
+		tmpl := r.place(1)
+		r.settle()
+		// The flip: the service places an order, which the back sync
+		// writes to the monolith's tables, and a saga takes the next id.
+		r.servicePlace(tmpl)
+		r.settle()
+		ctx := context.Background()
+		inFlight, err := r.ids.Next(ctx)
+		changefeedtest.Must(t, err)
+		// The rollback: the monolith places orders, then the saga's order
+		// is placed.
+		mono := r.place(1)
+		if mono.ID == inFlight {
+			t.Fatalf("the monolith's order after the rollback took id %d, which the service's saga holds", mono.ID)
+		}
+		r.servicePlaceAs(inFlight, tmpl)
+		r.settle()
+		// The flip again, while the monolith's last order is still on its
+		// way through the forward sync: the service's next id is one the
+		// monolith has not used.
+		last := r.place(1)
+		next, err := r.ids.Next(ctx)
+		changefeedtest.Must(t, err)
+		if next == last.ID || next <= mono.ID {
+			t.Fatalf("after the monolith's orders %d and %d the service's next id is %d", mono.ID, last.ID, next)
+		}
+		r.servicePlaceAs(next, tmpl)
+		r.settle()
 	})
 }
 

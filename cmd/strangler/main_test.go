@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -308,6 +309,12 @@ func TestUpStartsAndStopsCleanly(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(dataDir, "monolith.db")); err != nil {
 				t.Fatalf("no SQLite file under the data dir: %v", err)
 			}
+			// up writes its pid under the data dir before it prints its
+			// components, and removes it when it stops.
+			pidFile := filepath.Join(dataDir, "up.pid")
+			if b, err := os.ReadFile(pidFile); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(p.cmd.Process.Pid) {
+				t.Fatalf("up.pid = %q (%v), want up's pid %d", b, err, p.cmd.Process.Pid)
+			}
 			start := time.Now()
 			if err := p.cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
@@ -318,6 +325,9 @@ func TestUpStartsAndStopsCleanly(t *testing.T) {
 			case err := <-p.done:
 				if err != nil {
 					t.Fatalf("up exited with %v after %s; stderr:\n%s", err, time.Since(start), p.stderr)
+				}
+				if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
+					t.Errorf("up.pid is still there after up stopped: %v", err)
 				}
 			case <-ctx.Done():
 				t.Fatalf("up did not stop within 10s of %s", sig)

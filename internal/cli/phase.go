@@ -51,7 +51,8 @@ module's plan (phases.modules in the config) names its proxy modules,
 backfill jobs and the components that must apply a phase before the proxy
 moves traffic for it. When ownership moves to the service (phase 4 or 5
 from below 4), the components switch first and the proxy then sends the
-writes; when it moves back, the proxy sends the writes back first.
+writes; when it moves back, the proxy sends the writes back first, and from
+retire the monolith's write path comes back (phase 4) before that.
 
 A move that sends traffic to the service (shadow, canary, flip, retire, from
 the same phase or a lower one) first waits, for up to --wait, until every
@@ -155,6 +156,18 @@ func movePhase(cmd *cobra.Command, cfg *config.Config, c *adminclient.Client, pl
 		return awaitAcks(ctx, c, plan, int(target), wait)
 	}
 	var st *api.PhaseState
+	if phase.Phase(cur.Phase) >= phase.Retire && !owning(target) {
+		// Ownership moves back from retire: the monolith's write path
+		// comes back first, at flip, while the service still owns the
+		// writes and the proxy still sends it them; only then does the
+		// proxy send the writes to the monolith, below.
+		if _, err := c.SetPhase(ctx, plan.Name, int(phase.Flip), 0); err != nil {
+			return nil, err
+		}
+		if _, err := awaitAcks(ctx, c, plan, int(phase.Flip), wait); err != nil {
+			return nil, err
+		}
+	}
 	toService := owning(target) && !owning(phase.Phase(cur.Phase))
 	if toService {
 		// The service takes writes and the monolith calls it before the

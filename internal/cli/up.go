@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -100,6 +103,10 @@ func RegisterUp(order int, name string, build func(ctx context.Context, env *UpE
 	upParts = append(upParts, upPart{order: order, name: name, build: build})
 }
 
+// UpPidFile is the file under the data dir where `strangler up` writes its
+// process id while it runs.
+const UpPidFile = "up.pid"
+
 // stopBudget is how long a process may take to stop after a signal.
 const stopBudget = 10 * time.Second
 
@@ -111,7 +118,9 @@ func newUpCmd(a *App) *cobra.Command {
 		Short: "Run everything in one process on embedded defaults",
 		Long: `Run the whole system in one process: the monolith and, as they are added,
 the proxy, its admin API, the broker, the relay and the extracted services.
-It needs no set-up: data goes to SQLite files under --data-dir.`,
+It needs no set-up: data goes to SQLite files under --data-dir. Once every
+part listens, it writes its process id to <data-dir>/up.pid (removed when
+it stops), for scripts that signal it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.Config(cmd)
@@ -127,7 +136,23 @@ It needs no set-up: data goes to SQLite files under --data-dir.`,
 			env := &UpEnv{cfg: cfg, log: log}
 			parts := append([]upPart(nil), upParts...)
 			sort.SliceStable(parts, func(i, j int) bool { return parts[i].order < parts[j].order })
+			// The pid file is written once up serves, so that a script that
+			// reads it signals a process that is ready, and removed only
+			// by the up that wrote it: one that fails to start (its ports
+			// taken by another) leaves the other's alone.
+			pidFile := filepath.Join(cfg.DataDir, UpPidFile)
+			wrote := false
+			defer func() {
+				if wrote {
+					_ = os.Remove(pidFile)
+				}
+			}()
 			return serve(cmd.Context(), env, parts, func(comps []Component) {
+				if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+					log.Warn("pid file", "path", pidFile, "error", err)
+				} else {
+					wrote = true
+				}
 				fmt.Fprintf(a.Stdout, "strangler up: data in %s\n", cfg.DataDir)
 				printComponents(a, comps)
 			})

@@ -273,6 +273,14 @@ func (in *instance) dial(t time.Duration) (net.Conn, error) {
 	return in.b.watch.wrap(c, true), nil
 }
 
+// closeIdle closes the idle connections of every pool of every instance:
+// a backend seen unreachable no longer has a process at their other end.
+func (b *backend) closeIdle() {
+	for _, in := range *b.instances.Load() {
+		in.closeIdle()
+	}
+}
+
 // closeIdle closes the idle connections of every pool.
 func (in *instance) closeIdle() {
 	for _, c := range *in.clients.Load() {
@@ -430,9 +438,7 @@ func (b *backend) stop() {
 		b.stopHealth()
 	}
 	b.mu.Unlock()
-	for _, in := range *b.instances.Load() {
-		in.closeIdle()
-	}
+	b.closeIdle()
 }
 
 func (b *backend) probeAll(ctx context.Context) {
@@ -473,6 +479,10 @@ func (b *backend) healthResult(in *instance, ok bool, hc *routes.HealthCheck) {
 	if ok {
 		b.log.Info("instance healthy again", "backend", b.name, "instance", in.key)
 	} else {
+		// A process that went away (killed, restarted) left the pool's
+		// connections dead: a request sent over one when the instance is
+		// back fails, and a write is not retried. They go with it.
+		in.closeIdle()
 		b.log.Warn("instance failed its health checks", "backend", b.name, "instance", in.key)
 	}
 	b.publishInstances()

@@ -74,7 +74,8 @@ func legacyBackends(t *runtimeTable) map[string]*backend {
 // check checks every legacy backend once and reports the changes.
 func (c *legacyCheck) check(ctx context.Context) {
 	results := map[string]error{}
-	for name, b := range legacyBackends(c.p.table.Load()) {
+	backends := legacyBackends(c.p.table.Load())
+	for name, b := range backends {
 		results[name] = reach(b)
 	}
 	if ctx.Err() != nil {
@@ -87,6 +88,10 @@ func (c *legacyCheck) check(ctx context.Context) {
 	for name, err := range results {
 		wasDown := prev[name] != nil
 		if err != nil {
+			// The pooled connections to a legacy that refuses new ones
+			// lead to a process that is gone; were they kept, the first
+			// requests once it is back would fail over them.
+			backends[name].closeIdle()
 			c.reachable.WithLabelValues(name).Set(0)
 			c.checks.WithLabelValues(name, "unreachable").Inc()
 			if first || !wasDown {
