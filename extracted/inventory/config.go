@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"time"
 
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/extracted/internal/servicekit"
@@ -24,36 +23,10 @@ type Config struct {
 	// as the monolith.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// RegisterWith registers the service with the proxy's service
-	// registry.
-	RegisterWith RegisterConfig `yaml:"register_with"`
+	// registry. Its Service is "inventory" if empty.
+	RegisterWith servicekit.RegisterConfig `yaml:"register_with"`
 	// Sync configures the service's change-data parts.
 	Sync SyncConfig `yaml:"sync"`
-}
-
-// RegisterConfig says where the service registers itself.
-type RegisterConfig struct {
-	// Enabled turns registration on. If nil, true. A registration that
-	// fails is logged and retried; it never stops the service.
-	Enabled *bool `yaml:"enabled"`
-	// AdminURL is the proxy's admin API. If empty, the command that runs
-	// the service fills in proxy.admin_addr.
-	AdminURL string `yaml:"admin_url"`
-	// Token is the admin API's bearer token. If empty, the token in
-	// TokenFile (by default the proxy's) is used. The service's own PUT
-	// /v1/ownership requires the same token, and is closed (403) when
-	// there is none.
-	Token string `yaml:"token" secret:"true"`
-	// TokenFile holds the token when Token is empty.
-	TokenFile string `yaml:"token_file"`
-	// Service is the name the proxy's routes use as candidate backend. If
-	// empty, "inventory".
-	Service string `yaml:"service"`
-	// InstanceURL is the URL the proxy reaches this instance at. If empty,
-	// "http://" + the address the service listens on.
-	InstanceURL string `yaml:"instance_url"`
-	// TTL is how long a registration lasts without a heartbeat; heartbeats
-	// come every TTL/3. If zero, 15s.
-	TTL time.Duration `yaml:"ttl"`
 }
 
 // SyncConfig configures the forward sync, the service's relay and the back
@@ -82,17 +55,7 @@ func (c *Config) SetDefaults(dataDir string) {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
 	}
-	r := &c.RegisterWith
-	if r.Enabled == nil {
-		t := true
-		r.Enabled = &t
-	}
-	if r.Service == "" {
-		r.Service = "inventory"
-	}
-	if r.TTL == 0 {
-		r.TTL = 15 * time.Second
-	}
+	c.RegisterWith.SetDefaults("inventory")
 	if c.Sync.Forward == nil {
 		t := true
 		c.Sync.Forward = &t
@@ -122,9 +85,4 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-// RegisterEnabled reports whether the service registers with the proxy.
-func (c Config) RegisterEnabled() bool {
-	return c.RegisterWith.Enabled == nil || *c.RegisterWith.Enabled
 }

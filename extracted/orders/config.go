@@ -10,7 +10,6 @@ import (
 
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/extracted/internal/servicekit"
-	"github.com/stranglerkit/strangler/extracted/inventory"
 )
 
 // Config configures the orders service. Every empty field takes the
@@ -43,7 +42,7 @@ type Config struct {
 	// RegisterWith registers the service with the proxy's service
 	// registry, as the inventory service does. Its Service is "orders" if
 	// empty.
-	RegisterWith inventory.RegisterConfig `yaml:"register_with"`
+	RegisterWith servicekit.RegisterConfig `yaml:"register_with"`
 	// Sync configures the service's change-data parts.
 	Sync SyncConfig `yaml:"sync"`
 }
@@ -92,17 +91,7 @@ func (c *Config) SetDefaults(dataDir string) {
 	if c.StepTimeout == 0 {
 		c.StepTimeout = 5 * time.Second
 	}
-	r := &c.RegisterWith
-	if r.Enabled == nil {
-		t := true
-		r.Enabled = &t
-	}
-	if r.Service == "" {
-		r.Service = "orders"
-	}
-	if r.TTL == 0 {
-		r.TTL = 15 * time.Second
-	}
+	c.RegisterWith.SetDefaults("orders")
 	t := true
 	if c.Sync.Forward == nil {
 		c.Sync.Forward = &t
@@ -150,9 +139,4 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-// RegisterEnabled reports whether the service registers with the proxy.
-func (c Config) RegisterEnabled() bool {
-	return c.RegisterWith.Enabled == nil || *c.RegisterWith.Enabled
 }

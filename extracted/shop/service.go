@@ -111,7 +111,7 @@ func runWatched(ctx context.Context, run func(context.Context) error, ready <-ch
 
 // registerWithProxy fills in the proxy's admin API and its token where a
 // service's register_with names none.
-func registerWithProxy(all *config.Config, rw *inventory.RegisterConfig) {
+func registerWithProxy(all *config.Config, rw *servicekit.RegisterConfig) {
 	if rw.AdminURL == "" {
 		rw.AdminURL = "http://" + all.Proxy.AdminAddr
 	}

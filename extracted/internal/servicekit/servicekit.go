@@ -1,9 +1,11 @@
 // Package servicekit holds what the shop's extracted services share and
-// neither owns: the check of a back sync's database setting, the runner
-// of a consumer on the monolith's database, and the ownership switch that
-// the flip moves (Ownership, its /v1/ownership API and the not-owner
-// problem). It lived in the inventory service, which made the orders
-// service import inventory for plumbing.
+// neither owns: their skeleton (Base: listener, database, metrics, health,
+// Prepare, Run with the background parts, Close), the registration with
+// the proxy (RegisterConfig), the check of a back sync's database setting,
+// the runner of a consumer on the monolith's database, and the ownership
+// switch that the flip moves (Ownership, its /v1/ownership API and the
+// not-owner problem). Some of it lived in the inventory service, which
+// made the orders service import inventory for plumbing.
 package servicekit
 
 import (
