@@ -226,8 +226,8 @@ func TestFallbackPolicyThroughAdminAPI(t *testing.T) {
 		t.Fatalf("PUT /v1/table: %d %v", resp.StatusCode, body)
 	}
 	c := p.Admin(t)
-	if _, err := c.Flip(ctx, "orders"); err != nil {
-		t.Fatal(err)
+	if m, err := c.Flip(ctx, "orders"); err != nil || m.Fallback != routes.FallbackNone {
+		t.Fatalf("flip: %+v, %v; want the module with fallback none", m, err)
 	}
 	if got := policyOf(p); got != routes.FallbackNone {
 		t.Fatalf("GET /v1/table after a flip: fallback %q, want none", got)

@@ -86,7 +86,10 @@ type ModuleInfo struct {
 	Weight    int
 	Legacy    string
 	Candidate string
-	Routes    []*Route
+	// Fallback is the module's fallback policy, FallbackAll unless it
+	// says otherwise.
+	Fallback Fallback
+	Routes   []*Route
 }
 
 // BackendSpec is a compiled backend with defaults applied.
@@ -416,10 +419,10 @@ func (c *compiler) modules() {
 		default:
 			c.errf(field+".path_handling", "want normalize or as_is, not %q", m.PathHandling)
 		}
-		fallback := m.Fallback
-		switch fallback {
+		info.Fallback = m.Fallback
+		switch info.Fallback {
 		case "":
-			fallback = FallbackAll
+			info.Fallback = FallbackAll
 		case FallbackAll, FallbackSafe, FallbackNone:
 		default:
 			c.errf(field+".fallback", "want all, safe or none, not %q", m.Fallback)
@@ -474,7 +477,7 @@ func (c *compiler) modules() {
 			}
 			rt := c.route(rfield, m, info, sp, sticky, r)
 			if rt != nil {
-				rt.Fallback = fallback
+				rt.Fallback = info.Fallback
 				rt.Index = len(c.t.Routes)
 				c.t.Routes = append(c.t.Routes, rt)
 				info.Routes = append(info.Routes, rt)
