@@ -299,6 +299,19 @@ func (g *guideEnv) startUp(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	// The services register with the proxy on their own, once they run.
+	// Until the proxy has an instance of each, a write to a flipped module
+	// gets 503 (the shop's write modules let nothing fall back to the
+	// monolith), so the load resumes after a restart only once it has.
+	for _, backend := range []string{"inventory-service", "orders-service"} {
+		registered := regexp.MustCompile(`(?m)^strangler_proxy_backend_instances\{backend="` + backend + `",state="healthy"\} [1-9]`)
+		for !registered.MatchString(adminMetrics("127.0.0.1:8081")) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the proxy has no healthy instance of %s within 60s; up's output:\n%s", backend, g.upLog.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	// The second replica outlives an up that was killed: it runs apart,
 	// on the shared control store, as a replica on another machine does.
 	if g.controlDSN != "" && g.replica == nil {

@@ -33,6 +33,29 @@ func TestRoutesCompile(t *testing.T) {
 	}
 }
 
+// TestRoutesWritesNeverFallBack: the write modules, whose service owns
+// the data from the flip, let nothing fall back to the monolith, and the
+// read modules keep legacy as their fallback.
+func TestRoutesWritesNeverFallBack(t *testing.T) {
+	doc, err := extracted.Routes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := routes.Compile(doc, routes.Options{Backends: map[string]routes.Backend{routes.DefaultLegacy: {URLs: []string{"http://127.0.0.1:1"}}}})
+	if err != nil {
+		t.Fatalf("compile: %v", err)
+	}
+	want := map[string]routes.Fallback{
+		"orders": routes.FallbackAll, "orders-writes": routes.FallbackNone,
+		"inventory": routes.FallbackAll, "inventory-writes": routes.FallbackNone,
+	}
+	for _, r := range tbl.Routes {
+		if w, ok := want[r.Module]; ok && r.Fallback != w {
+			t.Errorf("route %s of module %s: fallback %q, want %q", r.ID, r.Module, r.Fallback, w)
+		}
+	}
+}
+
 // TestRoutesBackendsResolveToServices: each service backend of the table
 // names the registry entry that its service registers under by default,
 // else the proxy finds no instance when the phase moves traffic to it.

@@ -40,16 +40,18 @@ type Table struct {
 
 // Module is one module's state: what the migration status needs in one read.
 type Module struct {
-	Name      string        `json:"name"`
-	Mode      routes.Mode   `json:"mode"`
-	Weight    int           `json:"weight"`
-	Legacy    string        `json:"legacy"`
-	Candidate string        `json:"candidate,omitempty"`
-	Routes    []Route       `json:"routes"`
-	Shadow    ShadowStats   `json:"shadow"`
-	Fallbacks int64         `json:"fallbacks"`
-	Version   int64         `json:"table_version"`
-	Override  *ModeOverride `json:"override,omitempty"`
+	Name      string      `json:"name"`
+	Mode      routes.Mode `json:"mode"`
+	Weight    int         `json:"weight"`
+	Legacy    string      `json:"legacy"`
+	Candidate string      `json:"candidate,omitempty"`
+	// Fallback is the module's fallback policy: all, safe or none.
+	Fallback  routes.Fallback `json:"fallback"`
+	Routes    []Route         `json:"routes"`
+	Shadow    ShadowStats     `json:"shadow"`
+	Fallbacks int64           `json:"fallbacks"`
+	Version   int64           `json:"table_version"`
+	Override  *ModeOverride   `json:"override,omitempty"`
 }
 
 // ModeOverride is a module-wide change made through the admin API on top of

@@ -54,6 +54,9 @@ type Route struct {
 	// PathAsIs forwards the client's path unchanged (path_handling:
 	// as_is); the route was still matched on the normalised path.
 	PathAsIs bool
+	// Fallback is the module's fallback policy, FallbackAll unless it
+	// says otherwise.
+	Fallback Fallback
 
 	methodMask   uint16
 	otherMethods []string
@@ -83,7 +86,10 @@ type ModuleInfo struct {
 	Weight    int
 	Legacy    string
 	Candidate string
-	Routes    []*Route
+	// Fallback is the module's fallback policy, FallbackAll unless it
+	// says otherwise.
+	Fallback Fallback
+	Routes   []*Route
 }
 
 // BackendSpec is a compiled backend with defaults applied.
@@ -413,6 +419,14 @@ func (c *compiler) modules() {
 		default:
 			c.errf(field+".path_handling", "want normalize or as_is, not %q", m.PathHandling)
 		}
+		info.Fallback = m.Fallback
+		switch info.Fallback {
+		case "":
+			info.Fallback = FallbackAll
+		case FallbackAll, FallbackSafe, FallbackNone:
+		default:
+			c.errf(field+".fallback", "want all, safe or none, not %q", m.Fallback)
+		}
 		sp := ShadowPolicy{Writes: m.Shadow.Writes, SamplePercent: m.Shadow.SamplePercent}
 		if sp.SamplePercent < 0 || sp.SamplePercent > 100 {
 			c.errf(field+".shadow.sample_percent", "must be 0 to 100")
@@ -463,6 +477,7 @@ func (c *compiler) modules() {
 			}
 			rt := c.route(rfield, m, info, sp, sticky, r)
 			if rt != nil {
+				rt.Fallback = info.Fallback
 				rt.Index = len(c.t.Routes)
 				c.t.Routes = append(c.t.Routes, rt)
 				info.Routes = append(info.Routes, rt)

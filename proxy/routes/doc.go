@@ -175,6 +175,9 @@ type Module struct {
 	// PathHandling is normalize or as_is: which path the backends
 	// receive (see PathHandling). If empty, normalize.
 	PathHandling PathHandling `yaml:"path_handling,omitempty" json:"path_handling,omitempty"`
+	// Fallback says which requests legacy serves when the candidate
+	// cannot take them (see Fallback). If empty, all.
+	Fallback Fallback `yaml:"fallback,omitempty" json:"fallback,omitempty"`
 	// Routes are the module's routes.
 	Routes []RouteDef `yaml:"routes" json:"routes"`
 }
@@ -266,6 +269,43 @@ const (
 	// to a resource that another route selects.
 	PathAsIs PathHandling = "as_is"
 )
+
+// Fallback is a module's fallback policy: which of the requests meant for
+// its candidate legacy serves when the candidate cannot take them, because
+// it is unreachable, its breaker is open or it has no healthy instance, or,
+// for a request that can be sent again, when it failed or answered 5xx. It
+// applies whenever the candidate serves (canary and extracted modes); a
+// shadow module is answered by legacy anyway.
+//
+// Once the extracted service owns a module's data, a write that legacy
+// serves is committed to a copy that no longer leads, and skips whatever
+// the service does around it: such a module wants safe or none.
+type Fallback string
+
+// The fallback policies.
+const (
+	// FallbackAll lets legacy serve any request the candidate could not
+	// take. A request that may have reached the candidate falls back only
+	// if it is idempotent and its body can be sent again.
+	FallbackAll Fallback = "all"
+	// FallbackSafe lets legacy serve only safe requests (GET, HEAD,
+	// OPTIONS, TRACE), within FallbackAll's rules.
+	FallbackSafe Fallback = "safe"
+	// FallbackNone lets nothing fall back.
+	FallbackNone Fallback = "none"
+)
+
+// Allows reports whether a request with method may fall back under f.
+// The empty policy is FallbackAll.
+func (f Fallback) Allows(method []byte) bool {
+	switch f {
+	case FallbackNone:
+		return false
+	case FallbackSafe:
+		return IsSafe(method)
+	}
+	return true
+}
 
 // Shadow configures shadow copies and how their answers are compared.
 type Shadow struct {

@@ -393,10 +393,10 @@ func (r *benchRequest) Header(string) []byte { return nil }
 func (r *benchRequest) Query(string) []byte  { return nil }
 func (r *benchRequest) Cookie(string) []byte { return nil }
 
-// TestStickyAndPathRoundTrip: the sticky key's sources and path_handling
-// survive YAML and JSON, as the routes file, the admin API and the stores
-// carry them, and Compile applies their defaults without writing them
-// into the document.
+// TestStickyAndPathRoundTrip: the sticky key's sources, path_handling and
+// fallback survive YAML and JSON, as the routes file, the admin API and
+// the stores carry them, and Compile applies their defaults without
+// writing them into the document.
 func TestStickyAndPathRoundTrip(t *testing.T) {
 	raw := []byte(`
 backends:
@@ -409,6 +409,7 @@ modules:
     mode: canary
     weight: 10
     path_handling: as_is
+    fallback: none
     sticky:
       header: X-User-Id
       cookie: session
@@ -441,6 +442,9 @@ modules:
 	a, b := tbl.Routes[1], tbl.Routes[2]
 	if !a.PathAsIs || b.PathAsIs {
 		t.Fatalf("PathAsIs: a %v, b %v", a.PathAsIs, b.PathAsIs)
+	}
+	if a.Fallback != FallbackNone || b.Fallback != FallbackAll || doc.Module("b").Fallback != "" {
+		t.Fatalf("Fallback: a %q, b %q, b's document %q", a.Fallback, b.Fallback, doc.Module("b").Fallback)
 	}
 	if a.Sticky.JWT.Claim != "uid" || a.Sticky.CohortCookie.Name != "side" || *a.Sticky.CohortCookie.Secure {
 		t.Fatalf("module a's sticky key compiled to %+v %+v", a.Sticky.JWT, a.Sticky.CohortCookie)
@@ -486,6 +490,29 @@ func TestHasDotSegment(t *testing.T) {
 	} {
 		if got := HasDotSegment([]byte(tc.path)); got != tc.want {
 			t.Errorf("HasDotSegment(%q) = %v, want %v", tc.path, got, tc.want)
+		}
+	}
+}
+
+// TestFallbackAllows: which methods each fallback policy lets fall back.
+func TestFallbackAllows(t *testing.T) {
+	for _, tc := range []struct {
+		policy Fallback
+		allows string // the methods allowed, of GET HEAD OPTIONS TRACE POST PUT PATCH DELETE
+	}{
+		{"", "GET HEAD OPTIONS TRACE POST PUT PATCH DELETE"},
+		{FallbackAll, "GET HEAD OPTIONS TRACE POST PUT PATCH DELETE"},
+		{FallbackSafe, "GET HEAD OPTIONS TRACE"},
+		{FallbackNone, ""},
+	} {
+		var got []string
+		for _, m := range strings.Fields("GET HEAD OPTIONS TRACE POST PUT PATCH DELETE") {
+			if tc.policy.Allows([]byte(m)) {
+				got = append(got, m)
+			}
+		}
+		if strings.Join(got, " ") != tc.allows {
+			t.Errorf("fallback %q allows %v, want %s", tc.policy, got, tc.allows)
 		}
 	}
 }

@@ -49,7 +49,7 @@ func sampleState(version int64) *control.State {
 		Version:   version,
 		UpdatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		UpdatedBy: "tester",
-		Table: &routes.Doc{Modules: []routes.Module{{Name: "orders", Candidate: "orders-svc", Mode: routes.ModeShadow,
+		Table: &routes.Doc{Modules: []routes.Module{{Name: "orders", Candidate: "orders-svc", Mode: routes.ModeShadow, Fallback: routes.FallbackNone,
 			Routes: []routes.RouteDef{{ID: "orders", Prefix: "/api/orders"}}}}},
 		Overrides: map[string]control.Override{"orders": {Mode: routes.ModeCanary, Weight: 10, BaseMode: routes.ModeLegacy}},
 		Phases:    map[string]api.PhaseState{"orders": {Module: "orders", Phase: 2, Name: "shadow", Acks: map[string]int{"relay": 2}}},

@@ -42,6 +42,10 @@ var (
 
 var fallbackDecision = [fbCount]string{"fallback_unreachable", "fallback_breaker_open", "fallback_no_instance", "fallback_5xx", "fallback_error"}
 
+// refusedDecision are the decisions of the requests that their module's
+// fallback policy kept from legacy, by fallback reason.
+var refusedDecision = [fbCount]string{"no_fallback_unreachable", "no_fallback_breaker_open", "no_fallback_no_instance", "no_fallback_5xx", "no_fallback_error"}
+
 // reqState is the per-request scratch space, pooled so that the common path
 // allocates nothing. It also adapts the request to routes.Request.
 type reqState struct {
@@ -169,7 +173,12 @@ func (p *Plane) serve(ctx *fasthttp.RequestCtx) {
 	res := p.tryBackend(st, primary, idem)
 	served := primary
 	if primary == rt.candidate {
-		if fb := fallbackReason(res, idem && st.replay); fb >= 0 {
+		if fb := fallbackReason(res, idem && st.replay); fb >= 0 && !rt.Fallback.Allows(ctx.Request.Header.Method()) {
+			if p.refuseFallback(st, res, fb) {
+				p.finish(st)
+				return
+			}
+		} else if fb >= 0 {
 			if res.err == nil {
 				_ = ctx.Response.CloseBodyStream()
 			}
@@ -678,6 +687,39 @@ func fallbackReason(res attemptResult, resendable bool) int {
 		return fbStatus5xx
 	}
 	return -1
+}
+
+// refuseFallback handles a request that would fall back to legacy under
+// reason fb but whose module's policy does not allow it: it counts it and,
+// when the candidate never got the request (unreachable, breaker open, no
+// instance), answers 503 candidate-unavailable and returns true. A request
+// that may have reached the candidate keeps its answer, or its error,
+// which the caller relays as for a request that cannot fall back.
+func (p *Plane) refuseFallback(st *reqState, res attemptResult, fb int) bool {
+	rt := st.rt
+	rt.refused[fb].Inc()
+	st.reason = refusedDecision[fb]
+	if res.sent {
+		return false
+	}
+	cand := rt.candidate
+	st.backend = cand.name
+	var cause string
+	retryAfter := 1
+	switch fb {
+	case fbBreakerOpen:
+		cause = "is failing; its circuit breaker is open"
+		retryAfter = max(1, int((cand.spec.Breaker.OpenFor.D()+time.Second-1)/time.Second))
+	case fbNoInstance:
+		cause = "has no healthy instance"
+	default:
+		cause = "could not be reached"
+	}
+	p.problem(st, fasthttp.StatusServiceUnavailable, "candidate-unavailable", "Candidate unavailable",
+		"backend "+cand.name+" "+cause+", and module "+rt.Module+" does not let this request fall back to legacy (fallback: "+string(rt.Fallback)+")")
+	st.ctx.Response.Header.Set("Retry-After", strconv.Itoa(retryAfter))
+	st.status = 0 // counted as "error" for the candidate
+	return true
 }
 
 // cleanResponse strips hop-by-hop headers from the backend's answer and

@@ -18,6 +18,7 @@ type metrics struct {
 	requests     *prometheus.CounterVec
 	duration     *prometheus.HistogramVec
 	fallbacks    *prometheus.CounterVec
+	refused      *prometheus.CounterVec
 	retries      *prometheus.CounterVec
 	budgetOut    *prometheus.CounterVec
 	breakerState *prometheus.GaugeVec
@@ -61,6 +62,10 @@ func newMetrics() *metrics {
 		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strangler_proxy_fallbacks_total",
 			Help: "Requests meant for the candidate that legacy served, by route, module and reason.",
+		}, []string{"route", "module", "reason"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strangler_proxy_fallbacks_refused_total",
+			Help: "Requests meant for the candidate that would have fallen back to legacy but that their module's fallback policy kept from it, by route, module and reason.",
 		}, []string{"route", "module", "reason"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strangler_proxy_retries_total",
@@ -111,7 +116,7 @@ func newMetrics() *metrics {
 			Help: "Upgraded connections being relayed.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.fallbacks, m.retries, m.budgetOut, m.breakerState, m.instances,
+	reg.MustRegister(m.requests, m.duration, m.fallbacks, m.refused, m.retries, m.budgetOut, m.breakerState, m.instances,
 		m.ejections, m.shadow, m.shadowDrop, m.rejected, m.tableVersion, m.catchAll, m.accessDrops, m.wsActive)
 	return m
 }
@@ -199,14 +204,15 @@ func (m *metrics) forgetRoute(key *seriesKey) {
 	}
 }
 
-// forgetRoutes deletes the fallback series of the routes that left the
-// table, after marking them dead. Their shadow series go with their shadow
+// forgetRoutes deletes the fallback series, and the refused ones, of the
+// routes that left the table, after marking them dead. Their shadow series go with their shadow
 // results (shadower.forget).
 func (m *metrics) forgetRoutes(dead []*seriesKey) {
 	for _, key := range dead {
 		key.dead.Store(true)
 		for _, r := range fallbackReasons {
 			m.fallbacks.DeleteLabelValues(key.values(r)...)
+			m.refused.DeleteLabelValues(key.values(r)...)
 		}
 	}
 }

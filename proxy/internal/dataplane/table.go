@@ -30,6 +30,8 @@ type routeRT struct {
 	mLegacy    *routeMetrics
 	mCandidate *routeMetrics
 	fallbacks  [fbCount]lazyCounter
+	// refused count the fallbacks the module's policy did not allow.
+	refused [fbCount]lazyCounter
 	// keys name the route's series: by route and module (fallbacks,
 	// shadow), and by legacy and candidate backend (requests).
 	key, keyLegacy, keyCandidate *seriesKey
@@ -93,6 +95,7 @@ func (p *Plane) buildTable(t *routes.Table, version int64, live map[string]*back
 		}
 		for i, reason := range fallbackReasons {
 			x.fallbacks[i] = lazyCounter{lazy[prometheus.Counter]{vec: p.m.fallbacks, key: x.key, last: reason}}
+			x.refused[i] = lazyCounter{lazy[prometheus.Counter]{vec: p.m.refused, key: x.key, last: reason}}
 		}
 		x.shadow = p.shadow.route(r)
 		x.fbTotal = p.fallbackCounter(r.Module)

@@ -30,7 +30,7 @@ func (v views) Modules() []api.Module {
 }
 
 func (v views) moduleStatus(t *runtimeTable, m *routes.ModuleInfo) api.Module {
-	out := api.Module{Name: m.Name, Mode: m.Mode, Weight: m.Weight, Legacy: m.Legacy, Candidate: m.Candidate, Version: t.version, Routes: []api.Route{}}
+	out := api.Module{Name: m.Name, Mode: m.Mode, Weight: m.Weight, Legacy: m.Legacy, Candidate: m.Candidate, Fallback: m.Fallback, Version: t.version, Routes: []api.Route{}}
 	for _, r := range m.Routes {
 		match := r.Pattern.Raw
 		if r.Pattern.Prefix {
