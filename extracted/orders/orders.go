@@ -139,8 +139,10 @@ func (s *Service) build(k servicekit.Kit, cfg Config, opt Options, inv *service.
 	if s.fwd, err = aclorders.NewForward(k.DB, k.Log.With("part", "forward-sync")); err != nil {
 		return servicekit.Parts{}, err
 	}
-	httpapi.Register(k.Echo.Group("/api/orders"), s.core)
-	v1 := k.Echo.Group("/v1")
+	// Both APIs answer 503 until Prepare has loaded the ownership (Gate).
+	gate := s.core.Ownership().Gate()
+	httpapi.Register(k.Echo.Group("/api/orders", gate), s.core)
+	v1 := k.Echo.Group("/v1", gate)
 	saga.RegisterAdmin(v1, s.orch, k.AdminToken)
 	servicekit.RegisterOwnership(v1, s.core.Ownership(), httpx.BearerAuth("strangler-orders", k.AdminToken))
 	return servicekit.Parts{
