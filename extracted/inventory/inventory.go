@@ -11,7 +11,9 @@
 // with the monolith's change events, and refuses writes (409 not-owner)
 // until the ownership flip makes it the owner (SetOwner, or PUT
 // /v1/ownership with the proxy's admin token); from then on its own events flow back into the
-// monolith's tables through the back sync.
+// monolith's tables through the back sync. While it starts, until it has
+// loaded its persisted ownership, both APIs answer 503 not-ready with
+// Retry-After (servicekit's Ownership.Gate), which callers retry.
 package inventory
 
 import (

@@ -7,10 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 
 	"github.com/stranglerkit/strangler/db/dbtest"
+	"github.com/stranglerkit/strangler/extracted/internal/servicekit/servicekittest"
 	"github.com/stranglerkit/strangler/extracted/inventory"
 	"github.com/stranglerkit/strangler/httpx"
 	"github.com/stranglerkit/strangler/saga"
@@ -98,32 +98,19 @@ func TestStartBeforeOwnershipLoads(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		reached, open := make(chan struct{}), make(chan struct{})
-		var reachOnce, openOnce sync.Once
-		release := func() { openOnce.Do(func() { close(open) }) }
-		svc := newUnprepared(t, dsn, func(_ *inventory.Config, o *inventory.Options) {
-			o.BeforeLoad = func(ctx context.Context) error {
-				reachOnce.Do(func() { close(reached) })
-				select {
-				case <-open:
-					return nil
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}
-		})
+		hold := servicekittest.NewHold()
+		svc := newUnprepared(t, dsn, func(_ *inventory.Config, o *inventory.Options) { o.BeforeLoad = hold.BeforeLoad })
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- svc.Run(runCtx) }()
 		t.Cleanup(func() {
-			release()
 			cancel()
 			if err := <-done; err != nil {
 				t.Errorf("inventory service: %v", err)
 			}
 		})
 		select {
-		case <-reached:
+		case <-hold.Holding():
 		case err := <-done:
 			t.Fatalf("the service ended before it loaded its ownership: %v", err)
 		}
@@ -136,7 +123,7 @@ func TestStartBeforeOwnershipLoads(t *testing.T) {
 				t.Errorf("%s while starting: %d %s, want %d", path, st, b, want)
 			}
 		}
-		release()
+		hold.Open()
 		<-svc.Ready()
 		for _, r := range startingRequests {
 			if st, _, b := r.send(t, base); st != r.started {

@@ -199,6 +199,31 @@ func (w *world) startOrdersOpt(dsn string, change func(*orders.Config), opt orde
 	return svc, "http://" + svc.Addr()
 }
 
+// holdAt serves a front of the HTTP server at target that holds each
+// request whose path ends in suffix until release is called (or the test
+// ends); reached gets a value when such a request arrives.
+func holdAt(t *testing.T, target, suffix string) (front string, reached <-chan struct{}, release func()) {
+	t.Helper()
+	arrived, hold := make(chan struct{}, 1), make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(hold) }) }
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, suffix) {
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+			<-hold
+		}
+		proxyTo(t, target, rw, r)
+	}))
+	t.Cleanup(srv.Close)
+	// The cleanups run last first: the held requests go on before Close
+	// waits for them.
+	t.Cleanup(release)
+	return srv.URL, arrived, release
+}
+
 // runService runs a service's run until the test ends or the stop it
 // returns is called, once the service listens (started is closed); what
 // names the service in failures.

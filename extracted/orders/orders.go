@@ -12,7 +12,9 @@
 // order writes (409 not-owner) until the ownership flip makes it the owner
 // (SetOwner, or PUT /v1/ownership with the proxy's admin token), as the
 // inventory service does; placements already started when ownership is
-// taken away run to their end.
+// taken away run to their end. While it starts, until it has loaded its
+// persisted ownership, both APIs answer 503 not-ready with Retry-After
+// (servicekit's Ownership.Gate).
 // Placing an order is a saga (service.PlaceOrder) across the inventory
 // service and the monolith's payments module; the customers and prices it
 // needs are local read models fed by the monolith's events through the

@@ -8,36 +8,18 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	aclorders "github.com/stranglerkit/strangler/acl/orders"
 	"github.com/stranglerkit/strangler/db/dbtest"
+	"github.com/stranglerkit/strangler/extracted/internal/servicekit/servicekittest"
 	"github.com/stranglerkit/strangler/extracted/inventory"
 	"github.com/stranglerkit/strangler/extracted/orders"
 	"github.com/stranglerkit/strangler/extracted/orders/service"
 	"github.com/stranglerkit/strangler/httpx"
 	"github.com/stranglerkit/strangler/saga"
 )
-
-// holdStart returns a BeforeLoad hook that holds a service's start-up
-// between its migrations and the load of its ownership until open is
-// called (or the service stops), and a channel closed once it holds.
-func holdStart() (hook func(context.Context) error, holding <-chan struct{}, open func()) {
-	held, opened := make(chan struct{}), make(chan struct{})
-	var heldOnce, openOnce sync.Once
-	hook = func(ctx context.Context) error {
-		heldOnce.Do(func() { close(held) })
-		select {
-		case <-opened:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return hook, held, func() { openOnce.Do(func() { close(opened) }) }
-}
 
 // expectStarting checks that a is the retryable answer of a service that
 // has not loaded its ownership: 503 not-ready with Retry-After.
@@ -73,13 +55,13 @@ func TestOwnershipBeforeLoad(t *testing.T) {
 		w.call(http.MethodPost, "http://"+first.Addr()+"/api/orders", body).expect(http.StatusCreated).decode(&o)
 		stop()
 
-		hook, holding, open := holdStart()
-		svc, err := orders.New(w.ordersConfig(odsn), orders.Options{Logger: httpx.Discard, BeforeLoad: hook})
+		hold := servicekittest.NewHold()
+		svc, err := orders.New(w.ordersConfig(odsn), orders.Options{Logger: httpx.Discard, BeforeLoad: hold.BeforeLoad})
 		if err != nil {
 			t.Fatal(err)
 		}
 		runService(t, "restarted orders service", svc.Run, svc.Started())
-		<-holding
+		<-hold.Holding()
 		base := "http://" + svc.Addr()
 		requests := []struct {
 			name, method, path string
@@ -97,7 +79,7 @@ func TestOwnershipBeforeLoad(t *testing.T) {
 		}
 		w.call(http.MethodGet, base+"/readyz", nil).expect(http.StatusServiceUnavailable)
 		w.call(http.MethodGet, base+"/healthz", nil).expect(http.StatusOK)
-		open()
+		hold.Open()
 		<-svc.Ready()
 		for _, r := range requests {
 			w.call(r.method, base+r.path, r.body).expect(r.started)
@@ -152,17 +134,17 @@ func (w *world) restartInventory(fr *front) (open func()) {
 	if err := w.inv.Close(); err != nil {
 		w.t.Fatal(err)
 	}
-	hook, holding, open := holdStart()
-	inv, err := inventory.New(w.inventoryConfig(), inventory.Options{Logger: httpx.Discard, BeforeLoad: hook})
+	hold := servicekittest.NewHold()
+	inv, err := inventory.New(w.inventoryConfig(), inventory.Options{Logger: httpx.Discard, BeforeLoad: hold.BeforeLoad})
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	w.t.Cleanup(func() { _ = inv.Close() })
 	runService(w.t, "restarted inventory service", inv.Run, inv.Started())
-	<-holding
+	<-hold.Holding()
 	fr.to(w.t, "http://"+inv.Addr())
 	w.inv = inv
-	return open
+	return hold.Open
 }
 
 // TestParticipantStartingRetried restarts the inventory service while a
@@ -195,22 +177,8 @@ func TestParticipantStartingRetried(t *testing.T) {
 				// The payments module's authorization waits until the
 				// inventory service has restarted, so that a declined
 				// placement's release goes to the restarted service.
-				authorizing, paying := make(chan struct{}, 1), make(chan struct{})
-				var payOnce sync.Once
-				pay := func() { payOnce.Do(func() { close(paying) }) }
-				t.Cleanup(pay)
-				payments := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-					if strings.HasSuffix(r.URL.Path, "/authorizations") {
-						select {
-						case authorizing <- struct{}{}:
-						default:
-						}
-						<-paying
-					}
-					proxyTo(t, w.shop.URL, rw, r)
-				}))
-				t.Cleanup(payments.Close)
-				svc, base := w.startOrdersWith(siblingDSN(t, dsn), func(c *orders.Config) { c.PaymentsURL = payments.URL })
+				payments, authorizing, pay := holdAt(t, w.shop.URL, "/authorizations")
+				svc, base := w.startOrdersWith(siblingDSN(t, dsn), func(c *orders.Config) { c.PaymentsURL = payments })
 				body := map[string]any{"customer_id": customer.ID, "lines": []map[string]any{{"sku": w.products[0].SKU, "quantity": 2}}}
 
 				var open func()
