@@ -11,7 +11,9 @@
 // with the monolith's change events, and refuses writes (409 not-owner)
 // until the ownership flip makes it the owner (SetOwner, or PUT
 // /v1/ownership with the proxy's admin token); from then on its own events flow back into the
-// monolith's tables through the back sync.
+// monolith's tables through the back sync. While it starts, until it has
+// loaded its persisted ownership, both APIs answer 503 not-ready with
+// Retry-After (servicekit's Ownership.Gate), which callers retry.
 package inventory
 
 import (
@@ -94,8 +96,10 @@ func (s *Service) build(k servicekit.Kit, cfg Config, opt Options) servicekit.Pa
 	s.maps = aclinv.NewMapper(k.DB)
 	s.fwd = aclinv.NewForward(s.core, s.maps, k.Log.With("part", "forward-sync"))
 	k.Registry.MustRegister(s.fwd.Metrics()...)
-	aclinv.NewFacade(s.core, s.maps).Register(k.Echo.Group("/api/inventory"))
-	httpapi.Register(k.Echo.Group("/v1"), s.core, httpx.BearerAuth("strangler-inventory", k.AdminToken), saga.NewGuard(k.DB))
+	// Both APIs answer 503 until Prepare has loaded the ownership (Gate).
+	gate := s.core.Ownership().Gate()
+	aclinv.NewFacade(s.core, s.maps).Register(k.Echo.Group("/api/inventory", gate))
+	httpapi.Register(k.Echo.Group("/v1", gate), s.core, httpx.BearerAuth("strangler-inventory", k.AdminToken), saga.NewGuard(k.DB))
 	return servicekit.Parts{
 		LoadOwnership: s.core.LoadOwner,
 		Consumers:     []servicekit.Consumer{{Name: "forward-sync", On: cfg.Sync.Forward, Config: aclinv.ForwardConfig, Register: s.fwd.Register}},

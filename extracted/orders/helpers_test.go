@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,11 +61,7 @@ func newWorld(t testing.TB, dsn string) *world {
 	w := &world{t: t, shop: shoptest.New(t, dsn), shopDSN: dsn, invDSN: siblingDSN(t, dsn)}
 	w.products = []catalog.Product{w.shop.CreateProduct("ORD-A", 1290), w.shop.CreateProduct("ORD-B", 2150)}
 	w.customer = w.shop.CreateCustomer("ann@example.nl")
-	off := false
-	cfg := inventory.Config{Addr: "127.0.0.1:0", DSN: w.invDSN}
-	cfg.RegisterWith.Enabled = &off
-	cfg.SetDefaults(t.TempDir())
-	inv, err := inventory.New(cfg, inventory.Options{Logger: httpx.Discard})
+	inv, err := inventory.New(w.inventoryConfig(), inventory.Options{Logger: httpx.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +92,16 @@ func newWorld(t testing.TB, dsn string) *world {
 		w.events = append(w.events, w.event(aclorders.ProductAggregate, p.Ref, aclorders.ProductCreated, p))
 	}
 	return w
+}
+
+// inventoryConfig is the config of the world's inventory service, on a
+// free port and without registration.
+func (w *world) inventoryConfig() inventory.Config {
+	off := false
+	cfg := inventory.Config{Addr: "127.0.0.1:0", DSN: w.invDSN}
+	cfg.RegisterWith.Enabled = &off
+	cfg.SetDefaults(w.t.TempDir())
+	return cfg
 }
 
 // addPoorCustomer adds a customer whose credit limit of one euro declines
@@ -188,21 +195,60 @@ func (w *world) startOrdersOpt(dsn string, change func(*orders.Config), opt orde
 		w.t.Fatal(err)
 	}
 	w.feed(svc)
+	runService(w.t, "orders service", svc.Run, svc.Started())
+	return svc, "http://" + svc.Addr()
+}
+
+// holdAt serves a front of the HTTP server at target that holds each
+// request whose path ends in suffix until release is called (or the test
+// ends); reached gets a value when such a request arrives.
+func holdAt(t *testing.T, target, suffix string) (front string, reached <-chan struct{}, release func()) {
+	t.Helper()
+	arrived, hold := make(chan struct{}, 1), make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(hold) }) }
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, suffix) {
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+			<-hold
+		}
+		proxyTo(t, target, rw, r)
+	}))
+	t.Cleanup(srv.Close)
+	// The cleanups run last first: the held requests go on before Close
+	// waits for them.
+	t.Cleanup(release)
+	return srv.URL, arrived, release
+}
+
+// runService runs a service's run until the test ends or the stop it
+// returns is called, once the service listens (started is closed); what
+// names the service in failures.
+func runService(t testing.TB, what string, run func(context.Context) error, started <-chan struct{}) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	w.t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			w.t.Errorf("orders service: %v", err)
-		}
-	})
-	select {
-	case <-svc.Started():
-	case err := <-done:
-		w.t.Fatalf("orders service: %v", err)
+	go func() { done <- run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("%s: %v", what, err)
+			}
+		})
 	}
-	return svc, "http://" + svc.Addr()
+	t.Cleanup(stop)
+	select {
+	case <-started:
+	case err := <-done:
+		once.Do(cancel)
+		t.Fatalf("%s: %v", what, err)
+	}
+	return stop
 }
 
 // answer is an HTTP answer read whole.

@@ -12,7 +12,9 @@
 // order writes (409 not-owner) until the ownership flip makes it the owner
 // (SetOwner, or PUT /v1/ownership with the proxy's admin token), as the
 // inventory service does; placements already started when ownership is
-// taken away run to their end.
+// taken away run to their end. While it starts, until it has loaded its
+// persisted ownership, both APIs answer 503 not-ready with Retry-After
+// (servicekit's Ownership.Gate).
 // Placing an order is a saga (service.PlaceOrder) across the inventory
 // service and the monolith's payments module; the customers and prices it
 // needs are local read models fed by the monolith's events through the
@@ -139,8 +141,10 @@ func (s *Service) build(k servicekit.Kit, cfg Config, opt Options, inv *service.
 	if s.fwd, err = aclorders.NewForward(k.DB, k.Log.With("part", "forward-sync")); err != nil {
 		return servicekit.Parts{}, err
 	}
-	httpapi.Register(k.Echo.Group("/api/orders"), s.core)
-	v1 := k.Echo.Group("/v1")
+	// Both APIs answer 503 until Prepare has loaded the ownership (Gate).
+	gate := s.core.Ownership().Gate()
+	httpapi.Register(k.Echo.Group("/api/orders", gate), s.core)
+	v1 := k.Echo.Group("/v1", gate)
 	saga.RegisterAdmin(v1, s.orch, k.AdminToken)
 	servicekit.RegisterOwnership(v1, s.core.Ownership(), httpx.BearerAuth("strangler-orders", k.AdminToken))
 	return servicekit.Parts{

@@ -5,9 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"strings"
-	"sync"
 	"testing"
 
 	aclorders "github.com/stranglerkit/strangler/acl/orders"
@@ -207,23 +204,11 @@ func TestOwnershipAPI(t *testing.T) {
 func TestOwnershipKeepsRunningSagas(t *testing.T) {
 	dbtest.Dialects(t, func(t *testing.T, dsn string) {
 		w := newWorld(t, dsn)
-		reached, hold := make(chan struct{}, 1), make(chan struct{})
-		var once sync.Once
-		release := func() { once.Do(func() { close(hold) }) }
-		t.Cleanup(release)
-		target := w.invURL
-		held := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-			if strings.HasSuffix(r.URL.Path, "/reservations") {
-				select {
-				case reached <- struct{}{}:
-				default:
-				}
-				<-hold
-			}
-			proxyTo(t, target, rw, r)
-		}))
-		t.Cleanup(held.Close)
-		w.invURL = held.URL
+		var (
+			reached <-chan struct{}
+			release func()
+		)
+		w.invURL, reached, release = holdAt(t, w.invURL, "/reservations")
 		svc, url := w.startOrders(siblingDSN(t, dsn))
 		body := map[string]any{"customer_id": w.customer.ID, "lines": []map[string]any{{"sku": w.products[0].SKU, "quantity": 1}}}
 		placed := make(chan *answer, 1)

@@ -37,6 +37,11 @@ type Options struct {
 	// Now stamps the service's changes, orders and sagas. If nil,
 	// time.Now.
 	Now func() time.Time
+	// BeforeLoad runs in Prepare between the migrations and the load of
+	// the persisted ownership, so that tests can hold a started service
+	// there, as a slow start-up would; an error fails Prepare. If nil,
+	// nothing runs.
+	BeforeLoad func(ctx context.Context) error
 }
 
 // Spec is what makes an extracted service of the skeleton Base: the
@@ -191,11 +196,17 @@ func (b *Base) DB() *gorm.DB { return b.gdb }
 // Registry holds the service's metrics.
 func (b *Base) Registry() *prometheus.Registry { return b.reg }
 
-// Prepare migrates the database and loads the persisted ownership. Run
+// Prepare migrates the database and loads the persisted ownership; until
+// it has, the services' APIs answer 503 not-ready (Ownership.Gate). Run
 // calls it; tests that serve Handler call it themselves.
 func (b *Base) Prepare(ctx context.Context) error {
 	if err := db.MigrateUp(ctx, b.spec.DSN, b.spec.Migrations...); err != nil {
 		return fmt.Errorf("%s: %w", b.spec.Name, err)
+	}
+	if b.opt.BeforeLoad != nil {
+		if err := b.opt.BeforeLoad(ctx); err != nil {
+			return fmt.Errorf("%s: %w", b.spec.Name, err)
+		}
 	}
 	if err := b.parts.LoadOwnership(ctx); err != nil {
 		return fmt.Errorf("%s: %w", b.spec.Name, err)

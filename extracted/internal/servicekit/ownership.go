@@ -24,9 +24,12 @@ const ownerSetting = "owner"
 // them (NotOwner) until the ownership flip. It is persisted in the
 // service's table settings (name TEXT PRIMARY KEY, value TEXT), which each
 // service's own migrations create, and starts off until Load reads it.
+// Until then the switch is not known, so Gate answers the service's
+// requests with a retryable 503 rather than a not-owner refusal.
 type Ownership struct {
-	db    *gorm.DB
-	owner atomic.Bool
+	db     *gorm.DB
+	owner  atomic.Bool
+	loaded atomic.Bool
 }
 
 // NewOwnership returns the switch of the service whose database is gdb.
@@ -40,7 +43,36 @@ func (o *Ownership) Load(ctx context.Context) error {
 		return fmt.Errorf("read setting %s: %w", ownerSetting, err)
 	}
 	o.owner.Store(len(vs) == 1 && vs[0] == "true")
+	o.loaded.Store(true)
 	return nil
+}
+
+// Loaded reports whether Load has read the persisted ownership, which it
+// does once the service's migrations have run.
+func (o *Ownership) Loaded() bool { return o.loaded.Load() }
+
+// startingRetryAfter is the Retry-After of Gate's 503, in seconds: start-up
+// is a migration check and one read of the settings table.
+const startingRetryAfter = 1
+
+// Gate is the middleware of a service's data routes, reads and writes
+// alike. Until Load has read the persisted ownership it answers every
+// request 503 not-ready with Retry-After, since the switch still reads
+// false (a write would get a not-owner refusal that saga callers take as
+// final) and the tables may not exist yet (a read would fail with a 500).
+// The health endpoints are not behind it: /readyz stays 503 until Prepare
+// ends.
+func (o *Ownership) Gate() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if !o.loaded.Load() {
+				c.Response().Header().Set("Retry-After", strconv.Itoa(startingRetryAfter))
+				return httpx.NewProblem(http.StatusServiceUnavailable, "not-ready", "Not ready",
+					"the service is starting and has not loaded its ownership yet")
+			}
+			return next(c)
+		}
+	}
 }
 
 // Owner reports whether the service owns its data and takes writes.

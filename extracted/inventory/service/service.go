@@ -47,6 +47,10 @@ func (s *Service) Store() *store.Store { return s.store }
 
 func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
+// Ownership is the switch that decides whether the service takes writes,
+// for the HTTP APIs' Gate.
+func (s *Service) Ownership() *servicekit.Ownership { return s.owner }
+
 // LoadOwner reads the persisted ownership.
 func (s *Service) LoadOwner(ctx context.Context) error { return s.owner.Load(ctx) }
 
