@@ -207,6 +207,14 @@ func (p *participant) definition(name string, retry Retry, timeout time.Duration
 	return d
 }
 
+// withCompensateRetry gives every step of d the compensation policy r.
+func withCompensateRetry(d *Definition, r Retry) *Definition {
+	for i := range d.Steps {
+		d.Steps[i].CompensateRetry = r
+	}
+	return d
+}
+
 // fastRetry keeps the tests quick: three attempts, 1 ms apart.
 var fastRetry = Retry{MaxAttempts: 3, Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
 

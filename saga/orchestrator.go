@@ -524,7 +524,11 @@ func (o *Orchestrator) backward(ctx context.Context, x *execution) error {
 // written or ctx ended.
 func (o *Orchestrator) attempts(ctx context.Context, x *execution, st *Step, compensate bool) (data json.RawMessage, attempt int, stepErr, err error) {
 	def, s := x.def, x.s
-	policy := st.Retry.withDefaults()
+	policy := st.Retry
+	if compensate && st.CompensateRetry != (Retry{}) {
+		policy = st.CompensateRetry
+	}
+	policy = policy.withDefaults()
 	timeout := st.Timeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second

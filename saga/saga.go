@@ -103,8 +103,15 @@ type Step struct {
 	Compensate func(ctx context.Context, x *Exec) error
 	// Timeout bounds each attempt of Do and of Compensate. If zero, 30 s.
 	Timeout time.Duration
-	// Retry is the retry policy of Do and of Compensate.
+	// Retry is the retry policy of Do, and of Compensate when
+	// CompensateRetry is zero.
 	Retry Retry
+	// CompensateRetry is the retry policy of Compensate. A compensation
+	// must outlast what a forward step may give up on, such as a
+	// participant that restarts, before the saga waits for an operator
+	// (Manual), so it usually allows more attempts than Retry. If zero,
+	// Retry.
+	CompensateRetry Retry
 }
 
 // Retry is a retry policy: attempts with an exponential backoff and jitter

@@ -40,10 +40,12 @@ func cat(parts ...[]string) []string { return slices.Concat(parts...) }
 // timeouts, a repeated step and a hanging one.
 func TestSagaOutcomes(t *testing.T) {
 	cases := []struct {
-		name    string
-		setup   func(p *plan)
-		retry   Retry
-		timeout time.Duration
+		name  string
+		setup func(p *plan)
+		retry Retry
+		// compRetry is every step's CompensateRetry.
+		compRetry Retry
+		timeout   time.Duration
 		// hang is the step whose first attempt is held, to be let go
 		// once the saga has ended; wantLate is what it then gets.
 		hang      string
@@ -110,6 +112,18 @@ func TestSagaOutcomes(t *testing.T) {
 			wantRetries: map[string]int{"authorize/compensate": 1},
 		},
 		{
+			// Four failures exhaust the steps' three attempts, but not the
+			// compensation's own policy, as when a participant restarts.
+			name: "a compensation outlasts the step's retries under its own policy", compRetry: Retry{MaxAttempts: 6, Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
+			setup: func(p *plan) { p.refuse["confirm"] = true; p.compFail["authorize"] = 4 }, wantState: Compensated, wantWrites: 16,
+			wantTrail: cat([]string{"running"}, fwd("reserve", "authorize"), []string{"started:confirm", "failed:confirm", "compensating"},
+				comp("confirm"), slices.Repeat([]string{"compensating:authorize", "compensation_failed:authorize"}, 4), []string{"compensating:authorize", "compensated:authorize"},
+				comp("reserve"), []string{"compensated"}),
+			wantEffects: []string{"do:reserve", "do:authorize", "undo:authorize", "undo:reserve"},
+			wantNull:    []string{"confirm"},
+			wantRetries: map[string]int{"authorize/compensate": 4},
+		},
+		{
 			// The first attempt times out, the second succeeds, and the
 			// first then reaches the participant: the guard answers it
 			// with the second's result, so the step took effect once.
@@ -150,7 +164,7 @@ func TestSagaOutcomes(t *testing.T) {
 				part := &participant{env: e, plan: p}
 				reg := prometheus.NewRegistry()
 				name := fmt.Sprintf("case%d", i)
-				def := part.definition(name, retry, time.Minute)
+				def := withCompensateRetry(part.definition(name, retry, time.Minute), tc.compRetry)
 				for i := range def.Steps {
 					// Only the held step gets the short timeout, so that a
 					// busy machine does not time out the others.

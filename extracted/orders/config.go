@@ -39,6 +39,12 @@ type Config struct {
 	// StepTimeout bounds each attempt of a saga step's call to a
 	// participant. If zero, 5s.
 	StepTimeout time.Duration `yaml:"step_timeout"`
+	// CompensationAttempts is how many times a compensation (a release of
+	// stock, a void of a payment) is tried, at most 5 s apart, before its
+	// saga waits for an operator (manual). A forward step gives up after
+	// 5 attempts, but a compensation must outlast a participant's restart.
+	// If zero, 12 (about 40 s).
+	CompensationAttempts int `yaml:"compensation_attempts"`
 	// RegisterWith registers the service with the proxy's service
 	// registry, as the inventory service does. Its Service is "orders" if
 	// empty.
@@ -91,6 +97,9 @@ func (c *Config) SetDefaults(dataDir string) {
 	if c.StepTimeout == 0 {
 		c.StepTimeout = 5 * time.Second
 	}
+	if c.CompensationAttempts == 0 {
+		c.CompensationAttempts = 12
+	}
 	c.RegisterWith.SetDefaults("orders")
 	t := true
 	if c.Sync.Forward == nil {
@@ -134,6 +143,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("max_body_bytes: must be positive, not %d", c.MaxBodyBytes))
+	}
+	if c.CompensationAttempts < 0 {
+		errs = append(errs, fmt.Errorf("compensation_attempts: must be positive, not %d", c.CompensationAttempts))
 	}
 	if err := servicekit.CheckBackSyncDSN(c.Sync.BackSyncDSN, c.DSN); err != nil {
 		errs = append(errs, err)

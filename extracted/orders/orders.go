@@ -128,7 +128,8 @@ func (s *Service) build(k servicekit.Kit, cfg Config, opt Options, inv *service.
 		return servicekit.Parts{}, err
 	}
 	s.core, err = service.New(service.Config{DB: k.DB, Inventory: inv, Payments: pay, StepTimeout: cfg.StepTimeout, PlaceTimeout: cfg.PlaceTimeout,
-		Logger: k.Log, Now: opt.Now, Wake: s.runner.Wake})
+		CompensationAttempts: cfg.CompensationAttempts,
+		Logger:               k.Log, Now: opt.Now, Wake: s.runner.Wake})
 	if err != nil {
 		return servicekit.Parts{}, err
 	}

@@ -201,6 +201,9 @@ func runOutage(t *testing.T, w *world, dsn, kind string, o outage) {
 	addr := lifecycletest.FreeAddr(t)
 	proc := w.startParticipant(kind, addr, o.point)
 	svc, url := w.startOrdersWith(dsn, func(c *orders.Config) {
+		// A long outage is to outlast the compensations' retries, which
+		// the forward steps' 5 attempts keep to a few seconds.
+		c.CompensationAttempts = 5
 		if kind == inventoryParticipant {
 			c.InventoryURL = "http://" + addr
 		} else {

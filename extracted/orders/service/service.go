@@ -10,6 +10,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -63,6 +64,9 @@ type Config struct {
 	Payments  *Payments
 	// StepTimeout bounds each attempt of a step.
 	StepTimeout time.Duration
+	// CompensationAttempts is how many times a compensation is tried
+	// before the saga goes manual. If zero, the forward steps' 5.
+	CompensationAttempts int
 	// PlaceTimeout is how long Place waits for the saga.
 	PlaceTimeout time.Duration
 	// Logger receives what goes wrong. If nil, slog.Default().
@@ -156,9 +160,12 @@ type placement struct {
 
 func (s *Service) definition() *saga.Definition {
 	retry := saga.Retry{MaxAttempts: 5, Backoff: 200 * time.Millisecond, MaxBackoff: 2 * time.Second}
+	// A compensation outlasts a participant's restart: its waits grow to
+	// 5 s, over CompensationAttempts attempts.
+	comp := saga.Retry{MaxAttempts: cmp.Or(s.cfg.CompensationAttempts, retry.MaxAttempts), Backoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second}
 	return &saga.Definition{Name: PlaceOrder, Steps: []saga.Step{
-		{Name: StepReserve, Do: s.reserve, Compensate: s.release, Timeout: s.cfg.StepTimeout * 3, Retry: retry},
-		{Name: StepAuthorize, Do: s.authorize, Compensate: s.void, Timeout: s.cfg.StepTimeout, Retry: retry},
+		{Name: StepReserve, Do: s.reserve, Compensate: s.release, Timeout: s.cfg.StepTimeout * 3, Retry: retry, CompensateRetry: comp},
+		{Name: StepAuthorize, Do: s.authorize, Compensate: s.void, Timeout: s.cfg.StepTimeout, Retry: retry, CompensateRetry: comp},
 		{Name: StepConfirm, Do: s.confirm, Timeout: s.cfg.StepTimeout, Retry: retry},
 	}}
 }
