@@ -1,0 +1,198 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/stranglerkit/strangler/changefeed/changefeedtest"
+	"github.com/stranglerkit/strangler/proxy/adminclient"
+	"github.com/stranglerkit/strangler/proxy/proxytest"
+	"github.com/stranglerkit/strangler/proxy/routes"
+)
+
+// backSyncGroup is the back sync's consumer group in the plan of
+// TestPhaseRollbackWaitsForBackSync; its topic is strangler.order.
+const backSyncGroup = "orders-back-sync"
+
+// lockedBuffer is a bytes.Buffer that a running command writes while the
+// test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// assertModes fails the test unless the orders phase is want and the read
+// and write modules route as reads and writes.
+func assertModes(t *testing.T, c *adminclient.Client, want int, reads, writes routes.Mode) {
+	t.Helper()
+	ctx := context.Background()
+	if st, err := c.Phase(ctx, "orders"); err != nil || st.Phase != want {
+		t.Fatalf("orders phase: %+v, %v; want phase %d", st, err, want)
+	}
+	for m, mode := range map[string]routes.Mode{"orders": reads, "orders-writes": writes} {
+		if mod, err := c.Module(ctx, m); err != nil || mod.Mode != mode {
+			t.Fatalf("module %s: %+v, %v; want %s", m, mod, err, mode)
+		}
+	}
+}
+
+// TestPhaseRollbackWaitsForBackSync rolls a flipped module back to shadow
+// while its back sync's group has not consumed the service's last events
+// (published to its topic on a real broker). With a short --wait the
+// rollback fails with one line naming the group and how far behind it is,
+// and changes nothing: reads and writes stay on the service. Run again
+// with a long --wait, it sends the writes back to legacy and holds the
+// reads on the service until a consumer of the group commits up to the
+// end offsets taken then (an event published later does not hold it);
+// the audit log shows the writes moved before the reads.
+func TestPhaseRollbackWaitsForBackSync(t *testing.T) {
+	legacy := proxytest.EchoBackend(t, "legacy")
+	svc := proxytest.EchoBackend(t, "orders-svc")
+	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: `
+backends:
+  orders-svc: {urls: ["` + svc.URL + `"]}
+modules:
+  - name: default
+    routes: [{id: default, prefix: /}]
+  - name: orders
+    candidate: orders-svc
+    routes: [{id: orders-read, methods: [GET], prefix: /api/orders}]
+  - name: orders-writes
+    candidate: orders-svc
+    routes: [{id: orders-write, methods: [POST], prefix: /api/orders}]
+`})
+	b := changefeedtest.NewBroker(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "strangler.yaml")
+	cfg := fmt.Sprintf("kafka:\n  brokers: [%s]\nphases:\n  modules:\n    - {name: orders, read_routes: orders, write_routes: orders-writes, back_sync_group: %s, back_sync_aggregates: [order]}\n", b.Addr(), backSyncGroup)
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	phaseCLI := func(stderr *lockedBuffer, args ...string) (int, string) {
+		var out bytes.Buffer
+		code := Main(append([]string{"--config", file, "--data-dir", dir, "phase", "orders", "--admin", p.AdminAddr(), "--token", proxytest.Token}, args...), &out, stderr)
+		return code, out.String()
+	}
+	c := p.Admin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, ph := range []string{"shadow", "flip"} {
+		var errOut lockedBuffer
+		if code, out := phaseCLI(&errOut, ph, "--wait", "30s"); code != 0 {
+			t.Fatalf("phase %s: exit %d\n%s%s", ph, code, out, errOut.String())
+		}
+	}
+	assertModes(t, c, 4, routes.ModeExtracted, routes.ModeExtracted)
+
+	// The service's events that the back sync has not consumed yet.
+	w := &kafka.Writer{Addr: kafka.TCP(b.Addr()), Topic: "strangler.order", AllowAutoTopicCreation: true, BatchTimeout: time.Millisecond}
+	defer w.Close()
+	publish := func(n int) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			if err := w.WriteMessages(ctx, kafka.Message{Key: []byte(fmt.Sprintf("order-%d", i)), Value: []byte("{}")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	publish(5)
+
+	var errOut lockedBuffer
+	code, out := phaseCLI(&errOut, "shadow", "--wait", "300ms")
+	stderr := strings.TrimSpace(errOut.String())
+	cause := stderr[strings.LastIndex(stderr, "\n")+1:]
+	if code == 0 || !strings.HasPrefix(cause, "strangler: ") || !strings.Contains(cause, "consumer group "+backSyncGroup) ||
+		!strings.Contains(cause, "5 events behind") || !strings.Contains(cause, "nothing was changed") {
+		t.Fatalf("rollback with the back sync 5 events behind: exit %d\n%s%s\nwant a last line naming group %s, 5 events behind, nothing changed", code, out, stderr, backSyncGroup)
+	}
+	t.Logf("with the back sync behind: %s", cause)
+	assertModes(t, c, 4, routes.ModeExtracted, routes.ModeExtracted)
+
+	// The same rollback with time to wait: the writes go back first, and
+	// the reads wait for the back sync.
+	errOut = lockedBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		code, out := phaseCLI(&errOut, "shadow", "--wait", "60s")
+		if code != 0 {
+			t.Errorf("rollback once the back sync caught up: exit %d\n%s%s", code, out, errOut.String())
+		}
+		done <- code
+	}()
+	changefeedtest.Eventually(t, 30*time.Second, func() (bool, string) {
+		return strings.Contains(errOut.String(), "waiting for the back sync"), "no log of the wait for the back sync:\n" + errOut.String()
+	})
+	select {
+	case <-done:
+		t.Fatalf("the rollback ended while the back sync was behind:\n%s", errOut.String())
+	default:
+	}
+	assertModes(t, c, 4, routes.ModeExtracted, routes.ModeLegacy)
+	if !strings.Contains(errOut.String(), `"behind":5`) {
+		t.Fatalf("the wait's log does not say the lag, 5:\n%s", errOut.String())
+	}
+	// An event published after the end offsets were taken: the rollback
+	// does not wait for it.
+	publish(1)
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: b.Brokers(), GroupID: backSyncGroup, Topic: "strangler.order", MaxWait: 50 * time.Millisecond})
+	defer r.Close()
+	for i := 0; i < 5; i++ {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.CommitMessages(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.FailNow()
+		}
+	case <-ctx.Done():
+		t.Fatalf("the rollback did not end once the back sync caught up:\n%s", errOut.String())
+	}
+	assertModes(t, c, 2, routes.ModeShadow, routes.ModeLegacy)
+
+	// The audit log, newest first: the reads' move to shadow comes after
+	// the writes' last move to legacy.
+	entries, err := c.Audit(ctx, "", 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var readsAt, writesAt int64
+	for _, e := range entries {
+		switch {
+		case e.Action == "phase":
+		case e.Module == "orders" && readsAt == 0:
+			readsAt = e.Version
+		case e.Module == "orders-writes" && writesAt == 0:
+			writesAt = e.Version
+		}
+	}
+	if writesAt == 0 || readsAt == 0 || writesAt >= readsAt {
+		t.Fatalf("audit: the writes' last change at table version %d, the reads' at %d; want the writes first:\n%+v", writesAt, readsAt, entries)
+	}
+}
