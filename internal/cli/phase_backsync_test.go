@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -57,15 +58,17 @@ func assertModes(t *testing.T, c *adminclient.Client, want int, reads, writes ro
 	}
 }
 
-// TestPhaseRollbackWaitsForBackSync rolls a flipped module back to shadow
-// while its back sync's group has not consumed the service's last events
-// (published to its topic on a real broker). With a short --wait the
-// rollback fails with one line naming the group and how far behind it is,
-// and changes nothing: reads and writes stay on the service. Run again
-// with a long --wait, it sends the writes back to legacy and holds the
+// TestPhaseRollbackWaitsForBackSync rolls a flipped, then retired, module
+// back to shadow while its back sync's group has not consumed the
+// service's last events (published to its topic on a real broker). With a
+// short --wait, or --wait 0, the rollback fails with one line naming the
+// group and how far behind it is, and changes nothing: the phase stays,
+// reads and writes stay on the service. Run again with a long --wait, it
+// sends the writes back to legacy and holds the
 // reads on the service until a consumer of the group commits up to the
 // end offsets taken then (an event published later does not hold it);
-// the audit log shows the writes moved before the reads.
+// the audit log shows the writes moved before the reads. `strangler
+// status` reports the group's lag.
 func TestPhaseRollbackWaitsForBackSync(t *testing.T) {
 	legacy := proxytest.EchoBackend(t, "legacy")
 	svc := proxytest.EchoBackend(t, "orders-svc")
@@ -108,30 +111,55 @@ modules:
 	// The service's events that the back sync has not consumed yet.
 	w := &kafka.Writer{Addr: kafka.TCP(b.Addr()), Topic: "strangler.order", AllowAutoTopicCreation: true, BatchTimeout: time.Millisecond}
 	defer w.Close()
-	publish := func(n int) {
+	publish := func(value string, n int) {
 		t.Helper()
 		for i := 0; i < n; i++ {
-			if err := w.WriteMessages(ctx, kafka.Message{Key: []byte(fmt.Sprintf("order-%d", i)), Value: []byte("{}")}); err != nil {
+			if err := w.WriteMessages(ctx, kafka.Message{Key: []byte(fmt.Sprintf("order-%d", i)), Value: []byte(value)}); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	publish(5)
-
-	var errOut lockedBuffer
-	code, out := phaseCLI(&errOut, "shadow", "--wait", "300ms")
-	stderr := strings.TrimSpace(errOut.String())
-	cause := stderr[strings.LastIndex(stderr, "\n")+1:]
-	if code == 0 || !strings.HasPrefix(cause, "strangler: ") || !strings.Contains(cause, "consumer group "+backSyncGroup) ||
-		!strings.Contains(cause, "5 events behind") || !strings.Contains(cause, "nothing was changed") {
-		t.Fatalf("rollback with the back sync 5 events behind: exit %d\n%s%s\nwant a last line naming group %s, 5 events behind, nothing changed", code, out, stderr, backSyncGroup)
+	publish("before", 5)
+	var statusOut, statusErr bytes.Buffer
+	if code := Main([]string{"--config", file, "--data-dir", dir, "status", "orders", "--admin", p.AdminAddr(), "--token", proxytest.Token, "-o", "json"}, &statusOut, &statusErr); code != 0 {
+		t.Fatalf("status: exit %d\n%s%s", code, statusOut.String(), statusErr.String())
 	}
-	t.Logf("with the back sync behind: %s", cause)
-	assertModes(t, c, 4, routes.ModeExtracted, routes.ModeExtracted)
+	var sts []Status
+	if err := json.Unmarshal(statusOut.Bytes(), &sts); err != nil || len(sts) != 1 || sts[0].BackSyncLag != 5 || sts[0].SyncLag != -1 {
+		t.Fatalf("status with the back sync 5 events behind: %v\n%s\nwant back_sync_lag 5 and sync_lag -1 (no sync group)", err, statusOut.String())
+	}
 
-	// The same rollback with time to wait: the writes go back first, and
-	// the reads wait for the back sync.
-	errOut = lockedBuffer{}
+	// From flip, and from retire with one check: each fails and changes
+	// nothing.
+	for _, tc := range []struct {
+		from  string
+		phase int
+		wait  string
+	}{
+		{"flip", 4, "300ms"},
+		{"retire", 5, "0"},
+	} {
+		var errOut lockedBuffer
+		if tc.from == "retire" {
+			if code, out := phaseCLI(&errOut, "retire"); code != 0 {
+				t.Fatalf("phase retire: exit %d\n%s%s", code, out, errOut.String())
+			}
+		}
+		code, out := phaseCLI(&errOut, "shadow", "--wait", tc.wait)
+		stderr := strings.TrimSpace(errOut.String())
+		cause := stderr[strings.LastIndex(stderr, "\n")+1:]
+		if code == 0 || !strings.HasPrefix(cause, "strangler: ") || !strings.Contains(cause, "consumer group "+backSyncGroup) ||
+			!strings.Contains(cause, "5 events behind") || !strings.Contains(cause, "nothing was changed") {
+			t.Fatalf("rollback from %s with the back sync 5 events behind: exit %d\n%s%s\nwant a last line naming group %s, 5 events behind, nothing changed", tc.from, code, out, stderr, backSyncGroup)
+		}
+		t.Logf("from %s with the back sync behind: %s", tc.from, cause)
+		assertModes(t, c, tc.phase, routes.ModeExtracted, routes.ModeExtracted)
+	}
+
+	// The same rollback from retire with time to wait: the monolith's
+	// write path comes back (flip), the writes go back to it, and the
+	// reads wait for the back sync.
+	var errOut lockedBuffer
 	done := make(chan int, 1)
 	go func() {
 		code, out := phaseCLI(&errOut, "shadow", "--wait", "60s")
@@ -153,18 +181,24 @@ modules:
 		t.Fatalf("the wait's log does not say the lag, 5:\n%s", errOut.String())
 	}
 	// An event published after the end offsets were taken: the rollback
-	// does not wait for it.
-	publish(1)
+	// does not wait for it. The broker spreads the events over its
+	// partitions, so the group's consumer may fetch it before some of the
+	// others; it commits all the others and not that one.
+	publish("after", 1)
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: b.Brokers(), GroupID: backSyncGroup, Topic: "strangler.order", MaxWait: 50 * time.Millisecond})
 	defer r.Close()
-	for i := 0; i < 5; i++ {
+	for n := 0; n < 5; {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
+		if string(m.Value) == "after" {
+			continue
+		}
 		if err := r.CommitMessages(ctx, m); err != nil {
 			t.Fatal(err)
 		}
+		n++
 	}
 	select {
 	case code := <-done:
