@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,25 +22,6 @@ import (
 // backSyncGroup is the back sync's consumer group in the plan of
 // TestPhaseRollbackWaitsForBackSync; its topic is strangler.order.
 const backSyncGroup = "orders-back-sync"
-
-// lockedBuffer is a bytes.Buffer that a running command writes while the
-// test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // assertModes fails the test unless the orders phase is want and the read
 // and write modules route as reads and writes.
@@ -72,19 +52,7 @@ func assertModes(t *testing.T, c *adminclient.Client, want int, reads, writes ro
 func TestPhaseRollbackWaitsForBackSync(t *testing.T) {
 	legacy := proxytest.EchoBackend(t, "legacy")
 	svc := proxytest.EchoBackend(t, "orders-svc")
-	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: `
-backends:
-  orders-svc: {urls: ["` + svc.URL + `"]}
-modules:
-  - name: default
-    routes: [{id: default, prefix: /}]
-  - name: orders
-    candidate: orders-svc
-    routes: [{id: orders-read, methods: [GET], prefix: /api/orders}]
-  - name: orders-writes
-    candidate: orders-svc
-    routes: [{id: orders-write, methods: [POST], prefix: /api/orders}]
-`})
+	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: staticOrdersTable(svc.URL)})
 	b := changefeedtest.NewBroker(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "strangler.yaml")
@@ -92,7 +60,7 @@ modules:
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	phaseCLI := func(stderr *lockedBuffer, args ...string) (int, string) {
+	phaseCLI := func(stderr *proxytest.Buffer, args ...string) (int, string) {
 		var out bytes.Buffer
 		code := Main(append([]string{"--config", file, "--data-dir", dir, "phase", "orders", "--admin", p.AdminAddr(), "--token", proxytest.Token}, args...), &out, stderr)
 		return code, out.String()
@@ -101,7 +69,7 @@ modules:
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for _, ph := range []string{"shadow", "flip"} {
-		var errOut lockedBuffer
+		var errOut proxytest.Buffer
 		if code, out := phaseCLI(&errOut, ph, "--wait", "30s"); code != 0 {
 			t.Fatalf("phase %s: exit %d\n%s%s", ph, code, out, errOut.String())
 		}
@@ -139,7 +107,7 @@ modules:
 		{"flip", 4, "300ms"},
 		{"retire", 5, "0"},
 	} {
-		var errOut lockedBuffer
+		var errOut proxytest.Buffer
 		if tc.from == "retire" {
 			if code, out := phaseCLI(&errOut, "retire"); code != 0 {
 				t.Fatalf("phase retire: exit %d\n%s%s", code, out, errOut.String())
@@ -159,7 +127,7 @@ modules:
 	// The same rollback from retire with time to wait: the monolith's
 	// write path comes back (flip), the writes go back to it, and the
 	// reads wait for the back sync.
-	var errOut lockedBuffer
+	var errOut proxytest.Buffer
 	done := make(chan int, 1)
 	go func() {
 		code, out := phaseCLI(&errOut, "shadow", "--wait", "60s")
