@@ -211,9 +211,26 @@ func movePhase(cmd *cobra.Command, cfg *config.Config, c *adminclient.Client, pl
 // nothing changed. A plan whose writes are routed with its reads cannot
 // split them: it waits for the back sync before it routes them together.
 func returnOwnership(ctx context.Context, cfg *config.Config, c *adminclient.Client, plan phase.Module, r phase.Routing, cur *api.PhaseState, wait time.Duration, log *slog.Logger) error {
+	// undo takes back what moved before the back sync was waited for: the
+	// writes, if they moved, and the retire→flip step.
+	undo := func(err error, writes bool) error {
+		var uerr error
+		if writes {
+			uerr = setModule(ctx, c, plan.WriteRoutes, string(routes.ModeExtracted), 0, wait)
+		}
+		if uerr == nil && phase.Phase(cur.Phase) >= phase.Retire {
+			if _, uerr = c.SetPhase(ctx, plan.Name, cur.Phase, cur.Weight); uerr == nil {
+				_, uerr = awaitAcks(ctx, c, plan, cur.Phase, wait)
+			}
+		}
+		if uerr != nil {
+			return fmt.Errorf("%w; undoing the rollback's first steps failed too: %w", err, uerr)
+		}
+		return fmt.Errorf("%w; nothing was changed, the writes are on the service — check that the back sync runs, then run the command again", err)
+	}
 	if plan.WriteRoutes == "" {
 		if err := awaitBackSync(ctx, cfg, plan, wait, log); err != nil {
-			return fmt.Errorf("%w; nothing was changed — check that the back sync runs, then run the command again", err)
+			return undo(err, false)
 		}
 		return route(ctx, c, plan, r, wait)
 	}
@@ -221,16 +238,7 @@ func returnOwnership(ctx context.Context, cfg *config.Config, c *adminclient.Cli
 		return err
 	}
 	if err := awaitBackSync(ctx, cfg, plan, wait, log); err != nil {
-		undo := setModule(ctx, c, plan.WriteRoutes, string(routes.ModeExtracted), 0, wait)
-		if undo == nil && phase.Phase(cur.Phase) >= phase.Retire {
-			if _, undo = c.SetPhase(ctx, plan.Name, cur.Phase, cur.Weight); undo == nil {
-				_, undo = awaitAcks(ctx, c, plan, cur.Phase, wait)
-			}
-		}
-		if undo != nil {
-			return fmt.Errorf("%w; putting the writes back on the service failed too: %w", err, undo)
-		}
-		return fmt.Errorf("%w; nothing was changed, the writes are back on the service — check that the back sync runs, then run the command again", err)
+		return undo(err, true)
 	}
 	return setModule(ctx, c, plan.ReadRoutes, r.Reads, r.Weight, wait)
 }
