@@ -2,6 +2,7 @@ package changefeed_test
 
 import (
 	"context"
+	"maps"
 	"testing"
 	"time"
 
@@ -65,5 +66,83 @@ func TestGroupLag(t *testing.T) {
 	}
 	if n := lag(topic); n != 0 {
 		t.Fatalf("caught up: lag %d", n)
+	}
+}
+
+// TestCommittedOffsetsReachSpans: the end offsets of a topic's partitions,
+// taken once, are reached by a group's committed offsets partition by
+// partition: a group ahead on one partition is still behind on the other,
+// and messages published after the spans were taken do not count.
+func TestCommittedOffsetsReachSpans(t *testing.T) {
+	b := changefeedtest.NewBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const topic, group = "spans.test", "g-spans"
+	c := &kafka.Client{Addr: kafka.TCP(b.Addr()), Timeout: 5 * time.Second}
+	created, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: 2, ReplicationFactor: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := created.Errors[topic]; err != nil {
+		t.Fatal(err)
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(b.Addr()), Topic: topic, Balancer: kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return int(m.Key[0] - '0') }), BatchTimeout: time.Millisecond}
+	defer w.Close()
+	publish := func(partition byte, n int) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			if err := w.WriteMessages(ctx, kafka.Message{Key: []byte{'0' + partition}, Value: []byte("v")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	publish(0, 3)
+	publish(1, 5)
+	spans, err := changefeed.TopicSpans(ctx, b.Brokers(), []string{topic, "spans.nothing-published"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p0, p1 := changefeed.TopicPartition{Topic: topic, Partition: 0}, changefeed.TopicPartition{Topic: topic, Partition: 1}
+	if len(spans) != 2 || spans[p0] != (changefeed.Span{First: 0, End: 3}) || spans[p1] != (changefeed.Span{First: 0, End: 5}) {
+		t.Fatalf("spans %v, want %s/0 at 0-3 and %s/1 at 0-5 and no other", spans, topic, topic)
+	}
+	publish(1, 4) // after the spans were taken
+	commit := func(partition int, offset int64) {
+		t.Helper()
+		res, err := c.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1,
+			Topics: map[string][]kafka.OffsetCommit{topic: {{Partition: partition, Offset: offset}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range res.Topics[topic] {
+			if p.Error != nil {
+				t.Fatal(p.Error)
+			}
+		}
+	}
+	for _, step := range []struct {
+		partition int
+		offset    int64
+		committed map[changefeed.TopicPartition]int64
+		behind    int64
+	}{
+		{-1, 0, map[changefeed.TopicPartition]int64{}, 8},
+		{0, 9, map[changefeed.TopicPartition]int64{p0: 9}, 5},
+		{1, 2, map[changefeed.TopicPartition]int64{p0: 9, p1: 2}, 3},
+		{1, 5, map[changefeed.TopicPartition]int64{p0: 9, p1: 5}, 0},
+	} {
+		if step.partition >= 0 {
+			commit(step.partition, step.offset)
+		}
+		got, err := changefeed.CommittedOffsets(ctx, b.Brokers(), group, spans)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(got, step.committed) {
+			t.Fatalf("after committing %d on partition %d: committed %v, want %v", step.offset, step.partition, got, step.committed)
+		}
+		if n := spans.Behind(got); n != step.behind {
+			t.Fatalf("after committing %d on partition %d: %d behind, want %d", step.offset, step.partition, n, step.behind)
+		}
 	}
 }

@@ -5,14 +5,18 @@ import (
 	aclorders "github.com/stranglerkit/strangler/acl/orders"
 	"github.com/stranglerkit/strangler/changefeed/backfill"
 	"github.com/stranglerkit/strangler/changefeed/verify"
+	invdomain "github.com/stranglerkit/strangler/extracted/inventory/domain"
+	ordersdomain "github.com/stranglerkit/strangler/extracted/orders/domain"
 	"github.com/stranglerkit/strangler/phase"
 )
 
 // InventoryPlan is the inventory extraction in the toolkit's terms: the
 // proxy modules of its reads and writes, the backfills that give the
 // service its first copy, the verify check that compares the copies, the
-// consumer group that keeps the copy in step, and the components that must
-// apply a phase before the proxy moves traffic for it.
+// consumer group that keeps the copy in step, the back sync's group that
+// keeps the monolith's tables in step from the flip on (a rollback waits
+// for it), and the components that must apply a phase before the proxy
+// moves traffic for it.
 func InventoryPlan() phase.Module {
 	return phase.Module{
 		Name:           "inventory",
@@ -22,7 +26,10 @@ func InventoryPlan() phase.Module {
 		Verify:         "inventory",
 		SyncGroup:      "inventory-service",
 		SyncAggregates: []string{"product", "stock"},
-		Components:     []string{"monolith", "inventory-service"},
+		// The back sync follows the service's own topic.
+		BackSyncGroup:      aclinv.BackSyncConsumer,
+		BackSyncAggregates: []string{invdomain.AggregateType},
+		Components:         []string{"monolith", "inventory-service"},
 	}
 }
 
@@ -47,8 +54,10 @@ func InventoryChecks(serviceDSN string) []verify.Check {
 // the service's local read models need, then the orders themselves, which
 // the forward sync (consumer group orders-service, on the order topic)
 // imports into the service's event store and keeps in step; at the flip
-// the service owns the writes and its back sync keeps the monolith's
-// orders tables current for their remaining readers; at retire the
+// the service owns the writes and its back sync (consumer group
+// monolith-orders-acl, which a rollback below the flip waits for) keeps
+// the monolith's orders tables current for their remaining readers; at
+// retire the
 // monolith's order writes are switched off. The monolith and the orders
 // service apply each phase before the proxy moves traffic for it.
 func OrdersPlan() phase.Module {
@@ -60,7 +69,11 @@ func OrdersPlan() phase.Module {
 		Verify:         "orders",
 		SyncGroup:      aclorders.ForwardConsumer,
 		SyncAggregates: []string{aclorders.OrderAggregate},
-		Components:     []string{"monolith", "orders-service"},
+		// The back sync follows the service's order events, on the same
+		// topic as the monolith's.
+		BackSyncGroup:      aclorders.BackSyncConsumer,
+		BackSyncAggregates: []string{ordersdomain.AggregateType},
+		Components:         []string{"monolith", "orders-service"},
 	}
 }
 

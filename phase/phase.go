@@ -15,7 +15,7 @@
 // at a phase (a service that starts taking writes, a monolith that starts
 // calling the service) watch it and acknowledge each phase they applied.
 // Nothing here knows a particular monolith: a Module names the proxy
-// modules, backfill jobs, verify check and consumer group of one
+// modules, backfill jobs, verify check and consumer groups of one
 // extraction.
 package phase
 
@@ -102,8 +102,22 @@ type Module struct {
 	// in step; `strangler status` reports its lag as the sync lag.
 	SyncGroup string `yaml:"sync_group"`
 	// SyncAggregates are the aggregate types whose topics
-	// (<kafka.topic_prefix>.<aggregate>) SyncGroup follows.
+	// (<kafka.topic_prefix>.<aggregate>) SyncGroup follows. If empty,
+	// none; sync_group needs at least one.
 	SyncAggregates []string `yaml:"sync_aggregates"`
+	// BackSyncGroup is the Kafka consumer group that, from the flip on,
+	// applies the service's events to the monolith's tables (the back
+	// sync). A rollback below the flip sends the writes back to the
+	// monolith, waits until this group has committed every event
+	// published by then, and only then sends the reads back, so that the
+	// monolith answers none from tables that miss the service's last
+	// writes; `strangler status` reports its lag. If empty, a rollback
+	// does not wait.
+	BackSyncGroup string `yaml:"back_sync_group"`
+	// BackSyncAggregates are the aggregate types whose topics
+	// (<kafka.topic_prefix>.<aggregate>) BackSyncGroup follows. If empty,
+	// none; back_sync_group needs at least one.
+	BackSyncAggregates []string `yaml:"back_sync_aggregates"`
 	// Components lists the components that must acknowledge a phase before
 	// the proxy moves traffic for it, such as "monolith" and
 	// "inventory-service". If empty, none are waited for.
@@ -138,6 +152,9 @@ func (c Config) Validate() error {
 		}
 		if m.SyncGroup != "" && len(m.SyncAggregates) == 0 {
 			errs = append(errs, fmt.Errorf("modules[%d].sync_aggregates: sync_group %q needs the aggregate types it follows", i, m.SyncGroup))
+		}
+		if m.BackSyncGroup != "" && len(m.BackSyncAggregates) == 0 {
+			errs = append(errs, fmt.Errorf("modules[%d].back_sync_aggregates: back_sync_group %q needs the aggregate types it follows", i, m.BackSyncGroup))
 		}
 	}
 	return errors.Join(errs...)

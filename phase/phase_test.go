@@ -36,18 +36,20 @@ func TestValidate(t *testing.T) {
 		{Name: "Bad Name"},
 		{Name: "orders", ReadRoutes: "orders", WriteRoutes: "orders"},
 		{Name: "customers", SyncGroup: "g"},
+		{Name: "payments", SyncGroup: "g", SyncAggregates: []string{"payment"}, BackSyncGroup: "back"},
+		{Name: "stock", WriteRoutes: "stock-writes", BackSyncGroup: "back", BackSyncAggregates: []string{"stock"}},
 	}}
 	c.SetDefaults("")
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"modules[1].name", "modules[2].name", "modules[3].write_routes", "modules[4].sync_aggregates"} {
+	for _, want := range []string{"modules[1].name", "modules[2].name", "modules[3].write_routes", "modules[4].sync_aggregates", "modules[5].back_sync_aggregates"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %s: %v", want, err)
 		}
 	}
-	if strings.Contains(err.Error(), "modules[0]") {
+	if strings.Contains(err.Error(), "modules[0]") || strings.Contains(err.Error(), "modules[6]") {
 		t.Errorf("valid module reported: %v", err)
 	}
 	if m, ok := c.Find("orders"); !ok || m.ReadRoutes != "orders" {

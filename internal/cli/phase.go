@@ -54,6 +54,16 @@ from below 4), the components switch first and the proxy then sends the
 writes; when it moves back, the proxy sends the writes back first, and from
 retire the monolith's write path comes back (phase 4) before that.
 
+When ownership moves back (from 4 or 5 to below 4) and the plan names the
+back sync's consumer group (back_sync_group), the reads stay on the service
+until the back sync has applied, to the monolith's tables, every event the
+service published by the time the writes went back: the command takes the
+end offsets of the back sync's topics and waits, for up to --wait, until the
+group has committed them, logging its lag, and only then sends the reads
+back and records the phase. If the group does not catch up by then (after a
+crash it waits out the dead consumer's session), the writes go back to the
+service and nothing changes (--wait 0 checks once).
+
 A move that sends traffic to the service (shadow, canary, flip, retire, from
 the same phase or a lower one) first waits, for up to --wait, until every
 live proxy replica has a healthy instance of the backends the module's
@@ -62,7 +72,7 @@ routes name as candidate, and changes nothing if one has none by then
 		Example: `  strangler phase inventory sync
   strangler phase inventory canary --weight 50
   strangler phase inventory flip
-  strangler phase inventory 3 --weight 100    # roll the flip back`,
+  strangler phase inventory 3 --weight 100    # roll the flip back, once the back sync caught up`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			target, err := phase.Parse(args[1])
@@ -98,7 +108,7 @@ routes name as candidate, and changes nothing if one has none by then
 	f.StringVar(&o.token, "token", "", "admin token (prefer $"+EnvAdminToken+" or the token file)")
 	f.StringVarP(&o.output, "output", "o", "table", "output: table or json")
 	f.IntVar(&weight, "weight", 0, "canary weight of reads in phase 3, 0-100 (default 10)")
-	f.DurationVar(&wait, "wait", 20*time.Second, "how long to wait for every proxy replica to have a healthy instance of the service, for the components to apply the phase, and for every replica to serve each routing change")
+	f.DurationVar(&wait, "wait", 20*time.Second, "how long to wait for every proxy replica to have a healthy instance of the service, for the back sync to catch up on a rollback below the flip, for the components to apply the phase, and for every replica to serve each routing change")
 	return cmd
 }
 
@@ -176,7 +186,11 @@ func movePhase(cmd *cobra.Command, cfg *config.Config, c *adminclient.Client, pl
 			return nil, err
 		}
 	}
-	if err := route(ctx, c, plan, r, wait); err != nil {
+	if owning(phase.Phase(cur.Phase)) && !owning(target) && plan.BackSyncGroup != "" {
+		if err := returnOwnership(ctx, cfg, c, plan, r, cur, wait, log); err != nil {
+			return nil, fmt.Errorf("phase %s of %s: %w", target, plan.Name, err)
+		}
+	} else if err := route(ctx, c, plan, r, wait); err != nil {
 		return nil, err
 	}
 	if !toService {
@@ -185,6 +199,107 @@ func movePhase(cmd *cobra.Command, cfg *config.Config, c *adminclient.Client, pl
 		}
 	}
 	return st, nil
+}
+
+// returnOwnership routes a rollback below the flip for a plan with a back
+// sync: the writes go back to the monolith first, while the service still
+// serves the reads; then, once the back sync has applied every event the
+// service published until then, the reads follow, so that the monolith
+// answers none from tables that miss the service's last writes. If the
+// back sync does not catch up within wait, the writes go back to the
+// service (and a rollback from retire records retire again), so that
+// nothing changed. A plan whose writes are routed with its reads cannot
+// split them: it waits for the back sync before it routes them together.
+func returnOwnership(ctx context.Context, cfg *config.Config, c *adminclient.Client, plan phase.Module, r phase.Routing, cur *api.PhaseState, wait time.Duration, log *slog.Logger) error {
+	// undo takes back what moved before the back sync was waited for: the
+	// writes, if they moved, and the retire→flip step.
+	undo := func(err error, writes bool) error {
+		var uerr error
+		if writes {
+			uerr = setModule(ctx, c, plan.WriteRoutes, string(routes.ModeExtracted), 0, wait)
+		}
+		if uerr == nil && phase.Phase(cur.Phase) >= phase.Retire {
+			if _, uerr = c.SetPhase(ctx, plan.Name, cur.Phase, cur.Weight); uerr == nil {
+				_, uerr = awaitAcks(ctx, c, plan, cur.Phase, wait)
+			}
+		}
+		if uerr != nil {
+			return fmt.Errorf("%w; undoing the rollback's first steps failed too: %w", err, uerr)
+		}
+		return fmt.Errorf("%w; nothing was changed, the writes are on the service — check that the back sync runs, then run the command again", err)
+	}
+	if plan.WriteRoutes == "" {
+		if err := awaitBackSync(ctx, cfg, plan, wait, log); err != nil {
+			return undo(err, false)
+		}
+		return route(ctx, c, plan, r, wait)
+	}
+	if err := setModule(ctx, c, plan.WriteRoutes, r.Writes, 0, wait); err != nil {
+		return err
+	}
+	if err := awaitBackSync(ctx, cfg, plan, wait, log); err != nil {
+		return undo(err, true)
+	}
+	return setModule(ctx, c, plan.ReadRoutes, r.Reads, r.Weight, wait)
+}
+
+// awaitBackSync takes the end offsets of the plan's back-sync topics and
+// waits, for up to wait, until the back sync's consumer group has
+// committed them on every partition: then it has applied every event
+// published until now to the monolith's tables. Events published later do
+// not hold it. It logs the lag while it waits.
+func awaitBackSync(ctx context.Context, cfg *config.Config, plan phase.Module, wait time.Duration, log *slog.Logger) error {
+	brokers := KafkaBrokers(cfg)
+	peer := "the Kafka brokers at " + strings.Join(brokers, ",")
+	ends, err := changefeed.TopicSpans(ctx, brokers, aggregateTopics(cfg, plan.BackSyncAggregates))
+	if err != nil {
+		return fmt.Errorf("the back sync (consumer group %s): %w", plan.BackSyncGroup, unreachable(peer, err))
+	}
+	deadline := time.Now().Add(wait)
+	var logged time.Time
+	for {
+		committed, err := changefeed.CommittedOffsets(ctx, brokers, plan.BackSyncGroup, ends)
+		if err != nil {
+			return fmt.Errorf("the back sync: %w", unreachable(peer, err))
+		}
+		behind := ends.Behind(committed)
+		if behind == 0 {
+			if !logged.IsZero() {
+				log.Info("the back sync caught up", "group", plan.BackSyncGroup)
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the back sync (consumer group %s) did not catch up %s: %d events behind the service's writes", plan.BackSyncGroup, within(wait), behind)
+		}
+		if time.Since(logged) >= time.Second {
+			log.Info("waiting for the back sync before the reads go back to the monolith", "group", plan.BackSyncGroup, "behind", behind)
+			logged = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// within says how long a wait waited, for an error: --wait 0 checks once.
+func within(wait time.Duration) string {
+	if wait <= 0 {
+		return "(checked once: --wait 0)"
+	}
+	return "within " + wait.String()
+}
+
+// aggregateTopics are the topics (<kafka.topic_prefix>.<aggregate>) of
+// aggregate types.
+func aggregateTopics(cfg *config.Config, aggregates []string) []string {
+	topics := make([]string, 0, len(aggregates))
+	for _, agg := range aggregates {
+		topics = append(topics, changefeed.Topic(cfg.Kafka.TopicPrefix, agg))
+	}
+	return topics
 }
 
 // candidateBackends are the backends that routing r sends the plan's
@@ -260,11 +375,7 @@ func awaitCandidates(ctx context.Context, c *adminclient.Client, plan phase.Modu
 			return nil
 		}
 		if time.Now().After(deadline) {
-			within := "within " + wait.String()
-			if wait <= 0 {
-				within = "(checked once: --wait 0)"
-			}
-			return fmt.Errorf("the proxy has no healthy instance of %s %s; nothing was changed — start the service or fix its health check, then run the command again", strings.Join(missing, "; "), within)
+			return fmt.Errorf("the proxy has no healthy instance of %s %s; nothing was changed — start the service or fix its health check, then run the command again", strings.Join(missing, "; "), within(wait))
 		}
 		select {
 		case <-ctx.Done():
@@ -351,31 +462,7 @@ func awaitAcks(ctx context.Context, c *adminclient.Client, plan phase.Module, p 
 // it, so that the order below holds on every replica and the phase is
 // reported done only once the whole fleet routes it.
 func route(ctx context.Context, c *adminclient.Client, plan phase.Module, r phase.Routing, wait time.Duration) error {
-	set := func(module, mode string, weight int) error {
-		var (
-			m   *api.Module
-			err error
-		)
-		switch routes.Mode(mode) {
-		case routes.ModeLegacy:
-			m, err = c.Rollback(ctx, module)
-		case routes.ModeShadow:
-			m, err = c.Shadow(ctx, module)
-		case routes.ModeCanary:
-			m, err = c.Canary(ctx, module, weight)
-		case routes.ModeExtracted:
-			m, err = c.Flip(ctx, module)
-		default:
-			err = fmt.Errorf("unknown mode %q", mode)
-		}
-		if err != nil {
-			return fmt.Errorf("route %s %s: %w", module, mode, err)
-		}
-		if err := awaitReplicas(ctx, c, m.Version, wait); err != nil {
-			return fmt.Errorf("route %s %s: %w", module, mode, err)
-		}
-		return nil
-	}
+	set := func(module, mode string, weight int) error { return setModule(ctx, c, module, mode, weight, wait) }
 	if plan.WriteRoutes != "" && r.Writes == string(routes.ModeLegacy) {
 		// Writes go back to legacy before reads move, and reads move
 		// before writes go to the service, so that nothing reads a copy
@@ -390,6 +477,34 @@ func route(ctx context.Context, c *adminclient.Client, plan phase.Module, r phas
 	}
 	if plan.WriteRoutes != "" {
 		return set(plan.WriteRoutes, r.Writes, 0)
+	}
+	return nil
+}
+
+// setModule sets one proxy module to mode and waits, for up to wait,
+// until every live proxy replica serves the change.
+func setModule(ctx context.Context, c *adminclient.Client, module, mode string, weight int, wait time.Duration) error {
+	var (
+		m   *api.Module
+		err error
+	)
+	switch routes.Mode(mode) {
+	case routes.ModeLegacy:
+		m, err = c.Rollback(ctx, module)
+	case routes.ModeShadow:
+		m, err = c.Shadow(ctx, module)
+	case routes.ModeCanary:
+		m, err = c.Canary(ctx, module, weight)
+	case routes.ModeExtracted:
+		m, err = c.Flip(ctx, module)
+	default:
+		err = fmt.Errorf("unknown mode %q", mode)
+	}
+	if err != nil {
+		return fmt.Errorf("route %s %s: %w", module, mode, err)
+	}
+	if err := awaitReplicas(ctx, c, m.Version, wait); err != nil {
+		return fmt.Errorf("route %s %s: %w", module, mode, err)
 	}
 	return nil
 }
@@ -440,6 +555,10 @@ type Status struct {
 	// SyncLag is the sync group's unconsumed messages; -1 if unknown.
 	SyncLag      int64  `json:"sync_lag"`
 	SyncLagError string `json:"sync_lag_error,omitempty"`
+	// BackSyncLag is the back sync group's unconsumed messages; -1 if
+	// unknown or the plan names no back sync.
+	BackSyncLag      int64  `json:"back_sync_lag"`
+	BackSyncLagError string `json:"back_sync_lag_error,omitempty"`
 	// Verify is the last verify result recorded.
 	Verify *api.VerifyResult `json:"verify,omitempty"`
 	// Acks are the components' applied phases.
@@ -490,7 +609,7 @@ func moduleStatus(ctx context.Context, cfg *config.Config, c *adminclient.Client
 	if err != nil {
 		return Status{}, err
 	}
-	s := Status{Module: p.Name, Phase: st.Phase, Name: st.Name, Verify: st.Verify, Acks: st.Acks, SyncLag: -1}
+	s := Status{Module: p.Name, Phase: st.Phase, Name: st.Name, Verify: st.Verify, Acks: st.Acks}
 	reads, err := c.Module(ctx, p.ReadRoutes)
 	if err != nil {
 		return Status{}, fmt.Errorf("proxy module %s: %w", p.ReadRoutes, err)
@@ -505,21 +624,24 @@ func moduleStatus(ctx context.Context, cfg *config.Config, c *adminclient.Client
 		}
 		s.Writes = describeMode(writes.Mode, writes.Weight)
 	}
-	if p.SyncGroup != "" {
-		topics := make([]string, 0, len(p.SyncAggregates))
-		for _, agg := range p.SyncAggregates {
-			topics = append(topics, cfg.Kafka.TopicPrefix+"."+agg)
-		}
-		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		lag, err := changefeed.GroupLag(lctx, KafkaBrokers(cfg), p.SyncGroup, topics)
-		cancel()
-		if err != nil {
-			s.SyncLagError = err.Error()
-		} else {
-			s.SyncLag = lag
-		}
-	}
+	s.SyncLag, s.SyncLagError = groupLag(ctx, cfg, p.SyncGroup, p.SyncAggregates)
+	s.BackSyncLag, s.BackSyncLagError = groupLag(ctx, cfg, p.BackSyncGroup, p.BackSyncAggregates)
 	return s, nil
+}
+
+// groupLag is the lag of a consumer group on the topics of aggregates, or
+// -1 and why it is unknown; -1 and no cause for no group.
+func groupLag(ctx context.Context, cfg *config.Config, group string, aggregates []string) (int64, string) {
+	if group == "" {
+		return -1, ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	lag, err := changefeed.GroupLag(ctx, KafkaBrokers(cfg), group, aggregateTopics(cfg, aggregates))
+	if err != nil {
+		return -1, err.Error()
+	}
+	return lag, ""
 }
 
 func printExtractions(w io.Writer, out []Status) {
@@ -533,6 +655,12 @@ func printExtractions(w io.Writer, out []Status) {
 		lag := "unknown"
 		if s.SyncLag >= 0 {
 			lag = fmt.Sprintf("%d events", s.SyncLag)
+		}
+		switch {
+		case s.BackSyncLag >= 0:
+			lag += fmt.Sprintf(", back %d", s.BackSyncLag)
+		case s.BackSyncLagError != "":
+			lag += ", back unknown"
 		}
 		ver := "never"
 		if s.Verify != nil {

@@ -19,13 +19,10 @@ import (
 	"github.com/stranglerkit/strangler/proxy/routes"
 )
 
-// candidateTable routes an orders module's reads and writes to the
-// registry service "orders", whose instances the proxy probes.
-const candidateTable = `
-backends:
-  orders-svc:
-    service: orders
-    health_check: {path: /healthz, interval: 100ms, unhealthy_after: 1, healthy_after: 1}
+// ordersModules are the modules of an orders plan that splits reads and
+// writes, both with the candidate backend orders-svc, which a table
+// defines before them.
+const ordersModules = `
 modules:
   - name: default
     routes: [{id: default, prefix: /}]
@@ -36,6 +33,21 @@ modules:
     candidate: orders-svc
     routes: [{id: orders-write, methods: [POST], prefix: /api/orders}]
 `
+
+// candidateTable routes an orders module's reads and writes to the
+// registry service "orders", whose instances the proxy probes.
+const candidateTable = `
+backends:
+  orders-svc:
+    service: orders
+    health_check: {path: /healthz, interval: 100ms, unhealthy_after: 1, healthy_after: 1}
+` + ordersModules
+
+// staticOrdersTable routes an orders module's reads and writes to the
+// service at url.
+func staticOrdersTable(url string) string {
+	return "\nbackends:\n  orders-svc: {urls: [\"" + url + "\"]}\n" + ordersModules
+}
 
 // phaseHealthCLI writes a config whose orders plan splits reads and
 // writes and returns a runner of `strangler phase orders ...` against

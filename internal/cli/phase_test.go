@@ -34,19 +34,7 @@ func TestPhaseRollbackFromRetire(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	svc := proxytest.EchoBackend(t, "orders-svc")
-	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: `
-backends:
-  orders-svc: {urls: ["` + svc.URL + `"]}
-modules:
-  - name: default
-    routes: [{id: default, prefix: /}]
-  - name: orders
-    candidate: orders-svc
-    routes: [{id: orders-read, methods: [GET], prefix: /api/orders}]
-  - name: orders-writes
-    candidate: orders-svc
-    routes: [{id: orders-write, methods: [POST], prefix: /api/orders}]
-`})
+	p := proxytest.Start(t, proxytest.Config{Legacy: legacy.URL, Routes: staticOrdersTable(svc.URL)})
 	dir := t.TempDir()
 	file := filepath.Join(dir, "strangler.yaml")
 	plan := "phases:\n  modules:\n    - {name: orders, read_routes: orders, write_routes: orders-writes, components: [monolith]}\n"

@@ -256,11 +256,30 @@ func (o *routesOpts) checkOutput() error {
 func callAPI(ctx context.Context, peer string, f func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	err := f(ctx)
+	return unreachable(peer, f(ctx))
+}
+
+// unreachableError is a failed connection to a peer.
+type unreachableError struct {
+	peer string
+	err  error
+}
+
+func (e *unreachableError) Error() string { return "cannot reach " + e.peer + ": " + e.err.Error() }
+func (e *unreachableError) Unwrap() error { return e.err }
+
+// unreachable says that peer cannot be reached if err is a failed
+// connection, unless err already names the peer it failed to reach (a
+// broker that a command talks to besides the API, say).
+func unreachable(peer string, err error) error {
+	var ue *unreachableError
+	if errors.As(err, &ue) {
+		return err
+	}
 	var ne net.Error
 	var oe *net.OpError
 	if errors.As(err, &oe) || (errors.As(err, &ne) && ne.Timeout()) {
-		return fmt.Errorf("cannot reach %s: %w", peer, err)
+		return &unreachableError{peer: peer, err: err}
 	}
 	return err
 }
