@@ -41,6 +41,9 @@
 // by more than 1 s (maxLateFraction, lateAfter), and prints the late count
 // and the largest delay either way.
 //
+// STRANGLER_GUIDE_LOG_DIR, when set, keeps up's whole log there, a file
+// per test, for a failure that the log's tail printed does not explain.
+//
 // STRANGLER_GUIDE_CPU_HOG=1 starts a CPU-bound neighbour for the test's
 // length, a busy loop pinned to CPU 0 with taskset when it is there, as
 // another job on a shared machine would be. `make e2e` runs the guides at
@@ -204,13 +207,17 @@ type guideEnv struct {
 	// and replicaAdmin.
 	replica                   *bgProcess
 	replicaAddr, replicaAdmin string
+	// logName names the file that keeps up's whole log, in
+	// STRANGLER_GUIDE_LOG_DIR when that is set, for a failure the log's
+	// tail does not explain.
+	logName string
 }
 
 func newGuideEnv(t *testing.T) *guideEnv {
 	t.Helper()
 	root := buildStrangler(t)
 	requireFreePorts(t, "8080", "8081", "9001", "9092", "9101", "9102", "9103")
-	g := &guideEnv{root: root, dataDir: t.TempDir()}
+	g := &guideEnv{root: root, dataDir: t.TempDir(), logName: strings.ReplaceAll(t.Name(), "/", "_") + "-up.log"}
 	g.env = append(commandEnv(root), "STRANGLER_DATA_DIR="+g.dataDir)
 	t.Cleanup(g.stop)
 	return g
@@ -435,6 +442,9 @@ func (g *guideEnv) stop() {
 		<-g.upDone
 	}
 	g.up = nil
+	if dir := os.Getenv("STRANGLER_GUIDE_LOG_DIR"); dir != "" && g.upLog != nil {
+		_ = os.WriteFile(filepath.Join(dir, g.logName), g.upLog.Bytes(), 0o600)
+	}
 }
 
 // run runs a block and returns its combined output.
