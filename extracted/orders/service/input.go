@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -80,6 +81,12 @@ func (s *Service) HandleProduct(ctx context.Context, tx *gorm.DB, ev changefeed.
 		return err
 	}
 	p, err := aclorders.DecodePrice(ev)
+	if errors.Is(err, aclorders.ErrNoPrice) {
+		// Another reader's product event, such as the inventory
+		// backfill's snapshot on the same topic: HandlePrice skipped it,
+		// and so does the name.
+		return nil
+	}
 	if err != nil {
 		return consumer.Permanent(err)
 	}
