@@ -58,22 +58,28 @@ func InTx(ctx context.Context) bool {
 // Batch); an error from a batch rolls the transaction back and is
 // returned. When ctx already carries a transaction, fn joins it and the
 // outermost Transact decides. On SQLite, write transactions queue
-// in-process for the single write lock.
-func Transact(ctx context.Context, gdb *gorm.DB, fn func(ctx context.Context) error) error {
+// in-process for the single write lock, and every checkpointEvery commits
+// start a checkpoint in the background (see sqlitePool).
+func Transact(ctx context.Context, gdb *gorm.DB, fn func(ctx context.Context) error) (err error) {
 	if InTx(ctx) {
 		return fn(ctx)
 	}
 	pipelined := false
-	if sqlDB, err := gdb.DB(); err == nil {
+	if sqlDB, dbErr := gdb.DB(); dbErr == nil {
 		_, pipelined = pgPools.Load(sqlDB)
-		if v, ok := writeLocks.Load(sqlDB); ok {
-			sem := v.(chan struct{})
+		if v, ok := sqlitePools.Load(sqlDB); ok {
+			lite := v.(*sqlitePool)
 			select {
-			case sem <- struct{}{}:
+			case lite.sem <- struct{}{}:
 			case <-ctx.Done():
 				return fmt.Errorf("wait for write lock: %w", ctx.Err())
 			}
-			defer func() { <-sem }()
+			defer func() {
+				<-lite.sem
+				if err == nil {
+					lite.committed()
+				}
+			}()
 		}
 	}
 	return gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
