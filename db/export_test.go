@@ -17,3 +17,7 @@ func SetCheckpointHook(t interface{ Cleanup(func()) }, f func()) {
 	checkpointHook = f
 	t.Cleanup(func() { checkpointHook = nil })
 }
+
+// GatheredBatches is how many round trips have carried several of a
+// Together's queries.
+func GatheredBatches() int64 { return gatheredBatches.Load() }

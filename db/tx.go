@@ -37,14 +37,18 @@ func stateOf(ctx context.Context) (*txState, bool) {
 }
 
 // Conn returns the transaction that ctx carries, or gdb bound to ctx when it
-// carries none. Module stores call it for every statement, so that a caller
+// carries none (and, in a fn of Together, the first query's gathering). Module stores call it for every statement, so that a caller
 // higher up can make several modules' writes one unit of work without the
 // modules' APIs taking a *gorm.DB.
 func Conn(ctx context.Context, gdb *gorm.DB) *gorm.DB {
 	if st, ok := stateOf(ctx); ok {
 		return st.tx
 	}
-	return gdb.WithContext(ctx)
+	tx := gdb.WithContext(ctx)
+	if p, ok := participantPool(ctx, gdb); ok {
+		tx.Statement.ConnPool = p
+	}
+	return tx
 }
 
 // InTx reports whether ctx carries a transaction.
