@@ -26,11 +26,10 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// writeLocks holds, per SQLite pool, the semaphore that Transact takes before
-// it begins a write transaction. SQLite allows one writer; queueing writers
-// in-process wakes the next one as soon as the lock is free, where SQLite's
-// own busy handler would sleep and poll.
-var writeLocks sync.Map // *sql.DB -> chan struct{}
+// sqlitePools holds, per SQLite pool, the write semaphore that Transact
+// takes before it begins a write transaction and the state of its
+// background checkpoints (see sqlitePool).
+var sqlitePools sync.Map // *sql.DB -> *sqlitePool
 
 // pgPools holds the Postgres pools that Open made, whose connections are
 // pgConns: Transact sends the COMMIT of a transaction on them together with
@@ -42,7 +41,9 @@ var pgPools sync.Map // *sql.DB -> true
 // SQLite files are created with their parent directory, private to their
 // owner (0600 in a 0700 directory), in WAL mode, with foreign keys on, a
 // 10 s busy timeout and BEGIN IMMEDIATE transactions, so that a write
-// transaction never fails half-way on a lock upgrade. Postgres
+// transaction never fails half-way on a lock upgrade. Their WAL is
+// checkpointed in the background, off the writers' path (see
+// sqlitePool), and truncated to 64 MB when SQLite starts it over. Postgres
 // URLs that carry search_path get their schema created if it is missing.
 func Open(ctx context.Context, dsn string, opt Options) (*gorm.DB, error) {
 	d, err := ParseDSN(dsn)
@@ -103,7 +104,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*gorm.DB, error) {
 		return nil, fmt.Errorf("open %s: %w", d, err)
 	}
 	if d.Dialect == SQLite {
-		writeLocks.Store(sqlDB, make(chan struct{}, 1))
+		sqlitePools.Store(sqlDB, newSQLitePool(sqlDB, opt.Logger))
 	} else {
 		pgPools.Store(sqlDB, true)
 	}
@@ -116,7 +117,9 @@ func Close(gdb *gorm.DB) error {
 	if err != nil {
 		return err
 	}
-	writeLocks.Delete(sqlDB)
+	if p, ok := sqlitePools.LoadAndDelete(sqlDB); ok {
+		p.(*sqlitePool).close()
+	}
 	pgPools.Delete(sqlDB)
 	return sqlDB.Close()
 }

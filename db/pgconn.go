@@ -197,11 +197,17 @@ func checkCommit(tag pgconn.CommandTag, err error) error {
 	return nil
 }
 
-// QueryContext runs query, with the pending BEGIN before it in one round
-// trip when the connection has read the query's columns before and every
+// QueryContext returns the rows of a Together's query that its only
+// argument, prefetched, carries. Else it runs query, with the pending
+// BEGIN before it in one round trip when the connection has read the query's columns before and every
 // one is of a type that reads the same in a batch (see shapes); else it
 // sends the BEGIN on its own first, and learns the columns.
 func (c *pgConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if len(args) == 1 {
+		if p, ok := args[0].Value.(prefetched); ok {
+			return p.rows, nil
+		}
+	}
 	tx := c.tx
 	if tx != nil && tx.ended {
 		return nil, errCommitted

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"strconv"
 	"strings"
 
 	"github.com/mattn/go-sqlite3"
@@ -34,7 +35,15 @@ func (d cachingDriver) Open(dsn string) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cachingConn{SQLiteConn: c.(*sqlite3.SQLiteConn), stmts: map[string]*cachedStmt{}}, nil
+	sc := c.(*sqlite3.SQLiteConn)
+	// The WAL is checkpointed in the background (see sqlitePool); a
+	// commit only checkpoints itself past the backstop.
+	pragmas := "PRAGMA wal_autocheckpoint = " + strconv.Itoa(autocheckpointPages) + "; PRAGMA journal_size_limit = " + strconv.Itoa(journalSizeLimit)
+	if _, err := sc.Exec(pragmas, nil); err != nil {
+		_ = sc.Close()
+		return nil, err
+	}
+	return &cachingConn{SQLiteConn: sc, stmts: map[string]*cachedStmt{}}, nil
 }
 
 // cachingConn keeps the queries it has run prepared, keyed by their text,

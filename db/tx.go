@@ -37,14 +37,18 @@ func stateOf(ctx context.Context) (*txState, bool) {
 }
 
 // Conn returns the transaction that ctx carries, or gdb bound to ctx when it
-// carries none. Module stores call it for every statement, so that a caller
+// carries none (and, in a fn of Together, the first query's gathering). Module stores call it for every statement, so that a caller
 // higher up can make several modules' writes one unit of work without the
 // modules' APIs taking a *gorm.DB.
 func Conn(ctx context.Context, gdb *gorm.DB) *gorm.DB {
 	if st, ok := stateOf(ctx); ok {
 		return st.tx
 	}
-	return gdb.WithContext(ctx)
+	tx := gdb.WithContext(ctx)
+	if p, ok := participantPool(ctx, gdb); ok {
+		tx.Statement.ConnPool = p
+	}
+	return tx
 }
 
 // InTx reports whether ctx carries a transaction.
@@ -58,22 +62,28 @@ func InTx(ctx context.Context) bool {
 // Batch); an error from a batch rolls the transaction back and is
 // returned. When ctx already carries a transaction, fn joins it and the
 // outermost Transact decides. On SQLite, write transactions queue
-// in-process for the single write lock.
-func Transact(ctx context.Context, gdb *gorm.DB, fn func(ctx context.Context) error) error {
+// in-process for the single write lock, and every checkpointEvery commits
+// start a checkpoint in the background (see sqlitePool).
+func Transact(ctx context.Context, gdb *gorm.DB, fn func(ctx context.Context) error) (err error) {
 	if InTx(ctx) {
 		return fn(ctx)
 	}
 	pipelined := false
-	if sqlDB, err := gdb.DB(); err == nil {
+	if sqlDB, dbErr := gdb.DB(); dbErr == nil {
 		_, pipelined = pgPools.Load(sqlDB)
-		if v, ok := writeLocks.Load(sqlDB); ok {
-			sem := v.(chan struct{})
+		if v, ok := sqlitePools.Load(sqlDB); ok {
+			lite := v.(*sqlitePool)
 			select {
-			case sem <- struct{}{}:
+			case lite.sem <- struct{}{}:
 			case <-ctx.Done():
 				return fmt.Errorf("wait for write lock: %w", ctx.Err())
 			}
-			defer func() { <-sem }()
+			defer func() {
+				<-lite.sem
+				if err == nil {
+					lite.committed()
+				}
+			}()
 		}
 	}
 	return gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {

@@ -53,8 +53,12 @@ var constructors []func(*App) *cobra.Command
 func register(f func(*App) *cobra.Command) { constructors = append(constructors, f) }
 
 // Main runs the command line and returns the process exit code: 0 on
-// success, 2 for usage errors, the ExitError's code, or 1.
+// success, 2 for usage errors, the ExitError's code, or 1. It first sets
+// the process's garbage-collector defaults (GOGC 400, a 1 GiB memory
+// limit) where the environment does not set GOGC or GOMEMLIMIT (see
+// tuneGC).
 func Main(args []string, stdout, stderr io.Writer) int {
+	tuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// After the first signal, a second one kills the process the default way.

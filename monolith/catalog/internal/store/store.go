@@ -66,16 +66,45 @@ func (s *Store) Get(ctx context.Context, id int64) (r Row, ok bool, err error) {
 }
 
 // BySKU returns the products with the given SKUs, in any order.
+//
+// It runs past gorm's builder and reflective scan (db.QueryNative), which
+// took half of its CPU time on the path of every order. On Postgres the
+// SKUs go as one array parameter, so that the statement's text is the same
+// for any number of them.
 func (s *Store) BySKU(ctx context.Context, skus []string) ([]Row, error) {
-	var rows []Row
+	var out []Row
 	if len(skus) == 0 {
-		return rows, nil
+		return out, nil
 	}
-	if err := db.Conn(ctx, s.db).Where("sku IN ?", skus).Find(&rows).Error; err != nil {
+	query, args := bySKUPostgres, []any{skus}
+	if db.DialectOf(s.db) == db.SQLite {
+		query = "SELECT " + columns + " FROM catalog_products WHERE sku IN (?" + strings.Repeat(", ?", len(skus)-1) + ")"
+		args = make([]any, len(skus))
+		for i, sku := range skus {
+			args[i] = sku
+		}
+	}
+	rows, err := db.QueryNative(ctx, s.db, query, args...)
+	if err != nil {
 		return nil, fmt.Errorf("products by SKU: %w", err)
 	}
-	return rows, nil
+	defer rows.Close()
+	out = make([]Row, 0, len(skus))
+	for rows.Next() {
+		var r Row
+		if err := rows.Scan(&r.ID, &r.SKU, &r.Name, &r.Description, &r.PriceCents, &r.Currency, &r.Active, &r.Version, &r.CreatedAt, &r.UpdatedAt); err != nil {
+			return nil, fmt.Errorf("products by SKU: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("products by SKU: %w", err)
+	}
+	return out, nil
 }
+
+// bySKUPostgres is BySKU's statement on Postgres.
+const bySKUPostgres = "SELECT " + columns + " FROM catalog_products WHERE sku = ANY ($1::text[])"
 
 // List returns up to limit products with an id above afterID, in id order.
 func (s *Store) List(ctx context.Context, f Filter, afterID int64, limit int) ([]Row, error) {

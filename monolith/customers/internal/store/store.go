@@ -4,7 +4,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -46,16 +45,37 @@ func (s *Store) Insert(ctx context.Context, r *Row) error {
 }
 
 // Get returns customer id; ok is false when there is none.
+//
+// It runs past gorm's builder and reflective scan (db.QueryNative): it is
+// on the path of every order.
 func (s *Store) Get(ctx context.Context, id int64) (r Row, ok bool, err error) {
-	err = db.Conn(ctx, s.db).Where("id = ?", id).Take(&r).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return Row{}, false, nil
+	query := getPostgres
+	if db.DialectOf(s.db) == db.SQLite {
+		query = getSQLite
+	}
+	rows, err := db.QueryNative(ctx, s.db, query, id)
+	if err != nil {
+		return Row{}, false, fmt.Errorf("get customer %d: %w", id, err)
+	}
+	defer rows.Close()
+	if rows.Next() {
+		err = rows.Scan(&r.ID, &r.Email, &r.Name, &r.AddressLine1, &r.AddressLine2, &r.PostalCode, &r.City, &r.Country, &r.Version, &r.CreatedAt, &r.UpdatedAt)
+		ok = err == nil
+	}
+	if err == nil {
+		err = rows.Err()
 	}
 	if err != nil {
 		return Row{}, false, fmt.Errorf("get customer %d: %w", id, err)
 	}
-	return r, true, nil
+	return r, ok, nil
 }
+
+// Get's statement, in each dialect's placeholders.
+const (
+	getPostgres = "SELECT " + columns + " FROM customers WHERE id = $1"
+	getSQLite   = "SELECT " + columns + " FROM customers WHERE id = ?"
+)
 
 // List returns up to limit customers with an id above afterID, in id order.
 func (s *Store) List(ctx context.Context, email, nameContains string, afterID int64, limit int) ([]Row, error) {

@@ -140,7 +140,17 @@ func (s *Service) Place(ctx context.Context, in domain.NewOrder) (domain.Order, 
 	if errs := in.Check(catalog.NormalizeSKU); len(errs) > 0 {
 		return domain.Order{}, invalid(errs)
 	}
-	cust, err := s.deps.Customers.Get(ctx, in.CustomerID)
+	// The customer and the prices are independent lookups in two modules:
+	// Together sends them to the database in one round trip.
+	var (
+		cust              customers.Customer
+		lines             []pricedLine
+		custErr, priceErr error
+	)
+	db.Together(ctx, s.db,
+		func(ctx context.Context) { cust, custErr = s.deps.Customers.Get(ctx, in.CustomerID) },
+		func(ctx context.Context) { lines, priceErr = s.price(ctx, in.Lines) })
+	err := custErr
 	if errors.Is(err, customers.ErrNotFound) {
 		return domain.Order{}, unprocessable(domain.ErrUnknownCustomer, "unknown-customer", "Unknown customer",
 			fmt.Sprintf("no customer has id %d", in.CustomerID), domain.FieldError{Field: "customer_id", Message: "no customer has this id"})
@@ -148,9 +158,8 @@ func (s *Service) Place(ctx context.Context, in domain.NewOrder) (domain.Order, 
 	if err != nil {
 		return domain.Order{}, fmt.Errorf("look up customer %d: %w", in.CustomerID, err)
 	}
-	lines, err := s.price(ctx, in.Lines)
-	if err != nil {
-		return domain.Order{}, err
+	if priceErr != nil {
+		return domain.Order{}, priceErr
 	}
 	var out domain.Order
 	err = db.Transact(ctx, s.db, func(ctx context.Context) error {
