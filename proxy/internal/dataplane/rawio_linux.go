@@ -28,18 +28,18 @@ import (
 type rawIO struct {
 	conn *net.TCPConn
 	rc   syscall.RawConn
+	r, w rawDir
+}
 
-	rmu   sync.Mutex
-	rbuf  []byte
-	rn    int
-	rerr  syscall.Errno
-	readF func(fd uintptr) bool
-
-	wmu    sync.Mutex
-	wbuf   []byte
-	wn     int
-	werr   syscall.Errno
-	writeF func(fd uintptr) bool
+// rawDir is one direction's call: the buffer, what was done with it, and
+// the function that RawConn calls with the descriptor, made once so that a
+// call allocates nothing.
+type rawDir struct {
+	mu    sync.Mutex
+	buf   []byte
+	n     int
+	errno syscall.Errno
+	f     func(fd uintptr) bool
 }
 
 // newRawIO returns the raw reader and writer of c, or nil when c is not a
@@ -54,25 +54,25 @@ func newRawIO(c net.Conn) *rawIO {
 		return nil
 	}
 	r := &rawIO{conn: tc, rc: rc}
-	r.readF = r.readFD
-	r.writeF = r.writeFD
+	r.r.f = r.r.readFD
+	r.w.f = r.w.writeFD
 	return r
 }
 
 // readFD makes one read of the socket; it returns false to wait for it to
 // become readable.
-func (r *rawIO) readFD(fd uintptr) bool {
+func (d *rawDir) readFD(fd uintptr) bool {
 	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&r.rbuf[0])), uintptr(len(r.rbuf)))
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&d.buf[0])), uintptr(len(d.buf)))
 		switch e {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
 			return false
-		}
-		r.rn, r.rerr = int(n), e
-		if e != 0 {
-			r.rn = 0
+		case 0:
+			d.n = int(n)
+		default:
+			d.errno = e
 		}
 		return true
 	}
@@ -80,22 +80,49 @@ func (r *rawIO) readFD(fd uintptr) bool {
 
 // writeFD writes what is left of the buffer; it returns false to wait for
 // the socket to take more.
-func (r *rawIO) writeFD(fd uintptr) bool {
-	for r.wn < len(r.wbuf) {
-		rest := r.wbuf[r.wn:]
+func (d *rawDir) writeFD(fd uintptr) bool {
+	for d.n < len(d.buf) {
+		rest := d.buf[d.n:]
 		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
 		switch e {
 		case 0:
-			r.wn += int(n)
+			d.n += int(n)
 		case syscall.EINTR:
 		case syscall.EAGAIN:
 			return false
 		default:
-			r.werr = e
+			d.errno = e
 			return true
 		}
 	}
 	return true
+}
+
+// do makes a read, or a write, of b, and returns its count and error as
+// net.Conn's Read or Write does, the end of the stream aside.
+func (r *rawIO) do(write bool, b []byte) (int, error) {
+	d, op := &r.r, "read"
+	if write {
+		d, op = &r.w, "write"
+	}
+	d.mu.Lock()
+	d.buf, d.n, d.errno = b, 0, 0
+	var err error
+	if write {
+		err = r.rc.Write(d.f)
+	} else {
+		err = r.rc.Read(d.f)
+	}
+	n, errno := d.n, d.errno
+	d.buf = nil
+	d.mu.Unlock()
+	switch {
+	case err != nil:
+		return n, r.opError(op, err)
+	case errno != 0:
+		return n, r.opError(op, os.NewSyscallError(op, errno))
+	}
+	return n, nil
 }
 
 // Read reads as net.Conn's Read does: io.EOF at the end of the stream, and
@@ -104,21 +131,11 @@ func (r *rawIO) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	r.rmu.Lock()
-	r.rbuf, r.rn, r.rerr = b, 0, 0
-	err := r.rc.Read(r.readF)
-	n, errno := r.rn, r.rerr
-	r.rbuf = nil
-	r.rmu.Unlock()
-	switch {
-	case err != nil:
-		return 0, r.opError("read", err)
-	case errno != 0:
-		return 0, r.opError("read", os.NewSyscallError("read", errno))
-	case n == 0:
+	n, err := r.do(false, b)
+	if n == 0 && err == nil {
 		return 0, io.EOF
 	}
-	return n, nil
+	return n, err
 }
 
 // Write writes all of b, as net.Conn's Write does.
@@ -126,19 +143,7 @@ func (r *rawIO) Write(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	r.wmu.Lock()
-	r.wbuf, r.wn, r.werr = b, 0, 0
-	err := r.rc.Write(r.writeF)
-	n, errno := r.wn, r.werr
-	r.wbuf = nil
-	r.wmu.Unlock()
-	switch {
-	case err != nil:
-		return n, r.opError("write", err)
-	case errno != 0:
-		return n, r.opError("write", os.NewSyscallError("write", errno))
-	}
-	return n, nil
+	return r.do(true, b)
 }
 
 // opError is err as net.Conn's Read or Write reports it. RawConn's own
