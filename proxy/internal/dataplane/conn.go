@@ -59,7 +59,7 @@ func newWatchdog() *watchdog { return &watchdog{conns: map[*watchConn]struct{}{}
 // wrap registers c. idle selects the backend semantics; a client
 // connection has its phase limits in cl.
 func (w *watchdog) wrap(c net.Conn, idle bool) *watchConn {
-	wc := &watchConn{Conn: c, w: w, idle: idle}
+	wc := &watchConn{Conn: c, w: w, idle: idle, raw: newRawIO(c)}
 	w.mu.Lock()
 	w.conns[wc] = struct{}{}
 	w.mu.Unlock()
@@ -97,6 +97,9 @@ type watchConn struct {
 	net.Conn
 	w    *watchdog
 	idle bool
+	// raw reads and writes a TCP connection's socket; nil for another
+	// connection, which keeps its own Read and Write.
+	raw *rawIO
 	// cl is the client side's limits; nil on a backend connection.
 	cl *clientLimits
 
@@ -301,7 +304,7 @@ func (c *watchConn) Read(b []byte) (int, error) {
 	if watched {
 		c.readSince.Store(coarseNow())
 	}
-	n, err := c.Conn.Read(b)
+	n, err := c.read(b)
 	if watched {
 		c.readSince.Store(0)
 	}
@@ -319,6 +322,22 @@ func (c *watchConn) Read(b []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// read reads from the connection, with raw I/O where it has it.
+func (c *watchConn) read(b []byte) (int, error) {
+	if c.raw != nil {
+		return c.raw.Read(b)
+	}
+	return c.Conn.Read(b)
+}
+
+// write writes to the connection, with raw I/O where it has it.
+func (c *watchConn) write(b []byte) (int, error) {
+	if c.raw != nil {
+		return c.raw.Write(b)
+	}
+	return c.Conn.Write(b)
 }
 
 // errBareLF is the read error of a header block with a line that ends in a
@@ -374,13 +393,13 @@ func (s *headScan) scan(b []byte) int {
 // steadily would otherwise overrun the idle span while it makes progress.
 func (c *watchConn) Write(b []byte) (int, error) {
 	if c.writeDL.Load() == 0 {
-		n, err := c.Conn.Write(b)
+		n, err := c.write(b)
 		return n, c.writeErr(err)
 	}
 	var n int
 	for n < len(b) {
 		c.writeSince.Store(coarseNow())
-		m, err := c.Conn.Write(b[n:min(len(b), n+writePiece)])
+		m, err := c.write(b[n:min(len(b), n+writePiece)])
 		n += m
 		if err != nil {
 			c.writeSince.Store(0)
