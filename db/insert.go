@@ -29,12 +29,15 @@ const maxParams = 32766
 // parameters as it can. The rows of INSERTs into the same table and
 // columns go in one INSERT, in order; on Postgres, the INSERTs into other
 // tables join that statement as data-modifying WITH queries: one round
-// trip where an INSERT apiece costs one apiece. Postgres runs the parts of
-// such a statement in an order of its own, so only the order of one
-// table's rows is kept, and it checks the foreign keys at the statement's
-// end, so rows may refer to rows of another part. SQLite, whose statements
-// cost no round trip and which has no data-modifying WITH, runs one INSERT
-// per table and columns.
+// trip where an INSERT apiece costs one apiece. The statement lists the
+// INSERTs so that they run in the order of ins: Postgres runs the main
+// query first and then the WITH queries it does not read from the last to
+// the first (its documentation leaves the order open; TestWriteInsertsOrder
+// holds it to this), which matters for the locks that tables' triggers take,
+// such as the outbox's and the event store's. It checks the foreign keys at
+// the statement's end, so rows may refer to rows of another part. SQLite,
+// whose statements cost no round trip and which has no data-modifying WITH,
+// runs one INSERT per table and columns, in the order of ins.
 func WriteInserts(tx *gorm.DB, ins ...Insert) error { return writeInserts(tx, false, ins...) }
 
 // writeInserts is WriteInserts, whose last statement, if commit, carries
@@ -59,15 +62,18 @@ func writeInserts(tx *gorm.DB, commit bool, ins ...Insert) error {
 			tables[i] = p.Table
 			rows += len(p.Rows)
 		}
-		sql := stmts[len(stmts)-1]
+		// The first INSERT is the main query, which runs first; the others
+		// follow as WITH queries listed from the last, which run after it
+		// in the reverse of their listing.
+		sql := stmts[0]
 		if len(stmts) > 1 {
 			var sb strings.Builder
 			sb.WriteString("WITH ")
-			for i, s := range stmts[:len(stmts)-1] {
-				if i > 0 {
+			for i := len(stmts) - 1; i > 0; i-- {
+				if i < len(stmts)-1 {
 					sb.WriteString(", ")
 				}
-				fmt.Fprintf(&sb, "w%d AS (%s)", i+1, s)
+				fmt.Fprintf(&sb, "w%d AS (%s)", len(stmts)-i, stmts[i])
 			}
 			sb.WriteByte(' ')
 			sb.WriteString(sql)

@@ -27,8 +27,13 @@ type txState struct {
 type queued struct {
 	n     int
 	add   func(rows any) // rows is a []T
+	rows  func() any     // the []T queued
 	flush func(ctx context.Context) error
 	take  func() Insert
+	// fail, if not nil, is the Batch's Err on the rows take took last.
+	fail func(err error) error
+	// last is the Batch's Last.
+	last bool
 }
 
 func stateOf(ctx context.Context) (*txState, bool) {
@@ -107,31 +112,55 @@ func (st *txState) flush(ctx context.Context, commit bool) error {
 	for more := true; more; {
 		more = false
 		flushed := false
-		var inserts []Insert
+		var (
+			inserts []Insert
+			took    []*queued
+			lasts   []*queued
+		)
 		for _, q := range st.flushes {
 			if q.n == 0 {
 				continue
 			}
 			more = true
+			if q.last {
+				lasts = append(lasts, q)
+				continue
+			}
 			q.n = 0
 			if q.take != nil {
 				inserts = append(inserts, q.take())
+				took = append(took, q)
 				continue
 			}
 			if err := WriteInserts(st.tx, inserts...); err != nil {
-				return err
+				return failed(err, took)
 			}
-			inserts = nil
+			inserts, took = nil, nil
 			flushed = true
 			if err := q.flush(ctx); err != nil {
 				return err
 			}
 		}
+		for _, q := range lasts {
+			q.n = 0
+			inserts = append(inserts, q.take())
+			took = append(took, q)
+		}
 		if err := writeInserts(st.tx, commit && !flushed, inserts...); err != nil {
-			return err
+			return failed(err, took)
 		}
 	}
 	return nil
+}
+
+// failed is err of the INSERTs of the batches took, as their Errs make it.
+func failed(err error, took []*queued) error {
+	for _, q := range took {
+		if q.fail != nil {
+			err = q.fail(err)
+		}
+	}
+	return err
 }
 
 // Batch queues rows of one kind that a transaction writes at its end, all
@@ -159,6 +188,18 @@ type Batch[T any] struct {
 	// Values, if not nil, returns a row's values, one per column, and the
 	// commit inserts the rows itself.
 	Values func(row T) []any
+	// Err, if not nil, gives the error that the transaction returns when
+	// the statement that inserts rows (with Values) fails, as err may come
+	// from another batch's rows of the same statement: it returns err
+	// itself unless it knows the failure as its own, such as a conflict
+	// on its table's key. If nil, err is returned.
+	Err func(err error, rows []T) error
+	// Last, for a batch with Values, makes the commit write its rows
+	// after those of every other batch, in the statement that carries the
+	// COMMIT when no Flush runs in its round: for rows whose trigger takes
+	// a lock that many transactions wait for, so that the transaction
+	// takes it last and holds it for the commit alone.
+	Last bool
 }
 
 // ErrNoTransaction is returned by Batch.Add when its context carries no
@@ -185,16 +226,22 @@ func (b *Batch[T]) Add(ctx context.Context, rows ...T) error {
 			return b.Flush(ctx, out)
 		}
 		q.add = func(rows any) { pending = append(pending, rows.([]T)...) }
+		q.rows = func() any { return pending }
 		if b.Values != nil {
+			var took []T
 			q.take = func() Insert {
 				in := Insert{Table: b.Table, Columns: b.Columns, Rows: make([][]any, len(pending))}
 				for i, r := range pending {
 					in.Rows[i] = b.Values(r)
 				}
-				pending = nil
+				took, pending = pending, nil
 				return in
 			}
+			if b.Err != nil {
+				q.fail = func(err error) error { return b.Err(err, took) }
+			}
 		}
+		q.last = b.Last && b.Values != nil
 		if st.queued == nil {
 			st.queued = map[any]*queued{}
 		}
@@ -204,6 +251,22 @@ func (b *Batch[T]) Add(ctx context.Context, rows ...T) error {
 	q.add(rows)
 	q.n += len(rows)
 	return nil
+}
+
+// Queued returns the rows queued in the transaction that ctx carries and
+// not written yet, in the order they were added, so that the transaction
+// can read its own rows before its commit writes them; none outside a
+// transaction. The caller must not change them.
+func (b *Batch[T]) Queued(ctx context.Context) []T {
+	st, ok := stateOf(ctx)
+	if !ok {
+		return nil
+	}
+	q, ok := st.queued[b]
+	if !ok || q.n == 0 {
+		return nil
+	}
+	return q.rows().([]T)
 }
 
 // withoutSearchPath returns the URL without its search_path parameter.

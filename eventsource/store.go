@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 
 	"github.com/stranglerkit/strangler/changefeed"
@@ -36,24 +37,63 @@ type Options struct {
 // SQLStore is the Store on a gorm database (SQLite or Postgres) migrated
 // with Migrations, and, when Options.Outbox is set, with outbox.Migrations.
 //
-// On Postgres, appends to the store serialise: each takes one
-// transaction-scoped advisory lock before it checks the stream's version
-// and draws positions, and holds it until its transaction ends, so that
-// positions are drawn in commit order (the es_events trigger takes the same
-// lock for any other writer). Keep appends at the end of their
-// transactions, and before any outbox event of your own in them: the outbox
-// locks each aggregate it writes an event of, and taking those locks in the
-// same order in every transaction avoids deadlocks. On SQLite, write
-// transactions serialise anyway.
+// On Postgres, appends to the store serialise on one transaction-scoped
+// advisory lock, which the es_events trigger takes as it draws an event's
+// position and holds until the transaction ends, so that positions are
+// drawn in commit order. To hold it as briefly as it can, Append checks the
+// stream's version without it (the table's unique key on the stream's
+// versions catches a writer that appends in between) and queues the events
+// and their outbox copies to the end of the transaction (db.Batch): the
+// commit writes them, however many appends the transaction made, in the
+// statement that carries the COMMIT, the events after every other queued
+// row (db.Batch.Last). The lock order is thus: the outbox's per-aggregate
+// locks (its table's trigger takes them, see outbox.Writer.Add), wherever
+// the transaction writes its outbox events, then the append lock, at the
+// commit. Every appending transaction takes them in that order, so appends
+// cannot deadlock with one another or with outbox writers; do not insert
+// into es_events by other means in a transaction that goes on after. A
+// conflict found at the commit makes it fail with an *ErrConcurrency.
+// Until the commit, Load and Version in the transaction see its queued
+// events (at position 0); ReadAll and Head do not. On SQLite, write
+// transactions serialise anyway, and Append writes at once.
 type SQLStore struct {
 	db      *gorm.DB
 	opt     Options
 	dialect db.Dialect
 }
 
-// appendLock is the advisory lock (class, object) that serialises appends
-// on Postgres; migrations/eventsource's trigger takes the same one.
-const appendLock = "SELECT pg_advisory_xact_lock(1702063214, 1)"
+// queued holds the events that Append queues in a Postgres transaction,
+// of every store on the pool, until its commit writes them, after the
+// transaction's other queued rows.
+var queued = db.Batch[row]{Table: "es_events", Columns: eventColumns, Values: row.values, Err: conflictAtCommit, Last: true}
+
+// eventColumns are the columns of es_events that Append writes; position
+// comes from the table (AUTOINCREMENT on SQLite, the trigger on Postgres).
+var eventColumns = []string{"id", "aggregate_type", "aggregate_id", "version", "type", "schema_version", "occurred_at", "traceparent", "payload"}
+
+// values are r's values for eventColumns.
+func (r row) values() []any {
+	return []any{r.ID, r.AggregateType, r.AggregateID, r.Version, r.Type, r.SchemaVersion, r.OccurredAt, r.TraceParent, r.Payload}
+}
+
+// conflictAtCommit is the *ErrConcurrency of a commit whose queued events
+// met another writer's in es_events' unique keys, and err itself when it
+// is anything else.
+func conflictAtCommit(err error, rows []row) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "23505" || pe.TableName != "es_events" || len(rows) == 0 {
+		return err
+	}
+	first := rows[0]
+	for _, r := range rows[1:] {
+		if r.AggregateType != first.AggregateType || r.AggregateID != first.AggregateID {
+			// The transaction appended to several streams, and the error
+			// does not say which one met another writer.
+			return &ErrConcurrency{AggregateType: first.AggregateType, Expected: -1, Actual: -1}
+		}
+	}
+	return &ErrConcurrency{AggregateType: first.AggregateType, AggregateID: first.AggregateID, Expected: first.Version - 1, Actual: -1}
+}
 
 // NewStore returns the store of opt.AggregateType's streams in gdb.
 func NewStore(gdb *gorm.DB, opt Options) (*SQLStore, error) {
@@ -129,7 +169,8 @@ func (s *SQLStore) events(rows []row) ([]Event, error) {
 // Append adds events to aggregateID's stream at expectedVersion (see
 // Store). Each event gets its ID, OccurredAt and SchemaVersion filled as
 // NewEvent and the outbox do, and, when the store has an outbox, a copy in
-// it.
+// it. On Postgres, the events and their copies are written at the commit
+// (see SQLStore).
 func (s *SQLStore) Append(ctx context.Context, aggregateID string, expectedVersion int64, events ...Event) (int64, error) {
 	if aggregateID == "" {
 		return 0, errors.New("eventsource: append: aggregate id is empty")
@@ -142,20 +183,23 @@ func (s *SQLStore) Append(ctx context.Context, aggregateID string, expectedVersi
 		return 0, err
 	}
 	err = db.Transact(ctx, s.db, func(ctx context.Context) error {
-		tx := db.Conn(ctx, s.db)
-		if s.dialect == db.Postgres {
-			if err := tx.Exec(appendLock).Error; err != nil {
-				return fmt.Errorf("eventsource: append to %s %s: lock: %w", s.opt.AggregateType, aggregateID, err)
-			}
-		}
-		cur, err := s.version(tx, aggregateID)
+		cur, err := s.Version(ctx, aggregateID)
 		if err != nil {
 			return err
 		}
 		if cur != expectedVersion {
 			return &ErrConcurrency{AggregateType: s.opt.AggregateType, AggregateID: aggregateID, Expected: expectedVersion, Actual: cur}
 		}
-		if err := s.insert(tx, rows); err != nil {
+		if s.dialect == db.Postgres {
+			if s.opt.Outbox != nil {
+				if err := s.opt.Outbox.Queue(ctx, s.copies(rows)...); err != nil {
+					return err
+				}
+			}
+			return queued.Add(ctx, rows...)
+		}
+		tx := db.Conn(ctx, s.db)
+		if err := db.WriteInserts(tx, db.Insert{Table: "es_events", Columns: eventColumns, Rows: eventValues(rows)}); err != nil {
 			if db.IsUniqueViolation(err) {
 				return &ErrConcurrency{AggregateType: s.opt.AggregateType, AggregateID: aggregateID, Expected: expectedVersion, Actual: -1}
 			}
@@ -164,17 +208,44 @@ func (s *SQLStore) Append(ctx context.Context, aggregateID string, expectedVersi
 		if s.opt.Outbox == nil {
 			return nil
 		}
-		out := make([]changefeed.Event, len(rows))
-		for i, r := range rows {
-			out[i] = changefeed.Event{ID: uuid.MustParse(r.ID), AggregateType: r.AggregateType, AggregateID: r.AggregateID,
-				Type: r.Type, SchemaVersion: r.SchemaVersion, OccurredAt: r.OccurredAt, TraceParent: r.TraceParent, Payload: []byte(r.Payload)}
-		}
-		return s.opt.Outbox.Add(tx, out...)
+		return s.opt.Outbox.Add(tx, s.copies(rows)...)
 	})
 	if err != nil {
 		return 0, err
 	}
 	return expectedVersion + int64(len(events)), nil
+}
+
+// copies are the outbox events of rows.
+func (s *SQLStore) copies(rows []row) []changefeed.Event {
+	out := make([]changefeed.Event, len(rows))
+	for i, r := range rows {
+		out[i] = changefeed.Event{ID: uuid.MustParse(r.ID), AggregateType: r.AggregateType, AggregateID: r.AggregateID,
+			Type: r.Type, SchemaVersion: r.SchemaVersion, OccurredAt: r.OccurredAt, TraceParent: r.TraceParent, Payload: []byte(r.Payload)}
+	}
+	return out
+}
+
+// eventValues are rows' values for eventColumns.
+func eventValues(rows []row) [][]any {
+	out := make([][]any, len(rows))
+	for i, r := range rows {
+		out[i] = r.values()
+	}
+	return out
+}
+
+// queuedOf returns the events of aggregateID's stream that Append queued
+// in the transaction ctx carries and its commit has yet to write, in
+// version order.
+func (s *SQLStore) queuedOf(ctx context.Context, aggregateID string) []row {
+	var out []row
+	for _, r := range queued.Queued(ctx) {
+		if r.AggregateType == s.opt.AggregateType && r.AggregateID == aggregateID {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // prepare fills the events' defaults and numbers them from expectedVersion+1.
@@ -207,43 +278,34 @@ func (s *SQLStore) prepare(aggregateID string, expectedVersion int64, events []E
 	return rows, nil
 }
 
-func (s *SQLStore) version(tx *gorm.DB, aggregateID string) (int64, error) {
+// Version is the stream's current version, 0 when it has no events,
+// with the events queued in the transaction ctx carries (see SQLStore).
+func (s *SQLStore) Version(ctx context.Context, aggregateID string) (int64, error) {
+	if q := s.queuedOf(ctx, aggregateID); len(q) > 0 {
+		return q[len(q)-1].Version, nil
+	}
 	var v int64
-	err := tx.Raw("SELECT COALESCE(MAX(version), 0) FROM es_events WHERE aggregate_type = ? AND aggregate_id = ?", s.opt.AggregateType, aggregateID).Scan(&v).Error
+	err := db.Conn(ctx, s.db).Raw("SELECT COALESCE(MAX(version), 0) FROM es_events WHERE aggregate_type = ? AND aggregate_id = ?", s.opt.AggregateType, aggregateID).Scan(&v).Error
 	if err != nil {
 		return 0, fmt.Errorf("eventsource: version of %s %s: %w", s.opt.AggregateType, aggregateID, err)
 	}
 	return v, nil
 }
 
-// insert writes rows in one statement. The position comes from the table
-// (AUTOINCREMENT on SQLite, the trigger on Postgres).
-func (s *SQLStore) insert(tx *gorm.DB, rows []row) error {
-	var sb strings.Builder
-	sb.WriteString("INSERT INTO es_events (id, aggregate_type, aggregate_id, version, type, schema_version, occurred_at, traceparent, payload) VALUES ")
-	args := make([]any, 0, len(rows)*9)
-	for i, r := range rows {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		sb.WriteString("(?,?,?,?,?,?,?,?,?)")
-		args = append(args, r.ID, r.AggregateType, r.AggregateID, r.Version, r.Type, r.SchemaVersion, r.OccurredAt, r.TraceParent, r.Payload)
-	}
-	return tx.Exec(sb.String(), args...).Error
-}
-
-// Version is the stream's current version, 0 when it has no events.
-func (s *SQLStore) Version(ctx context.Context, aggregateID string) (int64, error) {
-	return s.version(db.Conn(ctx, s.db), aggregateID)
-}
-
-// Load returns aggregateID's events after afterVersion (see Store).
+// Load returns aggregateID's events after afterVersion (see Store), and
+// after them those queued in the transaction ctx carries, at position 0
+// (see SQLStore).
 func (s *SQLStore) Load(ctx context.Context, aggregateID string, afterVersion int64) ([]Event, error) {
 	var rows []row
 	err := db.Conn(ctx, s.db).Raw(selectColumns+"WHERE aggregate_type = ? AND aggregate_id = ? AND version > ? ORDER BY version",
 		s.opt.AggregateType, aggregateID, afterVersion).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("eventsource: load %s %s: %w", s.opt.AggregateType, aggregateID, err)
+	}
+	for _, r := range s.queuedOf(ctx, aggregateID) {
+		if r.Version > afterVersion {
+			rows = append(rows, r)
+		}
 	}
 	return s.events(rows)
 }
