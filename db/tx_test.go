@@ -273,3 +273,114 @@ func TestQueryNative(t *testing.T) {
 		}
 	})
 }
+
+// TestWriteInsertsOrder checks on Postgres that the INSERTs that one
+// statement joins run in the order given, which the locks of tables'
+// triggers depend on (Postgres's documentation leaves it open), and that
+// the rows of a Last batch go after every other batch's in the commit's
+// statement, that Queued shows a transaction its rows before the commit,
+// and that the batch's Err makes the error of a failed statement.
+func TestWriteInsertsOrder(t *testing.T) {
+	ctx := context.Background()
+	gdb := openWidgets(t, dbtest.PostgresDSN(t))
+	stmts := dbtest.CountStatements(t, gdb)
+	for _, stmt := range []string{
+		"CREATE SEQUENCE test_order",
+		"CREATE TABLE t_a (name TEXT NOT NULL UNIQUE, n BIGINT NOT NULL DEFAULT nextval('test_order'))",
+		"CREATE TABLE t_b (name TEXT NOT NULL, n BIGINT NOT NULL DEFAULT nextval('test_order'))",
+		"CREATE TABLE t_c (name TEXT NOT NULL, n BIGINT NOT NULL DEFAULT nextval('test_order'))",
+	} {
+		if err := gdb.Exec(stmt).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := func(table string, names ...string) db.Insert {
+		ins := db.Insert{Table: table, Columns: []string{"name"}}
+		for _, n := range names {
+			ins.Rows = append(ins.Rows, []any{n})
+		}
+		return ins
+	}
+	errOwn := errors.New("a row of the last batch is there already")
+	var failedRows []string
+	last := &db.Batch[string]{Table: "t_a", Columns: []string{"name"}, Values: func(n string) []any { return []any{n} }, Last: true,
+		Err: func(err error, rows []string) error {
+			if !db.IsUniqueViolation(err) {
+				return err
+			}
+			failedRows = rows
+			return fmt.Errorf("%w: %v", errOwn, err)
+		}}
+	other := &db.Batch[string]{Table: "t_b", Columns: []string{"name"}, Values: func(n string) []any { return []any{n} }}
+	var queued []string
+	for _, tc := range []struct {
+		name    string
+		fn      func(ctx context.Context) error
+		want    string // the rows in the order they were written
+		wantErr error
+	}{
+		{name: "three tables in one statement", fn: func(ctx context.Context) error {
+			return db.WriteInserts(db.Conn(ctx, gdb), in("t_a", "a1", "a2"), in("t_b", "b1"), in("t_c", "c1"))
+		}, want: "a1,a2,b1,c1"},
+		{name: "the other way round", fn: func(ctx context.Context) error {
+			return db.WriteInserts(db.Conn(ctx, gdb), in("t_c", "c1"), in("t_b", "b1"), in("t_a", "a1"))
+		}, want: "c1,b1,a1"},
+		{name: "a last batch, queued first, goes last", fn: func(ctx context.Context) error {
+			if err := last.Add(ctx, "l1"); err != nil {
+				return err
+			}
+			if err := other.Add(ctx, "o1"); err != nil {
+				return err
+			}
+			if err := last.Add(ctx, "l2"); err != nil {
+				return err
+			}
+			queued = append([]string(nil), last.Queued(ctx)...)
+			return nil
+		}, want: "o1,l1,l2"},
+		{name: "the last batch's error", fn: func(ctx context.Context) error {
+			if err := db.Conn(ctx, gdb).Exec("INSERT INTO t_a (name) VALUES ('dup')").Error; err != nil {
+				return err
+			}
+			if err := other.Add(ctx, "o2"); err != nil {
+				return err
+			}
+			return last.Add(ctx, "l3", "dup")
+		}, wantErr: errOwn},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stmts.Store(0)
+			err := db.Transact(ctx, gdb, tc.fn)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) || strings.Join(failedRows, ",") != "l3,dup" {
+					t.Errorf("Transact = %v with rows %q, want %v with l3,dup", err, failedRows, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := stmts.Load(); n != 1 {
+				t.Errorf("%d statements, want 1", n)
+			}
+			var got []string
+			if err := gdb.Raw("SELECT name FROM (SELECT name, n FROM t_a UNION ALL SELECT name, n FROM t_b UNION ALL SELECT name, n FROM t_c) u ORDER BY n").Scan(&got).Error; err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(got, ",") != tc.want {
+				t.Errorf("rows written in the order %q, want %q", got, tc.want)
+			}
+			for _, table := range []string{"t_a", "t_b", "t_c"} {
+				if err := gdb.Exec("DELETE FROM " + table).Error; err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+	if strings.Join(queued, ",") != "l1,l2" {
+		t.Errorf("Queued in the transaction = %q, want l1,l2", queued)
+	}
+	if q := last.Queued(ctx); q != nil {
+		t.Errorf("Queued outside a transaction = %q, want none", q)
+	}
+}

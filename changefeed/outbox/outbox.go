@@ -123,7 +123,9 @@ var queue = db.Batch[changefeed.Event]{Table: Table, Columns: columns, Values: v
 // reads back.
 //
 // On Postgres the aggregates' locks (see Add) are then taken at the commit,
-// after every other lock the transaction holds, in the order queued.
+// after every other lock the transaction holds but those of batches that
+// go last (db.Batch.Last: the event store's append lock), in the order
+// queued.
 func (w Writer) Queue(ctx context.Context, events ...changefeed.Event) error {
 	if !db.InTx(ctx) {
 		return ErrNoTransaction
