@@ -98,39 +98,53 @@ func TestAppendLocksAtCommit(t *testing.T) {
 }
 
 // TestAppendConflictAtCommit has another writer append to a stream after a
-// transaction checked the stream's version and queued its own append, and
-// before that transaction commits: the commit must fail with the
-// *ErrConcurrency of the stream, and write none of its events.
+// transaction checked the stream's version and queued its own appends, and
+// before that transaction commits: the commit must fail with an
+// *ErrConcurrency, of the stream when the transaction appended to it alone,
+// and write none of its events.
 func TestAppendConflictAtCommit(t *testing.T) {
 	ctx := context.Background()
-	s, gdb := openStore(t, dbtest.PostgresDSN(t), nil)
-	err := db.Transact(ctx, gdb, func(ctx context.Context) error {
-		if _, err := s.Append(ctx, "a-1", 0, deposit(t, 1)); err != nil {
-			return err
-		}
-		if _, err := s.Append(ctx, "a-1", 1, deposit(t, 2)); err != nil {
-			return err
-		}
-		_, err := s.Append(context.Background(), "a-1", 0, deposit(t, 3)) // another writer, first to commit
-		return err
-	})
-	var conflict *eventsource.ErrConcurrency
-	if !errors.As(err, &conflict) || conflict.AggregateID != "a-1" || conflict.Expected != 0 {
-		t.Fatalf("commit = %v, want a conflict on a-1 at version 0", err)
+	s, _ := openStore(t, dbtest.PostgresDSN(t), nil)
+	for _, tc := range []struct {
+		name    string
+		streams []string // the transaction appends two events to each, one at a time
+		other   string   // the stream the other writer appends to first
+		wantID  string   // the conflict's AggregateID
+	}{
+		{name: "one stream", streams: []string{"a-1"}, other: "a-1", wantID: "a-1"},
+		{name: "several streams", streams: []string{"b-1", "b-2"}, other: "b-2", wantID: ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := db.Transact(ctx, s.DB(), func(ctx context.Context) error {
+				for _, id := range tc.streams {
+					for v := range int64(2) {
+						if _, err := s.Append(ctx, id, v, deposit(t, 1)); err != nil {
+							return err
+						}
+					}
+				}
+				_, err := s.Append(context.Background(), tc.other, 0, deposit(t, 3)) // another writer, first to commit
+				return err
+			})
+			var conflict *eventsource.ErrConcurrency
+			if !errors.As(err, &conflict) || conflict.AggregateType != "account" || conflict.AggregateID != tc.wantID || tc.wantID != "" && conflict.Expected != 0 {
+				t.Fatalf("commit = %v, want a conflict on %q at version 0", err, tc.wantID)
+			}
+			for _, id := range tc.streams {
+				evs, err := s.Load(ctx, id, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := 0
+				if id == tc.other {
+					want = 1
+				}
+				if len(evs) != want {
+					t.Errorf("%s holds %d events, want %d (the other writer's)", id, len(evs), want)
+				}
+			}
+		})
 	}
-	evs, err := s.Load(ctx, "a-1", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(evs) != 1 {
-		t.Fatalf("a-1 holds %d events, want the other writer's one", len(evs))
-	}
-	var d deposited
-	changefeedtest.Must(t, evs[0].Decode(&d))
-	if d.Cents != 3 {
-		t.Errorf("a-1 holds deposit %d, want the other writer's 3", d.Cents)
-	}
-
 }
 
 // TestConcurrentAppendsKeepCommitOrder is the store's ordering guarantee

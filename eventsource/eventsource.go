@@ -108,13 +108,20 @@ type Store interface {
 // loads the stream again and retries its command, or reports a conflict.
 type ErrConcurrency struct {
 	AggregateType string
-	AggregateID   string
-	// Expected is the version the caller gave; Actual is the stream's, or
-	// -1 when a concurrent insert was refused by the store's unique key.
+	// AggregateID is the stream's id; it is empty when a commit that
+	// wrote the appends to several streams of a transaction (Postgres)
+	// met another writer, and the database did not say in which.
+	AggregateID string
+	// Expected is the version the caller gave (-1 with no AggregateID);
+	// Actual is the stream's, or -1 when a concurrent insert was refused
+	// by the store's unique key.
 	Expected, Actual int64
 }
 
 func (e *ErrConcurrency) Error() string {
+	if e.AggregateID == "" {
+		return fmt.Sprintf("eventsource: %s: another writer appended to one of the streams the transaction appended to", e.AggregateType)
+	}
 	if e.Actual < 0 {
 		return fmt.Sprintf("eventsource: %s %s: another writer appended at version %d", e.AggregateType, e.AggregateID, e.Expected+1)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -617,6 +618,47 @@ func TestSyncRefuses(t *testing.T) {
 		changefeedtest.Must(t, back(ev(domain.Source, domain.Source, domain.EventPaid, o.ID, `{"at":"2026-03-01T10:00:00Z"}`)))
 		if st, v, _ := r.legacyRow(o.ID); st != 20 || v != 2 {
 			t.Fatalf("after the service's payment: status %d v%d, want 20 v2", st, v)
+		}
+	})
+}
+
+// TestForwardBatchOfOneOrder applies several monolith events in one
+// transaction, as the forward sync's consumer does with a batch, two of
+// them of the same order: the second must find the first's import (the
+// event store queues appends to the commit on Postgres) and become the
+// order's payment, not a second import.
+func TestForwardBatchOfOneOrder(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, dsn string) {
+		r := newRig(t, dsn)
+		ctx := context.Background()
+		first, other := r.place(1), r.place(2)
+		event := func(typ string, o aclorders.LegacyOrder) changefeed.Event {
+			payload, err := json.Marshal(o)
+			changefeedtest.Must(t, err)
+			return changefeed.Event{ID: uuid.Must(uuid.NewV7()), Source: "monolith.orders", Origin: aclorders.LegacyOrigin, AggregateType: "order",
+				AggregateID: fmt.Sprint(o.ID), Type: typ, OccurredAt: time.Now().UTC(), Payload: payload}
+		}
+		paid := first
+		paid.Status, paid.Version = aclorders.LegacyPaid, first.Version+1
+		at := first.PlacedAt.Add(time.Minute)
+		paid.PaidAt = &at
+		err := db.Transact(ctx, r.svc, func(ctx context.Context) error {
+			for _, ev := range []changefeed.Event{event(aclorders.OrderPlaced, first), event(aclorders.OrderPlaced, other), event(aclorders.OrderPaid, paid)} {
+				if err := r.fwd.Handle(ctx, db.Conn(ctx, r.svc), ev); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		changefeedtest.Must(t, err)
+		if got, want := r.streamTypes(first.ID), []string{domain.EventImported, domain.EventPaid}; !slices.Equal(got, want) {
+			t.Errorf("order %d's stream: %v, want %v", first.ID, got, want)
+		}
+		if got, want := r.streamTypes(other.ID), []string{domain.EventImported}; !slices.Equal(got, want) {
+			t.Errorf("order %d's stream: %v, want %v", other.ID, got, want)
+		}
+		if applied, stale := r.fwd.Stats(); applied != 3 || stale != 0 {
+			t.Errorf("forward sync applied %d and found %d stale, want 3 and 0", applied, stale)
 		}
 	})
 }
