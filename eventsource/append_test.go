@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -193,48 +192,18 @@ $$`,
 			}
 		}()
 	}
-	stop, done := make(chan struct{}), make(chan struct{})
-	seen := map[uuid.UUID]bool{}
-	var readErr error
-	go func() {
-		defer close(done)
-		var after int64
-		for {
-			stopped := false
-			select {
-			case <-stop:
-				stopped = true
-			default:
-			}
-			page, err := s.ReadAll(ctx, after, 5)
-			if err != nil {
-				readErr = err
-				return
-			}
-			for _, ev := range page {
-				seen[ev.ID] = true
-				after = ev.Position
-			}
-			var below int
-			if err := gdb.Raw("SELECT COUNT(*) FROM es_events WHERE position <= ?", after).Scan(&below).Error; err != nil {
-				readErr = err
-				return
-			}
-			if below != len(seen) {
-				readErr = fmt.Errorf("%d events at or below position %d, of which the reader has seen %d: an event appeared below a position it had passed", below, after, len(seen))
-				return
-			}
-			if len(page) == 0 {
-				if stopped {
-					return
-				}
-				time.Sleep(time.Millisecond) // a poll interval, as a projection runner has
-			}
+	finish := follow(ctx, s, 5, func(after int64, seen int) error {
+		var below int
+		if err := gdb.Raw("SELECT COUNT(*) FROM es_events WHERE position <= ?", after).Scan(&below).Error; err != nil {
+			return err
 		}
-	}()
+		if below != seen {
+			return fmt.Errorf("%d events at or below position %d, of which the reader has seen %d: an event appeared below a position it had passed", below, after, seen)
+		}
+		return nil
+	})
 	wg.Wait()
-	close(stop)
-	<-done
+	seen, readErr := finish()
 	if readErr != nil {
 		t.Fatal(readErr)
 	}

@@ -286,43 +286,9 @@ func TestConcurrentAppendsWithReader(t *testing.T) {
 		}
 		// The reader follows the position until the writers are done and a
 		// read after that finds nothing new.
-		stop, done := make(chan struct{}), make(chan struct{})
-		seen := map[uuid.UUID]int64{}
-		var readErr error
-		go func() {
-			defer close(done)
-			var after int64
-			for {
-				stopped := false
-				select {
-				case <-stop:
-					stopped = true
-				default:
-				}
-				page, err := s.ReadAll(ctx, after, 7)
-				if err != nil {
-					readErr = err
-					return
-				}
-				for _, ev := range page {
-					if ev.Position <= after {
-						readErr = fmt.Errorf("position %d after %d", ev.Position, after)
-						return
-					}
-					seen[ev.ID] = ev.Position
-					after = ev.Position
-				}
-				if len(page) == 0 {
-					if stopped {
-						return
-					}
-					time.Sleep(time.Millisecond) // a poll interval, as a projection runner has
-				}
-			}
-		}()
+		finish := follow(ctx, s, 7, nil)
 		wg.Wait()
-		close(stop)
-		<-done
+		seen, readErr := finish()
 		if readErr != nil {
 			t.Fatal(readErr)
 		}
@@ -348,4 +314,60 @@ func TestConcurrentAppendsWithReader(t *testing.T) {
 		}
 		t.Logf("%d events committed, %d conflicts on the shared stream", len(committed), conflicts)
 	})
+}
+
+// follow starts reading every stream of s by position, in pages of size,
+// as a projection does; after each page it calls check, if not nil, with
+// the highest position read and how many events it has read. The function
+// it returns stops the reader once a read after the call finds nothing
+// new, and returns the position of each event read, or the first error.
+func follow(ctx context.Context, s *eventsource.SQLStore, size int, check func(after int64, seen int) error) func() (map[uuid.UUID]int64, error) {
+	stop, done := make(chan struct{}), make(chan struct{})
+	seen := map[uuid.UUID]int64{}
+	var readErr error
+	go func() {
+		defer close(done)
+		readErr = readAll(ctx, s, size, stop, seen, check)
+	}()
+	return func() (map[uuid.UUID]int64, error) {
+		close(stop)
+		<-done
+		return seen, readErr
+	}
+}
+
+// readAll is follow's reader, until stop is closed and a read after that
+// finds nothing new.
+func readAll(ctx context.Context, s *eventsource.SQLStore, size int, stop <-chan struct{}, seen map[uuid.UUID]int64, check func(after int64, seen int) error) error {
+	var after int64
+	for {
+		stopped := false
+		select {
+		case <-stop:
+			stopped = true
+		default:
+		}
+		page, err := s.ReadAll(ctx, after, size)
+		if err != nil {
+			return err
+		}
+		for _, ev := range page {
+			if ev.Position <= after {
+				return fmt.Errorf("position %d after %d", ev.Position, after)
+			}
+			seen[ev.ID] = ev.Position
+			after = ev.Position
+		}
+		if check != nil {
+			if err := check(after, len(seen)); err != nil {
+				return err
+			}
+		}
+		if len(page) == 0 {
+			if stopped {
+				return nil
+			}
+			time.Sleep(time.Millisecond) // a poll interval, as a projection runner has
+		}
+	}
 }
