@@ -12,6 +12,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -40,8 +42,47 @@ func CheckBackSyncDSN(backSync, own string) error {
 // own, the monolith's at dsn, until ctx ends: a back sync. It migrates the
 // inbox set into that database, opens it, builds the consumer from config
 // (given the topic prefix) and opt, lets register add its handlers, and
-// runs it.
+// runs it. A failure to start or to run, such as a database that cannot
+// be opened while the process has no file descriptors left, is retried
+// with a backoff (1 s doubling up to 30 s), logged, rather than returned:
+// a temporary error of one part must not end the service, or every
+// component of `strangler up`. Only a consumer config that consumer.New
+// refuses, which no retry mends, is returned.
 func RunConsumerOn(ctx context.Context, dsn string, config func(topicPrefix string) consumer.Config, register func(*consumer.Consumer, *gorm.DB), opt consumer.Options) error {
+	log := opt.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+		err := runConsumerOn(ctx, dsn, config, register, opt)
+		var refused *configError
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.As(err, &refused):
+			return refused.err
+		case err == nil:
+			// The consumer ended without ctx ending: start it again.
+		default:
+			log.Warn("back sync stopped; starting it again", "error", err, "retry_in", wait)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// configError is consumer.New's refusal of the back sync's config.
+type configError struct{ err error }
+
+func (e *configError) Error() string { return e.err.Error() }
+
+// runConsumerOn is one run of RunConsumerOn's consumer.
+func runConsumerOn(ctx context.Context, dsn string, config func(topicPrefix string) consumer.Config, register func(*consumer.Consumer, *gorm.DB), opt consumer.Options) error {
 	if err := db.MigrateUp(ctx, dsn, consumer.Migrations()); err != nil {
 		return fmt.Errorf("back sync: %w", err)
 	}
@@ -54,7 +95,7 @@ func RunConsumerOn(ctx context.Context, dsn string, config func(topicPrefix stri
 	opt.DB = mdb
 	c, err := consumer.New(config(opt.Kafka.TopicPrefix), opt)
 	if err != nil {
-		return fmt.Errorf("back sync: %w", err)
+		return &configError{fmt.Errorf("back sync: %w", err)}
 	}
 	register(c, mdb)
 	return c.Run(ctx)
