@@ -33,7 +33,9 @@ func TestRunConsumerOnOutlastsStartFailures(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- servicekit.RunConsumerOn(ctx, dsn,
-			func(string) consumer.Config { return consumer.Config{Name: "back-sync-test", Topics: []string{"test.order"}} },
+			func(string) consumer.Config {
+				return consumer.Config{Name: "back-sync-test", Topics: []string{"test.order"}}
+			},
 			func(*consumer.Consumer, *gorm.DB) {},
 			consumer.Options{Brokers: []string{"127.0.0.1:1"}, Logger: httpx.Discard})
 	}()
