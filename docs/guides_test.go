@@ -798,15 +798,23 @@ type phaseStats struct {
 	failures  []string
 }
 
-// The load generator's workers and the bound on its lag: the test fails
-// when more than maxLateFraction of the planned sends started more than
+// The load's request timeout and the bound on the generator's lag: the
+// test fails on a request that did not get an answer within loadTimeout,
+// and when more than maxLateFraction of the planned sends started more than
 // lateAfter late (or never started), since the load it then applied was
 // not the load it promises.
 const (
-	loadWorkers     = 256
+	loadTimeout     = 10 * time.Second
 	lateAfter       = time.Second
 	maxLateFraction = 0.02
 )
+
+// loadWorkers is how many sends the generator keeps in flight at rate:
+// enough for every send of a loadTimeout, so that the system's slow
+// answers, which fail on their own once they take longer, never hold a
+// planned send back. A late send is then the generator's own lag (its
+// process starved of CPU), not the system's latency.
+func loadWorkers(rate int) int { return max(256, rate*int(loadTimeout/time.Second)) }
 
 // guideRate is the load's rate, from STRANGLER_GUIDE_RATE (default 250
 // requests/s).
@@ -874,7 +882,7 @@ type workload struct {
 
 func newLoadGen(t *testing.T, w workload, bases []string, rate int) *loadGen {
 	l := &loadGen{t: t, w: w, bases: bases, rate: rate, stats: map[string]*phaseStats{},
-		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: loadWorkers}}}
+		client: &http.Client{Timeout: loadTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: loadWorkers(rate)}}}
 	l.since = time.Now()
 	l.setPhase("legacy")
 	return l
@@ -1106,11 +1114,11 @@ func (l *loadGen) resume() {
 
 // start sends at the rate, each worker with a random source of its own.
 func (l *loadGen) start() {
-	rngs := make([]*rand.Rand, loadWorkers)
+	rngs := make([]*rand.Rand, loadWorkers(l.rate))
 	for w := range rngs {
 		rngs[w] = rand.New(rand.NewPCG(uint64(w), 7))
 	}
-	l.pacer = loadgen.New(loadgen.Config{Rate: l.rate, Workers: loadWorkers, Late: lateAfter}, func(w int, lag time.Duration) {
+	l.pacer = loadgen.New(loadgen.Config{Rate: l.rate, Workers: len(rngs), Late: lateAfter}, func(w int, lag time.Duration) {
 		l.one(rngs[w], lag)
 	})
 	ctx, cancel := context.WithCancel(context.Background())
