@@ -38,9 +38,9 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/stranglerkit/strangler/changefeed"
-	"github.com/stranglerkit/strangler/changefeed/internal/retry"
 	"github.com/stranglerkit/strangler/db"
 	"github.com/stranglerkit/strangler/internal/lifecycle"
+	"github.com/stranglerkit/strangler/internal/retry"
 	"github.com/stranglerkit/strangler/migrations"
 )
 

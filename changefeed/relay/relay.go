@@ -53,8 +53,8 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/stranglerkit/strangler/changefeed"
-	"github.com/stranglerkit/strangler/changefeed/internal/retry"
 	"github.com/stranglerkit/strangler/db"
+	"github.com/stranglerkit/strangler/internal/retry"
 )
 
 // Options are what a relay needs besides its config.

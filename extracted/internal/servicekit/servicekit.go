@@ -19,6 +19,7 @@ import (
 
 	"github.com/stranglerkit/strangler/changefeed/consumer"
 	"github.com/stranglerkit/strangler/db"
+	"github.com/stranglerkit/strangler/internal/retry"
 )
 
 // CheckBackSyncDSN reports what is wrong with a service's
@@ -53,8 +54,10 @@ func RunConsumerOn(ctx context.Context, dsn string, config func(topicPrefix stri
 	if log == nil {
 		log = slog.Default()
 	}
-	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+	backoff := retry.Backoff{Min: time.Second, Max: 30 * time.Second}
+	for {
 		err := runConsumerOn(ctx, dsn, config, register, opt)
+		wait := backoff.Next()
 		var refused *configError
 		switch {
 		case ctx.Err() != nil:
@@ -66,12 +69,8 @@ func RunConsumerOn(ctx context.Context, dsn string, config func(topicPrefix stri
 		default:
 			log.Warn("back sync stopped; starting it again", "error", err, "retry_in", wait)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !retry.Sleep(ctx, wait) {
 			return nil
-		case <-t.C:
 		}
 	}
 }

@@ -1,5 +1,5 @@
-// Package retry holds the waiting the change-data parts share when they
-// retry: a doubling backoff and a sleep that ends with its context.
+// Package retry holds the waiting that the parts of Strangler share when
+// they retry: a doubling backoff and a sleep that ends with its context.
 package retry
 
 import (
