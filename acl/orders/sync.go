@@ -138,7 +138,13 @@ func (r *ReadModels) HandlePrice(ctx context.Context, tx *gorm.DB, ev changefeed
 	if err != nil {
 		return consumer.Permanent(err)
 	}
-	err = tx.Exec(`INSERT INTO acl_prices (sku, product_ref, price_cents, currency, active, version, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+	return StorePrice(tx, p)
+}
+
+// StorePrice keeps a decoded price in the read model, unless the model
+// holds a later version of it.
+func StorePrice(tx *gorm.DB, p PriceChange) error {
+	err := tx.Exec(`INSERT INTO acl_prices (sku, product_ref, price_cents, currency, active, version, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (sku) DO UPDATE SET product_ref = excluded.product_ref, price_cents = excluded.price_cents, currency = excluded.currency,
     active = excluded.active, version = excluded.version, updated_at = excluded.updated_at
 WHERE excluded.version = 0 OR excluded.version > acl_prices.version`, p.SKU, p.ProductRef, p.PriceCents, p.Currency, p.Active, p.Version, p.At).Error

@@ -77,18 +77,18 @@ func (s *Service) RegisterReadModels(c *consumer.Consumer) {
 // HandleProduct applies one product event to the price read model and to
 // product_names.
 func (s *Service) HandleProduct(ctx context.Context, tx *gorm.DB, ev changefeed.Event) error {
-	if err := s.rm.HandlePrice(ctx, tx, ev); err != nil {
-		return err
-	}
 	p, err := aclorders.DecodePrice(ev)
 	if errors.Is(err, aclorders.ErrNoPrice) {
 		// Another reader's product event, such as the inventory
-		// backfill's snapshot on the same topic: HandlePrice skipped it,
-		// and so does the name.
+		// backfill's snapshot on the same topic, as the ACL's HandlePrice
+		// skips it.
 		return nil
 	}
 	if err != nil {
 		return consumer.Permanent(err)
+	}
+	if err := aclorders.StorePrice(tx, p); err != nil {
+		return err
 	}
 	var named struct {
 		Name string `json:"name"`
