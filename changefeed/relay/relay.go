@@ -20,8 +20,10 @@
 // trigger takes a transaction-scoped lock on the aggregate before it draws
 // the number: while a transaction with an aggregate's event is in flight, no
 // later event of that aggregate can commit, so the visible events of an
-// aggregate are always a prefix, by seq, of all its events. The relay
-// publishes in seq order, kafka-go's Hash balancer puts an aggregate's
+// aggregate are always a prefix, by seq, of all its events. The relay reads
+// the rows above its position before those in its gaps, so that the gap
+// read sees every earlier event of an aggregate whose later event the first
+// read saw; it publishes the gaps' rows first and in seq order, kafka-go's Hash balancer puts an aggregate's
 // events on one partition, and kafka-go writes one partition's batches in
 // order.
 //
@@ -387,30 +389,27 @@ func (r *Relay) cycle(ctx context.Context, st *state, lastRenew *time.Time) (n i
 			}
 		}
 	}
-	checked := st.gaps
-	if len(checked) > maxGapRanges {
-		checked = checked[:maxGapRanges]
+	// The rows above the position are read before the gaps, each in its
+	// own statement and snapshot: an event seen above the position then has
+	// its aggregate's earlier events committed (see the package comment), so
+	// the gap read, which starts later, sees those that are in gaps. Read the
+	// other way round, a gap's event and a later one of its aggregate that
+	// commit between the reads would be published out of order.
+	fresh, ok := r.takePrefetch(st.position)
+	if !ok {
+		fresh, err = r.store.readAfter(ctx, st.position, r.cfg.BatchSize)
+		if err != nil {
+			r.m.errors.WithLabelValues("read").Inc()
+			return 0, false, err
+		}
 	}
-	gapRows, err := r.store.readGaps(ctx, checked)
+	gapRows, err := r.store.readGaps(ctx, st.gaps)
 	if err != nil {
 		r.m.errors.WithLabelValues("read").Inc()
 		return 0, false, err
 	}
-	var fresh []row
 	room := r.cfg.BatchSize - len(gapRows)
-	if room > 0 {
-		if rows, ok := r.takePrefetch(st.position); ok {
-			fresh = rows[:min(room, len(rows))]
-		} else {
-			fresh, err = r.store.readAfter(ctx, st.position, room)
-			if err != nil {
-				r.m.errors.WithLabelValues("read").Inc()
-				return 0, false, err
-			}
-		}
-	} else {
-		r.pf = nil
-	}
+	fresh = fresh[:max(0, min(room, len(fresh)))]
 
 	if len(gapRows)+len(fresh) > 0 {
 		r.m.readTime.Observe(time.Since(readStart).Seconds())
@@ -452,7 +451,7 @@ func (r *Relay) cycle(ctx context.Context, st *state, lastRenew *time.Time) (n i
 		// checked gap whose transactions have all ended is final.
 		kept := gaps[:0:0]
 		for _, g := range gaps {
-			final := r.store.d.finalGaps || (len(checked) > 0 && g.Horizon != 0 && g.Horizon <= xmin && g.Lo <= checked[len(checked)-1].Hi)
+			final := r.store.d.finalGaps || (g.Horizon != 0 && g.Horizon <= xmin)
 			if final {
 				r.log.Debug("relay gap closed", "from", g.Lo, "to", g.Hi)
 				continue

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -247,6 +249,97 @@ func TestRelayOverlappingTransactions(t *testing.T) {
 		changefeedtest.Must(t, gdb.Raw("SELECT gaps FROM outbox_relay WHERE name = 'main'").Scan(&gaps).Error)
 		return gaps == "[]", "open gaps: " + gaps
 	})
+}
+
+// TestRelayCommitsBetweenItsReads commits a gap's event and a later event
+// of the same aggregate while the relay is between its two reads of a
+// cycle, the rows above its position and the rows in its gaps. Each read
+// is its own statement with its own snapshot, so the relay must read the
+// rows above its position first: a later event it sees there then has its
+// earlier ones committed too, and the gap read that follows finds them.
+// The relay read the gaps first and published k1's second event before its
+// first.
+func TestRelayCommitsBetweenItsReads(t *testing.T) {
+	dsn := dbtest.PostgresDSN(t)
+	gdb := changefeedtest.Open(t, dsn, outbox.Migrations())
+	b := changefeedtest.NewBroker(t)
+	var position atomic.Int64
+	position.Store(-1)
+	bl := newBlocker(t, gdb, func(sql string, vars []any) bool {
+		return strings.Contains(sql, "FROM outbox WHERE seq > ") && strings.Contains(sql, "ORDER BY seq LIMIT") &&
+			len(vars) == 2 && vars[0] == position.Load()
+	})
+	bl.armed.Store(true)
+	r, _ := startRelay(t, gdb, b, relay.Config{Name: "main"}, nil)
+
+	// A holds the lowest seq, for k1; B commits k2 above it.
+	txA := gdb.Begin()
+	changefeedtest.Must(t, txA.Error)
+	addTx(t, txA, "k1", 1)
+	write(t, gdb, "item", "k2", 1)
+	changefeedtest.Eventually(t, time.Minute, func() (bool, string) {
+		return r.Published() == 1, fmt.Sprintf("published %d, want B's event", r.Published())
+	})
+	// The relay's next read above B's seq is held while A and then C, a
+	// second event of k1, commit.
+	position.Store(r.Position())
+	select {
+	case <-bl.entered:
+	case <-time.After(time.Minute):
+		t.Fatal("the relay never read above B's event")
+	}
+	changefeedtest.Must(t, txA.Commit().Error)
+	write(t, gdb, "item", "k1", 2)
+	bl.armed.Store(false)
+	close(bl.release)
+
+	changefeedtest.Eventually(t, time.Minute, func() (bool, string) {
+		return r.Published() >= 3, fmt.Sprintf("published %d of 3", r.Published())
+	})
+	seqs := sequences(t, changefeedtest.ReadTopic(t, b.Addr(), prefix+".item"))
+	if fmt.Sprint(seqs["k1"]) != "[1 2]" || fmt.Sprint(seqs["k2"]) != "[1]" {
+		t.Fatalf("published %v, want k1 [1 2], k2 [1]", seqs)
+	}
+}
+
+// TestRelayReadsEveryGap keeps more gaps open than one gap query looks at
+// (a long transaction holds them open: any of them could still fill), and
+// then commits an event in the newest gap and a later event of its
+// aggregate. The relay read only the first 200 gaps and published the later
+// event first, with the earlier one waiting for the old gaps to close.
+func TestRelayReadsEveryGap(t *testing.T) {
+	dsn := dbtest.PostgresDSN(t)
+	gdb := changefeedtest.Open(t, dsn, outbox.Migrations())
+	b := changefeedtest.NewBroker(t)
+	r, _ := startRelay(t, gdb, b, relay.Config{Name: "main"}, nil)
+
+	// L has an xid and stays open, so no gap below it can be given up.
+	txL := gdb.Begin()
+	changefeedtest.Must(t, txL.Exec("SELECT pg_current_xact_id()").Error)
+	defer txL.Rollback()
+	const gaps = 210
+	for i := range gaps {
+		tx := gdb.Begin()
+		addTx(t, tx, "rolled-back", i)
+		changefeedtest.Must(t, tx.Rollback().Error)
+		write(t, gdb, "filler", fmt.Sprintf("f%d", i), 1)
+	}
+	txA := gdb.Begin()
+	changefeedtest.Must(t, txA.Error)
+	addTx(t, txA, "k1", 1)
+	write(t, gdb, "item", "k2", 1)
+	changefeedtest.Eventually(t, time.Minute, func() (bool, string) {
+		return r.Published() == gaps+1, fmt.Sprintf("published %d of %d", r.Published(), gaps+1)
+	})
+	changefeedtest.Must(t, txA.Commit().Error)
+	write(t, gdb, "item", "k1", 2)
+	changefeedtest.Eventually(t, time.Minute, func() (bool, string) {
+		return r.Published() >= gaps+3, fmt.Sprintf("published %d of %d", r.Published(), gaps+3)
+	})
+	seqs := sequences(t, changefeedtest.ReadTopic(t, b.Addr(), prefix+".item"))
+	if fmt.Sprint(seqs["k1"]) != "[1 2]" || fmt.Sprint(seqs["k2"]) != "[1]" {
+		t.Fatalf("published %v, want k1 [1 2], k2 [1]", seqs)
+	}
 }
 
 func addTx(t *testing.T, tx *gorm.DB, key string, n int) {

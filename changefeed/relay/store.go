@@ -192,30 +192,37 @@ func (s *store) readAfter(ctx context.Context, position int64, limit int) ([]row
 	return s.query(ctx, "SELECT "+columns+" FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", position, limit)
 }
 
-// maxGapRanges bounds the ranges one gap query looks at; more wait for the
-// next poll.
+// maxGapRanges bounds the ranges one gap query looks at; readGaps reads
+// more in several queries.
 const maxGapRanges = 200
 
-// readGaps returns the rows that have appeared in gaps, in seq order.
+// readGaps returns the rows that have appeared in gaps, in seq order. It
+// reads every gap, in queries of up to maxGapRanges ranges: a gap left
+// unread while the relay publishes past it could hold an aggregate's
+// earlier event (see cycle).
 func (s *store) readGaps(ctx context.Context, gaps []gap) ([]row, error) {
-	if len(gaps) == 0 {
-		return nil, nil
-	}
-	if len(gaps) > maxGapRanges {
-		gaps = gaps[:maxGapRanges]
-	}
-	var sb strings.Builder
-	args := make([]any, 0, 2*len(gaps))
-	sb.WriteString("SELECT " + columns + " FROM outbox WHERE ")
-	for i, g := range gaps {
-		if i > 0 {
-			sb.WriteString(" OR ")
+	var out []row
+	for len(gaps) > 0 {
+		part := gaps[:min(len(gaps), maxGapRanges)]
+		gaps = gaps[len(part):]
+		var sb strings.Builder
+		args := make([]any, 0, 2*len(part))
+		sb.WriteString("SELECT " + columns + " FROM outbox WHERE ")
+		for i, g := range part {
+			if i > 0 {
+				sb.WriteString(" OR ")
+			}
+			sb.WriteString("seq BETWEEN ? AND ?")
+			args = append(args, g.Lo, g.Hi)
 		}
-		sb.WriteString("seq BETWEEN ? AND ?")
-		args = append(args, g.Lo, g.Hi)
+		sb.WriteString(" ORDER BY seq")
+		rows, err := s.query(ctx, sb.String(), args...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rows...)
 	}
-	sb.WriteString(" ORDER BY seq")
-	return s.query(ctx, sb.String(), args...)
+	return out, nil
 }
 
 func (s *store) query(ctx context.Context, q string, args ...any) ([]row, error) {
