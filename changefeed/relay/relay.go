@@ -39,13 +39,10 @@ package relay
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,8 +71,10 @@ type Options struct {
 	// Registerer receives the relay's metrics. If nil, they are kept in a
 	// registry of their own.
 	Registerer prometheus.Registerer
-	// Instance names this relay in the lease. If empty, host-pid-random is
-	// used.
+	// Instance names this relay in the lease. If empty, a name of the form
+	// host-pid-pidns-random is used, which lets a relay started on the same
+	// host take the lease of one whose process is gone at once instead of
+	// waiting for it to expire (see goneLocal).
 	Instance string
 }
 
@@ -220,13 +219,6 @@ func New(cfg Config, opt Options) (*Relay, error) {
 	return r, nil
 }
 
-func defaultInstance() string {
-	host, _ := os.Hostname()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
-}
-
 // Published is how many events this instance has published.
 func (r *Relay) Published() int64 { return r.published.Load() }
 
@@ -295,6 +287,10 @@ func (r *Relay) Run(ctx context.Context) error {
 				}
 				r.position.Store(st.position)
 				r.pf = nil
+				if r.store.tookOver != "" {
+					r.log.Info("relay took the lease of an instance whose process is gone", "from", r.store.tookOver)
+					r.store.tookOver = ""
+				}
 				r.log.Info("relay leading", "position", st.position, "gaps", len(st.gaps))
 			}
 			if !ok && r.leading.Load() {

@@ -77,6 +77,9 @@ type store struct {
 	d     dialect
 	name  string
 	owner string
+	// tookOver is the owner whose lease acquire last took because its
+	// process was gone, for the log.
+	tookOver string
 }
 
 // ErrLeaseLost is returned when another relay took over the group's lease.
@@ -100,6 +103,28 @@ func (s *store) acquire(ctx context.Context, ttl time.Duration) (bool, error) {
 		s.owner, ttl.Milliseconds(), s.name, s.owner)
 	if res.Error != nil {
 		return false, fmt.Errorf("relay lease: %w", res.Error)
+	}
+	if res.RowsAffected == 1 {
+		return true, nil
+	}
+	// Another instance holds the lease. If its process is gone, killed on
+	// this host, take the lease now, fenced on that owner so that of two
+	// standbys only one wins; otherwise wait for it to expire.
+	var held []string
+	if err := s.gdb.WithContext(ctx).Raw("SELECT owner FROM outbox_relay WHERE name = ?", s.name).Scan(&held).Error; err != nil {
+		return false, fmt.Errorf("relay lease: %w", err)
+	}
+	if len(held) != 1 || !goneLocal(held[0]) {
+		return false, nil
+	}
+	res = s.gdb.WithContext(ctx).Exec(
+		"UPDATE outbox_relay SET owner = ?, lease_until = "+s.d.nowMillis+" + ? WHERE name = ? AND owner = ?",
+		s.owner, ttl.Milliseconds(), s.name, held[0])
+	if res.Error != nil {
+		return false, fmt.Errorf("relay lease: %w", res.Error)
+	}
+	if res.RowsAffected == 1 {
+		s.tookOver = held[0]
 	}
 	return res.RowsAffected == 1, nil
 }
