@@ -23,9 +23,9 @@
 // aggregate are always a prefix, by seq, of all its events. The relay reads
 // the rows above its position before those in its gaps, so that the gap
 // read sees every earlier event of an aggregate whose later event the first
-// read saw; it publishes the gaps' rows first and in seq order, kafka-go's Hash balancer puts an aggregate's
-// events on one partition, and kafka-go writes one partition's batches in
-// order.
+// read saw. It publishes the gaps' rows first and all in seq order,
+// kafka-go's Hash balancer puts an aggregate's events on one partition, and
+// kafka-go writes one partition's batches in order.
 //
 // # Several relays
 //
@@ -267,7 +267,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	)
 	for ctx.Err() == nil {
 		if !r.leading.Load() || time.Since(lastRenew) > r.cfg.LeaseTTL/3 {
-			ok, err := r.store.acquire(ctx, r.cfg.LeaseTTL)
+			ok, from, err := r.store.acquire(ctx, r.cfg.LeaseTTL)
 			if err != nil {
 				r.m.errors.WithLabelValues("lease").Inc()
 				r.log.Warn("relay lease", "error", err)
@@ -287,9 +287,8 @@ func (r *Relay) Run(ctx context.Context) error {
 				}
 				r.position.Store(st.position)
 				r.pf = nil
-				if r.store.tookOver != "" {
-					r.log.Info("relay took the lease of an instance whose process is gone", "from", r.store.tookOver)
-					r.store.tookOver = ""
+				if from != "" {
+					r.log.Info("relay took the lease of an instance whose process is gone", "from", from)
 				}
 				r.log.Info("relay leading", "position", st.position, "gaps", len(st.gaps))
 			}
@@ -443,8 +442,8 @@ func (r *Relay) cycle(ctx context.Context, st *state, lastRenew *time.Time) (n i
 
 	gaps := fillGaps(st.gaps, rows[:nGap])
 	if nGap == len(gapRows) {
-		// Every row that has appeared in the checked gaps is published; a
-		// checked gap whose transactions have all ended is final.
+		// Every row that has appeared in the gaps is published; a gap whose
+		// transactions have all ended is final.
 		kept := gaps[:0:0]
 		for _, g := range gaps {
 			final := r.store.d.finalGaps || (g.Horizon != 0 && g.Horizon <= xmin)
@@ -550,7 +549,7 @@ func (r *Relay) publish(ctx context.Context, rows []row, lastRenew *time.Time) e
 		}
 		// Keep the lease while the broker is away, and stop if it is gone:
 		// another relay is publishing these rows.
-		ok, lerr := r.store.acquire(ctx, r.cfg.LeaseTTL)
+		ok, _, lerr := r.store.acquire(ctx, r.cfg.LeaseTTL)
 		if lerr == nil && !ok {
 			return ErrLeaseLost
 		}

@@ -77,9 +77,6 @@ type store struct {
 	d     dialect
 	name  string
 	owner string
-	// tookOver is the owner whose lease acquire last took because its
-	// process was gone, for the log.
-	tookOver string
 }
 
 // ErrLeaseLost is returned when another relay took over the group's lease.
@@ -96,37 +93,37 @@ func (s *store) ensureGroup(ctx context.Context) error {
 }
 
 // acquire takes or renews the lease. It reports whether this instance holds
-// it.
-func (s *store) acquire(ctx context.Context, ttl time.Duration) (bool, error) {
+// it, and the owner it took it from when that owner's process was gone.
+func (s *store) acquire(ctx context.Context, ttl time.Duration) (held bool, from string, err error) {
 	res := s.gdb.WithContext(ctx).Exec(
 		"UPDATE outbox_relay SET owner = ?, lease_until = "+s.d.nowMillis+" + ? WHERE name = ? AND (owner = ? OR lease_until < "+s.d.nowMillis+")",
 		s.owner, ttl.Milliseconds(), s.name, s.owner)
 	if res.Error != nil {
-		return false, fmt.Errorf("relay lease: %w", res.Error)
+		return false, "", fmt.Errorf("relay lease: %w", res.Error)
 	}
 	if res.RowsAffected == 1 {
-		return true, nil
+		return true, "", nil
 	}
 	// Another instance holds the lease. If its process is gone, killed on
 	// this host, take the lease now, fenced on that owner so that of two
 	// standbys only one wins; otherwise wait for it to expire.
-	var held []string
-	if err := s.gdb.WithContext(ctx).Raw("SELECT owner FROM outbox_relay WHERE name = ?", s.name).Scan(&held).Error; err != nil {
-		return false, fmt.Errorf("relay lease: %w", err)
+	var owners []string
+	if err := s.gdb.WithContext(ctx).Raw("SELECT owner FROM outbox_relay WHERE name = ?", s.name).Scan(&owners).Error; err != nil {
+		return false, "", fmt.Errorf("relay lease: %w", err)
 	}
-	if len(held) != 1 || !goneLocal(held[0]) {
-		return false, nil
+	if len(owners) != 1 || !goneLocal(owners[0]) {
+		return false, "", nil
 	}
 	res = s.gdb.WithContext(ctx).Exec(
 		"UPDATE outbox_relay SET owner = ?, lease_until = "+s.d.nowMillis+" + ? WHERE name = ? AND owner = ?",
-		s.owner, ttl.Milliseconds(), s.name, held[0])
+		s.owner, ttl.Milliseconds(), s.name, owners[0])
 	if res.Error != nil {
-		return false, fmt.Errorf("relay lease: %w", res.Error)
+		return false, "", fmt.Errorf("relay lease: %w", res.Error)
 	}
-	if res.RowsAffected == 1 {
-		s.tookOver = held[0]
+	if res.RowsAffected != 1 {
+		return false, "", nil
 	}
-	return res.RowsAffected == 1, nil
+	return true, owners[0], nil
 }
 
 // release gives the lease up, so that a standby takes over at once.
